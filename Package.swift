@@ -1,0 +1,50 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "vaelab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vaelab", targets: ["vaelab"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+    ],
+    targets: [
+        // MARK: - C system libraries (module map + uniquely guarded shim header each)
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CCairo", pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: - Libraries
+        .target(name: "NeuralNet", dependencies: ["CBLAS"]),
+        .target(
+            name: "Datasets",
+            dependencies: ["NeuralNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Models", dependencies: ["NeuralNet"]),
+        .target(name: "Training", dependencies: ["NeuralNet", "Models", "Datasets"]),
+
+        // MARK: - Command-line tool
+        .executableTarget(
+            name: "vaelab",
+            dependencies: [
+                "NeuralNet", "Models", "Datasets", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: - Tests
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+    ]
+)

@@ -1,0 +1,220 @@
+import NeuralNet
+
+/// Which model: a variational autoencoder or a deterministic autoencoder of matched capacity.
+public enum ModelKind: String, Codable, CaseIterable, Sendable {
+    case vae, ae
+}
+
+/// The shape of a reference-study model (DESIGN.md): image size, latent dimension d and the
+/// encoder's hidden width H.
+public struct ModelConfig: Hashable, Sendable {
+    public var kind: ModelKind
+    public var latentDim: Int
+    public var hiddenUnits: Int
+    public var imageHeight: Int
+    public var imageWidth: Int
+
+    public init(kind: ModelKind, latentDim: Int, hiddenUnits: Int = 256, imageHeight: Int = 28, imageWidth: Int = 28) {
+        precondition(latentDim > 0 && hiddenUnits > 0, "latentDim and hiddenUnits must be positive")
+        precondition(imageHeight % 4 == 0 && imageWidth % 4 == 0, "image sides must be multiples of 4")
+        self.kind = kind
+        self.latentDim = latentDim
+        self.hiddenUnits = hiddenUnits
+        self.imageHeight = imageHeight
+        self.imageWidth = imageWidth
+    }
+
+    public var pixels: Int { imageHeight * imageWidth }
+}
+
+/// Loss parts of one batch, each "nats per image" (sum over pixels / latent dims, mean over batch).
+public struct LossParts: Sendable, Equatable {
+    public var recon: Double
+    public var kl: Double
+    public var total: Double
+    public init(recon: Double, kl: Double, total: Double) { self.recon = recon; self.kl = kl; self.total = total }
+}
+
+/// The convolutional VAE / AE of the reference study (Keras "same" padding throughout):
+///
+///     encoder: conv1 1->32 3x3/2, ReLU (28->14); conv2 32->64 3x3/2, ReLU (14->7); flatten 3136;
+///              dense 3136->H, ReLU; z_mean H->d and z_log_var H->d (VAE) or z H->d (AE)
+///     z = mu + exp(logvar / 2) * eps                                            (VAE only)
+///     decoder: dense d->3136, ReLU; reshape 64x7x7; deconv1 64->64 3x3/2, ReLU (7->14);
+///              deconv2 64->32 3x3/2, ReLU (14->28); deconv3 32->1 3x3/1 -> logits
+///
+/// Parameters live in one contiguous `ParameterStore`; their names (`encoder.conv1.weight`, ...)
+/// are the checkpoint's tensor names. All buffers are allocated on first use and reused.
+public final class ConvAutoencoder {
+    public let config: ModelConfig
+    public let encoder: Sequential
+    /// The mean head (VAE) or the code head (AE).
+    public let zMean: Dense
+    public let zLogVar: Dense?
+    public let decoder: Sequential
+    public let store: ParameterStore
+
+    // Step buffers, [N, d] unless noted.
+    private let eps = Tensor(zeros: [0])
+    private let z = Tensor(zeros: [0])
+    private let gradMu = Tensor(zeros: [0])
+    private let gradLogVar = Tensor(zeros: [0])
+    private let gradHidden = Tensor(zeros: [0])    // [N, H]
+    private let gradLogits = Tensor(zeros: [0])    // [N, 1, 28, 28]
+    private var perImage: [Double] = []
+
+    public init(_ config: ModelConfig) {
+        self.config = config
+        let h4 = config.imageHeight / 4, w4 = config.imageWidth / 4
+        let flat = 64 * h4 * w4
+        let conv1 = Conv2D(name: "conv1", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
+        conv1.computesInputGradient = false  // its input is data
+        encoder = Sequential(name: "encoder", [
+            conv1, ReLU(name: "relu1"),
+            Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2), ReLU(name: "relu2"),
+            Reshape(name: "flatten", to: [flat]),
+            Dense(name: "dense", inputFeatures: flat, outputFeatures: config.hiddenUnits), ReLU(name: "relu3"),
+        ])
+        let mean: Dense, logVar: Dense?
+        switch config.kind {
+        case .vae:
+            mean = Dense(name: "z_mean", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
+            logVar = Dense(name: "z_log_var", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
+        case .ae:
+            mean = Dense(name: "z", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
+            logVar = nil
+        }
+        zMean = mean
+        zLogVar = logVar
+        decoder = Sequential(name: "decoder", [
+            Dense(name: "dense", inputFeatures: config.latentDim, outputFeatures: flat), ReLU(name: "relu1"),
+            Reshape(name: "unflatten", to: [64, h4, w4]),
+            ConvTranspose2D(name: "deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2), ReLU(name: "relu2"),
+            ConvTranspose2D(name: "deconv2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2), ReLU(name: "relu3"),
+            ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1),
+        ])
+        var named = encoder.namedParameters
+        for head in [mean, logVar].compactMap({ $0 }) {
+            named += head.parameters.map { ("encoder.\(head.name).\($0.name)", $0) }
+        }
+        named += decoder.namedParameters
+        store = ParameterStore(named)
+    }
+
+    /// Glorot-uniform weights and zero biases from the run's `init` stream.
+    public func initialize(seed: UInt64) {
+        var rng = Xoshiro256(seed: seed, stream: .initialization)
+        store.glorotUniformInit(&rng)
+    }
+
+    public var parameterCount: Int { store.count }
+
+    /// Attaches (or detaches) a per-layer profiler to both halves.
+    public func setProfiler(_ profiler: Profiler?) {
+        encoder.profiler = profiler
+        decoder.profiler = profiler
+    }
+
+    // MARK: - Training
+
+    /// One optimisation step on a batch x [N, 1, H, W] of [0, 1] pixels:
+    /// zero gradients, forward, loss (recon + beta * KL), backward, Adam update.
+    /// The reparameterisation noise is drawn from `noise` (the run's `noise` stream).
+    public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
+        store.zeroGradients()
+        let parts = forwardBackward(x, beta: beta, noise: &noise)
+        optimizer.update(store.values, gradients: store.gradients)
+        return parts
+    }
+
+    /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.
+    public func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts {
+        let n = x.shape[0], d = config.latentDim
+        let hidden = encoder.forward(x)
+        let mu = zMean.forward(hidden)
+        var kl = 0.0
+        let code: Tensor
+        var logVarOutput: Tensor?
+        gradMu.resize([n, d]); gradMu.zero()
+        if let zLogVar {
+            let logVar = zLogVar.forward(hidden)
+            logVarOutput = logVar
+            eps.resize([n, d]); z.resize([n, d])
+            noise.fillNormal(eps.buffer)
+            Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
+            gradLogVar.resize([n, d]); gradLogVar.zero()
+            kl = Loss.gaussianKL(mu: mu.data, logVar: logVar.data, batch: n, dimensions: d,
+                                 gradMu: gradMu.data, gradLogVar: gradLogVar.data, gradScale: beta / Float(n))
+            code = z
+        } else {
+            code = mu
+        }
+        let logits = decoder.forward(code)
+        gradLogits.resize(logits.shape)
+        let recon = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: config.pixels,
+                                       gradient: gradLogits.data, gradScale: 1 / Float(n))
+        let dz = decoder.backward(gradLogits)
+        let dHidden: Tensor
+        if let zLogVar, let logVar = logVarOutput {
+            Loss.reparameterizeBackward(dz: dz.data, logVar: logVar.data, eps: eps.data,
+                                        gradMu: gradMu.data, gradLogVar: gradLogVar.data, count: n * d)
+            let a = zMean.backward(gradMu)
+            gradHidden.resize(a.shape)
+            gradHidden.copy(from: a)
+            let b = zLogVar.backward(gradLogVar)
+            let gh = gradHidden.data, gb = b.data
+            for i in 0..<gradHidden.count { gh[i] += gb[i] }
+            dHidden = gradHidden
+        } else {
+            dHidden = zMean.backward(dz)
+        }
+        _ = encoder.backward(dHidden)
+        return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
+    }
+
+    // MARK: - Inference
+
+    /// Posterior parameters for a batch: mu [N, d] and logvar [N, d] (nil for the AE, whose
+    /// code is `mu`). The returned tensors belong to the model and are overwritten by its next call.
+    public func encode(_ x: Tensor) -> (mu: Tensor, logVar: Tensor?) {
+        let hidden = encoder.forward(x)
+        let mu = zMean.forward(hidden)
+        return (mu, zLogVar?.forward(hidden))
+    }
+
+    /// Decoder logits [N, 1, H, W] for codes z [N, d].
+    public func decode(_ z: Tensor) -> Tensor { decoder.forward(z) }
+
+    /// Per-image loss parts of a batch without updating anything. VAEs draw one z per image from
+    /// `noise`; per-image recon and KL (nats) are written to the given arrays.
+    public func evaluate(_ x: Tensor, beta: Float, noise: inout Xoshiro256,
+                         recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
+        let n = x.shape[0], d = config.latentDim
+        let (mu, logVar) = encode(x)
+        let code: Tensor
+        if let logVar {
+            eps.resize([n, d]); z.resize([n, d])
+            noise.fillNormal(eps.buffer)
+            Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
+            Loss.gaussianKL(mu: mu.data, logVar: logVar.data, batch: n, dimensions: d, perExample: kl)
+            code = z
+        } else {
+            kl.update(repeating: 0, count: n)
+            code = mu
+        }
+        let logits = decoder.forward(code)
+        Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: config.pixels, perImageLoss: recon)
+    }
+
+    /// Forward FLOPs per batch of n images, and the FLOPs of one training step
+    /// (forward + weight gradients + input gradients, where computed).
+    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) {
+        let inputShape = [n, 1, config.imageHeight, config.imageWidth]
+        let headFLOPs = 2 * n * config.hiddenUnits * config.latentDim * (zLogVar == nil ? 1 : 2)
+        let forward = encoder.forwardFLOPs(inputShape: inputShape) + headFLOPs
+            + decoder.forwardFLOPs(inputShape: [n, config.latentDim])
+        // Backward costs two forwards (dW and dx) for every layer except conv1, which skips dx.
+        let conv1 = encoder.layers[0].forwardFLOPs(inputShape: inputShape)
+        return (forward, 3 * forward - conv1)
+    }
+}

@@ -1,0 +1,154 @@
+/// The geometry of a 2-D convolution over one channel plane: sizes, stride and Keras "same" padding.
+///
+/// For "same" padding (TensorFlow's rule) the output is ceil(in / stride) and the total padding
+/// max((out - 1) * stride + kernel - in, 0) is split with the smaller half before: stride 2 on
+/// an even size pads only after (bottom/right), the asymmetric case.
+public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
+    public let channels: Int      // C: input channels of the (forward) convolution
+    public let inHeight: Int, inWidth: Int
+    public let kernel: Int, stride: Int
+    public let padTop: Int, padLeft: Int
+    public let outHeight: Int, outWidth: Int
+
+    public init(channels: Int, inHeight: Int, inWidth: Int, kernel: Int, stride: Int,
+                padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int) {
+        precondition(channels > 0 && inHeight > 0 && inWidth > 0 && kernel > 0 && stride > 0 && outHeight > 0 && outWidth > 0,
+                     "invalid conv geometry")
+        self.channels = channels
+        self.inHeight = inHeight; self.inWidth = inWidth
+        self.kernel = kernel; self.stride = stride
+        self.padTop = padTop; self.padLeft = padLeft
+        self.outHeight = outHeight; self.outWidth = outWidth
+    }
+
+    /// Keras/TensorFlow "same" padding.
+    public static func same(channels: Int, height: Int, width: Int, kernel: Int, stride: Int) -> ConvGeometry {
+        func axis(_ n: Int) -> (out: Int, before: Int) {
+            let out = (n + stride - 1) / stride
+            let total = max((out - 1) * stride + kernel - n, 0)
+            return (out, total / 2)
+        }
+        let (oh, pt) = axis(height), (ow, pl) = axis(width)
+        return ConvGeometry(channels: channels, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
+                            padTop: pt, padLeft: pl, outHeight: oh, outWidth: ow)
+    }
+
+    /// Rows of the im2col matrix: C * k * k.
+    public var patchSize: Int { channels * kernel * kernel }
+    public var inPlane: Int { inHeight * inWidth }
+    public var outPlane: Int { outHeight * outWidth }
+
+    public var description: String {
+        "C=\(channels) \(inHeight)x\(inWidth) k=\(kernel) s=\(stride) pad=(\(padTop),\(padLeft)) -> \(outHeight)x\(outWidth)"
+    }
+}
+
+/// Batched im2col: x [N, C, H, W] -> col [C*k*k, N*Hout*Wout].
+/// Row (c, ki, kj), column (n, oh, ow) holds x[n, c, oh*s - padTop + ki, ow*s - padLeft + kj] (0 outside).
+public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>) {
+    let k = g.kernel, s = g.stride, oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
+    let plane = g.outPlane, cols = n * plane
+    for c in 0..<g.channels {
+        for ki in 0..<k {
+            for kj in 0..<k {
+                let row = col + ((c * k + ki) * k + kj) * cols
+                // Output columns ow in [owLo, owHi) read inside the image along the width.
+                let owLo = max(0, (g.padLeft - kj + s - 1) / s)
+                let owHi = min(ow, (iw - 1 + g.padLeft - kj) / s + 1)
+                for b in 0..<n {
+                    let src = x + (b * g.channels + c) * g.inPlane
+                    let dstImage = row + b * plane
+                    for y in 0..<oh {
+                        let dst = dstImage + y * ow
+                        let iy = y * s - g.padTop + ki
+                        if iy < 0 || iy >= ih || owLo >= owHi {
+                            dst.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        let srcRow = src + iy * iw - g.padLeft + kj
+                        for xo in 0..<owLo { dst[xo] = 0 }
+                        if s == 1 {
+                            (dst + owLo).update(from: srcRow + owLo, count: owHi - owLo)
+                        } else {
+                            for xo in owLo..<owHi { dst[xo] = srcRow[xo * s] }
+                        }
+                        for xo in owHi..<ow { dst[xo] = 0 }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Batched col2im, the adjoint of `im2col`: accumulates col [C*k*k, N*Hout*Wout] into x [N, C, H, W].
+/// `x` is overwritten (zeroed first) unless `accumulate` is true.
+public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
+                   accumulate: Bool = false) {
+    let k = g.kernel, s = g.stride, oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
+    let plane = g.outPlane, cols = n * plane
+    if !accumulate { x.update(repeating: 0, count: n * g.channels * g.inPlane) }
+    for c in 0..<g.channels {
+        for ki in 0..<k {
+            for kj in 0..<k {
+                let row = col + ((c * k + ki) * k + kj) * cols
+                let owLo = max(0, (g.padLeft - kj + s - 1) / s)
+                let owHi = min(ow, (iw - 1 + g.padLeft - kj) / s + 1)
+                if owLo >= owHi { continue }
+                for b in 0..<n {
+                    let dstImage = x + (b * g.channels + c) * g.inPlane
+                    let srcImage = row + b * plane
+                    for y in 0..<oh {
+                        let iy = y * s - g.padTop + ki
+                        if iy < 0 || iy >= ih { continue }
+                        let src = srcImage + y * ow
+                        let dstRow = dstImage + iy * iw - g.padLeft + kj
+                        if s == 1 {
+                            for xo in owLo..<owHi { dstRow[xo] += src[xo] }
+                        } else {
+                            for xo in owLo..<owHi { dstRow[xo * s] += src[xo] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [N, C, P] -> [C, N*P] (channel-major), optionally adding nothing; used around batched GEMMs.
+@inline(__always)
+public func batchToChannelMajor(_ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
+                                into dst: UnsafeMutablePointer<Float>) {
+    for b in 0..<n {
+        for ch in 0..<c {
+            (dst + ch * n * p + b * p).update(from: src + (b * c + ch) * p, count: p)
+        }
+    }
+}
+
+/// [C, N*P] -> [N, C, P], adding a per-channel bias.
+@inline(__always)
+public func channelMajorToBatch(_ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
+                                bias: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>) {
+    for b in 0..<n {
+        for ch in 0..<c {
+            let s = src + ch * n * p + b * p, d = dst + (b * c + ch) * p
+            if let bias {
+                let bv = bias[ch]
+                for i in 0..<p { d[i] = s[i] + bv }
+            } else {
+                d.update(from: s, count: p)
+            }
+        }
+    }
+}
+
+/// db[c] += sum over n, p of dy[n, c, p].
+@inline(__always)
+func accumulateChannelSums(_ dy: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
+                           into db: UnsafeMutablePointer<Float>) {
+    for ch in 0..<c {
+        var acc: Float = 0
+        for b in 0..<n { acc += vectorSum(dy + (b * c + ch) * p, p) }
+        db[ch] += acc
+    }
+}

@@ -1,0 +1,58 @@
+/// Fully connected layer. x [N, in] -> y [N, out] = x * W^T + b; weight [out, in], bias [out].
+/// Backward: dW += dy^T * x;  db += column sums of dy;  dx = dy * W.
+public final class Dense: Layer, InputGradientOptional {
+    public let name: String
+    public let inputFeatures: Int, outputFeatures: Int
+    public let weight: Parameter, bias: Parameter
+    public var computesInputGradient = true
+    public var parameters: [Parameter] { [weight, bias] }
+
+    private var input: Tensor?
+    private let output = Tensor(zeros: [0])
+    private let inputGrad = Tensor(zeros: [0])
+
+    public init(name: String, inputFeatures: Int, outputFeatures: Int) {
+        self.name = name
+        self.inputFeatures = inputFeatures
+        self.outputFeatures = outputFeatures
+        weight = Parameter(name: "weight", shape: [outputFeatures, inputFeatures],
+                           fanIn: inputFeatures, fanOut: outputFeatures)
+        bias = Parameter(name: "bias", shape: [outputFeatures])
+    }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 2 && x.shape[1] == inputFeatures,
+                     "\(name): expected input [N, \(inputFeatures)], got \(x.shape)")
+        let n = x.shape[0]
+        input = x
+        output.resize([n, outputFeatures])
+        let y = output.data, b = bias.value.data
+        for i in 0..<n { (y + i * outputFeatures).update(from: b, count: outputFeatures) }
+        BLAS.gemm(transB: true, m: n, n: outputFeatures, k: inputFeatures,
+                  a: x.data, lda: inputFeatures, b: weight.value.data, ldb: inputFeatures,
+                  beta: 1, c: y, ldc: outputFeatures)
+        return output
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("\(name).backward before forward") }
+        let n = x.shape[0]
+        precondition(dy.shape == [n, outputFeatures], "\(name): dy \(dy.shape) does not match output [\(n), \(outputFeatures)]")
+        let db = bias.grad.data
+        for i in 0..<n {
+            let row = dy.data + i * outputFeatures
+            for j in 0..<outputFeatures { db[j] += row[j] }
+        }
+        BLAS.gemm(transA: true, m: outputFeatures, n: inputFeatures, k: n,
+                  a: dy.data, lda: outputFeatures, b: x.data, ldb: inputFeatures,
+                  beta: 1, c: weight.grad.data, ldc: inputFeatures)
+        inputGrad.resize([n, inputFeatures])
+        guard computesInputGradient else { return inputGrad }
+        BLAS.gemm(m: n, n: inputFeatures, k: outputFeatures,
+                  a: dy.data, lda: outputFeatures, b: weight.value.data, ldb: inputFeatures,
+                  c: inputGrad.data, ldc: inputFeatures)
+        return inputGrad
+    }
+
+    public func forwardFLOPs(inputShape: [Int]) -> Int { 2 * inputShape[0] * inputFeatures * outputFeatures }
+}

@@ -1,0 +1,93 @@
+/// All parameters of a model gathered into one contiguous value buffer and one contiguous
+/// gradient buffer, so that zeroing gradients and the Adam update are single flat loops.
+/// Each `Parameter`'s tensors become views into these buffers.
+public final class ParameterStore {
+    public let named: [(String, Parameter)]
+    public let count: Int
+    public let values: UnsafeMutablePointer<Float>
+    public let gradients: UnsafeMutablePointer<Float>
+
+    public init(_ named: [(String, Parameter)]) {
+        var seen = Set<String>()
+        for (name, _) in named { precondition(seen.insert(name).inserted, "duplicate parameter name \(name)") }
+        self.named = named
+        count = named.reduce(0) { $0 + $1.1.value.count }
+        values = .allocate(capacity: max(count, 1))
+        gradients = .allocate(capacity: max(count, 1))
+        gradients.initialize(repeating: 0, count: max(count, 1))
+        var offset = 0
+        for (_, p) in named {
+            p.value.moveStorage(to: values + offset)
+            p.grad.moveStorage(to: gradients + offset)
+            offset += p.value.count
+        }
+    }
+
+    deinit {
+        values.deallocate()
+        gradients.deallocate()
+    }
+
+    public func zeroGradients() { gradients.update(repeating: 0, count: count) }
+
+    /// Glorot-uniform weights (limit sqrt(6 / (fan_in + fan_out))), zero biases, drawn in
+    /// parameter order from `rng` (the run's `init` stream).
+    public func glorotUniformInit(_ rng: inout Xoshiro256) {
+        for (_, p) in named {
+            if p.fanIn + p.fanOut == 0 { p.value.zero(); continue }
+            let limit = (6 / Float(p.fanIn + p.fanOut)).squareRoot()
+            for i in 0..<p.value.count { p.value.data[i] = rng.uniform(-limit, limit) }
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) with bias correction, in the form Keras uses:
+/// m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;  p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps).
+/// Defaults are Keras's: lr 1e-3, b1 0.9, b2 0.999, eps 1e-7.
+public final class Adam {
+    public let learningRate: Float, beta1: Float, beta2: Float, epsilon: Float
+    public private(set) var step = 0
+    public let count: Int
+    public let m: UnsafeMutablePointer<Float>
+    public let v: UnsafeMutablePointer<Float>
+
+    public init(count: Int, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7) {
+        self.count = count
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        m = .allocate(capacity: max(count, 1)); m.initialize(repeating: 0, count: max(count, 1))
+        v = .allocate(capacity: max(count, 1)); v.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { m.deallocate(); v.deallocate() }
+
+    /// One update of `params` from `grads` (both `count` long).
+    public func update(_ params: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>) {
+        step += 1
+        let t = Double(step)
+        let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
+        let b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, eps = epsilon
+        for i in 0..<count {
+            let gi = g[i]
+            let mi = b1 * m[i] + c1 * gi
+            let vi = b2 * v[i] + c2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            params[i] -= alpha * mi / (vi.squareRoot() + eps)
+        }
+    }
+
+    /// Restores the optimiser state (for resuming from a checkpoint).
+    public func restore(step: Int, m newM: [Float], v newV: [Float]) {
+        precondition(newM.count == count && newV.count == count, "Adam state size mismatch")
+        self.step = step
+        newM.withUnsafeBufferPointer { m.update(from: $0.baseAddress!, count: count) }
+        newV.withUnsafeBufferPointer { v.update(from: $0.baseAddress!, count: count) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

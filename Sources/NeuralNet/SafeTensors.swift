@@ -1,0 +1,921 @@
+// SafeTensors.swift — checkpoint I/O in the huggingface "safetensors" format.
+//
+// Layout of a file:
+//   [8 bytes]  N = header length, little-endian UInt64
+//   [N bytes]  UTF-8 JSON object: name -> {"dtype","shape","data_offsets"}, plus an
+//              optional "__metadata__" object of string -> string. May be padded
+//              with trailing spaces (we always pad to a multiple of 8).
+//   [rest]     data section: raw little-endian tensor bytes; offsets are relative
+//              to the start of this section, which must be covered exactly.
+//
+// Only F32 tensors are supported. Encoding is deterministic: tensors (and all
+// JSON keys) are sorted by the UTF-8 bytes of their names, so the same input
+// always produces a byte-identical file. Decoding validates everything and
+// reports problems as `SafeTensorsError` values; it never traps, and it never
+// allocates more than the size of the input it was given.
+//
+// Foundation only.
+
+import Foundation
+
+#if canImport(Darwin)
+import Darwin
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// MARK: - Public types
+
+/// A named F32 tensor: `values` are stored row-major, `values.count == shape.product`.
+/// A scalar has `shape == []` (one value); an empty tensor has a 0 in its shape.
+public struct NamedTensor: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var values: [Float]
+
+    public init(name: String, shape: [Int], values: [Float]) {
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// Everything that can go wrong reading or writing a safetensors file.
+/// `description` is a single line naming the file and the problem.
+public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
+    /// The file is shorter than the 8-byte header-length prefix.
+    case fileTooShort(file: String, size: Int)
+    /// The header length prefix exceeds the file size or the sanity limit.
+    case invalidHeaderLength(file: String, length: UInt64, available: Int)
+    /// The header is not valid UTF-8, not valid JSON, or not a JSON object.
+    case invalidHeader(file: String, reason: String)
+    /// A tensor entry is not an object, misses a field, or has a field of the wrong type.
+    case invalidEntry(file: String, tensor: String, reason: String)
+    /// A tensor's dtype is not "F32".
+    case unsupportedDType(file: String, tensor: String, dtype: String)
+    /// A shape dimension is negative / not an integer, or the element count overflows.
+    case invalidShape(file: String, tensor: String, reason: String)
+    /// `data_offsets` is not two non-negative integers with begin <= end.
+    case invalidOffsets(file: String, tensor: String, reason: String)
+    /// `data_offsets` end lies beyond the data section.
+    case offsetsOutOfBounds(file: String, tensor: String, end: Int, dataSize: Int)
+    /// The byte range length does not equal 4 * product(shape).
+    case sizeMismatch(file: String, tensor: String, expectedBytes: Int, actualBytes: Int)
+    /// Two tensors' byte ranges overlap.
+    case overlappingTensors(file: String, tensor: String, other: String)
+    /// Bytes `begin..<end` of the data section belong to no tensor.
+    case uncoveredData(file: String, begin: Int, end: Int)
+    /// The same tensor name occurs twice.
+    case duplicateName(file: String, name: String)
+    /// `__metadata__` is not an object of string -> string.
+    case invalidMetadata(file: String, reason: String)
+    /// Encode: a tensor cannot be written (empty/reserved name, bad shape).
+    case invalidTensor(file: String, tensor: String, reason: String)
+    /// Encode: `values.count` does not match the shape.
+    case valueCountMismatch(file: String, tensor: String, expected: Int, actual: Int)
+    /// Reading or writing the file failed at the OS level.
+    case io(file: String, reason: String)
+
+    /// The file (or "<memory>") the error refers to.
+    public var file: String {
+        switch self {
+        case .fileTooShort(let f, _), .invalidHeaderLength(let f, _, _), .invalidHeader(let f, _),
+            .invalidEntry(let f, _, _), .unsupportedDType(let f, _, _), .invalidShape(let f, _, _),
+            .invalidOffsets(let f, _, _), .offsetsOutOfBounds(let f, _, _, _),
+            .sizeMismatch(let f, _, _, _), .overlappingTensors(let f, _, _),
+            .uncoveredData(let f, _, _), .duplicateName(let f, _), .invalidMetadata(let f, _),
+            .invalidTensor(let f, _, _), .valueCountMismatch(let f, _, _, _), .io(let f, _):
+            return f
+        }
+    }
+
+    public var description: String {
+        let message: String
+        switch self {
+        case .fileTooShort(_, let size):
+            message = "file is \(size) bytes, shorter than the 8-byte header length prefix"
+        case .invalidHeaderLength(_, let length, let available):
+            if length > UInt64(SafeTensors.maxHeaderLength) {
+                message = "header length \(length) exceeds the limit of \(SafeTensors.maxHeaderLength) bytes"
+            } else {
+                message = "header length \(length) exceeds the \(available) bytes available after the length prefix"
+            }
+        case .invalidHeader(_, let reason):
+            message = "invalid header: \(reason)"
+        case .invalidEntry(_, let tensor, let reason):
+            message = "tensor \(stQuote(tensor)): \(reason)"
+        case .unsupportedDType(_, let tensor, let dtype):
+            message = "tensor \(stQuote(tensor)): unsupported dtype \(stQuote(dtype)) (only \"F32\" is supported)"
+        case .invalidShape(_, let tensor, let reason):
+            message = "tensor \(stQuote(tensor)): invalid shape: \(reason)"
+        case .invalidOffsets(_, let tensor, let reason):
+            message = "tensor \(stQuote(tensor)): invalid data_offsets: \(reason)"
+        case .offsetsOutOfBounds(_, let tensor, let end, let dataSize):
+            message = "tensor \(stQuote(tensor)): data_offsets end \(end) is beyond the data section (\(dataSize) bytes)"
+        case .sizeMismatch(_, let tensor, let expected, let actual):
+            message = "tensor \(stQuote(tensor)): data_offsets span \(actual) bytes but the shape requires \(expected) bytes"
+        case .overlappingTensors(_, let tensor, let other):
+            message = "tensor \(stQuote(tensor)) overlaps tensor \(stQuote(other)) in the data section"
+        case .uncoveredData(_, let begin, let end):
+            message = "data section bytes \(begin)..<\(end) are not covered by any tensor"
+        case .duplicateName(_, let name):
+            message = "duplicate tensor name \(stQuote(name))"
+        case .invalidMetadata(_, let reason):
+            message = "invalid __metadata__: \(reason)"
+        case .invalidTensor(_, let tensor, let reason):
+            message = "cannot encode tensor \(stQuote(tensor)): \(reason)"
+        case .valueCountMismatch(_, let tensor, let expected, let actual):
+            message = "cannot encode tensor \(stQuote(tensor)): shape requires \(expected) values but \(actual) were given"
+        case .io(_, let reason):
+            message = reason
+        }
+        return "safetensors: \(stQuote(file, onlyIfNeeded: true)): \(stOneLine(message))"
+    }
+}
+
+// MARK: - Public API
+
+public enum SafeTensors {
+    /// Upper bound on the JSON header size (same limit as the reference implementation).
+    public static let maxHeaderLength = 100_000_000
+
+    /// Serializes `tensors` (any order) and `metadata` into safetensors bytes.
+    /// Tensors are sorted by name; the result is byte-identical for equal inputs.
+    public static func encode(_ tensors: [NamedTensor], metadata: [String: String] = [:]) throws -> [UInt8] {
+        try encode(tensors, metadata: metadata, file: "<memory>")
+    }
+
+    /// Parses and validates safetensors bytes. Tensors are returned sorted by name.
+    public static func decode(_ bytes: [UInt8], file: String = "<memory>") throws
+        -> (tensors: [NamedTensor], metadata: [String: String])
+    {
+        try bytes.withUnsafeBytes { try decode(raw: $0, file: file) }
+    }
+
+    /// Parses and validates safetensors bytes held in `Data`.
+    public static func decode(_ data: Data, file: String = "<memory>") throws
+        -> (tensors: [NamedTensor], metadata: [String: String])
+    {
+        try data.withUnsafeBytes { try decode(raw: $0, file: file) }
+    }
+
+    /// Writes a safetensors file atomically: the bytes go to a temporary file in the
+    /// same directory, which is fsync'ed and then renamed over `path`.
+    public static func write(_ tensors: [NamedTensor], metadata: [String: String] = [:], to path: String) throws {
+        let bytes = try encode(tensors, metadata: metadata, file: path)
+        try atomicWrite(bytes, to: path)
+    }
+
+    /// Reads and validates a safetensors file.
+    public static func read(path: String) throws -> (tensors: [NamedTensor], metadata: [String: String]) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+        } catch {
+            throw SafeTensorsError.io(file: path, reason: "cannot read file: \(error.localizedDescription)")
+        }
+        return try data.withUnsafeBytes { try decode(raw: $0, file: path) }
+    }
+}
+
+// MARK: - Encoding
+
+extension SafeTensors {
+    static let metadataKey = "__metadata__"
+
+    static func encode(_ tensors: [NamedTensor], metadata: [String: String], file: String) throws -> [UInt8] {
+        // Validate and sort.
+        var seen = Set<[UInt8]>()
+        var counts: [Int] = []
+        counts.reserveCapacity(tensors.count)
+        for t in tensors {
+            if t.name.isEmpty {
+                throw SafeTensorsError.invalidTensor(file: file, tensor: t.name, reason: "name is empty")
+            }
+            if t.name == metadataKey {
+                throw SafeTensorsError.invalidTensor(
+                    file: file, tensor: t.name, reason: "the name \"__metadata__\" is reserved")
+            }
+            let count: Int
+            switch elementCount(t.shape) {
+            case .success(let c): count = c
+            case .failure(let reason): throw SafeTensorsError.invalidTensor(file: file, tensor: t.name, reason: reason.description)
+            }
+            if count != t.values.count {
+                throw SafeTensorsError.valueCountMismatch(
+                    file: file, tensor: t.name, expected: count, actual: t.values.count)
+            }
+            if !seen.insert(Array(t.name.utf8)).inserted {
+                throw SafeTensorsError.duplicateName(file: file, name: t.name)
+            }
+            counts.append(count)
+        }
+        let order = tensors.indices.sorted { utf8Less(tensors[$0].name, tensors[$1].name) }
+
+        // Assign contiguous offsets in name order.
+        var offsets = [(begin: Int, end: Int)](repeating: (0, 0), count: tensors.count)
+        var cursor = 0
+        for i in order {
+            let byteCount = counts[i] * 4  // cannot overflow: elementCount checked count * 4
+            offsets[i] = (cursor, cursor + byteCount)
+            cursor += byteCount
+        }
+        let dataSize = cursor
+
+        // Build the JSON header with all keys sorted by UTF-8 bytes.
+        var entries: [(key: String, json: [UInt8])] = []
+        entries.reserveCapacity(tensors.count + 1)
+        if !metadata.isEmpty {
+            var json: [UInt8] = [UInt8(ascii: "{")]
+            let keys = metadata.keys.sorted(by: utf8Less)
+            for (k, key) in keys.enumerated() {
+                if k > 0 { json.append(UInt8(ascii: ",")) }
+                appendJSONString(key, to: &json)
+                json.append(UInt8(ascii: ":"))
+                appendJSONString(metadata[key]!, to: &json)
+            }
+            json.append(UInt8(ascii: "}"))
+            entries.append((metadataKey, json))
+        }
+        for i in tensors.indices {
+            let t = tensors[i]
+            var json: [UInt8] = []
+            json.append(contentsOf: #"{"data_offsets":["#.utf8)
+            json.append(contentsOf: String(offsets[i].begin).utf8)
+            json.append(UInt8(ascii: ","))
+            json.append(contentsOf: String(offsets[i].end).utf8)
+            json.append(contentsOf: #"],"dtype":"F32","shape":["#.utf8)
+            for (d, dim) in t.shape.enumerated() {
+                if d > 0 { json.append(UInt8(ascii: ",")) }
+                json.append(contentsOf: String(dim).utf8)
+            }
+            json.append(contentsOf: "]}".utf8)
+            entries.append((t.name, json))
+        }
+        entries.sort { utf8Less($0.key, $1.key) }
+
+        var header: [UInt8] = [UInt8(ascii: "{")]
+        for (e, entry) in entries.enumerated() {
+            if e > 0 { header.append(UInt8(ascii: ",")) }
+            appendJSONString(entry.key, to: &header)
+            header.append(UInt8(ascii: ":"))
+            header.append(contentsOf: entry.json)
+        }
+        header.append(UInt8(ascii: "}"))
+        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+
+        // Assemble: prefix, header, payload.
+        let dataStart = 8 + header.count
+        let total = dataStart + dataSize
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            let base = UnsafeMutableRawPointer(buffer.baseAddress!)  // total >= 8 + 8
+            var length = UInt64(header.count)
+            for k in 0..<8 {
+                base.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: k, as: UInt8.self)
+                length >>= 8
+            }
+            header.withUnsafeBytes { src in
+                (base + 8).copyMemory(from: src.baseAddress!, byteCount: src.count)
+            }
+            for i in order {
+                let dst = base + dataStart + offsets[i].begin
+                tensors[i].values.withUnsafeBytes { src in
+                    guard src.count > 0, let srcBase = src.baseAddress else { return }
+                    #if _endian(little)
+                    dst.copyMemory(from: srcBase, byteCount: src.count)
+                    #else
+                    let floats = src.bindMemory(to: Float.self)
+                    for (k, v) in floats.enumerated() {
+                        dst.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * k, as: UInt32.self)
+                    }
+                    #endif
+                }
+            }
+            initialized = total
+        }
+    }
+}
+
+// MARK: - Decoding
+
+extension SafeTensors {
+    private struct Entry {
+        var name: String
+        var shape: [Int]
+        var count: Int
+        var begin: Int
+        var end: Int
+    }
+
+    static func decode(raw bytes: UnsafeRawBufferPointer, file: String) throws
+        -> (tensors: [NamedTensor], metadata: [String: String])
+    {
+        guard bytes.count >= 8 else {
+            throw SafeTensorsError.fileTooShort(file: file, size: bytes.count)
+        }
+        var length: UInt64 = 0
+        for k in (0..<8).reversed() { length = (length << 8) | UInt64(bytes[k]) }
+        let available = bytes.count - 8
+        guard length <= UInt64(maxHeaderLength), length <= UInt64(available) else {
+            throw SafeTensorsError.invalidHeaderLength(file: file, length: length, available: available)
+        }
+        let headerLength = Int(length)
+        let header = Array(bytes[8..<(8 + headerLength)])
+        let dataStart = 8 + headerLength
+        let dataSize = bytes.count - dataStart
+
+        guard isValidUTF8(header) else {
+            throw SafeTensorsError.invalidHeader(file: file, reason: "not valid UTF-8")
+        }
+        let root: SafeTensorsJSONValue
+        do {
+            var parser = SafeTensorsJSONParser(bytes: header)
+            root = try parser.parseDocument()
+        } catch let error as SafeTensorsJSONParseError {
+            throw SafeTensorsError.invalidHeader(
+                file: file, reason: "not valid JSON (\(error.message) at byte \(error.offset))")
+        }
+        guard case .object(let members) = root else {
+            throw SafeTensorsError.invalidHeader(
+                file: file, reason: "expected a JSON object at the top level, found \(root.typeName)")
+        }
+
+        // Entries.
+        var metadata: [String: String] = [:]
+        var seen = Set<[UInt8]>()
+        var entries: [Entry] = []
+        entries.reserveCapacity(members.count)
+        for (name, value) in members {
+            if !seen.insert(Array(name.utf8)).inserted {
+                if name == metadataKey {
+                    throw SafeTensorsError.invalidMetadata(file: file, reason: "\"__metadata__\" occurs twice")
+                }
+                throw SafeTensorsError.duplicateName(file: file, name: name)
+            }
+            if name == metadataKey {
+                metadata = try parseMetadata(value, file: file)
+                continue
+            }
+            entries.append(try parseEntry(name: name, value: value, dataSize: dataSize, file: file))
+        }
+
+        // The data section must be covered exactly, without overlaps or gaps.
+        let byPosition = entries.indices.sorted { a, b in
+            let x = entries[a], y = entries[b]
+            if x.begin != y.begin { return x.begin < y.begin }
+            if x.end != y.end { return x.end < y.end }
+            return utf8Less(x.name, y.name)
+        }
+        var cursor = 0
+        var previous: String? = nil
+        for i in byPosition {
+            let e = entries[i]
+            if e.begin < cursor {
+                throw SafeTensorsError.overlappingTensors(file: file, tensor: e.name, other: previous ?? "")
+            }
+            if e.begin > cursor {
+                throw SafeTensorsError.uncoveredData(file: file, begin: cursor, end: e.begin)
+            }
+            if e.end > e.begin || previous == nil { previous = e.name }
+            cursor = e.end
+        }
+        if cursor != dataSize {
+            throw SafeTensorsError.uncoveredData(file: file, begin: cursor, end: dataSize)
+        }
+
+        // Copy payloads (all ranges are verified to lie inside `bytes`).
+        let payload = bytes.baseAddress.map { $0 + dataStart }
+        var tensors: [NamedTensor] = []
+        tensors.reserveCapacity(entries.count)
+        for e in entries.sorted(by: { utf8Less($0.name, $1.name) }) {
+            let values = [Float](unsafeUninitializedCapacity: e.count) { buffer, initialized in
+                if e.count > 0, let dst = buffer.baseAddress, let src = payload {
+                    #if _endian(little)
+                    UnsafeMutableRawPointer(dst).copyMemory(from: src + e.begin, byteCount: 4 * e.count)
+                    #else
+                    for k in 0..<e.count {
+                        let bits = src.loadUnaligned(fromByteOffset: e.begin + 4 * k, as: UInt32.self)
+                        dst[k] = Float(bitPattern: UInt32(littleEndian: bits))
+                    }
+                    #endif
+                }
+                initialized = e.count
+            }
+            tensors.append(NamedTensor(name: e.name, shape: e.shape, values: values))
+        }
+        return (tensors, metadata)
+    }
+
+    private static func parseMetadata(_ value: SafeTensorsJSONValue, file: String) throws -> [String: String] {
+        switch value {
+        case .null:
+            return [:]
+        case .object(let members):
+            var result: [String: String] = [:]
+            var seen = Set<[UInt8]>()
+            for (key, v) in members {
+                guard seen.insert(Array(key.utf8)).inserted else {
+                    throw SafeTensorsError.invalidMetadata(file: file, reason: "duplicate key \(stQuote(key))")
+                }
+                guard case .string(let s) = v else {
+                    throw SafeTensorsError.invalidMetadata(
+                        file: file, reason: "value of key \(stQuote(key)) is \(v.typeName), expected a string")
+                }
+                result[key] = s
+            }
+            return result
+        default:
+            throw SafeTensorsError.invalidMetadata(
+                file: file, reason: "expected an object of strings, found \(value.typeName)")
+        }
+    }
+
+    private static func parseEntry(name: String, value: SafeTensorsJSONValue, dataSize: Int, file: String) throws -> Entry {
+        guard case .object(let members) = value else {
+            throw SafeTensorsError.invalidEntry(
+                file: file, tensor: name, reason: "entry is \(value.typeName), expected an object")
+        }
+        var fields: [String: SafeTensorsJSONValue] = [:]
+        for (key, v) in members {
+            if key == "dtype" || key == "shape" || key == "data_offsets" {
+                if fields[key] != nil {
+                    throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "duplicate field \"\(key)\"")
+                }
+                fields[key] = v
+            }  // unknown fields are ignored, like the reference implementation
+        }
+        func field(_ key: String) throws -> SafeTensorsJSONValue {
+            guard let v = fields[key] else {
+                throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "missing field \"\(key)\"")
+            }
+            return v
+        }
+
+        // dtype
+        let dtypeValue = try field("dtype")
+        guard case .string(let dtype) = dtypeValue else {
+            throw SafeTensorsError.invalidEntry(
+                file: file, tensor: name, reason: "field \"dtype\" is \(dtypeValue.typeName), expected a string")
+        }
+
+        // shape
+        let shapeValue = try field("shape")
+        guard case .array(let dims) = shapeValue else {
+            throw SafeTensorsError.invalidEntry(
+                file: file, tensor: name, reason: "field \"shape\" is \(shapeValue.typeName), expected an array")
+        }
+        var shape: [Int] = []
+        shape.reserveCapacity(dims.count)
+        for (d, dim) in dims.enumerated() {
+            guard case .number(let text, let isInteger) = dim else {
+                throw SafeTensorsError.invalidShape(
+                    file: file, tensor: name, reason: "dimension \(d) is \(dim.typeName), expected an integer")
+            }
+            guard isInteger else {
+                throw SafeTensorsError.invalidShape(
+                    file: file, tensor: name, reason: "dimension \(d) is \(text), not an integer")
+            }
+            guard let n = Int(text) else {
+                throw SafeTensorsError.invalidShape(
+                    file: file, tensor: name, reason: "dimension \(d) is \(text), which is out of range")
+            }
+            guard n >= 0 else {
+                throw SafeTensorsError.invalidShape(
+                    file: file, tensor: name, reason: "dimension \(d) is \(n), which is negative")
+            }
+            shape.append(n)
+        }
+        let count: Int
+        switch elementCount(shape) {
+        case .success(let c): count = c
+        case .failure(let reason): throw SafeTensorsError.invalidShape(file: file, tensor: name, reason: reason.description)
+        }
+
+        // The dtype is checked after the shape is known to be well-formed, so that a
+        // structurally broken entry is reported as such first.
+        guard dtype == "F32" else {
+            throw SafeTensorsError.unsupportedDType(file: file, tensor: name, dtype: dtype)
+        }
+
+        // data_offsets
+        let offsetsValue = try field("data_offsets")
+        guard case .array(let offs) = offsetsValue else {
+            throw SafeTensorsError.invalidOffsets(
+                file: file, tensor: name, reason: "expected an array of two integers, found \(offsetsValue.typeName)")
+        }
+        guard offs.count == 2 else {
+            throw SafeTensorsError.invalidOffsets(
+                file: file, tensor: name, reason: "expected two integers, found \(offs.count) elements")
+        }
+        var bounds: [Int] = []
+        for (k, o) in offs.enumerated() {
+            let which = k == 0 ? "begin" : "end"
+            guard case .number(let text, let isInteger) = o else {
+                throw SafeTensorsError.invalidOffsets(
+                    file: file, tensor: name, reason: "\(which) is \(o.typeName), expected an integer")
+            }
+            guard isInteger else {
+                throw SafeTensorsError.invalidOffsets(
+                    file: file, tensor: name, reason: "\(which) is \(text), not an integer")
+            }
+            guard let n = Int(text), n >= 0 else {
+                throw SafeTensorsError.invalidOffsets(
+                    file: file, tensor: name, reason: "\(which) is \(text), expected a non-negative integer")
+            }
+            bounds.append(n)
+        }
+        let (begin, end) = (bounds[0], bounds[1])
+        guard begin <= end else {
+            throw SafeTensorsError.invalidOffsets(
+                file: file, tensor: name, reason: "begin \(begin) is greater than end \(end)")
+        }
+        guard end <= dataSize else {
+            throw SafeTensorsError.offsetsOutOfBounds(file: file, tensor: name, end: end, dataSize: dataSize)
+        }
+        guard end - begin == 4 * count else {
+            throw SafeTensorsError.sizeMismatch(
+                file: file, tensor: name, expectedBytes: 4 * count, actualBytes: end - begin)
+        }
+        return Entry(name: name, shape: shape, count: count, begin: begin, end: end)
+    }
+}
+
+// MARK: - Helpers
+
+extension SafeTensors {
+    /// Product of `shape`, failing on negative dims or if product * 4 overflows Int.
+    static func elementCount(_ shape: [Int]) -> Result<Int, ShapeFailure> {
+        var count = 1
+        for (d, dim) in shape.enumerated() {
+            if dim < 0 { return .failure(ShapeFailure("dimension \(d) is \(dim), which is negative")) }
+            let (p, overflow) = count.multipliedReportingOverflow(by: dim)
+            if overflow { return .failure(ShapeFailure("element count of shape \(shape) overflows")) }
+            count = p
+        }
+        if count.multipliedReportingOverflow(by: 4).overflow {
+            return .failure(ShapeFailure("byte size of shape \(shape) overflows"))
+        }
+        return .success(count)
+    }
+
+    struct ShapeFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Orders strings by their UTF-8 bytes (locale- and normalization-independent).
+    static func utf8Less(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
+    static func appendJSONString(_ s: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func atomicWrite(_ bytes: [UInt8], to path: String) throws {
+        let directory: String
+        let base: String
+        if let slash = path.lastIndex(of: "/") {
+            directory = String(path[...slash])
+            base = String(path[path.index(after: slash)...])
+        } else {
+            directory = ""
+            base = path
+        }
+        guard !base.isEmpty else {
+            throw SafeTensorsError.io(file: path, reason: "path names a directory, not a file")
+        }
+        let temp = "\(directory).\(base).tmp-\(getpid())-\(UUID().uuidString)"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw SafeTensorsError.io(file: path, reason: "cannot create temporary file \(temp): \(stErrnoString())")
+        }
+        var committed = false
+        defer { if !committed { unlink(temp) } }
+
+        let writeError: String? = bytes.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = stPosixWrite(fd, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return stErrnoString()
+                }
+                done += n
+            }
+            return nil
+        }
+        if let writeError {
+            close(fd)
+            throw SafeTensorsError.io(file: path, reason: "cannot write temporary file \(temp): \(writeError)")
+        }
+        if fsync(fd) != 0 {
+            let message = stErrnoString()
+            close(fd)
+            throw SafeTensorsError.io(file: path, reason: "cannot sync temporary file \(temp): \(message)")
+        }
+        if close(fd) != 0 {
+            throw SafeTensorsError.io(file: path, reason: "cannot close temporary file \(temp): \(stErrnoString())")
+        }
+        if rename(temp, path) != 0 {
+            throw SafeTensorsError.io(file: path, reason: "cannot rename \(temp) into place: \(stErrnoString())")
+        }
+        committed = true
+        // Best effort: persist the directory entry.
+        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+    }
+}
+
+/// POSIX write(2); a free function so it does not collide with `SafeTensors.write`.
+private func stPosixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
+
+private func stErrnoString() -> String {
+    String(cString: strerror(errno))
+}
+
+/// Quotes a user-supplied string with Swift escapes so messages stay on one line.
+private func stQuote(_ s: String, onlyIfNeeded: Bool = false) -> String {
+    if onlyIfNeeded, !s.isEmpty,
+        !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == ":" || $0 == " " })
+    {
+        return s
+    }
+    return String(reflecting: s)
+}
+
+private func stOneLine(_ s: String) -> String {
+    s.contains(where: \.isNewline)
+        ? String(s.map { $0.isNewline ? " " : $0 }) : s
+}
+
+// MARK: - Minimal strict JSON parser
+//
+// JSONSerialization silently drops duplicate keys and does not distinguish "2"
+// from "2.0", both of which matter here, so the header is parsed by hand.
+
+fileprivate enum SafeTensorsJSONValue {
+    case object([(String, SafeTensorsJSONValue)])
+    case array([SafeTensorsJSONValue])
+    case string(String)
+    case number(String, isInteger: Bool)
+    case bool(Bool)
+    case null
+
+    var typeName: String {
+        switch self {
+        case .object: return "an object"
+        case .array: return "an array"
+        case .string: return "a string"
+        case .number: return "a number"
+        case .bool: return "a boolean"
+        case .null: return "null"
+        }
+    }
+}
+
+fileprivate struct SafeTensorsJSONParseError: Error {
+    var message: String
+    var offset: Int
+}
+
+fileprivate struct SafeTensorsJSONParser {
+    static let maxDepth = 64
+
+    let bytes: [UInt8]
+    var index = 0
+    var depth = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func parseDocument() throws -> SafeTensorsJSONValue {
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("empty header") }
+        let value = try parseValue()
+        skipWhitespace()
+        guard index == bytes.count else { throw fail("unexpected trailing characters") }
+        return value
+    }
+
+    private func fail(_ message: String) -> SafeTensorsJSONParseError {
+        SafeTensorsJSONParseError(message: message, offset: index)
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func parseValue() throws -> SafeTensorsJSONValue {
+        guard index < bytes.count else { throw fail("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try parseObject()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: throw fail("unexpected character")
+        }
+    }
+
+    private mutating func expectLiteral(_ literal: String) throws {
+        for c in literal.utf8 {
+            guard index < bytes.count, bytes[index] == c else { throw fail("invalid literal") }
+            index += 1
+        }
+    }
+
+    private mutating func enter() throws {
+        depth += 1
+        if depth > Self.maxDepth { throw fail("nesting deeper than \(Self.maxDepth) levels") }
+    }
+
+    private mutating func parseObject() throws -> SafeTensorsJSONValue {
+        try enter()
+        defer { depth -= 1 }
+        index += 1  // {
+        var members: [(String, SafeTensorsJSONValue)] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            skipWhitespace()
+            let value = try parseValue()
+            members.append((key, value))
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unterminated object") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    private mutating func parseArray() throws -> SafeTensorsJSONValue {
+        try enter()
+        defer { depth -= 1 }
+        index += 1  // [
+        var elements: [SafeTensorsJSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(elements)
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue())
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unterminated array") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    private mutating func parseString() throws -> String {
+        index += 1  // opening quote
+        var out: [UInt8] = []
+        while true {
+            guard index < bytes.count else { throw fail("unterminated string") }
+            let c = bytes[index]
+            switch c {
+            case UInt8(ascii: "\""):
+                index += 1
+                return String(decoding: out, as: UTF8.self)  // input already validated as UTF-8
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard index < bytes.count else { throw fail("unterminated escape") }
+                let e = bytes[index]
+                index += 1
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = UInt32(try parseHex4())
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                            bytes[index + 1] == UInt8(ascii: "u")
+                        else { throw fail("unpaired surrogate in \\u escape") }
+                        index += 2
+                        let low = UInt32(try parseHex4())
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("unpaired surrogate in \\u escape") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(scalar) {
+                        throw fail("unpaired surrogate in \\u escape")
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
+                    out.append(contentsOf: String(Character(u)).utf8)
+                default:
+                    throw fail("invalid escape")
+                }
+            case 0..<0x20:
+                throw fail("unescaped control character in string")
+            default:
+                out.append(c)
+                index += 1
+            }
+        }
+    }
+
+    private mutating func parseHex4() throws -> UInt16 {
+        guard index + 4 <= bytes.count else { throw fail("truncated \\u escape") }
+        var v: UInt16 = 0
+        for _ in 0..<4 {
+            let c = bytes[index]
+            let digit: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
+            default: throw fail("invalid hex digit in \\u escape")
+            }
+            v = v << 4 | UInt16(digit)
+            index += 1
+        }
+        return v
+    }
+
+    private mutating func parseNumber() throws -> SafeTensorsJSONValue {
+        let start = index
+        var isInteger = true
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            isInteger = false
+            index += 1
+            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            isInteger = false
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
+            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        return .number(text, isInteger: isInteger)
+    }
+
+    private func isDigit(_ c: UInt8) -> Bool {
+        c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")
+    }
+}

@@ -1,0 +1,117 @@
+import NeuralNet
+import Models
+
+/// Timing of one model's training step (and evaluation forward pass) on synthetic data.
+public struct ModelBenchmark: Codable, Sendable {
+    public struct LayerTime: Codable, Sendable {
+        public var layer: String
+        public var forwardMs: Double
+        public var backwardMs: Double
+        enum CodingKeys: String, CodingKey { case layer, forwardMs = "forward_ms", backwardMs = "backward_ms" }
+    }
+    public var name: String
+    public var kind: String
+    public var latentDim: Int
+    public var hiddenUnits: Int
+    public var batchSize: Int
+    public var msPerStep: Double
+    public var imagesPerSecond: Double
+    public var gflopPerStep: Double
+    public var gflops: Double
+    public var sgemmGflops: Double
+    public var efficiency: Double
+    public var evalImagesPerSecond: Double
+    public var layers: [LayerTime]
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, layers, gflops, efficiency
+        case latentDim = "latent_dim", hiddenUnits = "hidden_units", batchSize = "batch_size"
+        case msPerStep = "ms_per_step", imagesPerSecond = "images_per_second", gflopPerStep = "gflop_per_step"
+        case sgemmGflops = "sgemm_gflops", evalImagesPerSecond = "eval_images_per_second"
+    }
+}
+
+public struct BenchmarkReport: Codable, Sendable {
+    public var blasCore: String
+    public var blasThreads: Int
+    public var sgemmGflops: Double
+    public var models: [ModelBenchmark]
+    public init(blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark]) {
+        self.blasCore = blasCore; self.blasThreads = blasThreads; self.sgemmGflops = sgemmGflops; self.models = models
+    }
+    enum CodingKeys: String, CodingKey {
+        case blasCore = "blas_core", blasThreads = "blas_threads", sgemmGflops = "sgemm_gflops", models
+    }
+}
+
+public enum Benchmark {
+    /// Median GFLOP/s of a square n^3 sgemm (C = A * B, 2 n^3 FLOPs) over `repeats` timings.
+    public static func sgemmGFLOPs(size n: Int = 1024, repeats: Int = 7) -> Double {
+        var rng = Xoshiro256(seed: 1)
+        let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
+        for i in 0..<a.count { a.data[i] = rng.uniform(-1, 1); b.data[i] = rng.uniform(-1, 1) }
+        func once() -> Double {
+            let t0 = monotonicSeconds()
+            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+            return monotonicSeconds() - t0
+        }
+        _ = once()
+        let times = (0..<repeats).map { _ in once() }
+        return 2 * Double(n * n * n) / median(times) / 1e9
+    }
+
+    /// Times `steps` training steps (after `warmup`) of the given model at batch `batch` on
+    /// synthetic [0, 1] pixels, then profiles a few more steps layer by layer.
+    public static func measure(_ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
+                               sgemmGflops: Double) -> ModelBenchmark {
+        let model = ConvAutoencoder(config)
+        model.initialize(seed: 0)
+        let adam = Adam(count: model.parameterCount)
+        var noise = Xoshiro256(seed: 0, stream: .noise)
+        var pixels = Xoshiro256(seed: 0, stream: .eval)
+        let x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
+        for i in 0..<x.count { x.data[i] = pixels.uniform() }
+
+        for _ in 0..<warmup { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let t0 = monotonicSeconds()
+            _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+            times.append(monotonicSeconds() - t0)
+        }
+        let stepTime = median(times)
+
+        var evalTimes: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = monotonicSeconds()
+            let (mu, _) = model.encode(x)
+            _ = model.decode(mu)
+            if i >= warmup { evalTimes.append(monotonicSeconds() - t0) }
+        }
+
+        let profiler = Profiler()
+        model.setProfiler(profiler)
+        let profiledSteps = 4
+        for _ in 0..<profiledSteps { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
+        model.setProfiler(nil)
+        let layers = profiler.order.map { key -> ModelBenchmark.LayerTime in
+            let e = profiler.entries[key]!
+            return .init(layer: key, forwardMs: e.forward * 1000 / Double(profiledSteps),
+                         backwardMs: e.backward * 1000 / Double(profiledSteps))
+        }
+
+        let flop = Double(model.flops(batch: batch).trainingStep)
+        let gflops = flop / stepTime / 1e9
+        let name = "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)"
+        return ModelBenchmark(
+            name: name, kind: config.kind.rawValue, latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,
+            batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
+            gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
+            evalImagesPerSecond: Double(batch) / median(evalTimes), layers: layers)
+    }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}

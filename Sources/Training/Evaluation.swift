@@ -1,0 +1,176 @@
+import NeuralNet
+import Models
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Test-set evaluation: ELBO parts, the importance-sampled NLL bound, latent statistics and a
+/// k-NN probe. Every random draw comes from the run's `eval` stream; batches are fixed at
+/// `Evaluation.batchSize` images so memory and results do not depend on the training batch size.
+public enum Evaluation {
+    public static let batchSize = 128
+    public static let activeUnitThreshold = 0.01
+
+    /// Average recon / KL / total over the images of `split` (one z sample per image for VAEs).
+    public static func losses(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int, beta: Double,
+                              rng: inout Xoshiro256) -> LossSummary {
+        let pixels = model.config.pixels
+        let x = Tensor(zeros: [0])
+        var recon = [Double](repeating: 0, count: batchSize), kl = recon
+        var reconSum = 0.0, klSum = 0.0
+        var start = 0
+        while start < count {
+            let n = min(batchSize, count - start)
+            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
+            x.data.update(from: images + start * pixels, count: n * pixels)
+            recon.withUnsafeMutableBufferPointer { r in
+                kl.withUnsafeMutableBufferPointer { k in
+                    model.evaluate(x, beta: Float(beta), noise: &rng, recon: r.baseAddress!, kl: k.baseAddress!)
+                }
+            }
+            for i in 0..<n { reconSum += recon[i]; klSum += kl[i] }
+            start += n
+        }
+        let r = reconSum / Double(count), k = klSum / Double(count)
+        let isVAE = model.config.kind == .vae
+        return LossSummary(recon: r, kl: isVAE ? k : nil, total: r + (isVAE ? beta * k : 0))
+    }
+
+    /// Posterior means (or AE codes) [count, d] and, for VAEs, log-variances.
+    public static func latents(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int)
+        -> (mu: [Float], logVar: [Float]?) {
+        let d = model.config.latentDim, pixels = model.config.pixels
+        var mu = [Float](repeating: 0, count: count * d)
+        var logVar: [Float]? = model.config.kind == .vae ? [Float](repeating: 0, count: count * d) : nil
+        let x = Tensor(zeros: [0])
+        var start = 0
+        while start < count {
+            let n = min(batchSize, count - start)
+            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
+            x.data.update(from: images + start * pixels, count: n * pixels)
+            let (m, lv) = model.encode(x)
+            mu.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: m.data, count: n * d) }
+            if let lv { logVar!.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: lv.data, count: n * d) } }
+            start += n
+        }
+        return (mu, logVar)
+    }
+
+    /// IWAE bound (Burda et al. 2016) on -log p(x), in nats per image:
+    /// -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), combined with log-sum-exp.
+    /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
+    public static func nllBound(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int, samples k: Int,
+                                rng: inout Xoshiro256) -> Double {
+        precondition(model.config.kind == .vae && k > 0)
+        let d = model.config.latentDim, pixels = model.config.pixels
+        let x = Tensor(zeros: [0]), z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
+        var bce = [Double](repeating: 0, count: batchSize)
+        var logW = [Double](repeating: 0, count: batchSize * k)
+        var total = 0.0
+        var start = 0
+        while start < count {
+            let n = min(batchSize, count - start)
+            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
+            x.data.update(from: images + start * pixels, count: n * pixels)
+            let (m, lvOptional) = model.encode(x)
+            let mu = Tensor(shape: m.shape, values: m.array), lv = Tensor(shape: lvOptional!.shape, values: lvOptional!.array)
+            z.resize([n, d]); eps.resize([n, d])
+            for s in 0..<k {
+                rng.fillNormal(eps.buffer)
+                Loss.reparameterize(mu: mu.data, logVar: lv.data, eps: eps.data, into: z.data, count: n * d)
+                let logits = model.decode(z)
+                bce.withUnsafeMutableBufferPointer {
+                    Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: $0.baseAddress!)
+                }
+                for i in 0..<n {
+                    // log p(z) - log q(z|x) = sum_j [-z^2/2 + eps^2/2 + logvar/2] (the 2 pi terms cancel)
+                    var ratio = 0.0
+                    for j in 0..<d {
+                        let zz = Double(z.data[i * d + j]), e = Double(eps.data[i * d + j])
+                        ratio += -0.5 * zz * zz + 0.5 * e * e + 0.5 * Double(lv.data[i * d + j])
+                    }
+                    logW[i * k + s] = -bce[i] + ratio
+                }
+            }
+            for i in 0..<n {
+                var mx = -Double.infinity
+                for s in 0..<k { mx = max(mx, logW[i * k + s]) }
+                var acc = 0.0
+                for s in 0..<k { acc += exp(logW[i * k + s] - mx) }
+                total += -(mx + log(acc) - log(Double(k)))
+            }
+            start += n
+        }
+        return total / Double(count)
+    }
+
+    /// Per-dimension variance of the rows of `values` [count, d].
+    public static func columnVariance(_ values: [Float], count: Int, dimensions d: Int) -> [Double] {
+        var mean = [Double](repeating: 0, count: d), sq = mean
+        for i in 0..<count { for j in 0..<d { mean[j] += Double(values[i * d + j]) } }
+        for j in 0..<d { mean[j] /= Double(count) }
+        for i in 0..<count { for j in 0..<d { let c = Double(values[i * d + j]) - mean[j]; sq[j] += c * c } }
+        return sq.map { $0 / Double(count) }
+    }
+
+    /// Mean KL(q(z_j|x) || N(0, 1)) per dimension j over the rows.
+    public static func klPerDimension(mu: [Float], logVar: [Float], count: Int, dimensions d: Int) -> [Double] {
+        var kl = [Double](repeating: 0, count: d)
+        for i in 0..<count {
+            for j in 0..<d {
+                let m = Double(mu[i * d + j]), lv = Double(logVar[i * d + j])
+                kl[j] += -0.5 * (1 + lv - m * m - exp(lv))
+            }
+        }
+        return kl.map { $0 / Double(count) }
+    }
+
+    /// Accuracy of k-nearest-neighbour majority vote (Euclidean; ties broken by the nearest
+    /// neighbour's label among the tied classes) of `test` rows against `train` rows.
+    /// Distances come from blocked GEMMs: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b.
+    public static func knnAccuracy(train: [Float], trainLabels: [UInt8], test: [Float], testLabels: [UInt8],
+                                   dimensions d: Int, neighbors k: Int) -> Double {
+        let nTrain = trainLabels.count, nTest = testLabels.count
+        precondition(nTrain > 0 && nTest > 0)
+        let kk = min(k, nTrain)
+        let trainNorms = (0..<nTrain).map { i in (0..<d).reduce(Float(0)) { $0 + train[i * d + $1] * train[i * d + $1] } }
+        let block = 256
+        let dots = Tensor(zeros: [block, nTrain])
+        var correct = 0
+        var bestDist = [Float](repeating: 0, count: kk), bestIdx = [Int](repeating: 0, count: kk)
+        train.withUnsafeBufferPointer { tr in
+            test.withUnsafeBufferPointer { te in
+                var start = 0
+                while start < nTest {
+                    let n = min(block, nTest - start)
+                    BLAS.gemm(transB: true, m: n, n: nTrain, k: d, a: te.baseAddress! + start * d, lda: d,
+                              b: tr.baseAddress!, ldb: d, c: dots.data, ldc: nTrain)
+                    for r in 0..<n {
+                        // The test row's own norm is constant across candidates: rank by |b|^2 - 2 a.b.
+                        let row = dots.data + r * nTrain
+                        var filled = 0
+                        for j in 0..<nTrain {
+                            let dist = trainNorms[j] - 2 * row[j]
+                            if filled < kk || dist < bestDist[filled - 1] {
+                                var pos = filled < kk ? filled : kk - 1
+                                if filled < kk { filled += 1 }
+                                while pos > 0 && bestDist[pos - 1] > dist {
+                                    bestDist[pos] = bestDist[pos - 1]; bestIdx[pos] = bestIdx[pos - 1]; pos -= 1
+                                }
+                                bestDist[pos] = dist; bestIdx[pos] = j
+                            }
+                        }
+                        var votes = [Int](repeating: 0, count: 256)
+                        for i in 0..<filled { votes[Int(trainLabels[bestIdx[i]])] += 1 }
+                        let top = votes.max()!
+                        // Nearest neighbour whose class has the top vote count.
+                        let predicted = (0..<filled).map { trainLabels[bestIdx[$0]] }.first { votes[Int($0)] == top }!
+                        if predicted == testLabels[start + r] { correct += 1 }
+                    }
+                    start += n
+                }
+            }
+        }
+        return Double(correct) / Double(nTest)
+    }
+}

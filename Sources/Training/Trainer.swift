@@ -1,0 +1,160 @@
+import Foundation
+import NeuralNet
+import Models
+import Datasets
+
+/// Why a run stopped early.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
+    case invalidConfig(field: String, expected: String)
+    case datasetTooSmall(String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(epoch, batch, value):
+            return "training diverged: loss is \(value) at epoch \(epoch), batch \(batch) (try a smaller learning_rate)"
+        case let .invalidConfig(field, expected):
+            return "invalid config: \(field): expected \(expected)"
+        case let .datasetTooSmall(message):
+            return message
+        }
+    }
+}
+
+/// What a trainer reports while it works.
+public enum TrainingEvent: Sendable {
+    /// Inside an epoch: batches done, running mean of the total loss.
+    case batch(epoch: Int, batch: Int, batches: Int, runningTotal: Double, elapsed: Double)
+    case epochEnd(EpochRecord, seconds: Double)
+    case evaluating(String)
+}
+
+/// The outcome of a finished run.
+public struct TrainedRun {
+    public let model: ConvAutoencoder
+    public let metrics: RunMetrics
+    public let timing: RunTiming
+}
+
+/// Trains and evaluates one run, as a pure function of its config and the data.
+///
+/// Randomness: weights from the `init` stream, the epoch permutations from `shuffle`, the
+/// reparameterisation noise from `noise`, every evaluation draw from `eval`.
+/// The last batch of an epoch may be smaller (every image is seen once per epoch).
+public final class Trainer {
+    public let config: RunConfig
+    public let data: LoadedDataset
+    public let model: ConvAutoencoder
+
+    public init(config: RunConfig, data: LoadedDataset) throws {
+        if let (field, expected) = config.firstInvalidField() { throw TrainingError.invalidConfig(field: field, expected: expected) }
+        guard data.train.rows == 28, data.train.cols == 28 else {
+            throw TrainingError.datasetTooSmall("dataset \(data.name.rawValue): expected 28x28 images")
+        }
+        self.config = config
+        self.data = data
+        model = ConvAutoencoder(config.modelConfig)
+        model.initialize(seed: config.seed)
+    }
+
+    public func run(onEvent: (TrainingEvent) -> Void = { _ in }) throws -> TrainedRun {
+        let started = timestamp()
+        let t0 = monotonicSeconds()
+        let adam = Adam(count: model.parameterCount, learningRate: Float(config.learningRate))
+        var shuffle = Xoshiro256(seed: config.seed, stream: .shuffle)
+        var noise = Xoshiro256(seed: config.seed, stream: .noise)
+        var evalRNG = Xoshiro256(seed: config.seed, stream: .eval)
+        let train = data.train, test = data.test, pixels = train.pixelsPerImage
+        let batchCount = (train.count + config.batchSize - 1) / config.batchSize
+        let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
+        var records: [EpochRecord] = []
+        var epochSeconds: [Double] = []
+        var trainSeconds = 0.0
+        let beta = Float(config.beta)
+
+        for epoch in 1...config.epochs {
+            let e0 = monotonicSeconds()
+            let order = shuffle.permutation(train.count)
+            var sums = (recon: 0.0, kl: 0.0, total: 0.0)
+            var divergedAt: (batch: Int, value: Double)?
+            train.images.withUnsafeBufferPointer { images in
+                for b in 0..<batchCount {
+                    let lo = b * config.batchSize, n = min(config.batchSize, train.count - lo)
+                    x.resize([n, 1, train.rows, train.cols])
+                    for i in 0..<n { (x.data + i * pixels).update(from: images.baseAddress! + order[lo + i] * pixels, count: pixels) }
+                    let parts = model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+                    sums.recon += parts.recon; sums.kl += parts.kl; sums.total += parts.total
+                    if !parts.total.isFinite {
+                        divergedAt = (b + 1, parts.total)
+                        break
+                    }
+                    if b % 20 == 19 || b == batchCount - 1 {
+                        onEvent(.batch(epoch: epoch, batch: b + 1, batches: batchCount, runningTotal: sums.total / Double(b + 1),
+                                       elapsed: monotonicSeconds() - e0))
+                    }
+                }
+            }
+            if let divergedAt {
+                throw TrainingError.nonFiniteLoss(epoch: epoch, batch: divergedAt.batch, value: divergedAt.value)
+            }
+            let trainTime = monotonicSeconds() - e0
+            trainSeconds += trainTime
+            let isVAE = config.model == .vae
+            let trainSummary = LossSummary(recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
+                                           total: sums.total / Double(batchCount))
+            let testSummary = test.images.withUnsafeBufferPointer {
+                Evaluation.losses(model, images: $0.baseAddress!, count: test.count, beta: config.beta, rng: &evalRNG)
+            }
+            let record = EpochRecord(epoch: epoch, train: trainSummary, test: testSummary)
+            records.append(record)
+            let seconds = monotonicSeconds() - e0
+            epochSeconds.append(seconds)
+            onEvent(.epochEnd(record, seconds: seconds))
+        }
+
+        let ev0 = monotonicSeconds()
+        let final = try finalEvaluation(last: records[records.count - 1], rng: &evalRNG, onEvent: onEvent)
+        let evaluationSeconds = monotonicSeconds() - ev0
+        let metrics = RunMetrics(configHash: sha256Hex([UInt8](config.canonicalJSON())),
+                                 dataFingerprint: datasetFingerprint(data.checksums), epochs: records, final: final)
+        let total = monotonicSeconds() - t0
+        let timing = RunTiming(
+            totalSeconds: total, trainSeconds: trainSeconds, evaluationSeconds: evaluationSeconds, epochSeconds: epochSeconds,
+            trainImagesPerSecond: Double(train.count * config.epochs) / trainSeconds,
+            peakResidentMB: Provenance.peakResidentMB, startedAt: started, finishedAt: timestamp(),
+            provenance: Provenance.current())
+        return TrainedRun(model: model, metrics: metrics, timing: timing)
+    }
+
+    private func finalEvaluation(last: EpochRecord, rng: inout Xoshiro256, onEvent: (TrainingEvent) -> Void) throws -> FinalMetrics {
+        let test = data.test, train = data.train, d = config.latentDim
+        onEvent(.evaluating("latent statistics"))
+        let (testMu, testLogVar) = test.images.withUnsafeBufferPointer {
+            Evaluation.latents(model, images: $0.baseAddress!, count: test.count)
+        }
+        let variance = Evaluation.columnVariance(testMu, count: test.count, dimensions: d)
+        var klPerDim: [Double]?
+        if let testLogVar {
+            klPerDim = Evaluation.klPerDimension(mu: testMu, logVar: testLogVar, count: test.count, dimensions: d)
+        }
+        onEvent(.evaluating("k-NN probe"))
+        let (trainMu, _) = train.images.withUnsafeBufferPointer {
+            Evaluation.latents(model, images: $0.baseAddress!, count: train.count)
+        }
+        let knn = Evaluation.knnAccuracy(train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
+                                         dimensions: d, neighbors: config.knnNeighbors)
+        var nll: Double?
+        if config.model == .vae && config.iwaeSamples > 0 {
+            onEvent(.evaluating("IWAE bound, k = \(config.iwaeSamples)"))
+            nll = test.images.withUnsafeBufferPointer {
+                Evaluation.nllBound(model, images: $0.baseAddress!, count: test.count, samples: config.iwaeSamples, rng: &rng)
+            }
+        }
+        let isVAE = config.model == .vae
+        return FinalMetrics(
+            train: last.train, test: last.test, testNLLBound: nll, iwaeSamples: isVAE ? config.iwaeSamples : nil,
+            activeUnits: isVAE ? variance.filter { $0 > Evaluation.activeUnitThreshold }.count : nil,
+            activeUnitThreshold: Evaluation.activeUnitThreshold, klPerDimension: klPerDim, latentVariance: variance,
+            knnAccuracy: knn, knnNeighbors: config.knnNeighbors)
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Models
+import NeuralNet
+import Training
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time one training step of the reference models against the machine's sgemm peak.")
+
+    @Option(help: "Images per batch.") var batchSize = 128
+    @Option(help: "BLAS threads for the measurement.") var threads = 1
+    @Option(help: "Timed steps per model (median reported).") var steps = 12
+    @Option(help: "Hidden widths H to measure (comma-separated).") var hiddenUnits = "16,256"
+    @Flag(help: "Print one JSON object instead of tables.") var json = false
+    @Flag(help: "Skip the per-layer breakdown in the text output.") var noLayers = false
+
+    func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
+        guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--hidden-units must be a comma-separated list of positive integers, got '\(hiddenUnits)'")
+        }
+    }
+
+    private var widths: [Int] { hiddenUnits.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() throws {
+        BLAS.threads = threads
+        let sgemm = Benchmark.sgemmGFLOPs()
+        var results: [ModelBenchmark] = []
+        for h in widths {
+            for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
+                let config = ModelConfig(kind: kind, latentDim: d, hiddenUnits: h)
+                let r = Benchmark.measure(config, batch: batchSize, steps: steps, sgemmGflops: sgemm)
+                results.append(r)
+                if !json { printRow(r) }
+            }
+        }
+        let report = BenchmarkReport(blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s")
+        if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
+            print("\nPer-layer time of one step, \(worst.name) (ms, profiled separately):")
+            for l in worst.layers {
+                print("  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7))  backward \(fixed(l.backwardMs, 2, width: 7))")
+            }
+        }
+    }
+
+    private func printRow(_ r: ModelBenchmark) {
+        print("\(r.name.padded(14)) \(fixed(r.msPerStep, 1, width: 7)) ms/step \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  "
+              + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
+              + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s")
+    }
+}

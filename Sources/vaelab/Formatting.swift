@@ -1,0 +1,12 @@
+import Foundation
+
+/// `value` with a fixed number of decimals, right-aligned to `width` characters.
+func fixed(_ value: Double, _ decimals: Int, width: Int = 0) -> String {
+    let s = String(format: "%.\(decimals)f", value)
+    return s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+}
+
+extension String {
+    /// Left-aligned, padded with spaces to `width` characters.
+    func padded(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

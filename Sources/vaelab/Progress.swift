@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Training
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Prints a progress line per epoch to stderr and, when stderr is a terminal, a live bar with ETA.
+final class ProgressPrinter {
+    let label: String
+    let epochs: Int
+    let live = isatty(2) == 1
+    private let start = Date()
+
+    init(label: String, epochs: Int) {
+        self.label = label
+        self.epochs = epochs
+    }
+
+    func handle(_ event: TrainingEvent) {
+        switch event {
+        case let .batch(epoch, batch, batches, running, elapsed):
+            guard live else { return }
+            let fraction = Double(batch) / Double(batches)
+            let width = 24, filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
+            write("\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar)] loss \(fixed(running, 2)) ETA \(duration(eta))")
+        case let .epochEnd(record, seconds):
+            if live { write("\r\u{1B}[2K") }
+            var line = "\(label) epoch \(record.epoch)/\(epochs): train recon \(fixed(record.train.recon, 2))"
+            if let kl = record.train.kl { line += " kl \(fixed(kl, 2))" }
+            line += " total \(fixed(record.train.total, 2)) | test total \(fixed(record.test.total, 2)) | \(fixed(seconds, 1)) s"
+            write(line + "\n")
+        case let .evaluating(what):
+            write("\(label) evaluating: \(what)\n")
+        }
+    }
+
+    private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}
+
+/// A duration as "1h02m", "3m05s" or "12s".
+func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s)s"
+}
+
+/// An error already explained on stderr: exit 1 with that one line.
+enum CleanExit {
+    static func failure(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        return ExitCode.failure
+    }
+}

@@ -1,0 +1,158 @@
+import Testing
+import NeuralNet
+
+struct ConvCase: CustomStringConvertible, Sendable {
+    var n: Int, c: Int, o: Int, h: Int, w: Int, k: Int, s: Int
+    var description: String { "N\(n) C\(c)->O\(o) \(h)x\(w) k\(k) s\(s)" }
+    static let all: [ConvCase] = [
+        ConvCase(n: 2, c: 3, o: 4, h: 6, w: 6, k: 3, s: 2),   // even size, stride 2: asymmetric padding
+        ConvCase(n: 2, c: 2, o: 3, h: 7, w: 5, k: 3, s: 2),   // odd sizes: symmetric padding
+        ConvCase(n: 3, c: 2, o: 2, h: 5, w: 5, k: 3, s: 1),
+        ConvCase(n: 1, c: 1, o: 2, h: 4, w: 4, k: 3, s: 1),
+        ConvCase(n: 2, c: 2, o: 3, h: 6, w: 6, k: 4, s: 2),   // even kernel
+        ConvCase(n: 2, c: 3, o: 2, h: 5, w: 4, k: 1, s: 1),
+    ]
+}
+
+@Suite("Layers: gradients against finite differences")
+struct LayerGradientTests {
+    @Test(arguments: ConvCase.all)
+    func conv2D(_ c: ConvCase) {
+        let layer = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        randomizeParameters(layer, seed: 1)
+        let failures = gradientCheck(layer, input: randomTensor([c.n, c.c, c.h, c.w], seed: 2))
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
+    @Test(arguments: ConvCase.all)
+    func convTranspose2D(_ c: ConvCase) {
+        let layer = ConvTranspose2D(name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        randomizeParameters(layer, seed: 3)
+        let failures = gradientCheck(layer, input: randomTensor([c.n, c.c, c.h, c.w], seed: 4))
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
+    @Test(arguments: [(1, 1, 1), (3, 5, 4), (4, 7, 2)])
+    func dense(_ shape: (Int, Int, Int)) {
+        let layer = Dense(name: "dense", inputFeatures: shape.1, outputFeatures: shape.2)
+        randomizeParameters(layer, seed: 5)
+        let failures = gradientCheck(layer, input: randomTensor([shape.0, shape.1], seed: 6))
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
+    @Test func relu() {
+        // Inputs kept away from the kink at 0 (|x| >= 0.1 >> epsilon).
+        let x = randomTensor([2, 3, 4, 5], seed: 8)
+        for i in 0..<x.count { x.data[i] = x.data[i] >= 0 ? x.data[i] + 0.1 : x.data[i] - 0.1 }
+        let failures = gradientCheck(ReLU(), input: x)
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
+    @Test func sigmoid() {
+        let failures = gradientCheck(Sigmoid(), input: randomTensor([3, 2, 3, 3], seed: 9, low: -4, high: 4), epsilon: 1e-2)
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+
+    @Test func reshapeIsAViewWithIdentityGradient() {
+        let layer = Reshape(name: "flatten", to: [12])
+        let x = randomTensor([2, 3, 2, 2], seed: 10)
+        let y = layer.forward(x)
+        #expect(y.shape == [2, 12])
+        #expect(y.data == x.data)
+        let failures = gradientCheck(layer, input: x)
+        #expect(failures.isEmpty)
+    }
+
+    @Test func sequentialChainsForwardAndBackward() {
+        let net = Sequential(name: "net", [
+            Conv2D(name: "conv", inputChannels: 1, outputChannels: 2, kernelSize: 3, stride: 2),
+            Sigmoid(),
+            Reshape(name: "flatten", to: [2 * 3 * 3]),
+            Dense(name: "dense", inputFeatures: 18, outputFeatures: 3),
+        ])
+        randomizeParameters(net, seed: 11)
+        #expect(net.namedParameters.map(\.0) == ["net.conv.weight", "net.conv.bias", "net.dense.weight", "net.dense.bias"])
+        let failures = gradientCheck(net, input: randomTensor([2, 1, 6, 6], seed: 12))
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+    }
+}
+
+@Suite("Layers: BLAS path against naive loops")
+struct ReferenceKernelTests {
+    @Test(arguments: ConvCase.all)
+    func conv2DMatchesDirectLoops(_ c: ConvCase) {
+        let layer = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        randomizeParameters(layer, seed: 21)
+        let x = randomTensor([c.n, c.c, c.h, c.w], seed: 22)
+        let y = layer.forward(x)
+        let ref = referenceConv2D(x: x.array, n: c.n, c: c.c, h: c.h, w: c.w, weight: layer.weight.value.array,
+                                  bias: layer.bias.value.array, o: c.o, k: c.k, s: c.s)
+        #expect(y.shape == [c.n, c.o, (c.h + c.s - 1) / c.s, (c.w + c.s - 1) / c.s])
+        #expect(maxAbsDiff(y.array, ref) < 1e-5)
+    }
+
+    @Test(arguments: ConvCase.all)
+    func convTranspose2DMatchesDirectLoops(_ c: ConvCase) {
+        let layer = ConvTranspose2D(name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        randomizeParameters(layer, seed: 23)
+        let x = randomTensor([c.n, c.c, c.h, c.w], seed: 24)
+        let y = layer.forward(x)
+        let ref = referenceConvTranspose2D(x: x.array, n: c.n, c: c.c, h: c.h, w: c.w, weight: layer.weight.value.array,
+                                           bias: layer.bias.value.array, o: c.o, k: c.k, s: c.s)
+        #expect(y.shape == [c.n, c.o, c.h * c.s, c.w * c.s])
+        #expect(maxAbsDiff(y.array, ref) < 1e-5)
+    }
+
+    @Test func denseMatchesDirectLoops() {
+        let layer = Dense(name: "dense", inputFeatures: 5, outputFeatures: 3)
+        randomizeParameters(layer, seed: 25)
+        let x = randomTensor([4, 5], seed: 26)
+        let y = layer.forward(x).array
+        let w = layer.weight.value.array, b = layer.bias.value.array, xv = x.array
+        for i in 0..<4 { for j in 0..<3 {
+            var acc = b[j]
+            for k in 0..<5 { acc += xv[i * 5 + k] * w[j * 5 + k] }
+            #expect(abs(y[i * 3 + j] - acc) < 1e-5)
+        } }
+    }
+
+    /// <conv(x), y> = <x, convT(y)> with the same weights and no bias: the two layers are adjoint.
+    @Test(arguments: ConvCase.all)
+    func convAndTransposedConvAreAdjoint(_ c: ConvCase) {
+        // conv: [C, H*s, W*s] -> [O, H, W] when H*s divides evenly; convT maps [O, H, W] -> [C, H*s, W*s].
+        let conv = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        let convT = ConvTranspose2D(name: "convT", inputChannels: c.o, outputChannels: c.c, kernelSize: c.k, stride: c.s)
+        randomizeParameters(conv, seed: 27)
+        conv.bias.value.zero()
+        convT.weight.value.copy(from: conv.weight.value)   // [O, C, k, k] is convT's [C_in=O, C_out=C, k, k]
+        convT.bias.value.zero()
+        let x = randomTensor([c.n, c.c, c.h * c.s, c.w * c.s], seed: 28)
+        let y = randomTensor([c.n, c.o, c.h, c.w], seed: 29)
+        let cx = conv.forward(x)
+        #expect(cx.shape == y.shape)
+        let ty = convT.forward(y)
+        let lhs = dotDouble(cx.data, y.data, y.count), rhs = dotDouble(x.data, ty.data, x.count)
+        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
+    }
+
+    @Test func im2colAndCol2imAreAdjoint() {
+        let g = ConvGeometry.same(channels: 3, height: 7, width: 6, kernel: 3, stride: 2)
+        let n = 2
+        let x = randomTensor([n, 3, 7, 6], seed: 30)
+        let c = randomTensor([g.patchSize, n * g.outPlane], seed: 31)
+        let col = Tensor(zeros: c.shape), back = Tensor(zeros: x.shape)
+        im2col(x.data, batch: n, g, into: col.data)
+        col2im(c.data, batch: n, g, into: back.data)
+        let lhs = dotDouble(col.data, c.data, c.count), rhs = dotDouble(x.data, back.data, x.count)
+        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
+    }
+
+    @Test func sameGeometryFollowsTensorFlow() {
+        let g = ConvGeometry.same(channels: 1, height: 28, width: 28, kernel: 3, stride: 2)
+        #expect((g.outHeight, g.padTop, g.padLeft) == (14, 0, 0))      // pad total 1: all after
+        let odd = ConvGeometry.same(channels: 1, height: 7, width: 7, kernel: 3, stride: 2)
+        #expect((odd.outHeight, odd.padTop) == (4, 1))                 // pad total 2: 1 + 1
+        let s1 = ConvGeometry.same(channels: 1, height: 28, width: 28, kernel: 3, stride: 1)
+        #expect((s1.outHeight, s1.padTop) == (28, 1))
+    }
+}
