@@ -46,5 +46,9 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet"]),
+        // Runs the built release `vaelab` binary (`make test` builds it first).
+        .testTarget(name: "CLITests"),
     ]
 )

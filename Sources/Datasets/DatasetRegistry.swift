@@ -44,6 +44,14 @@ public struct LoadedDataset: Sendable {
     public let checksums: [String: String]
     /// The directory the files were read from.
     public let directory: String
+
+    public init(name: DatasetName, train: DatasetSplit, test: DatasetSplit, checksums: [String: String], directory: String) {
+        self.name = name
+        self.train = train
+        self.test = test
+        self.checksums = checksums
+        self.directory = directory
+    }
 }
 
 /// The four IDX files of a dataset, by their uncompressed names.

@@ -1,0 +1,119 @@
+import Testing
+import Foundation
+
+/// End-to-end tests: the real `vaelab` binary built next to these tests, on tiny subsets.
+enum CLI {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: String {
+        #if DEBUG
+        return root.appendingPathComponent(".build/debug/vaelab").path
+        #else
+        return root.appendingPathComponent(".build/release/vaelab").path
+        #endif
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting so a chatty child never blocks on a full pipe.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "vaelab-cli-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static let tinyTrain = ["train", "--model", "vae", "--latent-dim", "2", "--hidden-units", "16", "--epochs", "2",
+                            "--batch-size", "64", "--train-limit", "256", "--test-limit", "128", "--iwae-samples", "3"]
+}
+
+@Suite("vaelab CLI end to end", .serialized)
+struct CLITests {
+    @Test func versionAndHelp() throws {
+        let v = try CLI.run(["--version"])
+        #expect(v.status == 0 && v.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+        let h = try CLI.run(["--help"])
+        #expect(h.status == 0 && h.stdout.contains("train") && h.stdout.contains("bench"))
+    }
+
+    @Test func trainWritesARunDirectoryAndIsReproducible() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let a = try CLI.run(CLI.tinyTrain + ["--out", tmp + "/a"])
+        #expect(a.status == 0, "\(a.stderr)")
+        for file in ["config.json", "metrics.json", "timing.json", "model.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: tmp + "/a/" + file), "missing \(file)")
+        }
+        #expect(a.stderr.contains("epoch 1/2") && a.stderr.contains("epoch 2/2"))
+        let b = try CLI.run(CLI.tinyTrain + ["--out", tmp + "/b"])
+        #expect(b.status == 0)
+        let ma = try Data(contentsOf: URL(fileURLWithPath: tmp + "/a/metrics.json"))
+        let mb = try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/metrics.json"))
+        #expect(ma == mb, "metrics.json differs between two identical runs")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp + "/a/config.json"))) as? [String: Any]
+        #expect(config?["latent_dim"] as? Int == 2 && config?["batch_size"] as? Int == 64 && config?["beta"] as? Double == 1)
+        // No temporary files left behind.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: tmp + "/a").filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test(arguments: [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--latent-dim", "-3"], "--latent-dim"),
+        (["--learning-rate", "nan"], "--learning-rate"),
+        (["--dataset", "cifar"], "--dataset"),
+        (["--model", "gan"], "--model"),
+    ])
+    func badFlagsFailCleanlyAndWriteNothing(_ flags: [String], _ mention: String) throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let r = try CLI.run(["train", "--epochs", "1", "--out", tmp + "/run"] + flags)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(mention), "stderr: \(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Backtrac"))
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/run"))
+    }
+
+    @Test func missingDataIsOneClearLine() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let r = try CLI.run(["train", "--epochs", "1", "--data-dir", tmp + "/nowhere", "--out", tmp + "/run"])
+        #expect(r.status != 0)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("nowhere") && lines[0].contains("train-images-idx3-ubyte"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/run"))
+    }
+
+    @Test func benchJSONHasTheDocumentedKeys() throws {
+        let r = try CLI.run(["bench", "--json", "--steps", "1", "--hidden-units", "16"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let models = object?["models"] as? [[String: Any]] ?? []
+        #expect(models.count == 4)
+        for m in models {
+            for key in ["images_per_second", "gflops", "sgemm_gflops", "efficiency", "layers"] {
+                #expect(m[key] != nil, "missing \(key)")
+            }
+        }
+        #expect(object?["blas_core"] is String)
+    }
+}

@@ -1,0 +1,130 @@
+import Testing
+import Foundation
+import Datasets
+import Models
+import NeuralNet
+import Training
+
+/// The first `train` / `test` images of the committed MNIST, loaded once.
+let smallMNIST: LoadedDataset = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    // A broken checkout is a test failure, not a crash: tests check `smallMNIST.train.count`.
+    return (try? loadDataset(.mnist, directory: root.appendingPathComponent("data/mnist").path, trainLimit: 512, testLimit: 256))
+        ?? LoadedDataset(name: .mnist, train: DatasetSplit(images: [], labels: [], count: 0, rows: 28, cols: 28),
+                         test: DatasetSplit(images: [], labels: [], count: 0, rows: 28, cols: 28), checksums: [:], directory: "")
+}()
+
+func smallConfig(_ kind: ModelKind = .vae, epochs: Int = 1) -> RunConfig {
+    var c = RunConfig()
+    c.model = kind
+    c.latentDim = 4
+    c.hiddenUnits = 32
+    c.epochs = epochs
+    c.batchSize = 64
+    c.trainLimit = 512
+    c.testLimit = 256
+    c.iwaeSamples = 4
+    return c
+}
+
+@Suite("Training", .serialized)
+struct TrainingTests {
+    @Test func convAutoencoderHalvesItsLossOnAFewHundredImages() throws {
+        #expect(smallMNIST.train.count == 512)
+        let model = ConvAutoencoder(ModelConfig(kind: .ae, latentDim: 16, hiddenUnits: 64))
+        model.initialize(seed: 0)
+        let adam = Adam(count: model.parameterCount)
+        var noise = Xoshiro256(seed: 0, stream: .noise)
+        let x = Tensor(zeros: [64, 1, 28, 28])
+        var first = 0.0, last = 0.0
+        for epoch in 0..<6 {
+            var sum = 0.0
+            for b in 0..<8 {
+                smallMNIST.train.images.withUnsafeBufferPointer { x.data.update(from: $0.baseAddress! + b * 64 * 784, count: 64 * 784) }
+                sum += model.trainStep(x, beta: 1, noise: &noise, optimizer: adam).total
+            }
+            if epoch == 0 { first = sum / 8 }
+            last = sum / 8
+        }
+        #expect(last < first / 2, "loss went from \(first) to \(last)")
+    }
+
+    @Test func sameConfigGivesByteIdenticalMetrics() throws {
+        let config = smallConfig()
+        let a = try Trainer(config: config, data: smallMNIST).run()
+        let b = try Trainer(config: config, data: smallMNIST).run()
+        #expect(try CanonicalJSON.encode(a.metrics) == CanonicalJSON.encode(b.metrics))
+        var other = config
+        other.seed = 1
+        let c = try Trainer(config: other, data: smallMNIST).run()
+        #expect(c.metrics.epochs[0].train.total != a.metrics.epochs[0].train.total)
+    }
+
+    @Test func metricsAreCompleteForBothKinds() throws {
+        let vae = try Trainer(config: smallConfig(.vae, epochs: 2), data: smallMNIST).run().metrics
+        #expect(vae.epochs.count == 2)
+        #expect(vae.final.test.kl != nil && vae.final.testNLLBound != nil && vae.final.activeUnits != nil)
+        #expect(vae.final.klPerDimension?.count == 4)
+        // The IWAE bound is no worse than the single-sample ELBO estimate, up to sampling noise.
+        #expect(vae.final.testNLLBound! < vae.final.test.total + 5)
+        #expect((0...1).contains(vae.final.knnAccuracy))
+        let ae = try Trainer(config: smallConfig(.ae), data: smallMNIST).run().metrics
+        #expect(ae.final.test.kl == nil && ae.final.testNLLBound == nil && ae.final.activeUnits == nil)
+        #expect(ae.final.test.total == ae.final.test.recon)
+        let json = String(decoding: try CanonicalJSON.encode(ae), as: UTF8.self)
+        #expect(json.contains("\"kl\" : null") && json.contains("\"test_nll_iwae\" : null"))
+    }
+
+    @Test func divergingRunStopsWithEpochAndBatch() throws {
+        var config = smallConfig(.vae)
+        config.learningRate = 10
+        config.beta = 1e6
+        #expect(throws: TrainingError.self) { try Trainer(config: config, data: smallMNIST).run() }
+        do {
+            _ = try Trainer(config: config, data: smallMNIST).run()
+        } catch let TrainingError.nonFiniteLoss(epoch, batch, _) {
+            #expect(epoch == 1 && batch >= 1)
+        }
+    }
+
+    @Test func invalidConfigIsRejectedWithTheField() {
+        var config = smallConfig()
+        config.batchSize = 0
+        #expect(throws: TrainingError.invalidConfig(field: "batch_size", expected: "an integer in 1...60000, got 0")) {
+            try Trainer(config: config, data: smallMNIST)
+        }
+    }
+
+    @Test func knnOnSeparableClusters() {
+        // Two clusters far apart; every test point sits in its own cluster.
+        let train: [Float] = [0, 0, 0.1, 0, 0, 0.1, 10, 10, 10.1, 10, 10, 10.1]
+        let acc = Evaluation.knnAccuracy(train: train, trainLabels: [0, 0, 0, 1, 1, 1], test: [0.05, 0.05, 9.9, 9.9],
+                                         testLabels: [0, 1], dimensions: 2, neighbors: 3)
+        #expect(acc == 1)
+        let wrong = Evaluation.knnAccuracy(train: train, trainLabels: [0, 0, 0, 1, 1, 1], test: [0.05, 0.05],
+                                           testLabels: [1], dimensions: 2, neighbors: 3)
+        #expect(wrong == 0)
+    }
+
+    @Test func runIDIsReadableAndContentAddressed() {
+        var c = RunConfig()
+        c.latentDim = 16
+        let id = c.runID(dataFingerprint: "abc")
+        #expect(id.hasPrefix("vae-mnist-d16-h256-b1-s0-") && id.count == "vae-mnist-d16-h256-b1-s0-".count + 8)
+        #expect(c.runID(dataFingerprint: "abd") != id)
+        c.beta = 0.25
+        #expect(c.runID(dataFingerprint: "abc").hasPrefix("vae-mnist-d16-h256-b0.25-s0-"))
+    }
+
+    @Test func canonicalConfigHasEveryFieldSorted() throws {
+        let json = String(decoding: RunConfig().canonicalJSON(), as: UTF8.self)
+        let keys = RunConfig.fieldNames.sorted()
+        var last = json.startIndex
+        for key in keys {
+            let r = try #require(json.range(of: "\"\(key)\""), "missing \(key)")
+            #expect(r.lowerBound >= last)
+            last = r.lowerBound
+        }
+        #expect(json.contains("\"train_limit\" : null"))
+    }
+}
