@@ -165,7 +165,11 @@ public enum SafeTensors {
     /// same directory, which is fsync'ed and then renamed over `path`.
     public static func write(_ tensors: [NamedTensor], metadata: [String: String] = [:], to path: String) throws {
         let bytes = try encode(tensors, metadata: metadata, file: path)
-        try atomicWrite(bytes, to: path)
+        do {
+            try AtomicFile.write(bytes, to: path)
+        } catch let error as WriteError {
+            throw SafeTensorsError.io(file: path, reason: error.reason)
+        }
     }
 
     /// Reads and validates a safetensors file.
@@ -329,11 +333,11 @@ extension SafeTensors {
         guard isValidUTF8(header) else {
             throw SafeTensorsError.invalidHeader(file: file, reason: "not valid UTF-8")
         }
-        let root: SafeTensorsJSONValue
+        let root: JSONValue
         do {
-            var parser = SafeTensorsJSONParser(bytes: header)
+            var parser = JSONParser(bytes: header)
             root = try parser.parseDocument()
-        } catch let error as SafeTensorsJSONParseError {
+        } catch let error as JSONParseError {
             throw SafeTensorsError.invalidHeader(
                 file: file, reason: "not valid JSON (\(error.message) at byte \(error.offset))")
         }
@@ -408,7 +412,7 @@ extension SafeTensors {
         return (tensors, metadata)
     }
 
-    private static func parseMetadata(_ value: SafeTensorsJSONValue, file: String) throws -> [String: String] {
+    private static func parseMetadata(_ value: JSONValue, file: String) throws -> [String: String] {
         switch value {
         case .null:
             return [:]
@@ -432,12 +436,12 @@ extension SafeTensors {
         }
     }
 
-    private static func parseEntry(name: String, value: SafeTensorsJSONValue, dataSize: Int, file: String) throws -> Entry {
+    private static func parseEntry(name: String, value: JSONValue, dataSize: Int, file: String) throws -> Entry {
         guard case .object(let members) = value else {
             throw SafeTensorsError.invalidEntry(
                 file: file, tensor: name, reason: "entry is \(value.typeName), expected an object")
         }
-        var fields: [String: SafeTensorsJSONValue] = [:]
+        var fields: [String: JSONValue] = [:]
         for (key, v) in members {
             if key == "dtype" || key == "shape" || key == "data_offsets" {
                 if fields[key] != nil {
@@ -446,7 +450,7 @@ extension SafeTensors {
                 fields[key] = v
             }  // unknown fields are ignored, like the reference implementation
         }
-        func field(_ key: String) throws -> SafeTensorsJSONValue {
+        func field(_ key: String) throws -> JSONValue {
             guard let v = fields[key] else {
                 throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "missing field \"\(key)\"")
             }
@@ -598,73 +602,8 @@ extension SafeTensors {
         }
         out.append(UInt8(ascii: "\""))
     }
-
-    static func atomicWrite(_ bytes: [UInt8], to path: String) throws {
-        let directory: String
-        let base: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = String(path[...slash])
-            base = String(path[path.index(after: slash)...])
-        } else {
-            directory = ""
-            base = path
-        }
-        guard !base.isEmpty else {
-            throw SafeTensorsError.io(file: path, reason: "path names a directory, not a file")
-        }
-        let temp = "\(directory).\(base).tmp-\(getpid())-\(UUID().uuidString)"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw SafeTensorsError.io(file: path, reason: "cannot create temporary file \(temp): \(stErrnoString())")
-        }
-        var committed = false
-        defer { if !committed { unlink(temp) } }
-
-        let writeError: String? = bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = stPosixWrite(fd, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return stErrnoString()
-                }
-                done += n
-            }
-            return nil
-        }
-        if let writeError {
-            close(fd)
-            throw SafeTensorsError.io(file: path, reason: "cannot write temporary file \(temp): \(writeError)")
-        }
-        if fsync(fd) != 0 {
-            let message = stErrnoString()
-            close(fd)
-            throw SafeTensorsError.io(file: path, reason: "cannot sync temporary file \(temp): \(message)")
-        }
-        if close(fd) != 0 {
-            throw SafeTensorsError.io(file: path, reason: "cannot close temporary file \(temp): \(stErrnoString())")
-        }
-        if rename(temp, path) != 0 {
-            throw SafeTensorsError.io(file: path, reason: "cannot rename \(temp) into place: \(stErrnoString())")
-        }
-        committed = true
-        // Best effort: persist the directory entry.
-        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
-        if dirfd >= 0 {
-            _ = fsync(dirfd)
-            close(dirfd)
-        }
-    }
 }
 
-/// POSIX write(2); a free function so it does not collide with `SafeTensors.write`.
-private func stPosixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(fd, buffer, count)
-}
-
-private func stErrnoString() -> String {
-    String(cString: strerror(errno))
-}
 
 /// Quotes a user-supplied string with Swift escapes so messages stay on one line.
 private func stQuote(_ s: String, onlyIfNeeded: Bool = false) -> String {
@@ -679,243 +618,4 @@ private func stQuote(_ s: String, onlyIfNeeded: Bool = false) -> String {
 private func stOneLine(_ s: String) -> String {
     s.contains(where: \.isNewline)
         ? String(s.map { $0.isNewline ? " " : $0 }) : s
-}
-
-// MARK: - Minimal strict JSON parser
-//
-// JSONSerialization silently drops duplicate keys and does not distinguish "2"
-// from "2.0", both of which matter here, so the header is parsed by hand.
-
-fileprivate enum SafeTensorsJSONValue {
-    case object([(String, SafeTensorsJSONValue)])
-    case array([SafeTensorsJSONValue])
-    case string(String)
-    case number(String, isInteger: Bool)
-    case bool(Bool)
-    case null
-
-    var typeName: String {
-        switch self {
-        case .object: return "an object"
-        case .array: return "an array"
-        case .string: return "a string"
-        case .number: return "a number"
-        case .bool: return "a boolean"
-        case .null: return "null"
-        }
-    }
-}
-
-fileprivate struct SafeTensorsJSONParseError: Error {
-    var message: String
-    var offset: Int
-}
-
-fileprivate struct SafeTensorsJSONParser {
-    static let maxDepth = 64
-
-    let bytes: [UInt8]
-    var index = 0
-    var depth = 0
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    mutating func parseDocument() throws -> SafeTensorsJSONValue {
-        skipWhitespace()
-        guard index < bytes.count else { throw fail("empty header") }
-        let value = try parseValue()
-        skipWhitespace()
-        guard index == bytes.count else { throw fail("unexpected trailing characters") }
-        return value
-    }
-
-    private func fail(_ message: String) -> SafeTensorsJSONParseError {
-        SafeTensorsJSONParseError(message: message, offset: index)
-    }
-
-    private mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
-            default: return
-            }
-        }
-    }
-
-    private mutating func parseValue() throws -> SafeTensorsJSONValue {
-        guard index < bytes.count else { throw fail("unexpected end of input") }
-        switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseObject()
-        case UInt8(ascii: "["): return try parseArray()
-        case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw fail("unexpected character")
-        }
-    }
-
-    private mutating func expectLiteral(_ literal: String) throws {
-        for c in literal.utf8 {
-            guard index < bytes.count, bytes[index] == c else { throw fail("invalid literal") }
-            index += 1
-        }
-    }
-
-    private mutating func enter() throws {
-        depth += 1
-        if depth > Self.maxDepth { throw fail("nesting deeper than \(Self.maxDepth) levels") }
-    }
-
-    private mutating func parseObject() throws -> SafeTensorsJSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1  // {
-        var members: [(String, SafeTensorsJSONValue)] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            index += 1
-            skipWhitespace()
-            let value = try parseValue()
-            members.append((key, value))
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unterminated object") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
-            throw fail("expected ',' or '}'")
-        }
-    }
-
-    private mutating func parseArray() throws -> SafeTensorsJSONValue {
-        try enter()
-        defer { depth -= 1 }
-        index += 1  // [
-        var elements: [SafeTensorsJSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(elements)
-        }
-        while true {
-            skipWhitespace()
-            elements.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unterminated array") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
-            throw fail("expected ',' or ']'")
-        }
-    }
-
-    private mutating func parseString() throws -> String {
-        index += 1  // opening quote
-        var out: [UInt8] = []
-        while true {
-            guard index < bytes.count else { throw fail("unterminated string") }
-            let c = bytes[index]
-            switch c {
-            case UInt8(ascii: "\""):
-                index += 1
-                return String(decoding: out, as: UTF8.self)  // input already validated as UTF-8
-            case UInt8(ascii: "\\"):
-                index += 1
-                guard index < bytes.count else { throw fail("unterminated escape") }
-                let e = bytes[index]
-                index += 1
-                switch e {
-                case UInt8(ascii: "\""): out.append(0x22)
-                case UInt8(ascii: "\\"): out.append(0x5C)
-                case UInt8(ascii: "/"): out.append(0x2F)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = UInt32(try parseHex4())
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
-                            bytes[index + 1] == UInt8(ascii: "u")
-                        else { throw fail("unpaired surrogate in \\u escape") }
-                        index += 2
-                        let low = UInt32(try parseHex4())
-                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("unpaired surrogate in \\u escape") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(scalar) {
-                        throw fail("unpaired surrogate in \\u escape")
-                    }
-                    guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
-                    out.append(contentsOf: String(Character(u)).utf8)
-                default:
-                    throw fail("invalid escape")
-                }
-            case 0..<0x20:
-                throw fail("unescaped control character in string")
-            default:
-                out.append(c)
-                index += 1
-            }
-        }
-    }
-
-    private mutating func parseHex4() throws -> UInt16 {
-        guard index + 4 <= bytes.count else { throw fail("truncated \\u escape") }
-        var v: UInt16 = 0
-        for _ in 0..<4 {
-            let c = bytes[index]
-            let digit: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
-            default: throw fail("invalid hex digit in \\u escape")
-            }
-            v = v << 4 | UInt16(digit)
-            index += 1
-        }
-        return v
-    }
-
-    private mutating func parseNumber() throws -> SafeTensorsJSONValue {
-        let start = index
-        var isInteger = true
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-        } else {
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            isInteger = false
-            index += 1
-            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            isInteger = false
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-                index += 1
-            }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        return .number(text, isInteger: isInteger)
-    }
-
-    private func isDigit(_ c: UInt8) -> Bool {
-        c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")
-    }
 }

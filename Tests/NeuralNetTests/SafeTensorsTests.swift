@@ -345,7 +345,7 @@ struct SafeTensorsTests {
         BadFile(
             label: "UInt64.max header length", bytes: stCraft(headerBytes: Array("{}".utf8), declaredLength: .max),
             kind: "invalidHeaderLength", fragment: "18446744073709551615"),
-        BadFile(label: "zero header length", bytes: stCraft(""), kind: "invalidHeader", fragment: "empty header"),
+        BadFile(label: "zero header length", bytes: stCraft(""), kind: "invalidHeader", fragment: "empty document"),
         BadFile(
             label: "invalid UTF-8", bytes: stCraft(headerBytes: [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D]),
             kind: "invalidHeader", fragment: "UTF-8"),
