@@ -34,12 +34,13 @@ let package = Package(
             dependencies: ["NeuralNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["NeuralNet"]),
         .target(name: "Training", dependencies: ["NeuralNet", "Models", "Datasets"]),
+        .target(name: "Experiments", dependencies: ["NeuralNet", "Models", "Datasets", "Training"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "vaelab",
             dependencies: [
-                "NeuralNet", "Models", "Datasets", "Training",
+                "NeuralNet", "Models", "Datasets", "Training", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

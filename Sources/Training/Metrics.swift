@@ -97,9 +97,11 @@ public struct RunTiming: Codable, Sendable {
     public var startedAt: String
     public var finishedAt: String
     public var provenance: Provenance
+    /// SHA-256 of metrics.json as written, so later edits are detected.
+    public var metricsSHA256: String?
 
     enum CodingKeys: String, CodingKey {
-        case provenance
+        case provenance, metricsSHA256 = "metrics_sha256"
         case totalSeconds = "total_seconds", trainSeconds = "train_seconds", evaluationSeconds = "evaluation_seconds"
         case epochSeconds = "epoch_seconds", trainImagesPerSecond = "train_images_per_second"
         case peakResidentMB = "peak_resident_mb", startedAt = "started_at", finishedAt = "finished_at"

@@ -71,21 +71,34 @@ public struct RunConfig: Codable, Hashable, Sendable {
 
     /// Range checks shared by the CLI and the spec validator: (field, what was expected) or nil.
     public func firstInvalidField() -> (field: String, expected: String)? {
-        if latentDim < 1 || latentDim > 4096 { return ("latent_dim", "an integer in 1...4096, got \(latentDim)") }
-        if hiddenUnits < 1 || hiddenUnits > 65536 { return ("hidden_units", "an integer in 1...65536, got \(hiddenUnits)") }
-        if !(beta.isFinite && beta >= 0 && beta <= 1e6) { return ("beta", "a number in 0...1e6, got \(beta)") }
-        if !["mnist", "fashion-mnist"].contains(dataset) { return ("dataset", "\"mnist\" or \"fashion-mnist\", got \"\(dataset)\"") }
-        if epochs < 1 || epochs > 10_000 { return ("epochs", "an integer in 1...10000, got \(epochs)") }
-        if batchSize < 1 || batchSize > 60_000 { return ("batch_size", "an integer in 1...60000, got \(batchSize)") }
-        if !(learningRate.isFinite && learningRate > 0 && learningRate <= 10) {
-            return ("learning_rate", "a number in (0, 10], got \(learningRate)")
-        }
-        if let t = trainLimit, t < 1 { return ("train_limit", "a positive integer or null, got \(t)") }
-        if let t = testLimit, t < 1 { return ("test_limit", "a positive integer or null, got \(t)") }
-        if iwaeSamples < 0 || iwaeSamples > 100_000 { return ("iwae_samples", "an integer in 0...100000, got \(iwaeSamples)") }
-        if knnNeighbors < 1 || knnNeighbors > 1000 { return ("knn_neighbors", "an integer in 1...1000, got \(knnNeighbors)") }
+        for field in Self.fieldNames { if let expected = check(field) { return (field, expected) } }
         return nil
     }
+
+    /// What `field` should have been, if its current value is out of range.
+    public func check(_ field: String) -> String? {
+        func int(_ v: Int, _ range: ClosedRange<Int>) -> String? {
+            range.contains(v) ? nil : "an integer in \(range.lowerBound)...\(range.upperBound), got \(v)"
+        }
+        switch field {
+        case "latent_dim": return int(latentDim, Self.latentDimRange)
+        case "hidden_units": return int(hiddenUnits, 1...65536)
+        case "beta": return beta.isFinite && beta >= 0 && beta <= 1e6 ? nil : "a number in 0...1e6, got \(beta)"
+        case "dataset": return Self.datasets.contains(dataset) ? nil : "one of \(Self.datasets.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(dataset)\""
+        case "epochs": return int(epochs, 1...10_000)
+        case "batch_size": return int(batchSize, 1...60_000)
+        case "learning_rate":
+            return learningRate.isFinite && learningRate > 0 && learningRate <= 10 ? nil : "a number in (0, 10], got \(learningRate)"
+        case "train_limit": return trainLimit.flatMap { $0 >= 1 ? nil : "a positive integer or null, got \($0)" }
+        case "test_limit": return testLimit.flatMap { $0 >= 1 ? nil : "a positive integer or null, got \($0)" }
+        case "iwae_samples": return int(iwaeSamples, 0...100_000)
+        case "knn_neighbors": return int(knnNeighbors, 1...1000)
+        default: return nil
+        }
+    }
+
+    public static let latentDimRange = 1...4096
+    public static let datasets = ["mnist", "fashion-mnist"]
 
     /// The run's identity: a readable prefix and the first 8 hex digits of
     /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`.
@@ -98,13 +111,16 @@ public struct RunConfig: Codable, Hashable, Sendable {
     }
 
     /// 1.0 -> "1", 0.25 -> "0.25".
-    static func compact(_ x: Double) -> String {
+    public static func compact(_ x: Double) -> String {
         x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x)
     }
 
     public var modelConfig: ModelConfig {
         ModelConfig(kind: model, latentDim: latentDim, hiddenUnits: hiddenUnits)
     }
+
+    /// SHA-256 (hex) of the canonical JSON.
+    public var hash: String { sha256Hex([UInt8](canonicalJSON())) }
 
     /// Sorted-key JSON, the form that is written and hashed.
     public func canonicalJSON() -> Data {

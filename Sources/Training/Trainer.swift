@@ -46,6 +46,15 @@ public final class Trainer {
     public let data: LoadedDataset
     public let model: ConvAutoencoder
 
+    // Everything that changes during training; a checkpoint saves all of it.
+    let adam: Adam
+    var shuffle: Xoshiro256
+    var noise: Xoshiro256
+    var evalRNG: Xoshiro256
+    public internal(set) var records: [EpochRecord] = []
+    var epochSeconds: [Double] = []
+    var trainSeconds = 0.0
+
     public init(config: RunConfig, data: LoadedDataset) throws {
         if let (field, expected) = config.firstInvalidField() { throw TrainingError.invalidConfig(field: field, expected: expected) }
         guard data.train.rows == 28, data.train.cols == 28 else {
@@ -55,24 +64,28 @@ public final class Trainer {
         self.data = data
         model = ConvAutoencoder(config.modelConfig)
         model.initialize(seed: config.seed)
+        adam = Adam(count: model.parameterCount, learningRate: Float(config.learningRate))
+        shuffle = Xoshiro256(seed: config.seed, stream: .shuffle)
+        noise = Xoshiro256(seed: config.seed, stream: .noise)
+        evalRNG = Xoshiro256(seed: config.seed, stream: .eval)
     }
 
-    public func run(onEvent: (TrainingEvent) -> Void = { _ in }) throws -> TrainedRun {
+    /// Epochs finished so far (more than 0 after restoring a checkpoint).
+    public var completedEpochs: Int { records.count }
+
+    /// Trains the remaining epochs, then evaluates. `afterEpoch` runs after every epoch but the
+    /// last (the runner saves a checkpoint there); an error it throws stops the run.
+    public func run(afterEpoch: (Trainer) throws -> Void = { _ in },
+                    onEvent: (TrainingEvent) -> Void = { _ in }) throws -> TrainedRun {
         let started = timestamp()
         let t0 = monotonicSeconds()
-        let adam = Adam(count: model.parameterCount, learningRate: Float(config.learningRate))
-        var shuffle = Xoshiro256(seed: config.seed, stream: .shuffle)
-        var noise = Xoshiro256(seed: config.seed, stream: .noise)
-        var evalRNG = Xoshiro256(seed: config.seed, stream: .eval)
         let train = data.train, test = data.test, pixels = train.pixelsPerImage
         let batchCount = (train.count + config.batchSize - 1) / config.batchSize
         let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
-        var records: [EpochRecord] = []
-        var epochSeconds: [Double] = []
-        var trainSeconds = 0.0
         let beta = Float(config.beta)
 
-        for epoch in 1...config.epochs {
+        while records.count < config.epochs {
+            let epoch = records.count + 1
             let e0 = monotonicSeconds()
             let order = shuffle.permutation(train.count)
             var sums = (recon: 0.0, kl: 0.0, total: 0.0)
@@ -83,11 +96,11 @@ public final class Trainer {
                     x.resize([n, 1, train.rows, train.cols])
                     for i in 0..<n { (x.data + i * pixels).update(from: images.baseAddress! + order[lo + i] * pixels, count: pixels) }
                     let parts = model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
-                    sums.recon += parts.recon; sums.kl += parts.kl; sums.total += parts.total
                     if !parts.total.isFinite {
                         divergedAt = (b + 1, parts.total)
                         break
                     }
+                    sums.recon += parts.recon; sums.kl += parts.kl; sums.total += parts.total
                     if b % 20 == 19 || b == batchCount - 1 {
                         onEvent(.batch(epoch: epoch, batch: b + 1, batches: batchCount, runningTotal: sums.total / Double(b + 1),
                                        elapsed: monotonicSeconds() - e0))
@@ -97,8 +110,7 @@ public final class Trainer {
             if let divergedAt {
                 throw TrainingError.nonFiniteLoss(epoch: epoch, batch: divergedAt.batch, value: divergedAt.value)
             }
-            let trainTime = monotonicSeconds() - e0
-            trainSeconds += trainTime
+            trainSeconds += monotonicSeconds() - e0
             let isVAE = config.model == .vae
             let trainSummary = LossSummary(recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
                                            total: sums.total / Double(batchCount))
@@ -110,17 +122,18 @@ public final class Trainer {
             let seconds = monotonicSeconds() - e0
             epochSeconds.append(seconds)
             onEvent(.epochEnd(record, seconds: seconds))
+            if records.count < config.epochs { try afterEpoch(self) }
         }
 
         let ev0 = monotonicSeconds()
         let final = try finalEvaluation(last: records[records.count - 1], rng: &evalRNG, onEvent: onEvent)
         let evaluationSeconds = monotonicSeconds() - ev0
-        let metrics = RunMetrics(configHash: sha256Hex([UInt8](config.canonicalJSON())),
+        let metrics = RunMetrics(configHash: config.hash,
                                  dataFingerprint: datasetFingerprint(data.checksums), epochs: records, final: final)
-        let total = monotonicSeconds() - t0
         let timing = RunTiming(
-            totalSeconds: total, trainSeconds: trainSeconds, evaluationSeconds: evaluationSeconds, epochSeconds: epochSeconds,
-            trainImagesPerSecond: Double(train.count * config.epochs) / trainSeconds,
+            totalSeconds: monotonicSeconds() - t0, trainSeconds: trainSeconds, evaluationSeconds: evaluationSeconds,
+            epochSeconds: epochSeconds,
+            trainImagesPerSecond: Double(train.count * config.epochs) / max(trainSeconds, 1e-9),
             peakResidentMB: Provenance.peakResidentMB, startedAt: started, finishedAt: timestamp(),
             provenance: Provenance.current())
         return TrainedRun(model: model, metrics: metrics, timing: timing)

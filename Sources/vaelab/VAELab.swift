@@ -6,7 +6,7 @@ struct VAELab: ParsableCommand {
         commandName: "vaelab",
         abstract: "Declarative VAE / autoencoder ablation studies on MNIST, in Swift on OpenBLAS.",
         version: vaelabVersion,
-        subcommands: [TrainCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, TrainCommand.self, BenchCommand.self])
 }
 
 let vaelabVersion = "0.1.0"

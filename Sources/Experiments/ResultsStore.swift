@@ -1,0 +1,86 @@
+import Foundation
+import NeuralNet
+import Training
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The results tree:
+///
+///     results/runs/<run-id>/      config.json, metrics.json, timing.json, model.safetensors,
+///                                 checkpoint.safetensors (while unfinished), failure.json (if it failed), .lock
+///     results/studies/<name>.json which runs each study (spec) consists of
+///     results/summary.json, summary.md
+public struct ResultsStore: Sendable {
+    public let root: String
+    public init(root: String) { self.root = root }
+
+    public var runsDirectory: String { root + "/runs" }
+    public var studiesDirectory: String { root + "/studies" }
+    public var summaryJSONPath: String { root + "/summary.json" }
+    public var summaryMarkdownPath: String { root + "/summary.md" }
+
+    public func run(_ id: String) -> RunDirectory { RunDirectory(runsDirectory + "/" + id) }
+
+    /// What is on disk for one run.
+    public enum RunState: Equatable, Sendable {
+        case missing
+        /// Finished: metrics.json is complete and matches the config and the data.
+        case done
+        /// Started but unfinished; resumable when a checkpoint exists.
+        case partial(checkpoint: Bool)
+        /// Marked failed by an earlier attempt (retried on the next `vaelab run`).
+        case failed(String)
+        /// metrics.json exists but cannot be trusted (corrupt, edited, or for another config).
+        case invalid(String)
+    }
+
+    public func state(of id: String, config: RunConfig, dataFingerprint: String) -> RunState {
+        let dir = run(id)
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: dir.path) else { return .missing }
+        if fm.fileExists(atPath: dir.metricsPath) {
+            switch dir.verifyMetrics(config: config, dataFingerprint: dataFingerprint) {
+            case .success: return .done
+            case .failure(let problem): return .invalid(problem.reason)
+            }
+        }
+        if let data = fm.contents(atPath: dir.failurePath),
+           let failure = try? JSONDecoder().decode(RunFailure.self, from: data) {
+            return .failed(failure.error)
+        }
+        return .partial(checkpoint: fm.fileExists(atPath: dir.checkpointPath))
+    }
+}
+
+/// Why a run failed, written to failure.json.
+public struct RunFailure: Codable, Sendable {
+    public var error: String
+    public var epoch: Int?
+    public var batch: Int?
+    public var finishedAt: String
+    enum CodingKeys: String, CodingKey { case error, epoch, batch, finishedAt = "finished_at" }
+}
+
+/// An exclusive lock on a run directory (flock on `.lock`), held while a process trains it.
+/// The kernel releases it when the process dies, so a killed run never leaves a stale lock.
+public final class RunLock {
+    private let fd: Int32
+    private init(fd: Int32) { self.fd = fd }
+
+    /// nil when another process holds the lock.
+    public static func acquire(directory: String) throws -> RunLock? {
+        let fd = open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw WriteError(path: directory + "/.lock", reason: String(cString: strerror(errno))) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            return nil
+        }
+        return RunLock(fd: fd)
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

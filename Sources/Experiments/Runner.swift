@@ -1,0 +1,274 @@
+import Foundation
+import Dispatch
+import NeuralNet
+import Datasets
+import Training
+
+/// Options of `vaelab run`.
+public struct RunnerOptions: Sendable {
+    public var jobs: Int
+    public var force = false
+    public var failFast = false
+    /// (k, n): run only the k-th (1-based) of n deterministic slices of the plan.
+    public var shard: (index: Int, count: Int)?
+    public var resultsRoot = "results"
+    public var dataDirectory: String?
+    public init(jobs: Int) { self.jobs = jobs }
+}
+
+/// One unique run of the plan (a config that several studies share is trained once).
+public struct PlanEntry: Sendable {
+    public enum Action: String, Sendable { case cached, train, resume, retrain }
+    public var id: String
+    public var config: RunConfig
+    public var studies: [String]
+    public var action: Action
+    /// Why a run is retrained (an invalid or failed earlier result), for the plan printout.
+    public var note: String?
+    /// Rough cost in image passes, for the time estimate.
+    public var cost: Double
+}
+
+public struct Plan: Sendable {
+    public var entries: [PlanEntry]
+    public var studies: [StudyRecord]
+    public var dataFingerprints: [String: String]
+    /// Estimated seconds with the given jobs, from past throughput (or a default).
+    public var estimatedSeconds: Double
+    public var toRun: [PlanEntry] { entries.filter { $0.action != .cached } }
+}
+
+/// What happens while the runner works; delivered from worker threads (the handler must be thread-safe).
+public enum RunnerEvent: Sendable {
+    case started(id: String, resumedEpochs: Int, epochs: Int)
+    case progress(id: String, TrainingEvent, epochs: Int)
+    case finished(id: String, seconds: Double, metrics: RunMetrics)
+    case failed(id: String, message: String)
+    case busy(id: String)
+}
+
+public struct RunnerOutcome: Sendable {
+    public var finished: [String] = []
+    public var failed: [(id: String, message: String)] = []
+    public var busy: [String] = []
+    public var notStarted: [String] = []
+}
+
+public final class Runner: @unchecked Sendable {
+    public let specs: [StudySpec]
+    public let options: RunnerOptions
+    public let store: ResultsStore
+    private var datasets: [String: LoadedDataset] = [:]
+
+    public init(specs: [StudySpec], options: RunnerOptions) {
+        self.specs = specs
+        self.options = options
+        self.store = ResultsStore(root: options.resultsRoot)
+    }
+
+    /// Loads the data the specs need, gives every run its id and looks at what is on disk.
+    public func plan() throws -> Plan {
+        var fingerprints: [String: String] = [:]
+        for name in Set(specs.flatMap { $0.runs.map(\.config.dataset) }).sorted() {
+            guard let dataset = DatasetName(rawValue: name) else { continue }
+            let loaded = try loadDataset(dataset, directory: options.dataDirectory)
+            datasets[name] = loaded
+            fingerprints[name] = datasetFingerprint(loaded.checksums)
+        }
+        var entries: [PlanEntry] = []
+        var index: [String: Int] = [:]
+        var studies: [StudyRecord] = []
+        for spec in specs {
+            var record = StudyRecord(name: spec.name, description: spec.description, specFile: spec.file,
+                                     specSHA256: spec.sha256, runs: [])
+            for run in spec.runs {
+                let fingerprint = fingerprints[run.config.dataset] ?? ""
+                let id = run.config.runID(dataFingerprint: fingerprint)
+                record.runs.append(.init(id: id, origin: run.origin, config: run.config))
+                if let i = index[id] {
+                    if !entries[i].studies.contains(spec.name) { entries[i].studies.append(spec.name) }
+                    continue
+                }
+                index[id] = entries.count
+                entries.append(planEntry(id: id, config: run.config, study: spec.name, fingerprint: fingerprint))
+            }
+            studies.append(record)
+        }
+        if let (k, n) = options.shard {
+            let ids = entries.map(\.id).sorted()
+            let mine = Set(ids.enumerated().filter { $0.offset % n == k - 1 }.map(\.element))
+            entries = entries.filter { mine.contains($0.id) }
+        }
+        let rate = pastThroughput() ?? 1000
+        let work = entries.filter { $0.action != .cached }.reduce(0.0) { $0 + $1.cost }
+        let jobs = Double(max(1, min(options.jobs, entries.filter { $0.action != .cached }.count)))
+        return Plan(entries: entries, studies: studies, dataFingerprints: fingerprints,
+                    estimatedSeconds: work / rate / jobs)
+    }
+
+    private func planEntry(id: String, config: RunConfig, study: String, fingerprint: String) -> PlanEntry {
+        let trainCount = Double(min(config.trainLimit ?? 60_000, 60_000))
+        let testCount = Double(min(config.testLimit ?? 10_000, 10_000))
+        // In training-image equivalents: an eval forward ~ 1/3 of a step, a decoder pass ~ 0.28.
+        var cost = Double(config.epochs) * (trainCount + testCount / 3) + trainCount / 3 + testCount / 3
+        if config.model == .vae { cost += Double(config.iwaeSamples) * testCount * 0.28 }
+        var action = PlanEntry.Action.train
+        var note: String?
+        switch store.state(of: id, config: config, dataFingerprint: fingerprint) {
+        case .done: action = options.force ? .retrain : .cached
+        case .partial(let checkpoint): action = checkpoint && !options.force ? .resume : .train
+        case .failed(let message): action = .retrain; note = "failed before: \(message)"
+        case .invalid(let reason): action = .retrain; note = reason
+        case .missing: action = .train
+        }
+        return PlanEntry(id: id, config: config, studies: [study], action: action, note: note, cost: cost)
+    }
+
+    /// Median training throughput (images/s) of finished runs in the store, if any.
+    private func pastThroughput() -> Double? {
+        guard let ids = try? FileManager.default.contentsOfDirectory(atPath: store.runsDirectory) else { return nil }
+        var rates: [Double] = []
+        for id in ids {
+            if let data = FileManager.default.contents(atPath: store.run(id).timingPath),
+               let timing = try? JSONDecoder().decode(RunTiming.self, from: data), timing.trainImagesPerSecond > 0 {
+                rates.append(timing.trainImagesPerSecond)
+            }
+        }
+        guard !rates.isEmpty else { return nil }
+        return rates.sorted()[rates.count / 2]
+    }
+
+    /// Records the studies, trains every run that is not cached (in parallel), then writes the summary.
+    public func execute(_ plan: Plan, onEvent: @escaping @Sendable (RunnerEvent) -> Void) throws -> RunnerOutcome {
+        try AtomicFile.makeDirectory(store.runsDirectory)
+        try AtomicFile.makeDirectory(store.studiesDirectory)
+        for study in plan.studies {
+            try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
+        }
+        let queue = plan.toRun
+        let jobs = max(1, min(options.jobs, queue.count))
+        if jobs > 1 { BLAS.threads = 1 }  // one BLAS thread per run when runs share the cores
+
+        let state = SharedState()
+        DispatchQueue.concurrentPerform(iterations: jobs) { _ in
+            while let entry = state.next(queue, stopOnFailure: options.failFast) {
+                switch train(entry, onEvent: onEvent) {
+                case .finished: state.record { $0.finished.append(entry.id) }
+                case .busy: state.record { $0.busy.append(entry.id) }
+                case .failed(let message): state.record { $0.failed.append((entry.id, message)); $0.sawFailure = true }
+                }
+            }
+        }
+        var outcome = state.outcome
+        outcome.notStarted = queue.map(\.id).filter { id in
+            !outcome.finished.contains(id) && !outcome.busy.contains(id) && !outcome.failed.contains { $0.id == id }
+        }
+        try writeSummary(fingerprints: plan.dataFingerprints)
+        return outcome
+    }
+
+    /// Rebuilds summary.json and summary.md from every recorded study.
+    public func writeSummary(fingerprints: [String: String]) throws {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: store.studiesDirectory)) ?? []
+        let studies = files.filter { $0.hasSuffix(".json") }.sorted().compactMap { name -> StudyRecord? in
+            guard let data = FileManager.default.contents(atPath: store.studiesDirectory + "/" + name) else { return nil }
+            return try? JSONDecoder().decode(StudyRecord.self, from: data)
+        }
+        let summary = Summary.build(studies: studies, store: store, dataFingerprints: fingerprints)
+        try AtomicFile.write(CanonicalJSON.encode(summary), to: store.summaryJSONPath)
+        try AtomicFile.write(summary.markdown(), to: store.summaryMarkdownPath)
+    }
+
+    enum Result { case finished, busy, failed(String) }
+
+    /// One run, start to end, in the calling worker thread.
+    private func train(_ entry: PlanEntry, onEvent: @escaping @Sendable (RunnerEvent) -> Void) -> Result {
+        let dir = store.run(entry.id)
+        var epochReached: Int?
+        do {
+            try AtomicFile.makeDirectory(dir.path)
+            guard let lock = try RunLock.acquire(directory: dir.path) else {
+                onEvent(.busy(id: entry.id))
+                return .busy
+            }
+            defer { withExtendedLifetime(lock) {} }
+            guard let full = datasets[entry.config.dataset] else { throw SpecError(file: "", path: "dataset", message: "not loaded") }
+            let data = try full.limited(train: entry.config.trainLimit, test: entry.config.testLimit)
+            let fingerprint = datasetFingerprint(data.checksums)
+            // Another process may have finished it while we waited for the lock.
+            if !options.force, case .done = store.state(of: entry.id, config: entry.config, dataFingerprint: fingerprint) {
+                return .finished
+            }
+            try dir.begin(entry.config)
+            let trainer = try Trainer(config: entry.config, data: data)
+            if entry.action != .retrain, FileManager.default.fileExists(atPath: dir.checkpointPath) {
+                do { try trainer.restoreCheckpoint(from: dir.checkpointPath) } catch {
+                    onEvent(.progress(id: entry.id, .evaluating("ignoring checkpoint: \(error)"), epochs: entry.config.epochs))
+                }
+            }
+            onEvent(.started(id: entry.id, resumedEpochs: trainer.completedEpochs, epochs: entry.config.epochs))
+            let t0 = monotonicSeconds()
+            let trained = try trainer.run(
+                afterEpoch: { t in
+                    epochReached = t.completedEpochs
+                    try t.saveCheckpoint(to: dir.checkpointPath)
+                },
+                onEvent: { event in
+                    if case .batch(let epoch, _, _, _, _) = event { epochReached = epoch }
+                    onEvent(.progress(id: entry.id, event, epochs: entry.config.epochs))
+                })
+            try dir.finish(trained, config: entry.config)
+            onEvent(.finished(id: entry.id, seconds: monotonicSeconds() - t0, metrics: trained.metrics))
+            return .finished
+        } catch {
+            var failure = RunFailure(error: "\(error)", epoch: epochReached, batch: nil, finishedAt: timestamp())
+            if case let TrainingError.nonFiniteLoss(epoch, batch, _) = error { failure.epoch = epoch; failure.batch = batch }
+            if let bytes = try? CanonicalJSON.encode(failure) { try? AtomicFile.write(bytes, to: dir.failurePath) }
+            onEvent(.failed(id: entry.id, message: "\(error)"))
+            return .failed("\(error)")
+        }
+    }
+}
+
+/// The work queue and the outcome, shared by the worker threads.
+private final class SharedState: @unchecked Sendable {
+    struct Outcome { var finished: [String] = []; var failed: [(String, String)] = []; var busy: [String] = []; var sawFailure = false }
+    private let lock = NSLock()
+    private var nextIndex = 0
+    private var current = Outcome()
+
+    func next(_ queue: [PlanEntry], stopOnFailure: Bool) -> PlanEntry? {
+        lock.lock(); defer { lock.unlock() }
+        if stopOnFailure && current.sawFailure { return nil }
+        guard nextIndex < queue.count else { return nil }
+        defer { nextIndex += 1 }
+        return queue[nextIndex]
+    }
+
+    func record(_ update: (inout Outcome) -> Void) {
+        lock.lock(); defer { lock.unlock() }
+        update(&current)
+    }
+
+    var outcome: RunnerOutcome {
+        lock.lock(); defer { lock.unlock() }
+        return RunnerOutcome(finished: current.finished, failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy)
+    }
+}
+
+extension LoadedDataset {
+    /// The first `train` / `test` images of each split (the whole split for nil).
+    public func limited(train: Int?, test: Int?) throws -> LoadedDataset {
+        func slice(_ s: DatasetSplit, _ limit: Int?, _ which: String) throws -> DatasetSplit {
+            guard let limit else { return s }
+            guard limit >= 1 && limit <= s.count else {
+                throw SpecError(file: directory, path: "\(which)_limit", message: "expected 1...\(s.count), got \(limit)")
+            }
+            if limit == s.count { return s }
+            return DatasetSplit(images: Array(s.images[0..<(limit * s.pixelsPerImage)]), labels: Array(s.labels[0..<limit]),
+                                count: limit, rows: s.rows, cols: s.cols)
+        }
+        return LoadedDataset(name: name, train: try slice(self.train, train, "train"), test: try slice(self.test, test, "test"),
+                             checksums: checksums, directory: directory)
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import NeuralNet
+import Training
+import Models
+
+/// `results/studies/<name>.json`: which runs make up a study, recorded when the spec is run.
+public struct StudyRecord: Codable, Sendable, Equatable {
+    public static let currentFormat = "vaelab.study/1"
+    public var format = StudyRecord.currentFormat
+    public var name: String
+    public var description: String
+    public var specFile: String
+    public var specSHA256: String
+    public var runs: [Entry]
+
+    public struct Entry: Codable, Sendable, Equatable {
+        public var id: String
+        public var origin: String
+        public var config: RunConfig
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, name, description, runs
+        case specFile = "spec_file", specSHA256 = "spec_sha256"
+    }
+}
+
+/// Mean, sample standard deviation (nil for n = 1) and count of one metric over seeds.
+public struct Statistic: Codable, Sendable, Equatable {
+    public var mean: Double
+    public var std: Double?
+    public var n: Int
+
+    public init?(_ values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        n = values.count
+        let m = values.reduce(0, +) / Double(n)
+        mean = Summary.round(m)
+        if n > 1 {
+            let v = values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(n - 1)
+            std = Summary.round(v.squareRoot())
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mean, forKey: .mean)
+        try c.encode(std, forKey: .std)
+        try c.encode(n, forKey: .n)
+    }
+}
+
+/// One configuration group: the runs of a study that differ only by seed.
+public struct GroupSummary: Codable, Sendable, Equatable {
+    public var label: String
+    /// The group's config with `seed` removed (canonical keys).
+    public var config: [String: String]
+    public var seeds: [UInt64]
+    public var runIDs: [String]
+    public var done: Int
+    public var missing: Int
+    public var failed: Int
+    /// Metric name -> statistic over the group's finished runs; names as in metrics.json's
+    /// `final` (train_*/test_* for the loss parts).
+    public var metrics: [String: Statistic]
+
+    enum CodingKeys: String, CodingKey {
+        case label, config, seeds, done, missing, failed, metrics
+        case runIDs = "run_ids"
+    }
+}
+
+public struct StudySummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String
+    public var specFile: String
+    public var specSHA256: String
+    public var groups: [GroupSummary]
+    enum CodingKeys: String, CodingKey {
+        case name, description, groups
+        case specFile = "spec_file", specSHA256 = "spec_sha256"
+    }
+}
+
+/// `results/summary.json`: every recorded study, group by group. Deterministic: stable order,
+/// numbers rounded to 4 decimals, no timings, so `git diff` shows only real changes.
+public struct Summary: Codable, Sendable, Equatable {
+    public static let currentFormat = "vaelab.summary/1"
+    public var format = Summary.currentFormat
+    public var units = "losses in nats per image (see metrics.json); knn_accuracy a fraction; active_units a count"
+    public var studies: [StudySummary]
+
+    public static let metricOrder = [
+        "train_recon", "train_kl", "train_total", "test_recon", "test_kl", "test_total",
+        "test_nll_iwae", "active_units", "knn_accuracy",
+    ]
+
+    static func round(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
+
+    /// Builds the summary of the given studies from the run directories in `store`.
+    public static func build(studies: [StudyRecord], store: ResultsStore, dataFingerprints: [String: String]) -> Summary {
+        var out: [StudySummary] = []
+        for study in studies.sorted(by: { $0.name < $1.name }) {
+            var groups: [(key: String, entries: [StudyRecord.Entry])] = []
+            for entry in study.runs {
+                var c = entry.config
+                c.seed = 0
+                let key = String(decoding: c.canonicalJSON(), as: UTF8.self)
+                if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].entries.append(entry) } else { groups.append((key, [entry])) }
+            }
+            let summaries = groups.map { group -> GroupSummary in
+                var values: [String: [Double]] = [:]
+                var done = 0, failed = 0, missing = 0
+                for entry in group.entries {
+                    let dir = store.run(entry.id)
+                    let fingerprint = dataFingerprints[entry.config.dataset] ?? ""
+                    if case .success(let m) = dir.verifyMetrics(config: entry.config, dataFingerprint: fingerprint) {
+                        done += 1
+                        let f = m.final
+                        func add(_ k: String, _ v: Double?) { if let v { values[k, default: []].append(v) } }
+                        add("train_recon", f.train.recon); add("train_kl", f.train.kl); add("train_total", f.train.total)
+                        add("test_recon", f.test.recon); add("test_kl", f.test.kl); add("test_total", f.test.total)
+                        add("test_nll_iwae", f.testNLLBound); add("active_units", f.activeUnits.map(Double.init))
+                        add("knn_accuracy", f.knnAccuracy)
+                    } else if FileManager.default.fileExists(atPath: dir.failurePath) {
+                        failed += 1
+                    } else {
+                        missing += 1
+                    }
+                }
+                let config = group.entries[0].config
+                var described = configDictionary(config)
+                described.removeValue(forKey: "seed")
+                return GroupSummary(
+                    label: label(config), config: described, seeds: group.entries.map(\.config.seed),
+                    runIDs: group.entries.map(\.id), done: done, missing: missing, failed: failed,
+                    metrics: values.compactMapValues { Statistic($0) })
+            }
+            out.append(StudySummary(name: study.name, description: study.description, specFile: study.specFile,
+                                    specSHA256: study.specSHA256, groups: summaries))
+        }
+        return Summary(studies: out)
+    }
+
+    /// "vae d=16 H=256 β=1" plus whatever differs from the defaults.
+    public static func label(_ c: RunConfig) -> String {
+        var parts = ["\(c.model.rawValue) d=\(c.latentDim) H=\(c.hiddenUnits)"]
+        if c.model == .vae { parts.append("β=\(RunConfig.compact(c.beta))") }
+        let d = RunConfig()
+        if c.dataset != d.dataset { parts.append(c.dataset) }
+        if c.epochs != d.epochs { parts.append("\(c.epochs) ep") }
+        if c.batchSize != d.batchSize { parts.append("batch \(c.batchSize)") }
+        if c.learningRate != d.learningRate { parts.append("lr \(c.learningRate)") }
+        if let t = c.trainLimit { parts.append("train \(t)") }
+        if let t = c.testLimit { parts.append("test \(t)") }
+        return parts.joined(separator: " ")
+    }
+
+    static func configDictionary(_ c: RunConfig) -> [String: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else { return [:] }
+        return object.mapValues { value in
+            if value is NSNull { return "null" }
+            return "\(value)"
+        }
+    }
+
+    /// summary.md: one table per study, mean ± std (n) of the final metrics.
+    public func markdown() -> String {
+        var s = "# Results summary\n\nGenerated by `vaelab run` from `results/`. Losses in nats per image "
+        s += "(BCE summed over 784 pixels, KL summed over latent dimensions, mean over images); "
+        s += "final epoch; mean ± sample std over seeds (n).\n"
+        for study in studies {
+            s += "\n## \(study.name)\n\n"
+            if !study.description.isEmpty { s += "\(study.description)\n\n" }
+            s += "| group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | 5-NN acc. |\n"
+            s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+            for g in study.groups {
+                var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
+                for key in Summary.metricOrder {
+                    row += " | " + (g.metrics[key].map { Summary.format($0, percent: key == "knn_accuracy") } ?? "–")
+                }
+                s += row + " |\n"
+            }
+        }
+        return s
+    }
+
+    static func format(_ s: Statistic, percent: Bool) -> String {
+        let scale = percent ? 100.0 : 1.0
+        let digits = percent ? 1 : 2
+        var out = String(format: "%.\(digits)f", s.mean * scale)
+        if let std = s.std { out += " ± " + String(format: "%.\(digits)f", std * scale) }
+        return out + (percent ? "%" : "")
+    }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import Experiments
+import NeuralNet
+import Training
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run every study in the given specs: plan, skip finished runs, train the rest in parallel, summarise.",
+        discussion: """
+            Each run lands in <results>/runs/<run-id>/ (config.json, metrics.json, timing.json, model.safetensors).
+            A finished run is skipped; an interrupted one resumes from its last epoch checkpoint. Independent runs
+            are spread over --jobs workers with one BLAS thread each. Exit status: 0 when every run finished,
+            1 when any failed, 2 when a spec is invalid (nothing is written then).
+            """)
+
+    @Argument(help: "Spec files (experiments/*.json; *.schema.json files are ignored).") var specs: [String]
+    @Option(help: "Parallel runs (default: the number of cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Retrain runs that are already finished.") var force = false
+    @Flag(help: "Stop starting new runs after the first failure.") var failFast = false
+    @Flag(help: "Print the plan and exit without writing anything.") var dryRun = false
+    @Option(help: "Run only slice K of N of the plan (e.g. 2/4), for several machines sharing one study.") var shard: String?
+    @Option(help: "Results directory.") var results = "results"
+    @Option(help: "Directory holding the dataset files.") var dataDir: String?
+
+    func validate() throws {
+        guard jobs >= 1 && jobs <= 256 else { throw ValidationError("--jobs: expected 1...256, got \(jobs)") }
+        if let shard, parseShard(shard) == nil {
+            throw ValidationError("--shard: expected K/N with 1 <= K <= N, got '\(shard)'")
+        }
+    }
+
+    func parseShard(_ s: String) -> (Int, Int)? {
+        let parts = s.split(separator: "/")
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, k >= 1, k <= n else { return nil }
+        return (k, n)
+    }
+
+    func run() throws {
+        var loaded: [StudySpec] = []
+        do {
+            // JSON Schemas beside the specs (experiments/spec.schema.json) are not studies.
+            for path in specs where !path.hasSuffix(".schema.json") { loaded.append(try SpecParser.load(path: path)) }
+            if loaded.isEmpty { throw ValidationError("no spec files given") }
+            var names: [String: String] = [:]
+            for spec in loaded {
+                if let other = names[spec.name] {
+                    throw SpecError(file: spec.file, path: "name", message: "\"\(spec.name)\" is also the name of \(other)")
+                }
+                names[spec.name] = spec.file
+            }
+        } catch {
+            FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var options = RunnerOptions(jobs: jobs)
+        options.force = force
+        options.failFast = failFast
+        options.shard = shard.flatMap(parseShard)
+        options.resultsRoot = results
+        options.dataDirectory = dataDir
+        let runner = Runner(specs: loaded, options: options)
+        let plan: Plan
+        do { plan = try runner.plan() } catch {
+            FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        printPlan(plan)
+        if dryRun { return }
+
+        let board = ProgressBoard(live: isatty(2) == 1)
+        let outcome: RunnerOutcome
+        do {
+            outcome = try runner.execute(plan, onEvent: board.handle)
+        } catch {
+            board.finish()
+            FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        board.finish()
+        let cached = plan.entries.count - plan.toRun.count
+        var line = "\(outcome.finished.count) trained, \(cached) cached, \(outcome.failed.count) failed"
+        if !outcome.busy.isEmpty { line += ", \(outcome.busy.count) running in another process" }
+        if !outcome.notStarted.isEmpty { line += ", \(outcome.notStarted.count) not started (--fail-fast)" }
+        print(line + "; summary: \(results)/summary.md")
+        for f in outcome.failed { print("FAILED \(f.id): \(f.message)") }
+        if !outcome.failed.isEmpty { throw ExitCode.failure }
+    }
+
+    private func printPlan(_ plan: Plan) {
+        let run = plan.toRun
+        var header = "plan: \(plan.entries.count) runs from \(plan.studies.count) stud\(plan.studies.count == 1 ? "y" : "ies")"
+        header += ": \(run.count) to run, \(plan.entries.count - run.count) cached"
+        if let s = shard { header += " (shard \(s))" }
+        print(header)
+        for e in plan.entries {
+            var line = "  \(e.action.rawValue.padded(7)) \(e.id)"
+            if let note = e.note { line += "  (\(note))" }
+            print(line)
+        }
+        if !run.isEmpty {
+            print("estimate: about \(duration(plan.estimatedSeconds)) with \(max(1, min(jobs, run.count))) job(s)")
+        }
+    }
+}
+
+/// Live progress for every active run: one line each, redrawn in place on a terminal; plain log
+/// lines (one per epoch and per finished run) otherwise. Called from worker threads.
+final class ProgressBoard: @unchecked Sendable {
+    let live: Bool
+    private let lock = NSLock()
+    private var lines: [String: String] = [:]
+    private var order: [String] = []
+    private var drawn = 0
+
+    init(live: Bool) { self.live = live }
+
+    func handle(_ event: RunnerEvent) {
+        lock.lock(); defer { lock.unlock() }
+        switch event {
+        case let .started(id, resumed, epochs):
+            order.append(id)
+            lines[id] = resumed > 0 ? "resuming after epoch \(resumed)/\(epochs)" : "starting"
+            log("\(id): " + (resumed > 0 ? "resuming after epoch \(resumed)/\(epochs)" : "started"))
+        case let .progress(id, training, epochs):
+            switch training {
+            case let .batch(epoch, batch, batches, running, elapsed):
+                let fraction = Double(batch) / Double(batches)
+                let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
+                lines[id] = "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(duration(eta))"
+            case let .epochEnd(record, seconds):
+                var s = "epoch \(record.epoch)/\(epochs) train total \(fixed(record.train.total, 2))"
+                s += " test total \(fixed(record.test.total, 2)) (\(fixed(seconds, 1)) s)"
+                lines[id] = s
+                log("\(id): \(s)")
+            case let .evaluating(what):
+                lines[id] = "evaluating: \(what)"
+                log("\(id): evaluating: \(what)")
+            }
+        case let .finished(id, seconds, metrics):
+            lines[id] = nil
+            order.removeAll { $0 == id }
+            log("\(id): done in \(duration(seconds)), test total \(fixed(metrics.final.test.total, 2))", always: true)
+        case let .failed(id, message):
+            lines[id] = nil
+            order.removeAll { $0 == id }
+            log("\(id): FAILED: \(message)", always: true)
+        case let .busy(id):
+            log("\(id): skipped, another process is training it", always: true)
+        }
+        if live { redraw() }
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if live { clear() }
+    }
+
+    private func log(_ s: String, always: Bool = false) {
+        if live {
+            guard always else { return }
+            clear()
+        }
+        FileHandle.standardError.write(Data((s + "\n").utf8))
+    }
+
+    private func clear() {
+        guard drawn > 0 else { return }
+        FileHandle.standardError.write(Data(("\u{1B}[\(drawn)A\u{1B}[J").utf8))
+        drawn = 0
+    }
+
+    private func redraw() {
+        clear()
+        let text = order.map { "  \($0)  \(lines[$0] ?? "")" }.joined(separator: "\n")
+        if !order.isEmpty { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+        drawn = order.count
+    }
+}
