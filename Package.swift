@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
     ]

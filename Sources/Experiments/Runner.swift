@@ -147,7 +147,9 @@ public final class Runner: @unchecked Sendable {
         }
         let queue = plan.toRun
         let jobs = max(1, min(options.jobs, queue.count))
-        if jobs > 1 { BLAS.threads = 1 }  // one BLAS thread per run when runs share the cores
+        // One BLAS thread per run, always: runs share the cores through --jobs, and OpenBLAS's
+        // results can depend on its thread count, so serial and parallel runs must use the same.
+        BLAS.threads = 1
 
         let state = SharedState()
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in

@@ -24,7 +24,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Importance samples for the NLL bound (0 skips it).") var iwaeSamples = 100
     @Option(help: "Neighbours of the k-NN probe.") var knnNeighbors = 5
     @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).") var dataDir: String?
-    @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
+    @Option(help: "BLAS threads. Metrics can depend on it; `vaelab run` always uses 1.") var threads = 1
     @Option(help: "Output directory (default: results/runs/<run-id>).") var out: String?
 
     var runConfig: RunConfig {
@@ -39,11 +39,11 @@ struct TrainCommand: ParsableCommand {
         if let (field, expected) = runConfig.firstInvalidField() {
             throw ValidationError("--\(field.replacingOccurrences(of: "_", with: "-")): expected \(expected)")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads: expected a positive integer, got \(threads)") }
+        if threads < 1 { throw ValidationError("--threads: expected a positive integer, got \(threads)") }
     }
 
     func run() throws {
-        if let threads { BLAS.threads = threads }
+        BLAS.threads = threads
         let config = runConfig
         do {
             guard let name = DatasetName(rawValue: config.dataset) else { throw ValidationError("unknown dataset \(config.dataset)") }

@@ -117,3 +117,71 @@ struct CLITests {
         #expect(object?["blas_core"] is String)
     }
 }
+
+@Suite("vaelab run end to end", .serialized)
+struct RunCLITests {
+    static func writeSpec(_ dir: String, _ json: String) throws -> String {
+        let path = dir + "/spec.json"
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func badSpecExitsTwoAndWritesNothing() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try Self.writeSpec(tmp, #"{"name": "bad", "grid": {"beta": [1, "two"]}}"#)
+        let r = try CLI.run(["run", spec, "--results", tmp + "/results"])
+        #expect(r.status == 2)
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines) == "vaelab run: \(spec): grid.beta[1]: expected a number, got \"two\"")
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/results"))
+    }
+
+    @Test func dryRunPrintsThePlanAndWritesNothing() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let r = try CLI.run(["run", "experiments/reference.json", "--dry-run", "--results", tmp + "/results"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("plan: 12 runs from 1 study") && r.stdout.contains("estimate: about"))
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/results"))
+    }
+
+    /// Kills a real `vaelab run` with SIGKILL after its first epoch checkpoint, restarts it, and
+    /// compares the resumed run's metrics.json with an uninterrupted run's.
+    @Test func killedRunResumesToIdenticalMetrics() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try Self.writeSpec(tmp, #"""
+            {"name": "resume", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
+             "train_limit": 3000, "test_limit": 500, "iwae_samples": 4}}
+            """#)
+        let reference = try CLI.run(["run", spec, "--results", tmp + "/uninterrupted"])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let runs = try FileManager.default.contentsOfDirectory(atPath: tmp + "/uninterrupted/runs")
+        let id = try #require(runs.first)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["run", spec, "--results", tmp + "/killed"]
+        process.currentDirectoryURL = CLI.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = tmp + "/killed/runs/\(id)/checkpoint.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline && process.isRunning {
+            usleep(20_000)
+        }
+        #expect(FileManager.default.fileExists(atPath: checkpoint), "no checkpoint appeared")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/killed/runs/\(id)/metrics.json"))
+
+        let resumed = try CLI.run(["run", spec, "--results", tmp + "/killed"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("resume ") && resumed.stderr.contains("resuming after epoch"), "\(resumed.stdout)\n\(resumed.stderr)")
+        let a = FileManager.default.contents(atPath: tmp + "/uninterrupted/runs/\(id)/metrics.json")
+        let b = FileManager.default.contents(atPath: tmp + "/killed/runs/\(id)/metrics.json")
+        #expect(a != nil && a == b, "resumed metrics.json differs from the uninterrupted run's")
+        #expect(!FileManager.default.fileExists(atPath: checkpoint))
+    }
+}
