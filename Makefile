@@ -5,7 +5,7 @@ APT_PKGS   := pkg-config libopenblas-dev libpng-dev libcairo2-dev zlib1g-dev fon
 SPECS      := $(filter-out experiments/smoke.json experiments/spec.schema.json,$(wildcard experiments/*.json))
 JOBS       ?= $(shell nproc)
 
-.PHONY: setup build test bench ablation clean
+.PHONY: setup build test bench ablation smoke clean
 
 ## setup: install the Debian packages (when missing) and Python's safetensors for the interop test
 setup:
@@ -30,6 +30,15 @@ test: setup
 ## bench: one training step of each reference model vs the sgemm peak, 1 BLAS thread
 bench: build
 	$(BIN) bench
+
+## ablation: every study in experiments/ except the smoke study; finished runs are skipped,
+## interrupted ones resume, so running it again continues where it stopped
+ablation: build
+	$(BIN) run $(SPECS) --jobs $(JOBS)
+
+## smoke: the one-minute study, into a scratch results directory
+smoke: build
+	$(BIN) run experiments/smoke.json --jobs $(JOBS) --results .build/smoke-results
 
 clean:
 	rm -rf .build
