@@ -45,34 +45,35 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 
 /// Batched im2col: x [N, C, H, W] -> col [C*k*k, N*Hout*Wout].
 /// Row (c, ki, kj), column (n, oh, ow) holds x[n, c, oh*s - padTop + ki, ow*s - padLeft + kj] (0 outside).
+///
+/// Loop order: image and channel outermost, so each input plane is read once from memory and
+/// reused from L1 for all k*k kernel offsets (the other order streams the input k*k times).
 public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>) {
     let k = g.kernel, s = g.stride, oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
     let plane = g.outPlane, cols = n * plane
-    for c in 0..<g.channels {
-        for ki in 0..<k {
-            for kj in 0..<k {
-                let row = col + ((c * k + ki) * k + kj) * cols
-                // Output columns ow in [owLo, owHi) read inside the image along the width.
-                let owLo = max(0, (g.padLeft - kj + s - 1) / s)
-                let owHi = min(ow, (iw - 1 + g.padLeft - kj) / s + 1)
-                for b in 0..<n {
-                    let src = x + (b * g.channels + c) * g.inPlane
-                    let dstImage = row + b * plane
+    let spans = columnSpans(g)
+    for b in 0..<n {
+        for c in 0..<g.channels {
+            let src = x + (b * g.channels + c) * g.inPlane
+            for ki in 0..<k {
+                for kj in 0..<k {
+                    let dst = col + ((c * k + ki) * k + kj) * cols + b * plane
+                    let (owLo, owHi) = spans[kj]
                     for y in 0..<oh {
-                        let dst = dstImage + y * ow
+                        let d = dst + y * ow
                         let iy = y * s - g.padTop + ki
                         if iy < 0 || iy >= ih || owLo >= owHi {
-                            dst.update(repeating: 0, count: ow)
+                            d.update(repeating: 0, count: ow)
                             continue
                         }
                         let srcRow = src + iy * iw - g.padLeft + kj
-                        for xo in 0..<owLo { dst[xo] = 0 }
+                        for xo in 0..<owLo { d[xo] = 0 }
                         if s == 1 {
-                            (dst + owLo).update(from: srcRow + owLo, count: owHi - owLo)
+                            (d + owLo).update(from: srcRow + owLo, count: owHi - owLo)
                         } else {
-                            for xo in owLo..<owHi { dst[xo] = srcRow[xo * s] }
+                            for xo in owLo..<owHi { d[xo] = srcRow[xo * s] }
                         }
-                        for xo in owHi..<ow { dst[xo] = 0 }
+                        for xo in owHi..<ow { d[xo] = 0 }
                     }
                 }
             }
@@ -81,22 +82,22 @@ public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, i
 }
 
 /// Batched col2im, the adjoint of `im2col`: accumulates col [C*k*k, N*Hout*Wout] into x [N, C, H, W].
-/// `x` is overwritten (zeroed first) unless `accumulate` is true.
+/// `x` is overwritten unless `accumulate` is true. Each output plane stays in L1 while its k*k
+/// contributions are added.
 public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
                    accumulate: Bool = false) {
     let k = g.kernel, s = g.stride, oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
     let plane = g.outPlane, cols = n * plane
-    if !accumulate { x.update(repeating: 0, count: n * g.channels * g.inPlane) }
-    for c in 0..<g.channels {
-        for ki in 0..<k {
-            for kj in 0..<k {
-                let row = col + ((c * k + ki) * k + kj) * cols
-                let owLo = max(0, (g.padLeft - kj + s - 1) / s)
-                let owHi = min(ow, (iw - 1 + g.padLeft - kj) / s + 1)
-                if owLo >= owHi { continue }
-                for b in 0..<n {
-                    let dstImage = x + (b * g.channels + c) * g.inPlane
-                    let srcImage = row + b * plane
+    let spans = columnSpans(g)
+    for b in 0..<n {
+        for c in 0..<g.channels {
+            let dstImage = x + (b * g.channels + c) * g.inPlane
+            if !accumulate { dstImage.update(repeating: 0, count: g.inPlane) }
+            for ki in 0..<k {
+                for kj in 0..<k {
+                    let (owLo, owHi) = spans[kj]
+                    if owLo >= owHi { continue }
+                    let srcImage = col + ((c * k + ki) * k + kj) * cols + b * plane
                     for y in 0..<oh {
                         let iy = y * s - g.padTop + ki
                         if iy < 0 || iy >= ih { continue }
@@ -111,6 +112,14 @@ public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry,
                 }
             }
         }
+    }
+}
+
+/// For each kernel column kj, the output columns [lo, hi) whose input column lies inside the image.
+@inline(__always)
+func columnSpans(_ g: ConvGeometry) -> [(Int, Int)] {
+    (0..<g.kernel).map { kj in
+        (max(0, (g.padLeft - kj + g.stride - 1) / g.stride), min(g.outWidth, (g.inWidth - 1 + g.padLeft - kj) / g.stride + 1))
     }
 }
 

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A dense Float32 tensor in row-major (NCHW for images) layout.
 ///
 /// `Tensor` is a reference type on purpose: layers own their output and gradient tensors,
@@ -48,7 +52,7 @@ public final class Tensor {
     }
 
     deinit {
-        if ownsStorage { UnsafeMutableRawPointer(data).deallocate() }
+        if ownsStorage { Tensor.deallocate(data) }
     }
 
     /// Gives the tensor a new shape, reallocating only when the capacity is too small.
@@ -58,7 +62,7 @@ public final class Tensor {
         let n = Tensor.elementCount(newShape)
         if n > capacity {
             precondition(ownsStorage, "cannot grow a tensor view from \(shape) to \(newShape)")
-            UnsafeMutableRawPointer(data).deallocate()
+            Tensor.deallocate(data)
             capacity = n
             data = Tensor.allocate(n)
             data.initialize(repeating: 0, count: n)
@@ -80,7 +84,7 @@ public final class Tensor {
     /// Used to gather all parameters into one contiguous buffer.
     public func moveStorage(to pointer: UnsafeMutablePointer<Float>) {
         pointer.update(from: data, count: count)
-        if ownsStorage { UnsafeMutableRawPointer(data).deallocate() }
+        if ownsStorage { Tensor.deallocate(data) }
         ownsStorage = false
         data = pointer
         capacity = count
@@ -114,10 +118,24 @@ public final class Tensor {
         shape.reduce(1) { precondition($1 >= 0, "negative dimension in \(shape)"); return $0 * $1 }
     }
 
+    /// 64-byte aligned storage; buffers of 1 MiB and more are 2 MiB aligned and asked to be
+    /// backed by transparent huge pages (im2col / col2im stride through them, and 4 KiB pages
+    /// would cost a TLB miss per row).
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
-        UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
-            .bindMemory(to: Float.self, capacity: n)
+        let bytes = max(n, 1) * MemoryLayout<Float>.stride
+        let huge = bytes >= 1 << 20
+        let alignment = huge ? 2 << 20 : 64
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, alignment, huge ? (bytes + alignment - 1) / alignment * alignment : bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes for a tensor")
+        }
+        #if os(Linux)
+        if huge { _ = madvise(raw, (bytes + alignment - 1) / alignment * alignment, MADV_HUGEPAGE) }
+        #endif
+        return raw.bindMemory(to: Float.self, capacity: n)
     }
+
+    private static func deallocate(_ p: UnsafeMutablePointer<Float>) { free(UnsafeMutableRawPointer(p)) }
 }
 
 extension Tensor: CustomStringConvertible {
