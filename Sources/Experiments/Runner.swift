@@ -155,7 +155,10 @@ public final class Runner: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
             while let entry = state.next(queue, stopOnFailure: options.failFast) {
                 switch train(entry, onEvent: onEvent) {
-                case .finished: state.record { $0.finished.append(entry.id) }
+                case .finished:
+                    state.record { $0.finished.append(entry.id) }
+                    // Keep the summary current while a long study runs (one writer at a time).
+                    state.serially { try? writeSummary(fingerprints: plan.dataFingerprints) }
                 case .busy: state.record { $0.busy.append(entry.id) }
                 case .failed(let message): state.record { $0.failed.append((entry.id, message)); $0.sawFailure = true }
                 }
@@ -245,6 +248,13 @@ private final class SharedState: @unchecked Sendable {
         guard nextIndex < queue.count else { return nil }
         defer { nextIndex += 1 }
         return queue[nextIndex]
+    }
+
+    private let summaryLock = NSLock()
+
+    func serially(_ body: () -> Void) {
+        summaryLock.lock(); defer { summaryLock.unlock() }
+        body()
     }
 
     func record(_ update: (inout Outcome) -> Void) {

@@ -14,22 +14,15 @@ public enum Evaluation {
     /// Average recon / KL / total over the images of `split` (one z sample per image for VAEs).
     public static func losses(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int, beta: Double,
                               rng: inout Xoshiro256) -> LossSummary {
-        let pixels = model.config.pixels
-        let x = Tensor(zeros: [0])
         var recon = [Double](repeating: 0, count: batchSize), kl = recon
         var reconSum = 0.0, klSum = 0.0
-        var start = 0
-        while start < count {
-            let n = min(batchSize, count - start)
-            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
-            x.data.update(from: images + start * pixels, count: n * pixels)
+        forEachBatch(model, images: images, count: count) { x, _, n in
             recon.withUnsafeMutableBufferPointer { r in
                 kl.withUnsafeMutableBufferPointer { k in
                     model.evaluate(x, beta: Float(beta), noise: &rng, recon: r.baseAddress!, kl: k.baseAddress!)
                 }
             }
             for i in 0..<n { reconSum += recon[i]; klSum += kl[i] }
-            start += n
         }
         let r = reconSum / Double(count), k = klSum / Double(count)
         let isVAE = model.config.kind == .vae
@@ -39,19 +32,13 @@ public enum Evaluation {
     /// Posterior means (or AE codes) [count, d] and, for VAEs, log-variances.
     public static func latents(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int)
         -> (mu: [Float], logVar: [Float]?) {
-        let d = model.config.latentDim, pixels = model.config.pixels
+        let d = model.config.latentDim
         var mu = [Float](repeating: 0, count: count * d)
         var logVar: [Float]? = model.config.kind == .vae ? [Float](repeating: 0, count: count * d) : nil
-        let x = Tensor(zeros: [0])
-        var start = 0
-        while start < count {
-            let n = min(batchSize, count - start)
-            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
-            x.data.update(from: images + start * pixels, count: n * pixels)
+        forEachBatch(model, images: images, count: count) { x, start, n in
             let (m, lv) = model.encode(x)
             mu.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: m.data, count: n * d) }
             if let lv { logVar!.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: lv.data, count: n * d) } }
-            start += n
         }
         return (mu, logVar)
     }
@@ -63,15 +50,11 @@ public enum Evaluation {
                                 rng: inout Xoshiro256) -> Double {
         precondition(model.config.kind == .vae && k > 0)
         let d = model.config.latentDim, pixels = model.config.pixels
-        let x = Tensor(zeros: [0]), z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
+        let z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
         var bce = [Double](repeating: 0, count: batchSize)
         var logW = [Double](repeating: 0, count: batchSize * k)
         var total = 0.0
-        var start = 0
-        while start < count {
-            let n = min(batchSize, count - start)
-            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
-            x.data.update(from: images + start * pixels, count: n * pixels)
+        forEachBatch(model, images: images, count: count) { x, _, n in
             let (m, lvOptional) = model.encode(x)
             let mu = Tensor(shape: m.shape, values: m.array), lv = Tensor(shape: lvOptional!.shape, values: lvOptional!.array)
             z.resize([n, d]); eps.resize([n, d])
@@ -99,9 +82,24 @@ public enum Evaluation {
                 for s in 0..<k { acc += exp(logW[i * k + s] - mx) }
                 total += -(mx + log(acc) - log(Double(k)))
             }
-            start += n
         }
         return total / Double(count)
+    }
+
+    /// Calls `body(x, start, n)` for consecutive batches of at most `batchSize` images; `x` is
+    /// [n, 1, H, W], reused between calls.
+    static func forEachBatch(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int,
+                             _ body: (Tensor, Int, Int) -> Void) {
+        let pixels = model.config.pixels
+        let x = Tensor(zeros: [0])
+        var start = 0
+        while start < count {
+            let n = min(batchSize, count - start)
+            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
+            x.data.update(from: images + start * pixels, count: n * pixels)
+            body(x, start, n)
+            start += n
+        }
     }
 
     /// Per-dimension variance of the rows of `values` [count, d].
