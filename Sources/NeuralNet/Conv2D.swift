@@ -1,8 +1,13 @@
-/// 2-D convolution with Keras "same" padding, as batched im2col + one `sgemm` per pass.
+/// 2-D convolution with Keras "same" padding, as im2col + `sgemm` over tiles of the batch.
 ///
 /// x [N, C, H, W] -> y [N, O, ceil(H/s), ceil(W/s)]; weight [O, C, k, k], bias [O].
-/// Forward:  col = im2col(x) [C*k*k, N*P];  Y [O, N*P] = W * col;  y = permute(Y) + b.
-/// Backward: dY = permute(dy);  dW += dY * col^T;  db += sum dY;  dx = col2im(W^T * dY).
+/// Per tile of images: col = im2col(x) [C*k*k, n*P];  Y [O, n*P] = W * col;  y = permute(Y) + b.
+/// Backward per tile: dY = permute(dy);  dW += dY * col^T;  dx = col2im(W^T * dY), with col
+/// recomputed from the cached input.
+///
+/// Tiles hold as many images as keep the im2col matrix within `convolutionTileBytes` (the whole
+/// batch for small layers): one large GEMM per tile, while the matrix stays in cache instead of
+/// making a round trip through memory between im2col, the GEMM and col2im.
 public final class Conv2D: Layer, InputGradientOptional {
     public let name: String
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
@@ -11,9 +16,9 @@ public final class Conv2D: Layer, InputGradientOptional {
     public var parameters: [Parameter] { [weight, bias] }
 
     private var geometry: ConvGeometry?
-    private var batch = 0
-    private let col = Tensor(zeros: [0])      // [C*k*k, N*P]
-    private let product = Tensor(zeros: [0])  // [O, N*P]: forward result, then dY in backward
+    private var input: Tensor?
+    private let col = Tensor(zeros: [0])      // [C*k*k, n*P] for one tile
+    private let product = Tensor(zeros: [0])  // [O, n*P] for one tile: forward result, then dY
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
 
@@ -42,34 +47,43 @@ public final class Conv2D: Layer, InputGradientOptional {
         let g = ConvGeometry.same(channels: inputChannels, height: x.shape[2], width: x.shape[3],
                                   kernel: kernelSize, stride: stride)
         geometry = g
-        batch = n
-        let cols = n * g.outPlane
-        col.resize([g.patchSize, cols])
-        product.resize([outputChannels, cols])
+        input = x
         output.resize([n, outputChannels, g.outHeight, g.outWidth])
-        im2col(x.data, batch: n, g, into: col.data)
-        BLAS.gemm(m: outputChannels, n: cols, k: g.patchSize,
-                  a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
-        channelMajorToBatch(product.data, batch: n, channels: outputChannels, plane: g.outPlane,
-                            bias: bias.value.data, into: output.data)
+        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
+            let cols = count * g.outPlane
+            col.resize([g.patchSize, cols])
+            product.resize([outputChannels, cols])
+            im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
+            BLAS.gemm(m: outputChannels, n: cols, k: g.patchSize,
+                      a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
+            channelMajorToBatch(product.data, batch: count, channels: outputChannels, plane: g.outPlane,
+                                bias: bias.value.data, into: output.data + start * outputChannels * g.outPlane)
+        }
         return output
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let g = geometry else { preconditionFailure("\(name).backward before forward") }
+        guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        let n = batch, cols = n * g.outPlane
+        let n = x.shape[0]
         accumulateChannelSums(dy.data, batch: n, channels: outputChannels, plane: g.outPlane, into: bias.grad.data)
-        batchToChannelMajor(dy.data, batch: n, channels: outputChannels, plane: g.outPlane, into: product.data)
-        // dW [O, Ckk] += dY [O, N*P] * col^T
-        BLAS.gemm(transB: true, m: outputChannels, n: g.patchSize, k: cols,
-                  a: product.data, lda: cols, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
         inputGrad.resize([n, inputChannels, g.inHeight, g.inWidth])
-        guard computesInputGradient else { return inputGrad }
-        // dcol [Ckk, N*P] = W^T * dY, reusing the col buffer.
-        BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: outputChannels,
-                  a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
-        col2im(col.data, batch: n, g, into: inputGrad.data)
+        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
+            let cols = count * g.outPlane
+            col.resize([g.patchSize, cols])
+            product.resize([outputChannels, cols])
+            im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
+            batchToChannelMajor(dy.data + start * outputChannels * g.outPlane, batch: count, channels: outputChannels,
+                                plane: g.outPlane, into: product.data)
+            // dW [O, Ckk] += dY [O, n*P] * col^T
+            BLAS.gemm(transB: true, m: outputChannels, n: g.patchSize, k: cols,
+                      a: product.data, lda: cols, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
+            guard computesInputGradient else { continue }
+            // dcol [Ckk, n*P] = W^T * dY, reusing the col buffer.
+            BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: outputChannels,
+                      a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
+            col2im(col.data, batch: count, g, into: inputGrad.data + start * inputChannels * g.inPlane)
+        }
         return inputGrad
     }
 
@@ -77,4 +91,15 @@ public final class Conv2D: Layer, InputGradientOptional {
         let o = outputShape(for: inputShape)
         return 2 * o[0] * o[2] * o[3] * outputChannels * inputChannels * kernelSize * kernelSize
     }
+}
+
+/// Bytes of im2col matrix per tile: small enough to stay in cache between im2col, the GEMM and col2im.
+public let convolutionTileBytes = 1 << 20
+
+/// Consecutive (start, count) tiles of a batch whose im2col matrix (rows x count*plane floats)
+/// fits in `convolutionTileBytes`; at least one image per tile.
+func tiles(batch n: Int, rows: Int, plane: Int) -> [(Int, Int)] {
+    let perImage = rows * plane * MemoryLayout<Float>.stride
+    let size = max(1, min(n, convolutionTileBytes / max(perImage, 1)))
+    return stride(from: 0, to: n, by: size).map { ($0, min(size, n - $0)) }
 }

@@ -33,6 +33,13 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
                             padTop: pt, padLeft: pl, outHeight: oh, outWidth: ow)
     }
 
+    /// A 3x3 stride-2 convolution whose input is exactly twice its output with no leading
+    /// padding (the reference model's every stride-2 layer): im2col / col2im take a fast path
+    /// through the four stride-2 phases of each plane, with contiguous copies only.
+    public var isEvenStride2Kernel3: Bool {
+        kernel == 3 && stride == 2 && padTop == 0 && padLeft == 0 && inHeight == 2 * outHeight && inWidth == 2 * outWidth
+    }
+
     /// Rows of the im2col matrix: C * k * k.
     public var patchSize: Int { channels * kernel * kernel }
     public var inPlane: Int { inHeight * inWidth }
@@ -49,6 +56,7 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 /// Loop order: image and channel outermost, so each input plane is read once from memory and
 /// reused from L1 for all k*k kernel offsets (the other order streams the input k*k times).
 public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>) {
+    if g.isEvenStride2Kernel3 { return im2colStride2(x, batch: n, g, into: col) }
     let k = g.kernel, s = g.stride, oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
     let plane = g.outPlane, cols = n * plane
     let spans = columnSpans(g)
@@ -86,6 +94,7 @@ public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, i
 /// contributions are added.
 public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
                    accumulate: Bool = false) {
+    if g.isEvenStride2Kernel3 { return col2imStride2(col, batch: n, g, into: x, accumulate: accumulate) }
     let k = g.kernel, s = g.stride, oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
     let plane = g.outPlane, cols = n * plane
     let spans = columnSpans(g)
@@ -107,6 +116,85 @@ public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry,
                             for xo in owLo..<owHi { dstRow[xo] += src[xo] }
                         } else {
                             for xo in owLo..<owHi { dstRow[xo * s] += src[xo] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// im2col for `isEvenStride2Kernel3`: each input plane is split into its four phases
+/// ph[p][q][m][l] = x[2m + p][2l + q] (in L1), and row (c, ki, kj) of col is phase
+/// (ki % 2, kj % 2) shifted by (ki / 2, kj / 2) with zeros past the edge: contiguous copies.
+func im2colStride2(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, iw = g.inWidth, plane = g.outPlane, cols = n * plane
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * plane) { scratch in
+        let phases = scratch.baseAddress!
+        for b in 0..<n {
+            for c in 0..<g.channels {
+                let src = x + (b * g.channels + c) * g.inPlane
+                for p in 0..<2 {
+                    for q in 0..<2 {
+                        let ph = phases + (2 * p + q) * plane
+                        for m in 0..<oh {
+                            let s = src + (2 * m + p) * iw + q, d = ph + m * ow
+                            for l in 0..<ow { d[l] = s[2 * l] }
+                        }
+                    }
+                }
+                for ki in 0..<3 {
+                    for kj in 0..<3 {
+                        let ph = phases + (2 * (ki % 2) + kj % 2) * plane
+                        let a = ki / 2, sh = kj / 2
+                        let dst = col + ((c * 3 + ki) * 3 + kj) * cols + b * plane
+                        if a == 0 && sh == 0 { dst.update(from: ph, count: plane); continue }
+                        for m in 0..<oh {
+                            let d = dst + m * ow
+                            if m + a >= oh { d.update(repeating: 0, count: ow); continue }
+                            let s = ph + (m + a) * ow + sh
+                            d.update(from: s, count: ow - sh)
+                            if sh == 1 { d[ow - 1] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im for `isEvenStride2Kernel3`, the adjoint of `im2colStride2`: the nine rows of a plane
+/// are added into four phase accumulators with contiguous shifted adds, then interleaved.
+func col2imStride2(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
+                   accumulate: Bool) {
+    let oh = g.outHeight, ow = g.outWidth, iw = g.inWidth, plane = g.outPlane, cols = n * plane
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * plane) { scratch in
+        let phases = scratch.baseAddress!
+        for b in 0..<n {
+            for c in 0..<g.channels {
+                phases.update(repeating: 0, count: 4 * plane)
+                for ki in 0..<3 {
+                    for kj in 0..<3 {
+                        let ph = phases + (2 * (ki % 2) + kj % 2) * plane
+                        let a = ki / 2, sh = kj / 2
+                        let src = col + ((c * 3 + ki) * 3 + kj) * cols + b * plane
+                        for m in 0..<(oh - a) {
+                            let s = src + m * ow, d = ph + (m + a) * ow + sh
+                            for l in 0..<(ow - sh) { d[l] += s[l] }
+                        }
+                    }
+                }
+                let dst = x + (b * g.channels + c) * g.inPlane
+                for p in 0..<2 {
+                    for q in 0..<2 {
+                        let ph = phases + (2 * p + q) * plane
+                        for m in 0..<oh {
+                            let s = ph + m * ow, d = dst + (2 * m + p) * iw + q
+                            if accumulate {
+                                for l in 0..<ow { d[2 * l] += s[l] }
+                            } else {
+                                for l in 0..<ow { d[2 * l] = s[l] }
+                            }
                         }
                     }
                 }

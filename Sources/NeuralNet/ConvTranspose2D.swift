@@ -3,8 +3,9 @@
 /// It is the adjoint of the "same" `Conv2D` that maps [N, O, H*s, W*s] to [N, C, H, W], so the
 /// forward pass is that convolution's backward-data pass and vice versa.
 /// x [N, C, H, W] -> y [N, O, H*s, W*s]; weight [C, O, k, k] (PyTorch layout), bias [O].
-/// Forward:  X = permute(x) [C, N*P];  col [O*k*k, N*P] = W^T * X;  y = col2im(col) + b.
-/// Backward: dcol = im2col(dy);  dW += X * dcol^T;  db += sum dy;  dx = permute(W * dcol).
+/// Per tile of images (see `Conv2D`): X = permute(x) [C, n*P];  col [O*k*k, n*P] = W^T * X;
+/// y = col2im(col) + b.  Backward: dcol = im2col(dy);  dW += X * dcol^T;  db += sum dy;
+/// dx = permute(W * dcol).
 public final class ConvTranspose2D: Layer, InputGradientOptional {
     public let name: String
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
@@ -13,9 +14,9 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     public var parameters: [Parameter] { [weight, bias] }
 
     private var geometry: ConvGeometry?   // of the adjoint convolution: output plane -> input plane
-    private var batch = 0
-    private let channelMajorInput = Tensor(zeros: [0])  // [C, N*P]
-    private let col = Tensor(zeros: [0])                // [O*k*k, N*P]
+    private var input: Tensor?
+    private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
+    private let col = Tensor(zeros: [0])                // [O*k*k, n*P] for one tile
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
 
@@ -45,37 +46,47 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         let n = x.shape[0]
         let g = adjointGeometry(height: x.shape[2], width: x.shape[3])
         geometry = g
-        batch = n
-        let cols = n * g.outPlane
-        channelMajorInput.resize([inputChannels, cols])
-        col.resize([g.patchSize, cols])
+        input = x
         output.resize([n, outputChannels, g.inHeight, g.inWidth])
-        batchToChannelMajor(x.data, batch: n, channels: inputChannels, plane: g.outPlane, into: channelMajorInput.data)
-        // col [O*k*k, N*P] = W^T [O*k*k, C] * X [C, N*P]
-        BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: inputChannels,
-                  a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
-        col2im(col.data, batch: n, g, into: output.data)
+        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
+            let cols = count * g.outPlane
+            channelMajorInput.resize([inputChannels, cols])
+            col.resize([g.patchSize, cols])
+            batchToChannelMajor(x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
+                                plane: g.outPlane, into: channelMajorInput.data)
+            // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
+            BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: inputChannels,
+                      a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
+            col2im(col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane)
+        }
         addChannelBias(output.data, batch: n, channels: outputChannels, plane: g.inPlane, bias: bias.value.data)
         return output
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let g = geometry else { preconditionFailure("\(name).backward before forward") }
+        guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        let n = batch, cols = n * g.outPlane
+        let n = x.shape[0]
         accumulateChannelSums(dy.data, batch: n, channels: outputChannels, plane: g.inPlane, into: bias.grad.data)
-        im2col(dy.data, batch: n, g, into: col.data)
-        // dW [C, O*k*k] += X [C, N*P] * dcol^T
-        BLAS.gemm(transB: true, m: inputChannels, n: g.patchSize, k: cols,
-                  a: channelMajorInput.data, lda: cols, b: col.data, ldb: cols, beta: 1,
-                  c: weight.grad.data, ldc: g.patchSize)
         inputGrad.resize([n, inputChannels, g.outHeight, g.outWidth])
-        guard computesInputGradient else { return inputGrad }
-        // dX [C, N*P] = W [C, O*k*k] * dcol, into the channel-major buffer, then back to NCHW.
-        BLAS.gemm(m: inputChannels, n: cols, k: g.patchSize,
-                  a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: channelMajorInput.data, ldc: cols)
-        channelMajorToBatch(channelMajorInput.data, batch: n, channels: inputChannels, plane: g.outPlane,
-                            bias: nil, into: inputGrad.data)
+        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
+            let cols = count * g.outPlane
+            channelMajorInput.resize([inputChannels, cols])
+            col.resize([g.patchSize, cols])
+            im2col(dy.data + start * outputChannels * g.inPlane, batch: count, g, into: col.data)
+            batchToChannelMajor(x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
+                                plane: g.outPlane, into: channelMajorInput.data)
+            // dW [C, O*k*k] += X [C, n*P] * dcol^T
+            BLAS.gemm(transB: true, m: inputChannels, n: g.patchSize, k: cols,
+                      a: channelMajorInput.data, lda: cols, b: col.data, ldb: cols, beta: 1,
+                      c: weight.grad.data, ldc: g.patchSize)
+            guard computesInputGradient else { continue }
+            // dX [C, n*P] = W [C, O*k*k] * dcol, into the channel-major buffer, then back to NCHW.
+            BLAS.gemm(m: inputChannels, n: cols, k: g.patchSize,
+                      a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: channelMajorInput.data, ldc: cols)
+            channelMajorToBatch(channelMajorInput.data, batch: count, channels: inputChannels, plane: g.outPlane,
+                                bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
+        }
         return inputGrad
     }
 

@@ -156,3 +156,37 @@ struct ReferenceKernelTests {
         #expect((s1.outHeight, s1.padTop) == (28, 1))
     }
 }
+
+@Suite("im2col fast path")
+struct Im2colFastPathTests {
+    /// The stride-2 phase path must agree exactly with the general loops (forced by a geometry
+    /// with the same numbers but not flagged as the fast case: computed by hand here).
+    @Test(arguments: [(2, 3, 4, 4), (1, 2, 14, 14), (3, 1, 6, 10)])
+    func stride2PathMatchesDirectDefinition(_ shape: (Int, Int, Int, Int)) {
+        let (n, c, h, w) = shape
+        let g = ConvGeometry.same(channels: c, height: h, width: w, kernel: 3, stride: 2)
+        #expect(g.isEvenStride2Kernel3)
+        let x = randomTensor([n, c, h, w], seed: 50)
+        let col = Tensor(zeros: [g.patchSize, n * g.outPlane])
+        im2col(x.data, batch: n, g, into: col.data)
+        // Direct definition of every entry.
+        var worst: Float = 0
+        for ch in 0..<c { for ki in 0..<3 { for kj in 0..<3 { for b in 0..<n { for y in 0..<g.outHeight { for xo in 0..<g.outWidth {
+            let iy = 2 * y + ki, ix = 2 * xo + kj
+            let expected: Float = iy < h && ix < w ? x.data[((b * c + ch) * h + iy) * w + ix] : 0
+            let got = col.data[((ch * 3 + ki) * 3 + kj) * n * g.outPlane + b * g.outPlane + y * g.outWidth + xo]
+            worst = max(worst, abs(expected - got))
+        } } } } } }
+        #expect(worst == 0)
+        // col2im is its adjoint, with and without accumulation.
+        let r = randomTensor(col.shape, seed: 51)
+        let back = Tensor(zeros: x.shape)
+        col2im(r.data, batch: n, g, into: back.data)
+        let lhs = dotDouble(col.data, r.data, r.count), rhs = dotDouble(x.data, back.data, x.count)
+        #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
+        let twice = Tensor(zeros: x.shape)
+        twice.copy(from: back)
+        col2im(r.data, batch: n, g, into: twice.data, accumulate: true)
+        #expect(maxAbsDiff(twice.array, back.array.map { 2 * $0 }) < 1e-5)
+    }
+}
