@@ -67,14 +67,13 @@ public final class ConvAutoencoder {
         self.config = config
         let h4 = config.imageHeight / 4, w4 = config.imageWidth / 4
         let flat = 64 * h4 * w4
+        // ReLUs are fused into the layer before them (same maths, two memory passes fewer each).
         let conv1 = Conv2D(name: "conv1", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
         conv1.computesInputGradient = false  // its input is data
-        encoder = Sequential(name: "encoder", [
-            conv1, ReLU(name: "relu1"),
-            Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2), ReLU(name: "relu2"),
-            Reshape(name: "flatten", to: [flat]),
-            Dense(name: "dense", inputFeatures: flat, outputFeatures: config.hiddenUnits), ReLU(name: "relu3"),
-        ])
+        let conv2 = Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2)
+        let dense = Dense(name: "dense", inputFeatures: flat, outputFeatures: config.hiddenUnits)
+        conv1.fusedReLU = true; conv2.fusedReLU = true; dense.fusedReLU = true
+        encoder = Sequential(name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat]), dense])
         let mean: Dense, logVar: Dense?
         switch config.kind {
         case .vae:
@@ -86,11 +85,12 @@ public final class ConvAutoencoder {
         }
         zMean = mean
         zLogVar = logVar
+        let decoderDense = Dense(name: "dense", inputFeatures: config.latentDim, outputFeatures: flat)
+        let deconv1 = ConvTranspose2D(name: "deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2)
+        let deconv2 = ConvTranspose2D(name: "deconv2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2)
+        decoderDense.fusedReLU = true; deconv1.fusedReLU = true; deconv2.fusedReLU = true
         decoder = Sequential(name: "decoder", [
-            Dense(name: "dense", inputFeatures: config.latentDim, outputFeatures: flat), ReLU(name: "relu1"),
-            Reshape(name: "unflatten", to: [64, h4, w4]),
-            ConvTranspose2D(name: "deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2), ReLU(name: "relu2"),
-            ConvTranspose2D(name: "deconv2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2), ReLU(name: "relu3"),
+            decoderDense, Reshape(name: "unflatten", to: [64, h4, w4]), deconv1, deconv2,
             ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1),
         ])
         var named = encoder.namedParameters

@@ -13,6 +13,9 @@ public final class Conv2D: Layer, InputGradientOptional {
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
     public let weight: Parameter, bias: Parameter
     public var computesInputGradient = true
+    /// Apply ReLU to the output inside the layer's last pass (and mask dy in its first
+    /// backward pass) instead of a separate `ReLU` layer: two memory passes fewer.
+    public var fusedReLU = false
     public var parameters: [Parameter] { [weight, bias] }
 
     private var geometry: ConvGeometry?
@@ -57,7 +60,7 @@ public final class Conv2D: Layer, InputGradientOptional {
             BLAS.gemm(m: outputChannels, n: cols, k: g.patchSize,
                       a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
             channelMajorToBatch(product.data, batch: count, channels: outputChannels, plane: g.outPlane,
-                                bias: bias.value.data, into: output.data + start * outputChannels * g.outPlane)
+                                bias: bias.value.data, relu: fusedReLU, into: output.data + start * outputChannels * g.outPlane)
         }
         return output
     }
@@ -66,15 +69,15 @@ public final class Conv2D: Layer, InputGradientOptional {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         let n = x.shape[0]
-        accumulateChannelSums(dy.data, batch: n, channels: outputChannels, plane: g.outPlane, into: bias.grad.data)
         inputGrad.resize([n, inputChannels, g.inHeight, g.inWidth])
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             col.resize([g.patchSize, cols])
             product.resize([outputChannels, cols])
             im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
-            batchToChannelMajor(dy.data + start * outputChannels * g.outPlane, batch: count, channels: outputChannels,
-                                plane: g.outPlane, into: product.data)
+            let offset = start * outputChannels * g.outPlane
+            maskedBatchToChannelMajor(dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
+                                      channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
             // dW [O, Ckk] += dY [O, n*P] * col^T
             BLAS.gemm(transB: true, m: outputChannels, n: g.patchSize, k: cols,
                       a: product.data, lda: cols, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)

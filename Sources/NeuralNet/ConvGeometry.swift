@@ -222,19 +222,39 @@ public func batchToChannelMajor(_ src: UnsafePointer<Float>, batch n: Int, chann
     }
 }
 
-/// [C, N*P] -> [N, C, P], adding a per-channel bias.
+/// [C, N*P] -> [N, C, P], adding a per-channel bias and applying ReLU when asked.
 @inline(__always)
 public func channelMajorToBatch(_ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
-                                bias: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>) {
+                                bias: UnsafePointer<Float>?, relu: Bool = false, into dst: UnsafeMutablePointer<Float>) {
     for b in 0..<n {
         for ch in 0..<c {
             let s = src + ch * n * p + b * p, d = dst + (b * c + ch) * p
-            if let bias {
-                let bv = bias[ch]
+            let bv = bias?[ch] ?? 0
+            if relu {
+                for i in 0..<p { d[i] = max(s[i] + bv, 0) }
+            } else if bias != nil {
                 for i in 0..<p { d[i] = s[i] + bv }
             } else {
                 d.update(from: s, count: p)
             }
+        }
+    }
+}
+
+/// dY for a layer with a fused ReLU: [N, C, P] -> [C, N*P] (channel-major), zero where the
+/// layer's output y was not positive, and the per-channel sums of the result added to `db`.
+@inline(__always)
+func maskedBatchToChannelMajor(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>?, batch n: Int, channels c: Int,
+                               plane p: Int, into dst: UnsafeMutablePointer<Float>, biasGrad db: UnsafeMutablePointer<Float>) {
+    for b in 0..<n {
+        for ch in 0..<c {
+            let s = dy + (b * c + ch) * p, d = dst + ch * n * p + b * p
+            if let y {
+                reluBackward(output: y + (b * c + ch) * p, dy: s, into: d, count: p)
+            } else {
+                d.update(from: s, count: p)
+            }
+            db[ch] += vectorSum(d, p)
         }
     }
 }

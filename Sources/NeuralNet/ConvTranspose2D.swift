@@ -11,6 +11,8 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
     public let weight: Parameter, bias: Parameter
     public var computesInputGradient = true
+    /// ReLU fused into the bias pass (forward) and the bias-gradient pass (backward).
+    public var fusedReLU = false
     public var parameters: [Parameter] { [weight, bias] }
 
     private var geometry: ConvGeometry?   // of the adjoint convolution: output plane -> input plane
@@ -19,6 +21,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     private let col = Tensor(zeros: [0])                // [O*k*k, n*P] for one tile
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
+    private let maskedGrad = Tensor(zeros: [0])   // dy * (y > 0) when the ReLU is fused
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int) {
         self.name = name
@@ -59,7 +62,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                       a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
             col2im(col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane)
         }
-        addChannelBias(output.data, batch: n, channels: outputChannels, plane: g.inPlane, bias: bias.value.data)
+        addChannelBias(output.data, batch: n, channels: outputChannels, plane: g.inPlane, bias: bias.value.data, relu: fusedReLU)
         return output
     }
 
@@ -67,7 +70,15 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         let n = x.shape[0]
-        accumulateChannelSums(dy.data, batch: n, channels: outputChannels, plane: g.inPlane, into: bias.grad.data)
+        var dy = dy
+        if fusedReLU {
+            maskedGrad.resize(dy.shape)
+            maskReLUAndSum(dy.data, output: output.data, batch: n, channels: outputChannels, plane: g.inPlane,
+                           into: maskedGrad.data, biasGrad: bias.grad.data)
+            dy = maskedGrad
+        } else {
+            accumulateChannelSums(dy.data, batch: n, channels: outputChannels, plane: g.inPlane, into: bias.grad.data)
+        }
         inputGrad.resize([n, inputChannels, g.outHeight, g.outWidth])
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
@@ -95,14 +106,31 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     }
 }
 
-/// x[n, c, :] += bias[c].
+/// x[n, c, :] += bias[c], then ReLU when asked.
 @inline(__always)
 func addChannelBias(_ x: UnsafeMutablePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
-                    bias: UnsafePointer<Float>) {
+                    bias: UnsafePointer<Float>, relu: Bool) {
     for b in 0..<n {
         for ch in 0..<c {
             let d = x + (b * c + ch) * p, bv = bias[ch]
-            for i in 0..<p { d[i] += bv }
+            if relu {
+                for i in 0..<p { d[i] = max(d[i] + bv, 0) }
+            } else {
+                for i in 0..<p { d[i] += bv }
+            }
+        }
+    }
+}
+
+/// masked = dy * (y > 0) in NCHW, with the per-channel sums of `masked` added to `db`.
+@inline(__always)
+func maskReLUAndSum(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
+                    into masked: UnsafeMutablePointer<Float>, biasGrad db: UnsafeMutablePointer<Float>) {
+    for b in 0..<n {
+        for ch in 0..<c {
+            let offset = (b * c + ch) * p
+            reluBackward(output: y + offset, dy: dy + offset, into: masked + offset, count: p)
+            db[ch] += vectorSum(masked + offset, p)
         }
     }
 }

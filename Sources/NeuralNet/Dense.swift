@@ -5,11 +5,14 @@ public final class Dense: Layer, InputGradientOptional {
     public let inputFeatures: Int, outputFeatures: Int
     public let weight: Parameter, bias: Parameter
     public var computesInputGradient = true
+    /// ReLU applied to the output inside the layer (and dy masked in its backward).
+    public var fusedReLU = false
     public var parameters: [Parameter] { [weight, bias] }
 
     private var input: Tensor?
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
+    private let maskedGrad = Tensor(zeros: [0])
 
     public init(name: String, inputFeatures: Int, outputFeatures: Int) {
         self.name = name
@@ -31,6 +34,7 @@ public final class Dense: Layer, InputGradientOptional {
         BLAS.gemm(transB: true, m: n, n: outputFeatures, k: inputFeatures,
                   a: x.data, lda: inputFeatures, b: weight.value.data, ldb: inputFeatures,
                   beta: 1, c: y, ldc: outputFeatures)
+        if fusedReLU { for i in 0..<output.count { y[i] = max(y[i], 0) } }
         return output
     }
 
@@ -38,6 +42,12 @@ public final class Dense: Layer, InputGradientOptional {
         guard let x = input else { preconditionFailure("\(name).backward before forward") }
         let n = x.shape[0]
         precondition(dy.shape == [n, outputFeatures], "\(name): dy \(dy.shape) does not match output [\(n), \(outputFeatures)]")
+        var dy = dy
+        if fusedReLU {
+            maskedGrad.resize(dy.shape)
+            reluBackward(output: output.data, dy: dy.data, into: maskedGrad.data, count: dy.count)
+            dy = maskedGrad
+        }
         let db = bias.grad.data
         for i in 0..<n {
             let row = dy.data + i * outputFeatures

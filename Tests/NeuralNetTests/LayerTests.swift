@@ -190,3 +190,38 @@ struct Im2colFastPathTests {
         #expect(maxAbsDiff(twice.array, back.array.map { 2 * $0 }) < 1e-5)
     }
 }
+
+@Suite("Fused ReLU")
+struct FusedReLUTests {
+    /// A layer with `fusedReLU` must give exactly what the layer followed by `ReLU` gives:
+    /// the same output, input gradient and parameter gradients.
+    func check(_ make: () -> Layer, setFused: (Layer) -> Void, input: Tensor) {
+        let fused = make(), plain = make()
+        setFused(fused)
+        randomizeParameters(fused, seed: 60)
+        randomizeParameters(plain, seed: 60)
+        let relu = ReLU()
+        let y1 = fused.forward(input), y2 = relu.forward(plain.forward(input))
+        #expect(y1.array == y2.array)
+        #expect(y1.array.contains { $0 == 0 } && y1.array.contains { $0 > 0 })
+        let dy = randomTensor(y1.shape, seed: 61)
+        let dx1 = fused.backward(dy).array, dx2 = plain.backward(relu.backward(dy)).array
+        #expect(maxAbsDiff(dx1, dx2) < 1e-6)
+        for (a, b) in zip(fused.parameters, plain.parameters) { #expect(maxAbsDiff(a.grad.array, b.grad.array) < 1e-5) }
+    }
+
+    @Test func conv2D() {
+        check({ Conv2D(name: "c", inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2) },
+              setFused: { ($0 as! Conv2D).fusedReLU = true }, input: randomTensor([2, 3, 6, 6], seed: 62))
+    }
+
+    @Test func convTranspose2D() {
+        check({ ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2) },
+              setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 4, 5], seed: 63))
+    }
+
+    @Test func dense() {
+        check({ Dense(name: "d", inputFeatures: 7, outputFeatures: 5) },
+              setFused: { ($0 as! Dense).fusedReLU = true }, input: randomTensor([4, 7], seed: 64))
+    }
+}
