@@ -145,6 +145,7 @@ public final class Runner: @unchecked Sendable {
         for study in plan.studies {
             try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
         }
+        try writeSummary(fingerprints: plan.dataFingerprints)  // what is already finished, before training more
         let queue = plan.toRun
         let jobs = max(1, min(options.jobs, queue.count))
         // One BLAS thread per run, always: runs share the cores through --jobs, and OpenBLAS's
