@@ -63,7 +63,7 @@ public enum Evaluation {
                 Loss.reparameterize(mu: mu.data, logVar: lv.data, eps: eps.data, into: z.data, count: n * d)
                 let logits = model.decode(z)
                 bce.withUnsafeMutableBufferPointer {
-                    Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: $0.baseAddress!)
+                    _ = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: $0.baseAddress!)
                 }
                 for i in 0..<n {
                     // log p(z) - log q(z|x) = sum_j [-z^2/2 + eps^2/2 + logvar/2] (the 2 pi terms cancel)
