@@ -177,7 +177,7 @@ public struct Summary: Codable, Sendable, Equatable {
             for g in study.groups {
                 var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
                 for key in Summary.metricOrder {
-                    row += " | " + (g.metrics[key].map { Summary.format($0, percent: key == "knn_accuracy") } ?? "–")
+                    row += " | " + (g.metrics[key].map { Summary.format($0, key: key) } ?? "–")
                 }
                 s += row + " |\n"
             }
@@ -185,9 +185,11 @@ public struct Summary: Codable, Sendable, Equatable {
         return s
     }
 
-    static func format(_ s: Statistic, percent: Bool) -> String {
+    /// Losses with 2 decimals, active units with 1, accuracies as percentages with 1.
+    static func format(_ s: Statistic, key: String) -> String {
+        let percent = key == "knn_accuracy"
         let scale = percent ? 100.0 : 1.0
-        let digits = percent ? 1 : 2
+        let digits = percent || key == "active_units" ? 1 : 2
         var out = String(format: "%.\(digits)f", s.mean * scale)
         if let std = s.std { out += " ± " + String(format: "%.\(digits)f", std * scale) }
         return out + (percent ? "%" : "")
