@@ -55,8 +55,9 @@ public enum Evaluation {
         var logW = [Double](repeating: 0, count: batchSize * k)
         var total = 0.0
         forEachBatch(model, images: images, count: count) { x, _, n in
-            let (m, lvOptional) = model.encode(x)
-            let mu = Tensor(shape: m.shape, values: m.array), lv = Tensor(shape: lvOptional!.shape, values: lvOptional!.array)
+            // The encoder heads own mu and logvar; decoding does not touch them, so no copies.
+            let (mu, logVar) = model.encode(x)
+            let lv = logVar!
             z.resize([n, d]); eps.resize([n, d])
             for s in 0..<k {
                 rng.fillNormal(eps.buffer)

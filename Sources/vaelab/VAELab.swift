@@ -1,12 +1,11 @@
 import ArgumentParser
+import Training
 
 @main
 struct VAELab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vaelab",
         abstract: "Declarative VAE / autoencoder ablation studies on MNIST, in Swift on OpenBLAS.",
-        version: vaelabVersion,
+        version: Provenance.version,
         subcommands: [RunCommand.self, TrainCommand.self, BenchCommand.self])
 }
-
-let vaelabVersion = "0.1.0"
