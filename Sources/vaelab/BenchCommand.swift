@@ -20,18 +20,23 @@ struct BenchCommand: ParsableCommand {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
-        guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
+        guard let widths, !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--hidden-units must be a comma-separated list of positive integers, got '\(hiddenUnits)'")
         }
     }
 
-    private var widths: [Int] { hiddenUnits.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    /// The widths, or nil when any entry is not an integer.
+    private var widths: [Int]? {
+        let parts = hiddenUnits.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return values.count == parts.count ? values : nil
+    }
 
     func run() throws {
         BLAS.threads = threads
         let sgemm = Benchmark.sgemmGFLOPs()
         var results: [ModelBenchmark] = []
-        for h in widths {
+        for h in widths ?? [] {
             for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
                 let config = ModelConfig(kind: kind, latentDim: d, hiddenUnits: h)
                 let r = Benchmark.measure(config, batch: batchSize, steps: steps, sgemmGflops: sgemm)

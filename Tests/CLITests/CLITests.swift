@@ -103,6 +103,13 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: tmp + "/run"))
     }
 
+    @Test(arguments: ["16,x", "", "16,,256", "0"])
+    func benchRejectsBadWidths(_ widths: String) throws {
+        let r = try CLI.run(["bench", "--hidden-units", widths, "--steps", "1"])
+        #expect(r.status != 0 && r.stderr.contains("--hidden-units"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
     @Test func benchJSONHasTheDocumentedKeys() throws {
         let r = try CLI.run(["bench", "--json", "--steps", "1", "--hidden-units", "16"])
         #expect(r.status == 0, "\(r.stderr)")
