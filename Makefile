@@ -5,7 +5,7 @@ APT_PKGS   := pkg-config libopenblas-dev libpng-dev libcairo2-dev zlib1g-dev fon
 SPECS      := $(filter-out experiments/smoke.json experiments/spec.schema.json,$(wildcard experiments/*.json))
 JOBS       ?= $(shell nproc)
 
-.PHONY: setup build test bench ablation smoke clean
+.PHONY: setup build test bench ablation report smoke clean
 
 ## setup: install the Debian packages (when missing) and Python's safetensors for the interop test
 setup:
@@ -35,6 +35,11 @@ bench: build
 ## interrupted ones resume, so running it again continues where it stopped
 ablation: build
 	$(BIN) run $(SPECS) --jobs $(JOBS)
+	$(BIN) report --results results --out report
+
+## report: REPORT.md and its figures from results/ alone (no training)
+report: build
+	$(BIN) report --results results --out report
 
 ## smoke: the one-minute study, into a scratch results directory
 smoke: build

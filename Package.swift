@@ -34,13 +34,17 @@ let package = Package(
             dependencies: ["NeuralNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["NeuralNet"]),
         .target(name: "Training", dependencies: ["NeuralNet", "Models", "Datasets"]),
-        .target(name: "Experiments", dependencies: ["NeuralNet", "Models", "Datasets", "Training"]),
+        // libpng's errors arrive by longjmp, which Swift cannot catch: a small C layer holds them.
+        .target(name: "PNGCodec", dependencies: ["CPNG"]),
+        .target(name: "Figures", dependencies: ["NeuralNet", "PNGCodec", "CCairo", "CBLAS"]),
+        .target(name: "Experiments", dependencies: ["NeuralNet", "Models", "Datasets", "Training", "Figures"]),
+        .target(name: "Report", dependencies: ["NeuralNet", "Datasets", "Training", "Experiments", "Figures"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "vaelab",
             dependencies: [
-                "NeuralNet", "Models", "Datasets", "Training", "Experiments",
+                "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -49,7 +53,9 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet"]),
+        .testTarget(name: "FiguresTests", dependencies: ["Figures", "NeuralNet"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
     ]

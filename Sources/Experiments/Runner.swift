@@ -9,6 +9,8 @@ public struct RunnerOptions: Sendable {
     public var jobs: Int
     public var force = false
     public var failFast = false
+    /// Train nothing: only draw the missing figures of finished runs.
+    public var figuresOnly = false
     /// (k, n): run only the k-th (1-based) of n deterministic slices of the plan.
     public var shard: (index: Int, count: Int)?
     public var resultsRoot = "results"
@@ -45,6 +47,8 @@ public enum RunnerEvent: Sendable {
     case finished(id: String, seconds: Double, metrics: RunMetrics)
     case failed(id: String, message: String)
     case busy(id: String)
+    /// Figures were drawn for a finished run (`error` nil) or could not be (the run stays finished).
+    case figures(id: String, error: String?)
 }
 
 public struct RunnerOutcome: Sendable {
@@ -52,6 +56,8 @@ public struct RunnerOutcome: Sendable {
     public var failed: [(id: String, message: String)] = []
     public var busy: [String] = []
     public var notStarted: [String] = []
+    /// Finished runs whose figures could not be drawn, with why.
+    public var figureErrors: [(id: String, message: String)] = []
 }
 
 public final class Runner: @unchecked Sendable {
@@ -146,7 +152,7 @@ public final class Runner: @unchecked Sendable {
             try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
         }
         try writeSummary(fingerprints: plan.dataFingerprints)  // what is already finished, before training more
-        let queue = plan.toRun
+        let queue = options.figuresOnly ? [] : plan.toRun
         let jobs = max(1, min(options.jobs, queue.count))
         // One BLAS thread per run, always: runs share the cores through --jobs, and OpenBLAS's
         // results can depend on its thread count, so serial and parallel runs must use the same.
@@ -166,6 +172,7 @@ public final class Runner: @unchecked Sendable {
             }
         }
         var outcome = state.outcome
+        outcome.figureErrors = drawMissingFigures(plan, trained: outcome.finished, onEvent: onEvent)
         outcome.notStarted = queue.map(\.id).filter { id in
             !outcome.finished.contains(id) && !outcome.busy.contains(id) && !outcome.failed.contains { $0.id == id }
         }
@@ -183,6 +190,30 @@ public final class Runner: @unchecked Sendable {
         let summary = Summary.build(studies: studies, store: store, dataFingerprints: fingerprints)
         try AtomicFile.write(CanonicalJSON.encode(summary), to: store.summaryJSONPath)
         try AtomicFile.write(summary.markdown(), to: store.summaryMarkdownPath)
+    }
+
+    /// Draws the figures of finished runs that lack them (made before figures existed, or
+    /// interrupted while drawing), from their saved weights. Runs without weights are left alone.
+    private func drawMissingFigures(_ plan: Plan, trained: [String], onEvent: @escaping @Sendable (RunnerEvent) -> Void)
+        -> [(id: String, message: String)] {
+        var errors: [(id: String, message: String)] = []
+        for entry in plan.entries where entry.action == .cached || trained.contains(entry.id) {
+            let dir = store.run(entry.id)
+            guard !RunFigures.complete(dir, config: entry.config),
+                  FileManager.default.fileExists(atPath: dir.weightsPath),
+                  let full = datasets[entry.config.dataset] else { continue }
+            do {
+                guard let lock = try RunLock.acquire(directory: dir.path) else { continue }
+                defer { withExtendedLifetime(lock) {} }
+                let data = try full.limited(train: entry.config.trainLimit, test: entry.config.testLimit)
+                try RunFigures.renderSaved(dir, runID: entry.id, config: entry.config, test: data.test)
+                onEvent(.figures(id: entry.id, error: nil))
+            } catch {
+                errors.append((entry.id, "\(error)"))
+                onEvent(.figures(id: entry.id, error: "\(error)"))
+            }
+        }
+        return errors
     }
 
     enum Result { case finished, busy, failed(String) }
@@ -225,6 +256,14 @@ public final class Runner: @unchecked Sendable {
                 })
             try dir.finish(trained, config: entry.config)
             onEvent(.finished(id: entry.id, seconds: monotonicSeconds() - t0, metrics: trained.metrics))
+            // The run is complete with its metrics; figures that fail here are retried from the
+            // saved weights at the end of this `vaelab run` and the next.
+            do {
+                try RunFigures.render(model: trained.model, config: entry.config, runID: entry.id, test: data.test, into: dir)
+                onEvent(.figures(id: entry.id, error: nil))
+            } catch {
+                onEvent(.figures(id: entry.id, error: "\(error)"))
+            }
             return .finished
         } catch {
             var failure = RunFailure(error: "\(error)", epoch: epochReached, batch: nil, finishedAt: timestamp())

@@ -19,6 +19,8 @@ public enum RandomStream: String, CaseIterable, Sendable {
     case shuffle
     case noise
     case eval
+    /// Latent draws for the figures of a finished run.
+    case figures
 }
 
 /// xoshiro256** 1.0 (Blackman & Vigna 2018), seeded through SplitMix64.

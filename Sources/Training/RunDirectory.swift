@@ -15,6 +15,8 @@ public struct RunDirectory: Sendable {
     public var weightsPath: String { path + "/model.safetensors" }
     public var checkpointPath: String { path + "/checkpoint.safetensors" }
     public var failurePath: String { path + "/failure.json" }
+    /// PNG figures drawn from the trained model (see `RunFigures`).
+    public var figuresPath: String { path + "/figures" }
 
     /// Creates the directory and writes `config.json`.
     public func begin(_ config: RunConfig) throws {

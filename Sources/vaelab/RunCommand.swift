@@ -19,6 +19,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Parallel runs (default: the number of cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Retrain runs that are already finished.") var force = false
     @Flag(help: "Stop starting new runs after the first failure.") var failFast = false
+    @Flag(help: "Train nothing; only draw the missing figures of finished runs (from their saved weights).")
+    var figuresOnly = false
+
     @Flag(help: "Print the plan and exit without writing anything.") var dryRun = false
     @Option(help: "Run only slice K of N of the plan (e.g. 2/4), for several machines sharing one study.") var shard: String?
     @Option(help: "Results directory.") var results = "results"
@@ -60,6 +63,7 @@ struct RunCommand: ParsableCommand {
         options.shard = shard.flatMap(parseShard)
         options.resultsRoot = results
         options.dataDirectory = dataDir
+        options.figuresOnly = figuresOnly
         let runner = Runner(specs: loaded, options: options)
         let plan: Plan
         do { plan = try runner.plan() } catch {
@@ -85,6 +89,7 @@ struct RunCommand: ParsableCommand {
         if !outcome.notStarted.isEmpty { line += ", \(outcome.notStarted.count) not started (--fail-fast)" }
         print(line + "; summary: \(results)/summary.md")
         for f in outcome.failed { print("FAILED \(f.id): \(f.message)") }
+        for f in outcome.figureErrors { print("figures missing for \(f.id): \(f.message)") }
         if !outcome.failed.isEmpty { throw ExitCode.failure }
     }
 
@@ -148,6 +153,8 @@ final class ProgressBoard: @unchecked Sendable {
             log("\(id): FAILED: \(message)", always: true)
         case let .busy(id):
             log("\(id): skipped, another process is training it", always: true)
+        case let .figures(id, error):
+            log("\(id): " + (error.map { "figures not drawn: \($0)" } ?? "figures drawn"), always: error != nil)
         }
         if live { redraw() }
     }

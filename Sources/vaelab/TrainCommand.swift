@@ -4,6 +4,7 @@ import Datasets
 import Models
 import NeuralNet
 import Training
+import Experiments
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,6 +56,12 @@ struct TrainCommand: ParsableCommand {
             let progress = ProgressPrinter(label: (out as NSString).lastPathComponent, epochs: config.epochs)
             let trained = try trainer.run(onEvent: progress.handle)
             try directory.finish(trained, config: config)
+            let id = (out as NSString).lastPathComponent
+            do {
+                try RunFigures.render(model: trained.model, config: config, runID: id, test: data.test, into: directory)
+            } catch {
+                FileHandle.standardError.write(Data("vaelab train: figures not drawn: \(error)\n".utf8))
+            }
             let f = trained.metrics.final
             var line = "done in \(fixed(trained.timing.totalSeconds, 1)) s: test recon \(fixed(f.test.recon, 2))"
             if let kl = f.test.kl { line += " kl \(fixed(kl, 2))" }

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import Experiments
 import Training
+import Figures
 
 func temporaryDirectory() -> String {
     let path = NSTemporaryDirectory() + "vaelab-runner-\(UUID().uuidString)"
@@ -53,8 +54,38 @@ struct RunnerTests {
         // No checkpoint, temp file or failure record is left in a finished run.
         for id in before.keys {
             let files = try FileManager.default.contentsOfDirectory(atPath: "\(results)/runs/\(id)")
-            #expect(Set(files.filter { !$0.hasPrefix(".lock") }) == ["config.json", "metrics.json", "timing.json", "model.safetensors"], "\(files)")
+            #expect(Set(files.filter { !$0.hasPrefix(".lock") }) == ["config.json", "metrics.json", "timing.json", "model.safetensors", "figures"], "\(files)")
         }
+    }
+
+    @Test func finishedRunsGetTheirFiguresAndMissingOnesAreRedrawn() throws {
+        let results = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: results) }
+        let spec = try tinySpec("figures", #""grid": {"model": ["vae", "ae"]}"#)
+        let (plan, outcome) = try runStudy([spec], results: results)
+        #expect(outcome.finished.count == 2 && outcome.figureErrors.isEmpty)
+        var originals: [String: Data] = [:]
+        for entry in plan.entries {
+            let dir = ResultsStore(root: results).run(entry.id)
+            #expect(RunFigures.complete(dir, config: entry.config))
+            for name in RunFigures.names(for: entry.config) {
+                let path = dir.figuresPath + "/" + name
+                let image = try PNG.read(path)
+                #expect(image.text["vaelab.run_id"] == entry.id)
+                #expect(image.text["vaelab.config_hash"] == entry.config.hash)
+                originals[path] = FileManager.default.contents(atPath: path)
+            }
+            #expect(RunFigures.names(for: entry.config).contains(RunFigures.manifold))  // d = 2
+        }
+        // Deleted figures are redrawn from the saved weights, pixel for pixel (figures only: nothing retrains).
+        for path in originals.keys { try FileManager.default.removeItem(atPath: path) }
+        var options = RunnerOptions(jobs: 1)
+        options.resultsRoot = results
+        options.figuresOnly = true
+        let runner = Runner(specs: [spec], options: options)
+        let again = try runner.execute(try runner.plan(), onEvent: { _ in })
+        #expect(again.finished.isEmpty && again.figureErrors.isEmpty)
+        for (path, bytes) in originals { #expect(FileManager.default.contents(atPath: path) == bytes, "\(path)") }
     }
 
     @Test func parallelAndSerialGiveByteIdenticalMetrics() throws {

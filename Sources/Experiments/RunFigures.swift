@@ -1,0 +1,249 @@
+import Foundation
+import NeuralNet
+import Models
+import Datasets
+import Training
+import Figures
+
+/// The figures of one finished run that need its trained model, written to
+/// `<run>/figures/*.png` when the run finishes (or later from `model.safetensors`):
+/// reconstructions, samples from N(0, I), the latent map, interpolations and, for d = 2, the
+/// decoded manifold. Deterministic: the same weights and config give the same pixels.
+public enum RunFigures {
+    public static let reconstructions = "reconstructions.png"
+    public static let samples = "samples.png"
+    public static let latentMap = "latent-map.png"
+    public static let interpolations = "interpolations.png"
+    public static let manifold = "manifold.png"
+
+    /// The file names a run of this config gets.
+    public static func names(for config: RunConfig) -> [String] {
+        [reconstructions, samples, latentMap, interpolations] + (config.latentDim == 2 ? [manifold] : [])
+    }
+
+    public static func complete(_ dir: RunDirectory, config: RunConfig) -> Bool {
+        names(for: config).allSatisfy { FileManager.default.fileExists(atPath: dir.figuresPath + "/" + $0) }
+    }
+
+    /// Saved weights that cannot be used; one line naming the file.
+    public struct WeightsError: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): unusable weights: \(reason)" }
+    }
+
+    /// The trained model in `dir/model.safetensors`, checked against the config.
+    public static func loadModel(_ dir: RunDirectory, config: RunConfig) throws -> ConvAutoencoder {
+        let (tensors, meta) = try SafeTensors.read(path: dir.weightsPath)
+        guard meta["config_hash"] == config.hash else {
+            throw WeightsError(path: dir.weightsPath, reason: "written for another config")
+        }
+        let model = ConvAutoencoder(config.modelConfig)
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (name, p) in model.store.named {
+            guard let t = byName[name], t.shape == p.value.shape else {
+                throw WeightsError(path: dir.weightsPath, reason: "tensor \(name) missing or of the wrong shape")
+            }
+            t.values.withUnsafeBufferPointer { p.value.data.update(from: $0.baseAddress!, count: p.value.count) }
+        }
+        return model
+    }
+
+    /// Draws every figure of the run into `dir/figures/`.
+    public static func render(model: ConvAutoencoder, config: RunConfig, runID: String, test: DatasetSplit,
+                              into dir: RunDirectory) throws {
+        try AtomicFile.makeDirectory(dir.figuresPath)
+        let meta = [
+            "Software": "vaelab \(Provenance.version)",
+            "vaelab.run_id": runID,
+            "vaelab.config_hash": config.hash,
+        ]
+        func save(_ canvas: Canvas, _ name: String, _ title: String) throws {
+            var text = meta
+            text["Title"] = title
+            try PNG.write(canvas.pngImage(text: text), to: dir.figuresPath + "/" + name)
+        }
+        let name = Summary.label(config) + " · seed \(config.seed)"
+        let pixels = test.pixelsPerImage
+        let d = config.latentDim
+        // Test images in a fixed order: the k-th occurrence of each digit.
+        func occurrence(_ digit: Int, _ k: Int) -> Int? {
+            var seen = 0
+            for i in 0..<test.count where Int(test.labels[i]) == digit {
+                if seen == k { return i }
+                seen += 1
+            }
+            return nil
+        }
+        func image(_ i: Int) -> ArraySlice<Float> { test.images[(i * pixels)..<((i + 1) * pixels)] }
+
+        // Reconstructions: two blocks of ten digits, originals over reconstructions.
+        let chosen = (0..<2).flatMap { k in (0..<10).compactMap { occurrence($0, k) } }
+        let originals = chosen.flatMap { image($0) }
+        let recon = reconstruct(model, originals, count: chosen.count)
+        let columns = min(10, chosen.count)
+        var grid: [Float] = []
+        var labels: [String] = []
+        for block in stride(from: 0, to: chosen.count, by: columns) {
+            let n = min(columns, chosen.count - block)
+            guard n == columns else { break }
+            grid += originals[(block * pixels)..<((block + n) * pixels)]
+            grid += recon[(block * pixels)..<((block + n) * pixels)]
+            labels += ["test image", config.model == .vae ? "decoded mean" : "reconstruction"]
+        }
+        if !grid.isEmpty {
+            var g = ImageGrid(title: "Reconstructions of test images", images: grid, rows: labels.count, columns: columns)
+            g.subtitle = name
+            g.rowLabels = labels
+            try save(g.render(), reconstructions, "Reconstructions of test images")
+        }
+
+        // Samples: z ~ N(0, I), decoded.
+        var rng = Xoshiro256(seed: config.seed, stream: .figures)
+        var z = [Float](repeating: 0, count: 100 * d)
+        z.withUnsafeMutableBufferPointer { rng.fillNormal($0) }
+        var samples = ImageGrid(title: "Samples decoded from z ~ N(0, I)", images: decode(model, z, count: 100), rows: 10, columns: 10)
+        samples.subtitle = name
+        samples.cell = 36
+        samples.gap = 2
+        try save(samples.render(), RunFigures.samples, "Samples decoded from z ~ N(0, I)")
+
+        // Latent map of the test set.
+        let latents = test.images.withUnsafeBufferPointer {
+            Evaluation.latents(model, images: $0.baseAddress!, count: test.count).mu
+        }
+        try save(latentMapChart(latents, labels: test.labels, count: test.count, d: d, model: config.model, name: name),
+                 latentMap, "Latent map of the test set")
+
+        // Interpolations between pairs of test images' latent means.
+        let pairs = [(0, 6), (1, 7), (2, 5), (3, 8), (4, 9), (5, 3), (7, 2), (9, 4)].compactMap { a, b -> (Int, Int)? in
+            guard let i = occurrence(a, 2), let j = occurrence(b, 2) else { return nil }
+            return (i, j)
+        }
+        if !pairs.isEmpty {
+            let steps = 10
+            var codes: [Float] = []
+            for (i, j) in pairs {
+                for s in 0..<steps {
+                    let a = Float(s) / Float(steps - 1)
+                    for k in 0..<d { codes.append((1 - a) * latents[i * d + k] + a * latents[j * d + k]) }
+                }
+            }
+            let decoded = decode(model, codes, count: pairs.count * steps)
+            var rows: [Float] = []
+            for (r, (i, j)) in pairs.enumerated() {
+                rows += image(i)
+                rows += decoded[(r * steps * pixels)..<((r + 1) * steps * pixels)]
+                rows += image(j)
+            }
+            var g = ImageGrid(title: "Interpolations z = (1 − a)·z₁ + a·z₂ between test images x₁, x₂", images: rows,
+                              rows: pairs.count, columns: steps + 2)
+            g.subtitle = name + " · z = posterior means · columns: a from 0 to 1"
+            g.columnLabels = ["x₁"] + (0..<steps).map { s in s == 0 ? "0" : s == steps - 1 ? "1" : String(format: "%.2f", Double(s) / Double(steps - 1)) } + ["x₂"]
+            g.rowLabels = pairs.map { "\(test.labels[$0.0]) → \(test.labels[$0.1])" }
+            g.cell = 36
+            g.gap = 3
+            try save(g.render(), interpolations, "Interpolations between test images' latent means")
+        }
+
+        // The decoded manifold of a 2-d latent space over the N(0, 1) quantiles.
+        if d == 2 {
+            let n = 20
+            let q = (0..<n).map { Float(normalQuantile((Double($0) + 0.5) / Double(n))) }
+            var codes: [Float] = []
+            for row in 0..<n { for col in 0..<n { codes += [q[col], q[n - 1 - row]] } }
+            var g = ImageGrid(title: "Decoded manifold over N(0, 1) quantiles", images: decode(model, codes, count: n * n),
+                              rows: n, columns: n)
+            g.subtitle = name
+            g.cell = 28
+            g.gap = 0
+            g.xNote = String(format: "z₁ from %.2f to %.2f →", q[0], q[n - 1])
+            g.yNote = String(format: "z₂ from %.2f to %.2f →", q[0], q[n - 1])
+            try save(g.render(), manifold, "Decoded manifold of the 2-d latent space")
+        }
+    }
+
+    /// Renders a finished run's figures from its saved weights (for runs made before figures
+    /// existed, or whose figures were deleted).
+    public static func renderSaved(_ dir: RunDirectory, runID: String, config: RunConfig, test: DatasetSplit) throws {
+        let model = try loadModel(dir, config: config)
+        try render(model: model, config: config, runID: runID, test: test, into: dir)
+    }
+
+    // MARK: - Pieces
+
+    static func latentMapChart(_ latents: [Float], labels: [UInt8], count: Int, d: Int, model: ModelKind, name: String) throws -> Canvas {
+        var xs = [Double](), ys = [Double]()
+        var xLabel = model == .vae ? "z₁ (posterior mean)" : "z₁ (code)"
+        var yLabel = model == .vae ? "z₂ (posterior mean)" : "z₂ (code)"
+        if d == 2 {
+            xs = (0..<count).map { Double(latents[$0 * 2]) }
+            ys = (0..<count).map { Double(latents[$0 * 2 + 1]) }
+        } else {
+            let pca = try PCA(points: latents, count: count, dimension: d)
+            let p = pca.project(latents, count: count, components: 2)
+            xs = (0..<count).map { p[$0 * 2] }
+            ys = (0..<count).map { p[$0 * 2 + 1] }
+            let r = pca.explainedRatio
+            xLabel = String(format: "PC1 of the %@ (%.1f%% of variance)", model == .vae ? "posterior means" : "codes", 100 * r[0])
+            yLabel = String(format: "PC2 (%.1f%% of variance)", 100 * r[1])
+        }
+        // Robust limits: the 0.5% and 99.5% quantiles with a margin, so a few outliers do not
+        // squeeze the map.
+        func limits(_ v: [Double]) -> ClosedRange<Double> {
+            let s = v.sorted()
+            let lo = s[Int(Double(s.count - 1) * 0.005)], hi = s[Int(Double(s.count - 1) * 0.995)]
+            let pad = max(1e-6, (hi - lo) * 0.08)
+            return (lo - pad)...(hi + pad)
+        }
+        let series = (0..<10).map { digit -> Series in
+            let idx = (0..<count).filter { Int(labels[$0]) == digit }
+            return Series("\(digit)", color: Color.categorical[digit].with(alpha: 0.55), x: idx.map { xs[$0] }, y: idx.map { ys[$0] },
+                          lineWidth: 0, marker: 1.6)
+        }
+        var chart = Chart(title: "Latent map of \(count) test images, by digit — \(name)",
+                          x: Axis(xLabel, range: limits(xs)), y: Axis(yLabel, range: limits(ys)), series: series, legend: .none)
+        chart.fontScale = 1
+        let canvas = Canvas(width: 820, height: 700)
+        chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 730, height: 700))
+        // Legend outside the plot, opaque colours.
+        canvas.text("digit", x: 742, y: 60, size: 13, bold: true)
+        for digit in 0..<10 {
+            let y = 84 + Double(digit) * 24
+            canvas.circle(752, y - 4, radius: 5, fill: Color.categorical[digit])
+            canvas.text("\(digit)", x: 766, y: y, size: 13)
+        }
+        return canvas
+    }
+
+    /// Sigmoid of the decoder's logits for `count` codes.
+    static func decode(_ model: ConvAutoencoder, _ codes: [Float], count: Int) -> [Float] {
+        let d = model.config.latentDim
+        let pixels = model.config.pixels
+        var out = [Float](repeating: 0, count: count * pixels)
+        let batch = Evaluation.batchSize
+        for start in stride(from: 0, to: count, by: batch) {
+            let n = min(batch, count - start)
+            let z = Tensor(shape: [n, d], values: Array(codes[(start * d)..<((start + n) * d)]))
+            let logits = model.decode(z)
+            for i in 0..<(n * pixels) { out[start * pixels + i] = 1 / (1 + Foundation.exp(-logits.data[i])) }
+        }
+        return out
+    }
+
+    /// Decoded posterior means (VAE) or codes (AE) of `count` images.
+    static func reconstruct(_ model: ConvAutoencoder, _ images: [Float], count: Int) -> [Float] {
+        let mu = images.withUnsafeBufferPointer { Evaluation.latents(model, images: $0.baseAddress!, count: count).mu }
+        return decode(model, mu, count: count)
+    }
+
+    /// Φ⁻¹(p) of the standard normal, by bisection on erfc (exact to ~1e-12 for the grid's p).
+    static func normalQuantile(_ p: Double) -> Double {
+        var lo = -10.0, hi = 10.0
+        for _ in 0..<100 {
+            let mid = (lo + hi) / 2
+            if 0.5 * erfc(-mid / 2.0.squareRoot()) < p { lo = mid } else { hi = mid }
+        }
+        return (lo + hi) / 2
+    }
+}

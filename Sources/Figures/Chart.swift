@@ -1,0 +1,230 @@
+import Foundation
+
+/// One axis of a chart: its label, scale and (optionally) fixed range and ticks.
+public struct Axis: Sendable {
+    public enum Scale: Sendable { case linear, log2, log10 }
+    public var label: String
+    public var scale: Scale
+    public var range: ClosedRange<Double>?
+    /// Explicit tick positions (data units); nice round ticks when nil.
+    public var ticks: [Double]?
+    public init(_ label: String, scale: Scale = .linear, range: ClosedRange<Double>? = nil, ticks: [Double]? = nil) {
+        self.label = label
+        self.scale = scale
+        self.range = range
+        self.ticks = ticks
+    }
+
+    func transform(_ v: Double) -> Double {
+        switch scale {
+        case .linear: return v
+        case .log2: return Foundation.log2(v)
+        case .log10: return Foundation.log10(v)
+        }
+    }
+}
+
+/// A data series: a line through the points, markers at them, optional error bars.
+public struct Series: Sendable {
+    public var label: String
+    public var color: Color
+    public var x: [Double]
+    public var y: [Double]
+    /// Half-widths of vertical / horizontal error bars (nil or 0 draws none).
+    public var yError: [Double]?
+    public var xError: [Double]?
+    public var lineWidth: Double = 2
+    public var dash: [Double] = []
+    /// Marker radius in pixels (0: none).
+    public var marker: Double = 0
+    /// Text written next to each point (e.g. "β=4").
+    public var pointLabels: [String]?
+    /// Listed in the legend.
+    public var inLegend = true
+
+    public init(_ label: String, color: Color, x: [Double], y: [Double], yError: [Double]? = nil, xError: [Double]? = nil,
+                lineWidth: Double = 2, dash: [Double] = [], marker: Double = 0, pointLabels: [String]? = nil,
+                inLegend: Bool = true) {
+        precondition(x.count == y.count, "series \(label): \(x.count) x values, \(y.count) y values")
+        self.label = label
+        self.color = color
+        self.x = x
+        self.y = y
+        self.yError = yError
+        self.xError = xError
+        self.lineWidth = lineWidth
+        self.dash = dash
+        self.marker = marker
+        self.pointLabels = pointLabels
+        self.inLegend = inLegend
+    }
+}
+
+/// An x-y chart: title, axes with ticks and labels, grid, series, legend.
+public struct Chart: Sendable {
+    public enum LegendPlace: Sendable { case topRight, topLeft, bottomRight, bottomLeft, none }
+    public var title: String
+    public var x: Axis
+    public var y: Axis
+    public var series: [Series]
+    /// Lines drawn under the data in light grey (e.g. iso-loss lines), with an optional label each.
+    public var guides: [Series] = []
+    public var legend: LegendPlace = .topRight
+    public var fontScale = 1.0
+
+    public init(title: String, x: Axis, y: Axis, series: [Series], guides: [Series] = [], legend: LegendPlace = .topRight) {
+        self.title = title
+        self.x = x
+        self.y = y
+        self.series = series
+        self.guides = guides
+        self.legend = legend
+    }
+
+    /// Draws the chart into `frame` of `canvas`.
+    public func draw(on canvas: Canvas, in frame: Rect) {
+        let fs = 13 * fontScale
+        canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: 15 * fontScale, anchor: .center, bold: true)
+        let xr = resolvedRange(x, values: series.flatMap { s in s.x.indices.flatMap { i in [s.x[i] - (s.xError?[i] ?? 0), s.x[i] + (s.xError?[i] ?? 0)] } })
+        let yr = resolvedRange(y, values: series.flatMap { s in s.y.indices.flatMap { i in [s.y[i] - (s.yError?[i] ?? 0), s.y[i] + (s.yError?[i] ?? 0)] } })
+        let yTicks = ticks(y, yr)
+        let tickLabels = yTicks.map { Chart.format($0, step: step(of: yTicks)) }
+        let labelWidth = tickLabels.map { canvas.textWidth($0, size: fs * 0.9) }.max() ?? 20
+        let plot = frame.inset(top: 30 * fontScale, right: 14, bottom: 46 * fontScale, left: labelWidth + 30 * fontScale)
+        guard plot.width > 10, plot.height > 10 else { return }
+        let (tx0, tx1) = (x.transform(xr.lowerBound), x.transform(xr.upperBound))
+        let (ty0, ty1) = (y.transform(yr.lowerBound), y.transform(yr.upperBound))
+        func px(_ v: Double) -> Double { plot.x + (x.transform(v) - tx0) / (tx1 - tx0) * plot.width }
+        func py(_ v: Double) -> Double { plot.maxY - (y.transform(v) - ty0) / (ty1 - ty0) * plot.height }
+
+        // Grid and ticks.
+        let xTicks = ticks(x, xr)
+        for (t, label) in zip(yTicks, tickLabels) {
+            let yy = py(t)
+            canvas.line([(plot.x, yy), (plot.maxX, yy)], .grid, width: 1)
+            canvas.text(label, x: plot.x - 6, y: yy + fs * 0.32, size: fs * 0.9, color: .axis, anchor: .right)
+        }
+        let xStep = step(of: xTicks)
+        for t in xTicks {
+            let xx = px(t)
+            canvas.line([(xx, plot.y), (xx, plot.maxY)], .grid, width: 1)
+            canvas.text(Chart.format(t, step: xStep), x: xx, y: plot.maxY + fs * 1.25, size: fs * 0.9, color: .axis, anchor: .center)
+        }
+        canvas.stroke(plot, .axis, width: 1)
+        canvas.text(x.label, x: plot.x + plot.width / 2, y: frame.maxY - 8, size: fs, anchor: .center)
+        canvas.text(y.label, x: frame.x + fs + 2, y: plot.y + plot.height / 2, size: fs, anchor: .center, rotated: true)
+
+        // Data, clipped to the plot.
+        canvas.clip(plot)
+        for g in guides {
+            canvas.line(zip(g.x, g.y).map { (px($0), py($1)) }, g.color, width: g.lineWidth, dash: g.dash)
+        }
+        for s in series {
+            if s.lineWidth > 0 { canvas.line(zip(s.x, s.y).map { (px($0), py($1)) }, s.color, width: s.lineWidth, dash: s.dash) }
+            for i in s.x.indices {
+                if let e = s.yError?[i], e > 0 {
+                    let xx = px(s.x[i])
+                    canvas.line([(xx, py(s.y[i] - e)), (xx, py(s.y[i] + e))], s.color, width: 1.5)
+                    canvas.line([(xx - 4, py(s.y[i] - e)), (xx + 4, py(s.y[i] - e))], s.color, width: 1.5)
+                    canvas.line([(xx - 4, py(s.y[i] + e)), (xx + 4, py(s.y[i] + e))], s.color, width: 1.5)
+                }
+                if let e = s.xError?[i], e > 0 {
+                    let yy = py(s.y[i])
+                    canvas.line([(px(s.x[i] - e), yy), (px(s.x[i] + e), yy)], s.color, width: 1.5)
+                }
+                if s.marker > 0 {
+                    canvas.circle(px(s.x[i]), py(s.y[i]), radius: s.marker, fill: s.color,
+                                  outline: s.marker >= 3 ? .white : nil)
+                }
+            }
+        }
+        canvas.unclip()
+        for g in guides where !g.label.isEmpty {
+            // Label a guide where it leaves the plot's top or right edge.
+            if let i = g.x.indices.last(where: { px(g.x[$0]) <= plot.maxX - 4 && py(g.y[$0]) >= plot.y + 4 }) {
+                canvas.text(g.label, x: px(g.x[i]) - 2, y: py(g.y[i]) - 3, size: fs * 0.75, color: Color.axis, anchor: .right)
+            }
+        }
+        for s in series {
+            guard let labels = s.pointLabels else { continue }
+            for i in s.x.indices where i < labels.count {
+                canvas.text(labels[i], x: px(s.x[i]) + 7, y: py(s.y[i]) - 7, size: fs * 0.85, color: s.color)
+            }
+        }
+        drawLegend(on: canvas, plot: plot, size: fs * 0.9)
+    }
+
+    private func drawLegend(on canvas: Canvas, plot: Rect, size: Double) {
+        let entries = series.filter { $0.inLegend && !$0.label.isEmpty }
+        guard legend != .none, !entries.isEmpty else { return }
+        let rowHeight = size * 1.5
+        let width = (entries.map { canvas.textWidth($0.label, size: size) }.max() ?? 0) + 44
+        let height = rowHeight * Double(entries.count) + 8
+        let left = legend == .topLeft || legend == .bottomLeft
+        let top = legend == .topLeft || legend == .topRight
+        let box = Rect(x: left ? plot.x + 8 : plot.maxX - width - 8, y: top ? plot.y + 8 : plot.maxY - height - 8,
+                       width: width, height: height)
+        canvas.fill(box, Color.white.with(alpha: 0.88))
+        canvas.stroke(box, .grid, width: 1)
+        for (i, s) in entries.enumerated() {
+            let yy = box.y + 4 + rowHeight * (Double(i) + 0.5)
+            if s.lineWidth > 0 { canvas.line([(box.x + 8, yy), (box.x + 30, yy)], s.color, width: s.lineWidth, dash: s.dash) }
+            if s.marker > 0 || s.lineWidth == 0 { canvas.circle(box.x + 19, yy, radius: max(s.marker, 3), fill: s.color) }
+            canvas.text(s.label, x: box.x + 36, y: yy + size * 0.35, size: size)
+        }
+    }
+
+    private func resolvedRange(_ axis: Axis, values: [Double]) -> ClosedRange<Double> {
+        if let r = axis.range { return r }
+        let finite = values.filter { $0.isFinite && (axis.scale == .linear || $0 > 0) }
+        guard var lo = finite.min(), var hi = finite.max() else { return 0...1 }
+        if axis.scale != .linear {
+            // Half a step of margin in log space.
+            let f = axis.scale == .log2 ? 2.0 : 10.0
+            return (lo / pow(f, 0.15))...(hi * pow(f, 0.15))
+        }
+        if hi - lo < 1e-12 * max(1, abs(hi)) { lo -= max(1, abs(lo) * 0.05); hi += max(1, abs(hi) * 0.05) }
+        let pad = (hi - lo) * 0.06
+        return (lo - pad)...(hi + pad)
+    }
+
+    private func ticks(_ axis: Axis, _ r: ClosedRange<Double>) -> [Double] {
+        if let t = axis.ticks { return t.filter { r.contains($0) } }
+        switch axis.scale {
+        case .linear: return Chart.niceTicks(r)
+        case .log2, .log10:
+            let base = axis.scale == .log2 ? 2.0 : 10.0
+            let lo = Int(floor(axis.transform(r.lowerBound))), hi = Int(ceil(axis.transform(r.upperBound)))
+            return (lo...max(lo, hi)).map { pow(base, Double($0)) }.filter { r.contains($0) }
+        }
+    }
+
+    private func step(of ticks: [Double]) -> Double { ticks.count >= 2 ? abs(ticks[1] - ticks[0]) : 1 }
+
+    /// Round tick positions (1, 2, 5 x 10^k apart), about 5 to 8 of them, inside `r`.
+    public static func niceTicks(_ r: ClosedRange<Double>, target: Int = 6) -> [Double] {
+        let span = r.upperBound - r.lowerBound
+        guard span > 0, span.isFinite else { return [r.lowerBound] }
+        let raw = span / Double(target)
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        var t = ceil(r.lowerBound / step) * step
+        var out: [Double] = []
+        while t <= r.upperBound + step * 1e-9 {
+            out.append(abs(t) < step * 1e-9 ? 0 : t)
+            t += step
+        }
+        return out
+    }
+
+    /// A tick label with as many decimals as the tick step needs (2.5 -> one, 0.25 -> two).
+    public static func format(_ v: Double, step: Double) -> String {
+        if v != 0 && (abs(v) >= 1e6 || abs(v) < 1e-3) { return String(format: "%.0e", v) }
+        let decimals = (0...4).first { k in
+            let scaled = step * pow(10, Double(k))
+            return abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled)
+        } ?? 4
+        let s = String(format: "%.\(decimals)f", v)
+        return s == "-0" ? "0" : s
+    }
+}

@@ -1,0 +1,403 @@
+import Foundation
+import NeuralNet
+import Datasets
+import Training
+import Experiments
+import Figures
+
+/// `vaelab report`: REPORT.md and its figures, regenerated from a results tree alone (no
+/// training, no data), deterministic (no timestamps), with relative links.
+public struct ReportGenerator {
+    /// The published numbers of the reference study (after 25 epochs; training-set losses as the
+    /// Keras example logs them), by latent dimension: recon, KL, total, and whether approximate.
+    public static let published: [Int: (recon: Double, kl: Double, total: Double, approximate: Bool)] = [
+        2: (137.0, 6.0, 143.0, true),
+        16: (74.99, 22.52, 97.51, false),
+    ]
+    public static let referenceStudy = "reference"
+
+    public struct Outcome {
+        public var reportPath: String
+        public var figures: [String]
+        public var runs: (done: Int, failed: Int, missing: Int, invalid: Int)
+    }
+
+    let tree: ResultsTree
+    let out: String
+    /// Path of the results tree as the report names it (relative where possible).
+    let resultsName: String
+    private var figures: [(name: String, bytes: [UInt8])] = []
+    private var md = ""
+
+    public static func generate(results: String, out: String) throws -> Outcome {
+        var generator = ReportGenerator(tree: try ResultsTree(root: results), out: out, resultsName: results)
+        return try generator.write()
+    }
+
+    init(tree: ResultsTree, out: String, resultsName: String) {
+        self.tree = tree
+        self.out = out
+        self.resultsName = resultsName
+    }
+
+    // MARK: - Writing
+
+    mutating func write() throws -> Outcome {
+        try build()
+        let figureDirectory = out + "/figures"
+        try AtomicFile.makeDirectory(figureDirectory)
+        for f in figures { try AtomicFile.write(f.bytes, to: figureDirectory + "/" + f.name) }
+        // Figures of an earlier report that this one no longer has.
+        let keep = Set(figures.map(\.name))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: figureDirectory)) ?? []
+        where name.hasSuffix(".png") && !keep.contains(name) {
+            try? FileManager.default.removeItem(atPath: figureDirectory + "/" + name)
+        }
+        let path = out + "/REPORT.md"
+        try AtomicFile.write(md, to: path)
+        let runs = tree.runs
+        return Outcome(reportPath: path, figures: figures.map(\.name),
+                       runs: (runs.filter { $0.status == .done }.count, runs.filter { $0.status == .failed }.count,
+                              runs.filter { $0.status == .missing }.count, runs.filter { $0.status == .invalid }.count))
+    }
+
+    /// The Markdown and the figures, in memory.
+    mutating func build() throws {
+        let runs = tree.runs
+        let done = runs.filter { $0.status == .done }
+        md = "# vaelab report\n\n"
+        md += "Regenerated from `\(resultsName)/` by `vaelab report` (`make report`); every number and figure below "
+        md += "comes from the run directories, nothing is typed by hand. "
+        md += "\(runs.count) runs in \(tree.studies.count) studies: \(done.count) done"
+        for (status, word) in [(ResultsTree.Status.failed, "failed"), (.missing, "not run yet"), (.invalid, "invalid")] {
+            let n = runs.filter { $0.status == status }.count
+            if n > 0 { md += ", \(n) \(word)" }
+        }
+        md += ".\n\n"
+        md += "Contents: [methods](#methods) · "
+        if tree.studies.contains(where: { $0.name == Self.referenceStudy }) { md += "[the reference study](#the-reference-study) · " }
+        md += tree.studies.map { "[\($0.name)](#study-\(Self.anchor($0.name)))" }.joined(separator: " · ")
+        md += " · [provenance](#provenance) · [appendix: every run](#appendix-every-run)\n\n"
+        methods()
+        try reference()
+        for study in tree.studies { try studySection(study) }
+        try perRunCurves()
+        provenance()
+        appendix()
+    }
+
+    private mutating func methods() {
+        let configs = tree.runs.map(\.config)
+        func values<T: Hashable & Comparable>(_ f: (RunConfig) -> T, _ show: (T) -> String) -> String {
+            Set(configs.map(f)).sorted().map(show).joined(separator: ", ")
+        }
+        md += "## Methods\n\n"
+        md += "| | |\n|---|---|\n"
+        md += "| Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n"
+        md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised) |\n"
+        md += "| Model | encoder: conv 1→32 and 32→64 (3×3, stride 2, same, ReLU), dense 3136→H (ReLU), dense H→d for the mean and H→d for the log-variance (VAE) or one H→d code (AE); decoder: dense d→3136 (ReLU), transposed conv 64→64 and 64→32 (3×3, stride 2, ReLU), 32→1 (3×3, stride 1) to logits. H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
+        md += "| Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each averaged over the images (AE: recon only). Units: nats per image |\n"
+        md += "| Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n"
+        md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"
+        md += "| Train / test losses | train: mean over the epoch's batches while training; test: all test images after the epoch, one z per image |\n"
+        md += "| Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) samples per test image; active units: dimensions whose posterior mean varies over the test set by more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test latent means among the training ones |\n"
+        md += "| Seeds | mean ± sample standard deviation over seeds, n = number of finished seeds |\n\n"
+    }
+
+    // MARK: - The reference study
+
+    private mutating func reference() throws {
+        guard let record = tree.studies.first(where: { $0.name == Self.referenceStudy }),
+              let study = tree.summary.studies.first(where: { $0.name == Self.referenceStudy }) else { return }
+        md += "## The reference study\n\n\(record.description)\n\n"
+        md += "Final-epoch losses in nats per image, mean ± std over the n finished seeds. The published values are the "
+        md += "training losses after 25 epochs (~ marks an approximate figure).\n\n"
+        md += "| model | d | H | n | train recon | train KL | train total | test recon | test KL | test total | published recon / KL / total |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        // VAE rows first, then the AE, each by latent dimension.
+        func order(_ g: GroupSummary) -> (Int, Int) { (g.config["model"] == "vae" ? 0 : 1, Int(g.config["latent_dim"] ?? "") ?? 0) }
+        let groups = study.groups.sorted { order($0) < order($1) }
+        var comparisons: [String] = []
+        for g in groups {
+            let model = (g.config["model"] ?? "?").uppercased()
+            let d = Int(g.config["latent_dim"] ?? "") ?? 0
+            var row = "| \(model) | \(d) | \(g.config["hidden_units"] ?? "?") | \(g.done)/\(g.runIDs.count)"
+            for key in ["train_recon", "train_kl", "train_total", "test_recon", "test_kl", "test_total"] {
+                row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–")
+            }
+            if model == "VAE", let p = Self.published[d] {
+                let t = p.approximate ? "~" : ""
+                row += " | \(t)\(Self.number(p.recon, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.kl, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.total, p.approximate ? 1 : 2)) |"
+                if let total = g.metrics["train_total"] {
+                    let delta = (total.mean - p.total) / p.total * 100
+                    comparisons.append("VAE d = \(d): train total \(Self.number(total.mean, 2)) against \(t)\(Self.number(p.total, 2)) published (\(Self.signed(delta, 1))%)")
+                }
+            } else {
+                row += " | – |"
+            }
+            md += row + "\n"
+        }
+        if !comparisons.isEmpty { md += "\n" + comparisons.joined(separator: "; ") + ".\n" }
+        md += "\n"
+
+        // Figures: curves of every group, then each group's first finished run.
+        let byGroup = groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
+        let curveGroups = byGroup.enumerated().compactMap { i, pair -> ReportCharts.Group? in
+            pair.1.isEmpty ? nil : ReportCharts.Group(label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics))
+        }
+        if !curveGroups.isEmpty {
+            let ids = byGroup.flatMap { $0.1.map(\.id) }
+            try addChart(ReportCharts.curves(title: "Reference study: loss per epoch (mean over seeds)", groups: curveGroups),
+                         name: "reference-curves.png", runs: ids,
+                         caption: "Test (solid) and train (dashed) losses per epoch, mean over seeds; look at the gap between d = 2 and d = 16 in reconstruction, paid for in KL.")
+        }
+        // AE against VAE samples, per latent dimension.
+        for d in Set(groups.compactMap { Int($0.config["latent_dim"] ?? "") }).sorted() {
+            let pair = ["vae", "ae"].compactMap { kind in
+                byGroup.first { $0.0.config["model"] == kind && $0.0.config["latent_dim"] == "\(d)" }?.1.first
+            }
+            guard pair.count == 2 else { continue }
+            let images = try pair.compactMap { run -> (String, PNGImage)? in
+                let path = run.directory.figuresPath + "/" + RunFigures.samples
+                guard FileManager.default.fileExists(atPath: path) else { return nil }
+                return (run.config.model.rawValue.uppercased(), try PNG.read(path))
+            }
+            guard images.count == 2 else { continue }
+            try addChart(ReportCharts.sideBySide(title: "Samples from the prior: VAE against AE, d = \(d)", panels: images),
+                         name: "reference-samples-vae-vs-ae-d\(d).png", runs: pair.map(\.id),
+                         caption: "The same N(0, I) draws through each decoder. The VAE was trained to make N(0, I) cover its codes; the AE was not, so its samples show whatever its decoder does near the origin: compare how many are clean digits.")
+        }
+        var blocks: [String] = []
+        for (g, runs) in byGroup {
+            guard let run = runs.first else { continue }
+            var cells: [String] = []
+            for kind in [RunFigures.reconstructions, RunFigures.latentMap, RunFigures.interpolations, RunFigures.manifold] {
+                guard let name = try copyRunFigure(run, kind) else { continue }
+                cells.append("<img src=\"figures/\(name)\" width=\"420\" alt=\"\(kind)\">")
+            }
+            if !cells.isEmpty { blocks.append("### \(Self.shortLabel(g)), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n") + "\n\n") }
+        }
+        if !blocks.isEmpty {
+            md += "Each configuration's first finished seed: reconstructions and the latent map, then interpolations and "
+            md += "(d = 2) the decoded manifold. \(Self.captions[RunFigures.reconstructions]!) \(Self.captions[RunFigures.latentMap]!) "
+            md += "\(Self.captions[RunFigures.interpolations]!) \(Self.captions[RunFigures.manifold]!)\n\n" + blocks.joined()
+        }
+        if !md.hasSuffix("\n\n") { md += "\n" }
+    }
+
+    // MARK: - Every study
+
+    private mutating func studySection(_ record: StudyRecord) throws {
+        guard let study = tree.summary.studies.first(where: { $0.name == record.name }) else {
+            md += "## Study: \(record.name)\n\nNot in `summary.json` yet (run `vaelab run` to refresh it).\n\n"
+            return
+        }
+        md += "## Study: \(record.name)\n\n"
+        if !record.description.isEmpty { md += record.description + "\n\n" }
+        let runCount = study.groups.reduce(0) { $0 + $1.runIDs.count }
+        let finished = study.groups.reduce(0) { $0 + $1.done }
+        md += "Spec `\(record.specFile)` (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) configurations, "
+        md += "\(finished) of \(runCount) runs finished.\n\n"
+        md += "| configuration | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        for g in study.groups {
+            var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
+            for key in Summary.metricOrder { row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–") }
+            md += row + " |\n"
+        }
+        md += "\n"
+        let groups = study.groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
+        let finishedGroups = groups.filter { !$0.1.isEmpty }
+        guard !finishedGroups.isEmpty else { return }
+        let ids = finishedGroups.flatMap { $0.1.map(\.id) }
+        let slug = Self.anchor(record.name)
+
+        // What varies between the configurations.
+        let keys = Set(study.groups.flatMap { $0.config.keys }).sorted()
+        let varying = keys.filter { k in Set(study.groups.map { $0.config[k] ?? "" }).count > 1 }
+        if varying.count == 1, let key = varying.first, finishedGroups.count >= 2 {
+            let points = finishedGroups.compactMap { g, runs -> (Double, [RunMetrics])? in
+                guard let v = Double(g.config[key] ?? "") else { return nil }
+                return (v, runs.compactMap(\.metrics))
+            }.sorted { $0.0 < $1.0 }
+            if points.count >= 2 {
+                let positive = points.allSatisfy { $0.0 > 0 }
+                let log = positive && (points.last!.0 / points.first!.0) >= 8
+                let name = Self.axisName(key)
+                try addChart(ReportCharts.against(title: "\(record.name): final losses against \(name)", key: key, axisLabel: name,
+                                                  points: points.map { (value: $0.0, runs: $0.1) }, logScale: log),
+                             name: "\(slug)-against-\(Self.anchor(key)).png", runs: ids,
+                             caption: "Final test (solid) and train (dashed) losses against \(name)\(log ? " (log scale)" : ""); bars: ± one std over seeds where n > 1.")
+                if key == "beta" {
+                    try addChart(ReportCharts.rateDistortion(title: "\(record.name): the rate-distortion plane",
+                                                             points: points.map { (beta: $0.0, runs: $0.1) }),
+                                 name: "\(slug)-rate-distortion.png", runs: ids,
+                                 caption: "One point per β (test set): larger β buys a lower rate (KL) with more distortion (recon); grey lines join points of equal recon + KL, the β = 1 objective.")
+                }
+            }
+        }
+        // The reference study's curves are in its own section above.
+        if record.name != Self.referenceStudy && (finishedGroups.count >= 2 || tree.studies.count == 1) {
+            let curveGroups = finishedGroups.enumerated().map { i, pair in
+                ReportCharts.Group(label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics))
+            }
+            try addChart(ReportCharts.curves(title: "\(record.name): loss per epoch", groups: curveGroups),
+                         name: "\(slug)-curves.png", runs: ids,
+                         caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
+        }
+        // A gallery: samples and latent map of each configuration's first finished run.
+        var cells: [(String, String, String)] = []
+        for (g, runs) in finishedGroups {
+            guard let run = runs.first else { continue }
+            let samples = try copyRunFigure(run, RunFigures.samples)
+            let map = try copyRunFigure(run, RunFigures.latentMap)
+            if samples != nil || map != nil { cells.append((Self.shortLabel(g), samples ?? "", map ?? "")) }
+        }
+        if !cells.isEmpty {
+            md += "Samples from N(0, I) and the test set's latent map, first finished seed of each configuration:\n\n"
+            md += "| configuration | samples | latent map |\n|---|---|---|\n"
+            for (label, s, m) in cells {
+                md += "| \(label) | " + (s.isEmpty ? "–" : "<img src=\"figures/\(s)\" width=\"300\">")
+                md += " | " + (m.isEmpty ? "–" : "<img src=\"figures/\(m)\" width=\"340\">") + " |\n"
+            }
+            md += "\n"
+        }
+    }
+
+    // MARK: - Per-run figures
+
+    /// Training curves of every finished run (linked from the appendix).
+    private mutating func perRunCurves() throws {
+        for run in tree.runs where run.status == .done {
+            guard let m = run.metrics else { continue }
+            let canvas = ReportCharts.curves(title: "\(Summary.label(run.config)) · seed \(run.config.seed): loss per epoch",
+                                             groups: [.init(label: "", color: Color.categorical[0], runs: [m])])
+            figures.append(("\(run.id)-curves.png", try PNG.encode(canvas.pngImage(text: Self.text(
+                title: "Training curves", runs: [run])))))
+        }
+    }
+
+    private static let captions: [String: String] = [
+        RunFigures.reconstructions: "Test images over their reconstructions (decoded posterior means): blur and digit swaps show what the code keeps.",
+        RunFigures.samples: "Samples decoded from z ~ N(0, I): sharp, varied digits mean the prior covers the latent space.",
+        RunFigures.latentMap: "Posterior means of the test images coloured by digit (first two principal components when d > 2): look for separated, round clusters.",
+        RunFigures.interpolations: "Decoded straight lines between two test images' latent means: smooth morphs without blanks mean a continuous latent space.",
+        RunFigures.manifold: "The decoder over a 20 × 20 grid of N(0, 1) quantiles of a 2-d latent space: every digit should have a region.",
+    ]
+
+    /// Copies `<run>/figures/<kind>` into the report (once); its name there, or nil if the run has none.
+    private mutating func copyRunFigure(_ run: ResultsTree.Run, _ kind: String) throws -> String? {
+        let path = run.directory.figuresPath + "/" + kind
+        let name = "\(run.id)-\(kind)"
+        if figures.contains(where: { $0.name == name }) { return name }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = [UInt8](data)
+        _ = try PNG.decode(bytes, file: path)  // never copy a damaged file into the report
+        figures.append((name, bytes))
+        return name
+    }
+
+    private mutating func addChart(_ canvas: Canvas, name: String, runs ids: [String], caption: String) throws {
+        let runs = ids.compactMap { tree.run($0) }
+        figures.append((name, try PNG.encode(canvas.pngImage(text: Self.text(title: name, runs: runs)))))
+        md += "![\(name)](figures/\(name))\n\n*\(caption)*\n\n"
+    }
+
+    static func text(title: String, runs: [ResultsTree.Run]) -> [String: String] {
+        [
+            "Title": title,
+            "Software": "vaelab \(Provenance.version)",
+            "vaelab.run_id": runs.map(\.id).joined(separator: ","),
+            "vaelab.config_hash": runs.map(\.config.hash).joined(separator: ","),
+        ]
+    }
+
+    // MARK: - Provenance and appendix
+
+    private mutating func provenance() {
+        md += "## Provenance\n\n"
+        let timings = tree.runs.compactMap(\.timing)
+        func distinct(_ f: (Provenance) -> String) -> String {
+            let v = Set(timings.map { f($0.provenance) }).sorted()
+            return v.isEmpty ? "–" : v.joined(separator: ", ")
+        }
+        md += "| | |\n|---|---|\n"
+        md += "| vaelab | \(distinct(\.vaelabVersion)) |\n"
+        md += "| commits the runs were trained at | \(distinct { "`\($0.gitCommit.prefix(12))`" + ($0.gitDirty ? " (dirty)" : "") }) |\n"
+        md += "| Swift | \(distinct(\.swiftVersion)) |\n"
+        md += "| BLAS | OpenBLAS, kernel \(distinct(\.blasCore)), \(distinct { "\($0.blasThreads)" }) thread(s) per run |\n"
+        md += "| CPU | \(distinct(\.cpuModel)), \(distinct { "\($0.hostCores)" }) cores |\n"
+        let total = timings.reduce(0) { $0 + $1.totalSeconds }
+        md += "| compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall times) |\n"
+        let rss = timings.map(\.peakResidentMB).max()
+        md += "| peak resident memory of a run | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
+        let runs = tree.runs
+        md += "| runs | \(runs.count): \(runs.filter { $0.status == .done }.count) done, \(runs.filter { $0.status == .failed }.count) failed, "
+        md += "\(runs.filter { $0.status == .missing }.count) not run, \(runs.filter { $0.status == .invalid }.count) invalid |\n\n"
+        md += "Data (SHA-256 of each decompressed file, checked on every load):\n\n"
+        for name in Set(tree.runs.map(\.config.dataset)).sorted() {
+            guard let dataset = DatasetName(rawValue: name) else { continue }
+            for (file, sum) in dataset.pinnedChecksums.sorted(by: { $0.key < $1.key }) { md += "- \(name) `\(file)`: `\(sum)`\n" }
+        }
+        md += "\nSpecs:\n\n"
+        for s in tree.studies { md += "- `\(s.specFile)` (study \(s.name)): SHA-256 `\(s.specSHA256)`\n" }
+        md += "\n"
+    }
+
+    private mutating func appendix() {
+        md += "## Appendix: every run\n\n"
+        md += "| run | studies | configuration | seed | status | wall time | figures |\n|---|---|---|---|---|---|---|\n"
+        for run in tree.runs.sorted(by: { $0.id < $1.id }) {
+            var status = run.status.rawValue
+            if let note = run.note { status += ": " + note.replacingOccurrences(of: "|", with: "\\|") }
+            let wall = run.timing.map { Self.duration($0.totalSeconds) } ?? "–"
+            var links: [String] = []
+            if figures.contains(where: { $0.name == "\(run.id)-curves.png" }) { links.append("[curves](figures/\(run.id)-curves.png)") }
+            for kind in [RunFigures.reconstructions, RunFigures.samples, RunFigures.latentMap, RunFigures.interpolations, RunFigures.manifold] {
+                let name = "\(run.id)-\(kind)"
+                if figures.contains(where: { $0.name == name }) {
+                    links.append("[\(kind.replacingOccurrences(of: ".png", with: ""))](figures/\(name))")
+                } else if run.status == .done, FileManager.default.fileExists(atPath: run.directory.figuresPath + "/" + kind) {
+                    links.append("[\(kind.replacingOccurrences(of: ".png", with: ""))](../\(resultsName)/runs/\(run.id)/figures/\(kind))")
+                }
+            }
+            md += "| `\(run.id)` | \(run.studies.joined(separator: ", ")) | \(Summary.label(run.config)) | \(run.config.seed) | \(status) | \(wall) | \(links.joined(separator: " · ")) |\n"
+        }
+    }
+
+    // MARK: - Formatting
+
+    static func format(_ s: Statistic, key: String) -> String {
+        let percent = key == "knn_accuracy"
+        let scale = percent ? 100.0 : 1.0
+        let digits = percent || key == "active_units" ? 1 : 2
+        var out = number(s.mean * scale, digits)
+        if let std = s.std { out += " ± " + number(std * scale, digits) }
+        return out + (percent ? "%" : "")
+    }
+
+    static func number(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+    static func signed(_ x: Double, _ digits: Int) -> String { (x >= 0 ? "+" : "−") + number(abs(x), digits) }
+
+    static func duration(_ s: Double) -> String {
+        let m = Int((s / 60).rounded())
+        return m >= 60 ? "\(m / 60) h \(m % 60) min" : "\(m) min"
+    }
+
+    static func shortLabel(_ g: GroupSummary) -> String { g.label }
+
+    static func anchor(_ s: String) -> String {
+        String(s.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
+    }
+
+    static func axisName(_ key: String) -> String {
+        switch key {
+        case "latent_dim": return "latent dimension d"
+        case "hidden_units": return "encoder width H"
+        case "beta": return "β"
+        case "learning_rate": return "learning rate"
+        case "batch_size": return "batch size"
+        default: return key.replacingOccurrences(of: "_", with: " ")
+        }
+    }
+}

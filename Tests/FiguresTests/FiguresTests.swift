@@ -1,0 +1,176 @@
+import Testing
+import Foundation
+import Figures
+
+private func scratch(_ name: String) -> String {
+    let dir = NSTemporaryDirectory() + "vaelab-figures-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir + "/" + name
+}
+
+private let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Golden"
+
+@Suite("PNG through libpng")
+struct PNGTests {
+    @Test func rgbImageAndTextChunksRoundTrip() throws {
+        let w = 7, h = 5
+        let pixels = (0..<(w * h * 3)).map { UInt8(($0 * 37) % 256) }
+        let image = PNGImage(width: w, height: h, channels: 3, pixels: pixels,
+                             text: ["vaelab.run_id": "vae-mnist-d2-x", "vaelab.config_hash": "abc123", "Title": "β test ü"])
+        let path = scratch("rgb.png")
+        try PNG.write(image, to: path)
+        let back = try PNG.read(path)
+        #expect(back == image)
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        #expect(bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    }
+
+    @Test func grayImageRoundTripsAndEncodingIsDeterministic() throws {
+        let image = PNGImage(width: 28, height: 3, channels: 1, pixels: (0..<84).map { UInt8($0 * 3) })
+        let a = try PNG.encode(image), b = try PNG.encode(image)
+        #expect(a == b)
+        #expect(try PNG.decode(a) == image)
+    }
+
+    @Test func badInputsGiveTypedErrors() throws {
+        #expect(throws: PNGError.self) { try PNG.decode([1, 2, 3]) }
+        let good = try PNG.encode(PNGImage(width: 4, height: 4, channels: 3, pixels: [UInt8](repeating: 9, count: 48)))
+        for cut in [good.count / 2, good.count - 13, 20] {
+            #expect(throws: PNGError.self) { try PNG.decode(Array(good.prefix(cut))) }
+        }
+        var flipped = good
+        flipped[40] ^= 0xFF  // inside a chunk: its CRC no longer matches
+        #expect(throws: PNGError.self) { try PNG.decode(flipped) }
+        #expect(throws: PNGError.self) { try PNG.encode(PNGImage(width: 1, height: 1, channels: 2, pixels: [0, 0])) }
+        #expect(throws: PNGError.self) {
+            try PNG.encode(PNGImage(width: 1, height: 1, channels: 1, pixels: [0], text: [String(repeating: "k", count: 80): "v"]))
+        }
+        let missing = scratch("missing.png")
+        #expect(throws: PNGError(file: missing, message: "cannot read the file")) { try PNG.read(missing) }
+    }
+}
+
+/// Mean absolute difference of two same-sized images' bytes and the share of bytes off by more
+/// than 64: a comparison that tolerates anti-aliasing noise but not a moved line or a lost label.
+private func difference(_ a: PNGImage, _ b: PNGImage) -> (mean: Double, bad: Double) {
+    guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return (255, 1) }
+    var sum = 0.0, bad = 0
+    for (x, y) in zip(a.pixels, b.pixels) {
+        let d = abs(Int(x) - Int(y))
+        sum += Double(d)
+        if d > 64 { bad += 1 }
+    }
+    return (sum / Double(a.pixels.count), Double(bad) / Double(a.pixels.count))
+}
+
+private func goldenChart(shift: Double = 0) -> Canvas {
+    let x = (1...10).map(Double.init)
+    let chart = Chart(
+        title: "Golden chart", x: Axis("epoch"), y: Axis("nats per image"),
+        series: [
+            Series("test", color: Color.categorical[0], x: x, y: x.map { 100 / $0 + 20 + shift }, yError: x.map { _ in 2 }, marker: 4),
+            Series("train", color: Color.categorical[1], x: x, y: x.map { 110 / $0 + 18 }, dash: [6, 4]),
+        ],
+        guides: [Series("guide", color: Color(hex: 0xBBBBBB), x: [0, 12], y: [30, 90], lineWidth: 1, inLegend: false)])
+    let canvas = Canvas(width: 480, height: 320)
+    chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 480, height: 320))
+    return canvas
+}
+
+@Suite("Charts with Cairo")
+struct ChartTests {
+    @Test func chartMatchesTheGoldenImage() throws {
+        let image = goldenChart().pngImage()
+        let path = goldenDirectory + "/chart.png"
+        if ProcessInfo.processInfo.environment["VAELAB_UPDATE_GOLDEN"] == "1" { try PNG.write(image, to: path) }
+        let golden = try PNG.read(path)
+        let (mean, bad) = difference(image, golden)
+        #expect(mean < 0.5, "mean pixel difference \(mean)")
+        #expect(bad < 0.002, "share of pixels far off \(bad)")
+        // The comparison notices a real change: the test series moved by 8 nats.
+        let moved = difference(goldenChart(shift: 8).pngImage(), golden)
+        #expect(moved.mean > 0.5 || moved.bad > 0.002)
+    }
+
+    @Test func sameInputsGiveSamePixels() {
+        #expect(goldenChart().pngImage() == goldenChart().pngImage())
+    }
+
+    @Test func chartDrawsInkWhereTheDataAre() {
+        // A single thick black line across the middle of an explicit 0...1 square.
+        var chart = Chart(title: "", x: Axis("", range: 0...1), y: Axis("", range: 0...1),
+                          series: [Series("", color: .black, x: [0, 1], y: [0.5, 0.5], lineWidth: 4)], legend: .none)
+        chart.fontScale = 1
+        let canvas = Canvas(width: 300, height: 300)
+        chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 300, height: 300))
+        let img = canvas.pngImage()
+        // Find the plot's vertical extent from the frame: the darkest row near the middle must be the line.
+        let column = 200
+        let rows = (40..<260).map { y in (y, Int(img.pixels[(y * 300 + column) * 3])) }
+        let darkest = rows.min { $0.1 < $1.1 }!
+        #expect(darkest.1 < 40)
+        #expect(abs(Double(darkest.0) - 150) < 30)
+    }
+
+    @Test func niceTicksAndLabels() {
+        #expect(Chart.niceTicks(0...10) == [0, 2, 4, 6, 8, 10])
+        #expect(Chart.niceTicks(61.3...168.9).first == 80 || Chart.niceTicks(61.3...168.9).first == 70)
+        #expect(Chart.format(2.5, step: 2.5) == "2.5")
+        #expect(Chart.format(0.25, step: 0.25) == "0.25")
+        #expect(Chart.format(140, step: 20) == "140")
+        #expect(Chart.format(-0.0, step: 1) == "0")
+    }
+
+    @Test func imageGridPlacesEachImageInItsCell() {
+        // Two 2x2 images: all white and all black, in one row.
+        var grid = ImageGrid(title: "t", images: [1, 1, 1, 1, 0, 0, 0, 0], rows: 1, columns: 2, imageWidth: 2, imageHeight: 2)
+        grid.cell = 20
+        grid.gap = 4
+        let img = grid.render().pngImage()
+        let (w, h) = grid.size()
+        #expect(img.width == Int(w) && img.height == Int(h))
+        // Cells start 12 px in (no row labels) and 40 px down; centred when the title is wider.
+        let left = (Double(img.width) - (2 * 20 + 4 + 24)) / 2 + 12
+        func px(_ x: Double, _ y: Double) -> UInt8 { img.pixels[(Int(y) * img.width + Int(x)) * 3] }
+        #expect(px(left + 10, 50) == 255)
+        #expect(px(left + 34, 50) == 0)
+    }
+}
+
+@Suite("PCA through LAPACK")
+struct PCATests {
+    @Test func axisAlignedCase() throws {
+        let points: [Float] = [1, 0, -1, 0, 0, 0.5, 0, -0.5]
+        let pca = try PCA(points: points, count: 4, dimension: 2)
+        #expect(abs(pca.variances[0] - 2.0 / 3) < 1e-12)
+        #expect(abs(pca.variances[1] - 0.5 / 3) < 1e-12)
+        #expect(abs(pca.components[0][0] - 1) < 1e-12 && abs(pca.components[0][1]) < 1e-12)
+        #expect(abs(abs(pca.components[1][1]) - 1) < 1e-12)
+        #expect(abs(pca.explainedRatio[0] - 0.8) < 1e-12)
+    }
+
+    @Test func recoversAKnownDirection() throws {
+        // t along u = (1, 2, 2)/3 with spread 3, s along v = (2, -2, 1)/3 with spread 0.5, plus an offset.
+        let u: [Double] = [1.0 / 3, 2.0 / 3, 2.0 / 3], v: [Double] = [2.0 / 3, -2.0 / 3, 1.0 / 3]
+        var points: [Float] = []
+        let n = 400
+        for i in 0..<n {
+            let t = 3 * sin(Double(i) * 0.7), s = 0.5 * cos(Double(i) * 1.3)
+            for k in 0..<3 { points.append(Float(5 + t * u[k] + s * v[k])) }
+        }
+        let pca = try PCA(points: points, count: n, dimension: 3)
+        for k in 0..<3 { #expect(abs(pca.components[0][k] - u[k]) < 1e-2) }
+        #expect(abs(abs(zip(pca.components[1], v).map(*).reduce(0, +)) - 1) < 1e-2)
+        #expect(pca.variances[2] < 1e-6)
+        #expect(abs(pca.explainedRatio.reduce(0, +) - 1) < 1e-12)
+        let projected = pca.project(points, count: n, components: 2)
+        // Projections are the centred t (its sample mean is small but not zero).
+        #expect(abs(projected[0] - 3 * sin(0.0)) < 0.05)
+        #expect(abs(projected[2] - 3 * sin(0.7)) < 0.05)
+    }
+
+    @Test func badInputIsATypedError() {
+        #expect(throws: PCA.Failure.self) { try PCA(points: [1, 2], count: 1, dimension: 2) }
+        #expect(throws: PCA.Failure.self) { try PCA(points: [1, .nan, 2, 3], count: 2, dimension: 2) }
+    }
+}
