@@ -53,8 +53,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet"]),
-        .testTarget(name: "FiguresTests", dependencies: ["Figures", "NeuralNet"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet"]),
+        .testTarget(name: "FiguresTests", dependencies: ["Figures", "NeuralNet"], exclude: ["Golden"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet"], exclude: ["Golden"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
