@@ -68,11 +68,14 @@ public final class RunLock {
     private let fd: Int32
     private init(fd: Int32) { self.fd = fd }
 
-    /// nil when another process holds the lock.
-    public static func acquire(directory: String) throws -> RunLock? {
+    /// The lock of `directory` (its `.lock` file); nil when another process holds it, unless
+    /// `wait`, which blocks until it is free.
+    public static func acquire(directory: String, wait: Bool = false) throws -> RunLock? {
         let fd = open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw WriteError(path: directory + "/.lock", reason: String(cString: strerror(errno))) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        var status: Int32
+        repeat { status = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) } while status != 0 && errno == EINTR && wait
+        if status != 0 {
             close(fd)
             return nil
         }

@@ -148,8 +148,13 @@ public final class Runner: @unchecked Sendable {
     public func execute(_ plan: Plan, onEvent: @escaping @Sendable (RunnerEvent) -> Void) throws -> RunnerOutcome {
         try AtomicFile.makeDirectory(store.runsDirectory)
         try AtomicFile.makeDirectory(store.studiesDirectory)
-        for study in plan.studies {
-            try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
+        do {
+            let lock = try RunLock.acquire(directory: store.root, wait: true)
+            defer { withExtendedLifetime(lock) {} }
+            AtomicFile.removeStaleTemporaries(in: store.studiesDirectory)
+            for study in plan.studies {
+                try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
+            }
         }
         try writeSummary(fingerprints: plan.dataFingerprints)  // what is already finished, before training more
         let queue = options.figuresOnly ? [] : plan.toRun
@@ -182,6 +187,12 @@ public final class Runner: @unchecked Sendable {
 
     /// Rebuilds summary.json and summary.md from every recorded study.
     public func writeSummary(fingerprints: [String: String]) throws {
+        // One writer at a time across processes sharing the tree, so the last summary written
+        // is built from the latest state on disk.
+        try AtomicFile.makeDirectory(store.root)
+        let lock = try RunLock.acquire(directory: store.root, wait: true)
+        defer { withExtendedLifetime(lock) {} }
+        AtomicFile.removeStaleTemporaries(in: store.root)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: store.studiesDirectory)) ?? []
         let studies = files.filter { $0.hasSuffix(".json") }.sorted().compactMap { name -> StudyRecord? in
             guard let data = FileManager.default.contents(atPath: store.studiesDirectory + "/" + name) else { return nil }
@@ -205,6 +216,7 @@ public final class Runner: @unchecked Sendable {
             do {
                 guard let lock = try RunLock.acquire(directory: dir.path) else { continue }
                 defer { withExtendedLifetime(lock) {} }
+                AtomicFile.removeStaleTemporaries(in: dir.figuresPath)
                 let data = try full.limited(train: entry.config.trainLimit, test: entry.config.testLimit)
                 try RunFigures.renderSaved(dir, runID: entry.id, config: entry.config, test: data.test)
                 onEvent(.figures(id: entry.id, error: nil))
@@ -236,6 +248,8 @@ public final class Runner: @unchecked Sendable {
             if !options.force, case .done = store.state(of: entry.id, config: entry.config, dataFingerprint: fingerprint) {
                 return .finished
             }
+            AtomicFile.removeStaleTemporaries(in: dir.path)
+            AtomicFile.removeStaleTemporaries(in: dir.figuresPath)
             try dir.begin(entry.config)
             let trainer = try Trainer(config: entry.config, data: data)
             if entry.action != .retrain, FileManager.default.fileExists(atPath: dir.checkpointPath) {

@@ -49,6 +49,7 @@ public enum AtomicFile {
             throw WriteError(path: path, reason: "cannot sync: \(message)")
         }
         if close(fd) != 0 { throw WriteError(path: path, reason: "cannot close: \(errnoString())") }
+        FaultInjection.reached("write:" + base)
         if rename(temp, path) != 0 { throw WriteError(path: path, reason: "cannot rename into place: \(errnoString())") }
         committed = true
         let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
@@ -58,15 +59,34 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes the temporary files that writes interrupted by a crash left in `directory`
+    /// (`.<name>.tmp-<pid>-<id>`). Call only while holding the lock that guards the directory's
+    /// writers. Returns how many were removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") && name.contains(".tmp-") {
+            if unlink(directory + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     public static func write(_ data: Data, to path: String) throws { try write([UInt8](data), to: path) }
     public static func write(_ string: String, to path: String) throws { try write(Array(string.utf8), to: path) }
 
     /// Creates a directory and its parents; a clear error if that is impossible.
+    /// `mkdir -p`: creates the directory and any missing parents; errors name the system's reason.
     public static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw WriteError(path: path, reason: "cannot create directory: \((error as NSError).localizedFailureReason ?? "\(error)")")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return }
+            throw WriteError(path: path, reason: "cannot create directory: a file of that name exists")
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw WriteError(path: path, reason: "cannot create directory: \(errnoString())")
         }
     }
 

@@ -96,6 +96,7 @@ public final class Trainer {
                     x.resize([n, 1, train.rows, train.cols])
                     for i in 0..<n { (x.data + i * pixels).update(from: images.baseAddress! + order[lo + i] * pixels, count: pixels) }
                     let parts = model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+                    FaultInjection.reached("batch")
                     if !parts.total.isFinite {
                         divergedAt = (b + 1, parts.total)
                         break
@@ -122,10 +123,14 @@ public final class Trainer {
             let seconds = monotonicSeconds() - e0
             epochSeconds.append(seconds)
             onEvent(.epochEnd(record, seconds: seconds))
-            if records.count < config.epochs { try afterEpoch(self) }
+            if records.count < config.epochs {
+                try afterEpoch(self)
+                FaultInjection.reached("epoch")
+            }
         }
 
         let ev0 = monotonicSeconds()
+        FaultInjection.reached("evaluation")
         let final = try finalEvaluation(last: records[records.count - 1], rng: &evalRNG, onEvent: onEvent)
         let evaluationSeconds = monotonicSeconds() - ev0
         let metrics = RunMetrics(configHash: config.hash,

@@ -9,10 +9,12 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run every study in the given specs: plan, skip finished runs, train the rest in parallel, summarise.",
         discussion: """
-            Each run lands in <results>/runs/<run-id>/ (config.json, metrics.json, timing.json, model.safetensors).
-            A finished run is skipped; an interrupted one resumes from its last epoch checkpoint. Independent runs
-            are spread over --jobs workers with one BLAS thread each. Exit status: 0 when every run finished,
-            1 when any failed, 2 when a spec is invalid (nothing is written then).
+            Each run lands in <results>/runs/<run-id>/ (config.json, metrics.json, timing.json, \
+            model.safetensors, figures/). A finished run is skipped; an interrupted one resumes from its last \
+            epoch checkpoint. Independent runs are spread over --jobs workers with one BLAS thread each.
+
+            Exit status: 0 when every run finished, 1 when any failed, 2 when a spec is invalid (nothing is \
+            written then), 3 when another vaelab process was still training some of the runs.
             """)
 
     @Argument(help: "Spec files (experiments/*.json; *.schema.json files are ignored).") var specs: [String]
@@ -91,6 +93,10 @@ struct RunCommand: ParsableCommand {
         for f in outcome.failed { print("FAILED \(f.id): \(f.message)") }
         for f in outcome.figureErrors { print("figures missing for \(f.id): \(f.message)") }
         if !outcome.failed.isEmpty { throw ExitCode.failure }
+        if !outcome.busy.isEmpty {
+            print("not finished: \(outcome.busy.count) run(s) are being trained by another vaelab process; run again when it ends")
+            throw ExitCode(3)
+        }
     }
 
     private func printPlan(_ plan: Plan) {
