@@ -75,12 +75,12 @@ public enum RunFigures {
             }
             return nil
         }
-        func image(_ i: Int) -> ArraySlice<Float> { test.images[(i * pixels)..<((i + 1) * pixels)] }
+        func image(_ i: Int) -> [Float] { test.image(i) }
 
         // Reconstructions: two blocks of ten digits, originals over reconstructions.
         let chosen = (0..<2).flatMap { k in (0..<10).compactMap { occurrence($0, k) } }
         let originals = chosen.flatMap { image($0) }
-        let recon = reconstruct(model, originals, count: chosen.count)
+        let recon = reconstruct(model, originals, count: chosen.count, like: test)
         let columns = min(10, chosen.count)
         var grid: [Float] = []
         var labels: [String] = []
@@ -109,9 +109,7 @@ public enum RunFigures {
         try save(samples.render(), RunFigures.samples, "Samples decoded from z ~ N(0, I)")
 
         // Latent map of the test set.
-        let latents = test.images.withUnsafeBufferPointer {
-            Evaluation.latents(model, images: $0.baseAddress!, count: test.count).mu
-        }
+        let latents = Evaluation.latents(model, images: test).mu
         try save(latentMapChart(latents, labels: test.labels, count: test.count, d: d, model: config.model, name: name),
                  latentMap, "Latent map of the test set")
 
@@ -232,8 +230,9 @@ public enum RunFigures {
     }
 
     /// Decoded posterior means (VAE) or codes (AE) of `count` images.
-    static func reconstruct(_ model: ConvAutoencoder, _ images: [Float], count: Int) -> [Float] {
-        let mu = images.withUnsafeBufferPointer { Evaluation.latents(model, images: $0.baseAddress!, count: count).mu }
+    static func reconstruct(_ model: ConvAutoencoder, _ images: [Float], count: Int, like split: DatasetSplit) -> [Float] {
+        let batch = DatasetSplit(images: images, labels: [UInt8](repeating: 0, count: count), count: count, rows: split.rows, cols: split.cols)
+        let mu = Evaluation.latents(model, images: batch).mu
         return decode(model, mu, count: count)
     }
 

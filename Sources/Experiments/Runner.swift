@@ -331,8 +331,7 @@ extension LoadedDataset {
                 throw SpecError(file: directory, path: "\(which)_limit", message: "expected 1...\(s.count), got \(limit)")
             }
             if limit == s.count { return s }
-            return DatasetSplit(images: Array(s.images[0..<(limit * s.pixelsPerImage)]), labels: Array(s.labels[0..<limit]),
-                                count: limit, rows: s.rows, cols: s.cols)
+            return s.prefix(limit)
         }
         return LoadedDataset(name: name, train: try slice(self.train, train, "train"), test: try slice(self.test, test, "test"),
                              checksums: checksums, directory: directory)

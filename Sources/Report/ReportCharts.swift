@@ -44,7 +44,8 @@ enum ReportCharts {
     /// Train (dashed) and test (solid) recon, KL and total per epoch, one panel each, one colour
     /// per group (mean over its seeds).
     static func curves(title: String, groups: [Group]) -> Canvas {
-        let parts = Part.allCases.filter { p in groups.contains { meanCurve($0.runs, p, test: true) != nil } }
+        var parts = Part.allCases.filter { p in groups.contains { meanCurve($0.runs, p, test: true) != nil } }
+        if !parts.contains(.kl) { parts = [.recon] }  // autoencoders only: the total is the recon
         let panelWidth = 520.0, height = 490.0, top = 58.0
         let canvas = Canvas(width: Int(panelWidth * Double(parts.count)), height: Int(height))
         canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)
@@ -82,7 +83,8 @@ enum ReportCharts {
     /// one standard deviation over seeds.
     static func against(title: String, key: String, axisLabel: String, points: [(value: Double, runs: [RunMetrics])],
                         logScale: Bool) -> Canvas {
-        let parts = Part.allCases.filter { p in points.contains { $0.runs.contains { p.value($0.final.test) != nil } } }
+        var parts = Part.allCases.filter { p in points.contains { $0.runs.contains { p.value($0.final.test) != nil } } }
+        if !parts.contains(.kl) { parts = [.recon] }
         let panelWidth = 480.0, height = 440.0
         let canvas = Canvas(width: Int(panelWidth * Double(parts.count)), height: Int(height))
         canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)

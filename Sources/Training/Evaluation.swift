@@ -1,5 +1,6 @@
 import NeuralNet
 import Models
+import Datasets
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,11 +13,12 @@ public enum Evaluation {
     public static let activeUnitThreshold = 0.01
 
     /// Average recon / KL / total over the images of `split` (one z sample per image for VAEs).
-    public static func losses(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int, beta: Double,
+    public static func losses(_ model: ConvAutoencoder, images: DatasetSplit, beta: Double,
                               rng: inout Xoshiro256) -> LossSummary {
+        let count = images.count
         var recon = [Double](repeating: 0, count: batchSize), kl = recon
         var reconSum = 0.0, klSum = 0.0
-        forEachBatch(model, images: images, count: count) { x, _, n in
+        forEachBatch(model, images: images) { x, _, n in
             recon.withUnsafeMutableBufferPointer { r in
                 kl.withUnsafeMutableBufferPointer { k in
                     model.evaluate(x, beta: Float(beta), noise: &rng, recon: r.baseAddress!, kl: k.baseAddress!)
@@ -30,12 +32,13 @@ public enum Evaluation {
     }
 
     /// Posterior means (or AE codes) [count, d] and, for VAEs, log-variances.
-    public static func latents(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int)
+    public static func latents(_ model: ConvAutoencoder, images: DatasetSplit)
         -> (mu: [Float], logVar: [Float]?) {
+        let count = images.count
         let d = model.config.latentDim
         var mu = [Float](repeating: 0, count: count * d)
         var logVar: [Float]? = model.config.kind == .vae ? [Float](repeating: 0, count: count * d) : nil
-        forEachBatch(model, images: images, count: count) { x, start, n in
+        forEachBatch(model, images: images) { x, start, n in
             let (m, lv) = model.encode(x)
             mu.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: m.data, count: n * d) }
             if let lv { logVar!.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: lv.data, count: n * d) } }
@@ -46,15 +49,16 @@ public enum Evaluation {
     /// IWAE bound (Burda et al. 2016) on -log p(x), in nats per image:
     /// -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), combined with log-sum-exp.
     /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
-    public static func nllBound(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int, samples k: Int,
+    public static func nllBound(_ model: ConvAutoencoder, images: DatasetSplit, samples k: Int,
                                 rng: inout Xoshiro256) -> Double {
         precondition(model.config.kind == .vae && k > 0)
+        let count = images.count
         let d = model.config.latentDim, pixels = model.config.pixels
         let z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
         var bce = [Double](repeating: 0, count: batchSize)
         var logW = [Double](repeating: 0, count: batchSize * k)
         var total = 0.0
-        forEachBatch(model, images: images, count: count) { x, _, n in
+        forEachBatch(model, images: images) { x, _, n in
             // The encoder heads own mu and logvar; decoding does not touch them, so no copies.
             let (mu, logVar) = model.encode(x)
             let lv = logVar!
@@ -89,15 +93,14 @@ public enum Evaluation {
 
     /// Calls `body(x, start, n)` for consecutive batches of at most `batchSize` images; `x` is
     /// [n, 1, H, W], reused between calls.
-    static func forEachBatch(_ model: ConvAutoencoder, images: UnsafePointer<Float>, count: Int,
-                             _ body: (Tensor, Int, Int) -> Void) {
-        let pixels = model.config.pixels
+    static func forEachBatch(_ model: ConvAutoencoder, images: DatasetSplit, _ body: (Tensor, Int, Int) -> Void) {
+        let count = images.count
         let x = Tensor(zeros: [0])
         var start = 0
         while start < count {
             let n = min(batchSize, count - start)
             x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
-            x.data.update(from: images + start * pixels, count: n * pixels)
+            images.copyImages(start..<(start + n), into: x.data)
             body(x, start, n)
             start += n
         }

@@ -90,11 +90,11 @@ public final class Trainer {
             let order = shuffle.permutation(train.count)
             var sums = (recon: 0.0, kl: 0.0, total: 0.0)
             var divergedAt: (batch: Int, value: Double)?
-            train.images.withUnsafeBufferPointer { images in
+            do {
                 for b in 0..<batchCount {
                     let lo = b * config.batchSize, n = min(config.batchSize, train.count - lo)
                     x.resize([n, 1, train.rows, train.cols])
-                    for i in 0..<n { (x.data + i * pixels).update(from: images.baseAddress! + order[lo + i] * pixels, count: pixels) }
+                    for i in 0..<n { train.copyImage(order[lo + i], into: x.data + i * pixels) }
                     let parts = model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
                     FaultInjection.reached("batch")
                     if !parts.total.isFinite {
@@ -115,9 +115,7 @@ public final class Trainer {
             let isVAE = config.model == .vae
             let trainSummary = LossSummary(recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
                                            total: sums.total / Double(batchCount))
-            let testSummary = test.images.withUnsafeBufferPointer {
-                Evaluation.losses(model, images: $0.baseAddress!, count: test.count, beta: config.beta, rng: &evalRNG)
-            }
+            let testSummary = Evaluation.losses(model, images: test, beta: config.beta, rng: &evalRNG)
             let record = EpochRecord(epoch: epoch, train: trainSummary, test: testSummary)
             records.append(record)
             let seconds = monotonicSeconds() - e0
@@ -147,26 +145,20 @@ public final class Trainer {
     private func finalEvaluation(last: EpochRecord, rng: inout Xoshiro256, onEvent: (TrainingEvent) -> Void) throws -> FinalMetrics {
         let test = data.test, train = data.train, d = config.latentDim
         onEvent(.evaluating("latent statistics"))
-        let (testMu, testLogVar) = test.images.withUnsafeBufferPointer {
-            Evaluation.latents(model, images: $0.baseAddress!, count: test.count)
-        }
+        let (testMu, testLogVar) = Evaluation.latents(model, images: test)
         let variance = Evaluation.columnVariance(testMu, count: test.count, dimensions: d)
         var klPerDim: [Double]?
         if let testLogVar {
             klPerDim = Evaluation.klPerDimension(mu: testMu, logVar: testLogVar, count: test.count, dimensions: d)
         }
         onEvent(.evaluating("k-NN probe"))
-        let (trainMu, _) = train.images.withUnsafeBufferPointer {
-            Evaluation.latents(model, images: $0.baseAddress!, count: train.count)
-        }
+        let (trainMu, _) = Evaluation.latents(model, images: train)
         let knn = Evaluation.knnAccuracy(train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
                                          dimensions: d, neighbors: config.knnNeighbors)
         var nll: Double?
         if config.model == .vae && config.iwaeSamples > 0 {
             onEvent(.evaluating("IWAE bound, k = \(config.iwaeSamples)"))
-            nll = test.images.withUnsafeBufferPointer {
-                Evaluation.nllBound(model, images: $0.baseAddress!, count: test.count, samples: config.iwaeSamples, rng: &rng)
-            }
+            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng)
         }
         let isVAE = config.model == .vae
         return FinalMetrics(
