@@ -136,37 +136,53 @@ public enum Evaluation {
         precondition(nTrain > 0 && nTest > 0)
         let kk = min(k, nTrain)
         let trainNorms = (0..<nTrain).map { i in (0..<d).reduce(Float(0)) { $0 + train[i * d + $1] * train[i * d + $1] } }
-        let block = 256
-        let dots = Tensor(zeros: [block, nTrain])
+        // Test rows in blocks of 256 against the training set in chunks of 8192 columns: a
+        // 256 x 8192 distance tile (8 MB) instead of 256 x 60,000 (61 MB). Columns are visited in
+        // order and ties keep the earlier index, so the chunking does not change the result.
+        let block = 256, chunk = 8192
+        let dots = Tensor(zeros: [block, min(chunk, nTrain)])
         var correct = 0
-        var bestDist = [Float](repeating: 0, count: kk), bestIdx = [Int](repeating: 0, count: kk)
+        var bestDist = [Float](repeating: 0, count: block * kk), bestIdx = [Int](repeating: 0, count: block * kk)
+        var filled = [Int](repeating: 0, count: block)
         train.withUnsafeBufferPointer { tr in
             test.withUnsafeBufferPointer { te in
                 var start = 0
                 while start < nTest {
                     let n = min(block, nTest - start)
-                    BLAS.gemm(transB: true, m: n, n: nTrain, k: d, a: te.baseAddress! + start * d, lda: d,
-                              b: tr.baseAddress!, ldb: d, c: dots.data, ldc: nTrain)
-                    for r in 0..<n {
-                        // The test row's own norm is constant across candidates: rank by |b|^2 - 2 a.b.
-                        let row = dots.data + r * nTrain
-                        var filled = 0
-                        for j in 0..<nTrain {
-                            let dist = trainNorms[j] - 2 * row[j]
-                            if filled < kk || dist < bestDist[filled - 1] {
-                                var pos = filled < kk ? filled : kk - 1
-                                if filled < kk { filled += 1 }
-                                while pos > 0 && bestDist[pos - 1] > dist {
-                                    bestDist[pos] = bestDist[pos - 1]; bestIdx[pos] = bestIdx[pos - 1]; pos -= 1
+                    for r in 0..<n { filled[r] = 0 }
+                    var c0 = 0
+                    while c0 < nTrain {
+                        let width = min(chunk, nTrain - c0)
+                        BLAS.gemm(transB: true, m: n, n: width, k: d, a: te.baseAddress! + start * d, lda: d,
+                                  b: tr.baseAddress! + c0 * d, ldb: d, c: dots.data, ldc: width)
+                        for r in 0..<n {
+                            // The test row's own norm is constant across candidates: rank by |b|^2 - 2 a.b.
+                            let row = dots.data + r * width
+                            var f = filled[r]
+                            let base = r * kk
+                            for jj in 0..<width {
+                                let j = c0 + jj
+                                let dist = trainNorms[j] - 2 * row[jj]
+                                if f < kk || dist < bestDist[base + f - 1] {
+                                    var pos = f < kk ? f : kk - 1
+                                    if f < kk { f += 1 }
+                                    while pos > 0 && bestDist[base + pos - 1] > dist {
+                                        bestDist[base + pos] = bestDist[base + pos - 1]; bestIdx[base + pos] = bestIdx[base + pos - 1]; pos -= 1
+                                    }
+                                    bestDist[base + pos] = dist; bestIdx[base + pos] = j
                                 }
-                                bestDist[pos] = dist; bestIdx[pos] = j
                             }
+                            filled[r] = f
                         }
+                        c0 += width
+                    }
+                    for r in 0..<n {
+                        let base = r * kk
                         var votes = [Int](repeating: 0, count: 256)
-                        for i in 0..<filled { votes[Int(trainLabels[bestIdx[i]])] += 1 }
+                        for i in 0..<filled[r] { votes[Int(trainLabels[bestIdx[base + i]])] += 1 }
                         let top = votes.max()!
                         // Nearest neighbour whose class has the top vote count.
-                        let predicted = (0..<filled).map { trainLabels[bestIdx[$0]] }.first { votes[Int($0)] == top }!
+                        let predicted = (0..<filled[r]).map { trainLabels[bestIdx[base + $0]] }.first { votes[Int($0)] == top }!
                         if predicted == testLabels[start + r] { correct += 1 }
                     }
                     start += n

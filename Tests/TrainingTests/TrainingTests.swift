@@ -106,6 +106,30 @@ struct TrainingTests {
         #expect(wrong == 0)
     }
 
+    /// The chunked k-NN against a direct search over the whole training set, with more training
+    /// points than one chunk and coordinates on a coarse grid (so many distances tie).
+    @Test func knnMatchesADirectSearchAcrossChunks() {
+        var rng = Xoshiro256(seed: 7)
+        let nTrain = 20_000, nTest = 300, d = 3, k = 5
+        let train = (0..<(nTrain * d)).map { _ in Float(Int(rng.uniform() * 8)) }
+        let test = (0..<(nTest * d)).map { _ in Float(Int(rng.uniform() * 8)) }
+        let trainLabels = (0..<nTrain).map { _ in UInt8(Int(rng.uniform() * 10)) }
+        let testLabels = (0..<nTest).map { _ in UInt8(Int(rng.uniform() * 10)) }
+        var correct = 0
+        for t in 0..<nTest {
+            // Stable sort by distance: ties keep the lower index, as the chunked search does.
+            let dist = (0..<nTrain).map { j in (0..<d).reduce(Float(0)) { $0 + (test[t * d + $1] - train[j * d + $1]) * (test[t * d + $1] - train[j * d + $1]) } }
+            let nearest = (0..<nTrain).sorted { dist[$0] != dist[$1] ? dist[$0] < dist[$1] : $0 < $1 }.prefix(k)
+            var votes = [Int](repeating: 0, count: 10)
+            for j in nearest { votes[Int(trainLabels[j])] += 1 }
+            let top = votes.max()!
+            if nearest.map({ trainLabels[$0] }).first(where: { votes[Int($0)] == top }) == testLabels[t] { correct += 1 }
+        }
+        let acc = Evaluation.knnAccuracy(train: train, trainLabels: trainLabels, test: test, testLabels: testLabels,
+                                         dimensions: d, neighbors: k)
+        #expect(acc == Double(correct) / Double(nTest))
+    }
+
     @Test func runIDIsReadableAndContentAddressed() {
         var c = RunConfig()
         c.latentDim = 16
