@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "vaelab", targets: ["vaelab"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        // Every module that reads outside input, for the libFuzzer package in Fuzz/.
+        .library(name: "VAELabParsers", targets: ["NeuralNet", "Datasets", "Training", "Experiments", "Report", "Figures"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,5 +60,7 @@ let package = Package(
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
+        // Seeded mutation fuzzing of every parser of outside input (VAELAB_FUZZ_ITERATIONS, VAELAB_FUZZ_SEED).
+        .testTarget(name: "FuzzTests", dependencies: ["NeuralNet", "Datasets", "Models", "Training", "Experiments", "Report", "Figures"]),
     ]
 )

@@ -63,7 +63,7 @@ public func readIDX(path: String) throws -> IDXArray {
 }
 
 /// Parses decompressed IDX bytes, accepting only the magics in `expectedMagic`.
-func parseIDX(_ bytes: [UInt8], path: String, expectedMagic: [UInt32]) throws -> IDXArray {
+public func parseIDX(_ bytes: [UInt8], path: String, expectedMagic: [UInt32]) throws -> IDXArray {
     guard bytes.count >= 4 else {
         throw DatasetError.headerTooShort(path: path, size: bytes.count, needed: 4)
     }
@@ -82,6 +82,14 @@ func parseIDX(_ bytes: [UInt8], path: String, expectedMagic: [UInt32]) throws ->
         let (product, overflow) = expected.multipliedReportingOverflow(by: dimension)
         guard !overflow else { throw DatasetError.invalidDimensions(path: path, dimensions: dimensions) }
         expected = product
+    }
+    // The item size (product of the inner dimensions) must fit too: with a zero count the total
+    // above is 0 whatever the other dimensions are, and `itemSize` would overflow.
+    var itemSize = 1
+    for dimension in dimensions.dropFirst() {
+        let (product, overflow) = itemSize.multipliedReportingOverflow(by: dimension)
+        guard !overflow else { throw DatasetError.invalidDimensions(path: path, dimensions: dimensions) }
+        itemSize = product
     }
     let actual = bytes.count - headerSize
     guard actual == expected else {

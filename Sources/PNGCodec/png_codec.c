@@ -125,6 +125,19 @@ int vaelab_png_decode(const uint8_t *data, size_t size, vaelab_png_image *image,
         snprintf(error, error_size, "not a PNG file (bad signature)");
         return -1;
     }
+    /* Every chunk up to IEND must fit in the input: libpng allocates (and zeroes) an ancillary
+       chunk's declared length before reading its data, so a 200-byte file declaring a 1.5 GB
+       tEXt chunk cost 1.5 GB and seconds before failing as truncated. */
+    for (size_t at = 8; at + 8 <= size;) {
+        uint32_t length = (uint32_t)data[at] << 24 | (uint32_t)data[at + 1] << 16 | (uint32_t)data[at + 2] << 8 | data[at + 3];
+        if ((uint64_t)length + 12 > (uint64_t)(size - at)) {
+            snprintf(error, error_size, "truncated PNG data: a chunk declares %u bytes, the file has %zu left",
+                     length, size - at - 8);
+            return -1;
+        }
+        if (memcmp(data + at + 4, "IEND", 4) == 0) break;
+        at += 12 + (size_t)length;
+    }
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &sink, on_error, on_warning);
     if (!png) { snprintf(error, error_size, "png_create_read_struct failed"); return -1; }
     png_infop info = png_create_info_struct(png);
@@ -151,6 +164,11 @@ int vaelab_png_decode(const uint8_t *data, size_t size, vaelab_png_image *image,
     int channels = png_get_channels(png, info);
     size_t stride = png_get_rowbytes(png, info);
     if (stride != (size_t)width * (size_t)channels) png_error(png, "unexpected row size");
+    /* Deflate expands at most 1032:1 and the conversions above widen a pixel at most 32 times
+       (1-bit palette to RGBA), so a valid image never decodes to more than this; without the
+       check a tiny file declaring 16384 x 16384 pixels would allocate 1 GiB before failing. */
+    if ((uint64_t)stride * height > (uint64_t)size * 1032u * 32u + 65536u)
+        png_error(png, "image size exceeds what the file's data can hold");
     image->pixels = (uint8_t *)malloc(stride * height);
     rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
     if (!image->pixels || !rows) png_error(png, "out of memory");

@@ -77,7 +77,7 @@ public struct ResultsTree {
         self.runs = runs
     }
 
-    static func readSummary(_ path: String) throws -> Summary {
+    public static func readSummary(_ path: String) throws -> Summary {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportError(file: path, message: "missing (run `vaelab run` to create it)")
         }

@@ -91,6 +91,8 @@ struct SpecValidationTests {
         BadSpec(label: "duplicate key", json: #"{"name": "x", "base": {"beta": 1, "beta": 2}}"#, fragment: "base: duplicate key \"beta\""),
         BadSpec(label: "too many runs", json: #"{"name": "x", "grid": {"latent_dim": \#(Array(1...100)), "hidden_units": \#(Array(1...101))}}"#,
                 fragment: "expands to more than 10000 runs"),
+        BadSpec(label: "a million runs", json: #"{"name": "x", "grid": {"latent_dim": \#(Array(1...1000)), "hidden_units": \#(Array(1...1000))}, "seeds": [0]}"#,
+                fragment: "expands to more than 10000 runs"),
         BadSpec(label: "deeply nested", json: #"{"name": "x", "base": "# + String(repeating: "[", count: 500) + String(repeating: "]", count: 500) + "}",
                 fragment: "nesting deeper than"),
         BadSpec(label: "null where a number belongs", json: #"{"name": "x", "base": {"beta": null}}"#, fragment: "base.beta: expected a number, got null"),
@@ -117,6 +119,16 @@ struct SpecValidationTests {
         let big = Data(count: StudySpec.maxFileBytes + 1)
         try big.write(to: URL(fileURLWithPath: path))
         #expect(throws: SpecError.self) { try SpecParser.load(path: path) }
+        // A 100 MB file (sparse: nothing is allocated) is rejected from its size, unread.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 100 * 1024 * 1024)
+        try handle.close()
+        do {
+            _ = try SpecParser.load(path: path)
+            Issue.record("accepted a 100 MB spec")
+        } catch let e as SpecError {
+            #expect("\(e)".contains("104857600 bytes; specs are limited to"))
+        }
         #expect(throws: SpecError.self) { try SpecParser.load(path: path + ".missing") }
     }
 }
