@@ -2,10 +2,11 @@
 SWIFT      ?= swift
 BIN        := .build/release/vaelab
 APT_PKGS   := pkg-config libopenblas-dev libpng-dev libcairo2-dev zlib1g-dev fonts-dejavu-core dataset-fashion-mnist
-SPECS      := $(filter-out experiments/smoke.json experiments/spec.schema.json,$(wildcard experiments/*.json))
+# The reference study first, then every other spec (a new one is picked up with no change here).
+SPECS      := experiments/reference.json $(filter-out experiments/reference.json experiments/smoke.json experiments/spec.schema.json,$(wildcard experiments/*.json))
 JOBS       ?= $(shell nproc)
 
-.PHONY: setup build test bench ablation report smoke clean
+.PHONY: setup build test bench bench-compare ablation report smoke clean fuzz
 
 ## setup: install the Debian packages (when missing) and Python's safetensors for the interop test
 setup:
@@ -31,11 +32,29 @@ test: setup
 bench: build
 	$(BIN) bench
 
-## ablation: every study in experiments/ except the smoke study; finished runs are skipped,
-## interrupted ones resume, so running it again continues where it stopped
+## bench-compare: vaelab vs Keras 3 / TensorFlow-CPU vs PyTorch-CPU (eager) on this CPU, side by
+## side (bench/README.md); creates .venv-bench-tf and .venv-bench-torch when missing (and
+## reinstalls when bench/requirements-*.txt change). BENCH_ARGS=--quick for a smoke check.
+BENCH_ARGS ?=
+bench-compare: build .venv-bench-torch/.installed .venv-bench-tf/.installed
+	python3 bench/compare.py $(BENCH_ARGS)
+
+.venv-bench-torch/.installed: bench/requirements-torch.txt
+	test -x .venv-bench-torch/bin/python || python3 -m venv .venv-bench-torch
+	.venv-bench-torch/bin/pip install -r bench/requirements-torch.txt
+	touch $@
+
+.venv-bench-tf/.installed: bench/requirements-tf.txt
+	test -x .venv-bench-tf/bin/python || python3 -m venv .venv-bench-tf
+	.venv-bench-tf/bin/pip install -r bench/requirements-tf.txt
+	touch $@
+
+## ablation: every study in experiments/ except the smoke study, then the report (also when a run
+## failed; the exit status is vaelab run's); finished runs are skipped, interrupted ones resume,
+## so running it again continues where it stopped
 ablation: build
-	$(BIN) run $(SPECS) --jobs $(JOBS)
-	$(BIN) report --results results --out report
+	@status=0; $(BIN) run $(SPECS) --jobs $(JOBS) || status=$$?; \
+	$(BIN) report --results results --out report && exit $$status
 
 ## report: REPORT.md and its figures from results/ alone (no training)
 report: build
@@ -44,6 +63,12 @@ report: build
 ## smoke: the one-minute study, into a scratch results directory
 smoke: build
 	$(BIN) run experiments/smoke.json --jobs $(JOBS) --results .build/smoke-results
+
+## fuzz: coverage-guided libFuzzer run (ASan) of every parser of outside input, FUZZ_SECONDS per
+## target; prints executions and crashes per target (Fuzz/run.sh; crash inputs in Fuzz/.work/artifacts)
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) bash Fuzz/run.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Keras 3 / TensorFlow (CPU) peer of `vaelab bench`: the reference VAE / AE of ../shared/DESIGN.md.
+
+Times a training step (forward, loss, backward, Adam update) and an evaluation forward pass
+(encoder + decoder, training=False; the VAE decodes z = mean) on synthetic uniform [0, 1]
+batches, and prints one JSON line per model configuration:
+
+  {"peer", "version", "threads", "model", "latent_dim", "hidden_units", "batch_size",
+   "train_images_per_second", "eval_images_per_second", ...}
+
+Each rate is the median over --reps repetitions of --steps steps, after --warmup steps.
+
+The training step is what `model.fit` runs for a model with a custom `train_step` (the Keras
+VAE example): a `tf.function` around GradientTape, the loss, `tape.gradient` and
+`optimizer.apply_gradients`, with no per-epoch callbacks or progress bar. `jit_compile` is
+left at Keras's default: `compile(jit_compile="auto")` resolves to False (no XLA) on a machine
+without accelerators, so the step is a plain `tf.function(jit_compile=False)`; `--jit-compile`
+turns XLA on to see what it would change. Layout is Keras's default channels_last (NHWC).
+
+  .venv-bench-tf/bin/python bench/keras_bench.py --threads 1 [--quick]
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1, help="TF intra-op threads; inter-op is 1")
+    p.add_argument("--configs", default="vae:2,vae:16,ae:16",
+                   help="comma-separated model:latent_dim pairs (default: vae:2,vae:16,ae:16)")
+    p.add_argument("--hidden-units", default="16,256", help="comma-separated hidden widths H (default: 16,256)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (default: 5)")
+    p.add_argument("--reps", type=int, default=7, help="timed repetitions; the median is reported (default: 7)")
+    p.add_argument("--steps", type=int, default=10, help="steps per repetition (default: 10)")
+    p.add_argument("--quick", action="store_true", help="smoke check: warmup 1, 3 reps of 2 steps")
+    p.add_argument("--jit-compile", action="store_true", help="XLA-compile the steps (Keras's CPU default is off)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.reps, args.steps = 1, 3, 2
+    if min(args.threads, args.batch_size, args.reps, args.steps) < 1 or args.warmup < 0:
+        p.error("--threads, --batch-size, --reps and --steps must be positive, --warmup non-negative")
+    try:
+        args.configs = [(m, int(d)) for m, d in (c.split(":") for c in args.configs.split(","))]
+        args.hidden_units = [int(h) for h in args.hidden_units.split(",")]
+    except ValueError:
+        p.error("--configs is model:latent_dim[,...] and --hidden-units a list of integers")
+    for m, d in args.configs:
+        if m not in ("vae", "ae") or d < 1:
+            p.error(f"bad config {m}:{d} (model is vae or ae, latent_dim positive)")
+    return args
+
+
+args = parse_args()
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import tensorflow as tf  # noqa: E402
+
+# Before any op runs (the settings are fixed once the runtime has started).
+tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    sys.exit(f"keras_bench.py needs KERAS_BACKEND=tensorflow, got {keras.backend.backend()}")
+
+
+def build(kind, d, h):
+    """The reference architecture (Keras defaults: Glorot-uniform weights, zero biases)."""
+    x = keras.Input((28, 28, 1))
+    t = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)     # 28 -> 14
+    t = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(t)     # 14 -> 7
+    t = layers.Flatten()(t)                                                       # 3136
+    t = layers.Dense(h, activation="relu")(t)
+    heads = [layers.Dense(d, name="z_mean")(t)]
+    if kind == "vae":
+        heads.append(layers.Dense(d, name="z_log_var")(t))
+    encoder = keras.Model(x, heads, name="encoder")
+
+    z = keras.Input((d,))
+    t = layers.Dense(7 * 7 * 64, activation="relu")(z)
+    t = layers.Reshape((7, 7, 64))(t)
+    t = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(t)  # 7 -> 14
+    t = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(t)  # 14 -> 28
+    logits = layers.Conv2DTranspose(1, 3, padding="same")(t)                            # 28 -> 28
+    decoder = keras.Model(z, logits, name="decoder")
+    return encoder, decoder
+
+
+def median_rate(fn, batch, warmup, reps, steps):
+    for _ in range(warmup):
+        out = fn()
+    if warmup:
+        out.numpy()
+    rates = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = fn()
+        out.numpy()  # make sure the last step has finished
+        rates.append(steps * batch / (time.perf_counter() - t0))
+    return statistics.median(rates), rates
+
+
+def bench_one(kind, d, h):
+    keras.utils.set_random_seed(args.seed)
+    encoder, decoder = build(kind, d, h)
+    trainable = encoder.trainable_variables + decoder.trainable_variables
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+    optimizer.build(trainable)
+    batches = [tf.random.stateless_uniform((args.batch_size, 28, 28, 1), seed=(args.seed, i)) for i in range(4)]
+
+    def loss_fn(x, training):
+        if kind == "vae":
+            mean, log_var = encoder(x, training=training)
+            z = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+        else:
+            z = encoder(x, training=training)
+            z = z[0] if isinstance(z, (list, tuple)) else z
+        logits = decoder(z, training=training)
+        n = tf.cast(tf.shape(x)[0], tf.float32)
+        recon = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)) / n
+        if kind == "ae":
+            return recon, logits
+        kl = -0.5 * tf.reduce_sum(1 + log_var - tf.square(mean) - tf.exp(log_var)) / n
+        return recon + kl, logits
+
+    @tf.function(jit_compile=args.jit_compile)
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss, _ = loss_fn(x, training=True)
+        grads = tape.gradient(loss, trainable)
+        optimizer.apply_gradients(zip(grads, trainable))
+        return loss
+
+    @tf.function(jit_compile=args.jit_compile)
+    def eval_step(x):
+        z = encoder(x, training=False)
+        z = z[0] if isinstance(z, (list, tuple)) else z  # the VAE decodes z = mean
+        return decoder(z, training=False)
+
+    # Correctness checks before timing: decoder output shape (NHWC here: [N, 28, 28, 1], the
+    # same tensor as PyTorch's [N, 1, 28, 28]), plausible loss at init (about 784 ln 2 = 543).
+    init_loss, logits = loss_fn(batches[0], training=False)
+    init_loss = float(init_loss)
+    assert tuple(logits.shape) == (args.batch_size, 28, 28, 1), f"decoder output {tuple(logits.shape)}"
+    assert math.isfinite(init_loss) and 500 < init_loss < 700, f"implausible initial loss {init_loss}"
+    out = eval_step(batches[0])
+    assert tuple(out.shape) == (args.batch_size, 28, 28, 1), f"eval output {tuple(out.shape)}"
+
+    i = [0]
+    last = [None]
+
+    def train():
+        x = batches[i[0] % len(batches)]
+        i[0] += 1
+        last[0] = train_step(x)
+        return last[0]
+
+    def evaluate():
+        x = batches[i[0] % len(batches)]
+        i[0] += 1
+        return eval_step(x)
+
+    train_rate, train_reps = median_rate(train, args.batch_size, args.warmup, args.reps, args.steps)
+    final_loss = float(last[0])
+    assert math.isfinite(final_loss), f"non-finite loss after training: {final_loss}"
+    eval_rate, eval_reps = median_rate(evaluate, args.batch_size, args.warmup, args.reps, args.steps)
+    return {
+        "peer": "keras", "version": keras.__version__, "tensorflow_version": tf.__version__,
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "interop_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "jit_compile": args.jit_compile,
+        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "model": kind, "latent_dim": d, "hidden_units": h, "batch_size": args.batch_size,
+        "train_images_per_second": train_rate, "eval_images_per_second": eval_rate,
+        "train_reps": train_reps, "eval_reps": eval_reps,
+        "warmup": args.warmup, "reps": args.reps, "steps": args.steps,
+        "parameters": encoder.count_params() + decoder.count_params(),
+        "initial_loss": init_loss, "final_loss": final_loss, "pid": os.getpid(),
+    }
+
+
+def main():
+    for h in args.hidden_units:
+        for kind, d in args.configs:
+            print(json.dumps(bench_one(kind, d, h)), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

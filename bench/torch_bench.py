@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""PyTorch (CPU, eager) peer of `vaelab bench`: the reference VAE / AE of ../shared/DESIGN.md.
+
+Times a training step (forward, loss, backward, Adam update) and an evaluation forward pass
+(encoder + decoder under no_grad; the VAE decodes z = mean) on synthetic uniform [0, 1]
+batches, and prints one JSON line per model configuration:
+
+  {"peer", "version", "threads", "model", "latent_dim", "hidden_units", "batch_size",
+   "train_images_per_second", "eval_images_per_second", ...}
+
+Each rate is the median over --reps repetitions of --steps steps, after --warmup steps.
+Run it from bench/compare.py, or by hand:
+
+  .venv-bench-torch/bin/python bench/torch_bench.py --threads 1 [--quick]
+
+"Same" padding: PyTorch has no padding="same" for stride 2, so the stride-2 convolutions use
+padding=1 and the stride-2 transposed convolutions padding=1, output_padding=1. That gives the
+same output sizes (28->14->7, 7->14->28) and the same FLOPs as TF/Keras "same"; TF puts the odd
+padding row/column at the bottom/right, PyTorch's padding=1 at the top/left, a one-pixel shift
+of the sampling grid that does not matter for a throughput benchmark. The shapes are asserted.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (torch.set_num_threads); inter-op is 1")
+    p.add_argument("--configs", default="vae:2,vae:16,ae:16",
+                   help="comma-separated model:latent_dim pairs (default: vae:2,vae:16,ae:16)")
+    p.add_argument("--hidden-units", default="16,256", help="comma-separated hidden widths H (default: 16,256)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (default: 5)")
+    p.add_argument("--reps", type=int, default=7, help="timed repetitions; the median is reported (default: 7)")
+    p.add_argument("--steps", type=int, default=10, help="steps per repetition (default: 10)")
+    p.add_argument("--quick", action="store_true", help="smoke check: warmup 1, 3 reps of 2 steps")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.reps, args.steps = 1, 3, 2
+    if min(args.threads, args.batch_size, args.reps, args.steps) < 1 or args.warmup < 0:
+        p.error("--threads, --batch-size, --reps and --steps must be positive, --warmup non-negative")
+    try:
+        args.configs = [(m, int(d)) for m, d in (c.split(":") for c in args.configs.split(","))]
+        args.hidden_units = [int(h) for h in args.hidden_units.split(",")]
+    except ValueError:
+        p.error("--configs is model:latent_dim[,...] and --hidden-units a list of integers")
+    for m, d in args.configs:
+        if m not in ("vae", "ae") or d < 1:
+            p.error(f"bad config {m}:{d} (model is vae or ae, latent_dim positive)")
+    return args
+
+
+args = parse_args()
+
+import torch  # noqa: E402  (after argument parsing, so --help needs no torch)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+# Before any operator runs: set_num_interop_threads fails once the inter-op pool has started.
+torch.set_num_threads(args.threads)
+torch.set_num_interop_threads(1)
+
+
+class RefModel(nn.Module):
+    """The reference architecture: conv encoder, dense bottleneck, transposed-conv decoder."""
+
+    def __init__(self, kind, latent_dim, hidden_units):
+        super().__init__()
+        self.kind = kind
+        self.conv1 = nn.Conv2d(1, 32, 3, stride=2, padding=1)        # 28 -> 14
+        self.conv2 = nn.Conv2d(32, 64, 3, stride=2, padding=1)       # 14 -> 7
+        self.dense = nn.Linear(64 * 7 * 7, hidden_units)             # 3136 -> H
+        self.mean = nn.Linear(hidden_units, latent_dim)              # H -> d (the AE's only head)
+        self.logvar = nn.Linear(hidden_units, latent_dim) if kind == "vae" else None
+        self.dec_dense = nn.Linear(latent_dim, 64 * 7 * 7)           # d -> 3136
+        self.deconv1 = nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1)  # 7 -> 14
+        self.deconv2 = nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1)  # 14 -> 28
+        self.deconv3 = nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1)                     # 28 -> 28
+        # Keras defaults, as in vaelab: Glorot-uniform weights, zero biases.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def encode(self, x):
+        h = F.relu(self.conv1(x))
+        h = F.relu(self.conv2(h))
+        h = F.relu(self.dense(h.flatten(1)))
+        return self.mean(h), (self.logvar(h) if self.logvar is not None else None)
+
+    def decode(self, z):
+        h = F.relu(self.dec_dense(z)).view(-1, 64, 7, 7)
+        h = F.relu(self.deconv1(h))
+        h = F.relu(self.deconv2(h))
+        return self.deconv3(h)  # logits
+
+    def loss(self, x, beta=1.0):
+        mu, logvar = self.encode(x)
+        if logvar is not None:
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        else:
+            z = mu
+        logits = self.decode(z)
+        n = x.shape[0]
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
+        if logvar is None:
+            return recon, logits
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / n
+        return recon + beta * kl, logits
+
+
+def median_rate(fn, batch, warmup, reps, steps):
+    for _ in range(warmup):
+        fn()
+    rates = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        rates.append(steps * batch / (time.perf_counter() - t0))
+    return statistics.median(rates), rates
+
+
+def bench_one(kind, d, h):
+    torch.manual_seed(args.seed)
+    model = RefModel(kind, d, h)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    gen = torch.Generator().manual_seed(args.seed)
+    batches = [torch.rand(args.batch_size, 1, 28, 28, generator=gen) for _ in range(4)]
+
+    # Correctness checks before timing: decoder output shape, plausible loss at init
+    # (uniform pixels, logits near 0: about 784 * ln 2 = 543 nats), encoder shapes.
+    x0 = batches[0]
+    with torch.no_grad():
+        a = model.conv1(x0)
+        b = model.conv2(a)
+        c = model.deconv1(b)
+        e = model.deconv2(c)
+        shapes = [tuple(t.shape[1:]) for t in (a, b, c, e)]
+        assert shapes == [(32, 14, 14), (64, 7, 7), (64, 14, 14), (32, 28, 28)], shapes
+        mu, logvar = model.encode(x0)
+        assert tuple(mu.shape) == (args.batch_size, d), mu.shape
+        assert logvar is None or tuple(logvar.shape) == (args.batch_size, d)
+        init_loss, logits = model.loss(x0)
+    assert tuple(logits.shape) == (args.batch_size, 1, 28, 28), f"decoder output {tuple(logits.shape)}"
+    init_loss = float(init_loss)
+    assert math.isfinite(init_loss) and 500 < init_loss < 700, f"implausible initial loss {init_loss}"
+
+    i = [0]
+    last = [float("nan")]
+
+    def train_step():
+        x = batches[i[0] % len(batches)]
+        i[0] += 1
+        opt.zero_grad(set_to_none=True)
+        loss, _ = model.loss(x)
+        loss.backward()
+        opt.step()
+        last[0] = loss.detach()
+
+    def eval_step():
+        x = batches[i[0] % len(batches)]
+        i[0] += 1
+        with torch.no_grad():
+            mu, _ = model.encode(x)
+            return model.decode(mu)
+
+    train, train_reps = median_rate(train_step, args.batch_size, args.warmup, args.reps, args.steps)
+    final_loss = float(last[0])
+    assert math.isfinite(final_loss), f"non-finite loss after training: {final_loss}"
+    model.eval()
+    evaluation, eval_reps = median_rate(eval_step, args.batch_size, args.warmup, args.reps, args.steps)
+    return {
+        "peer": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "model": kind, "latent_dim": d, "hidden_units": h, "batch_size": args.batch_size,
+        "train_images_per_second": train, "eval_images_per_second": evaluation,
+        "train_reps": train_reps, "eval_reps": eval_reps,
+        "warmup": args.warmup, "reps": args.reps, "steps": args.steps,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "initial_loss": init_loss, "final_loss": final_loss, "pid": os.getpid(),
+    }
+
+
+def main():
+    for h in args.hidden_units:
+        for kind, d in args.configs:
+            print(json.dumps(bench_one(kind, d, h)), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
