@@ -10,7 +10,11 @@ public struct SpecError: Error, CustomStringConvertible, Equatable, Sendable {
     public let path: String
     public let message: String
     public init(file: String, path: String, message: String) { self.file = file; self.path = path; self.message = message }
-    public var description: String { path.isEmpty ? "\(file): \(message)" : "\(file): \(path): \(message)" }
+    /// One line: control characters quoted from the input are escaped.
+    public var description: String {
+        let line = path.isEmpty ? "\(file): \(message)" : "\(file): \(path): \(message)"
+        return line.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
+    }
 }
 
 /// A study spec (`experiments/*.json`):

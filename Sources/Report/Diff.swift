@@ -40,7 +40,8 @@ public struct DiffError: Error, CustomStringConvertible, Equatable, Sendable {
         self.message = message
     }
 
-    public var description: String { message }
+    /// One line: control characters quoted from the input are escaped.
+    public var description: String { message.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") }
 }
 
 /// The difference between two `results/summary.json` files, metric by metric.
@@ -204,9 +205,12 @@ public struct SummaryDiff: Sendable {
                           standardError: nil, significance: .oneSided)
             guard let sa, let sb else { return row }
             let delta = sb.mean - sa.mean
+            // Means near ±1e308 can differ by more than a Double holds: no delta then.
+            guard delta.isFinite else { row.significance = .untestable; return row }
             row.delta = rounded(delta, 6)
-            if sa.mean != 0 { row.relativePercent = rounded(delta / abs(sa.mean) * 100, 4) }
-            if let stdA = sa.std, let stdB = sb.std, sa.n > 0, sb.n > 0 {
+            if sa.mean != 0, (delta / abs(sa.mean) * 100).isFinite { row.relativePercent = rounded(delta / abs(sa.mean) * 100, 4) }
+            if let stdA = sa.std, let stdB = sb.std, sa.n > 0, sb.n > 0,
+               (stdA * stdA / Double(sa.n) + stdB * stdB / Double(sb.n)).isFinite {
                 let se = (stdA * stdA / Double(sa.n) + stdB * stdB / Double(sb.n)).squareRoot()
                 row.standardError = rounded(se, 6)
                 row.significance = abs(row.delta!) > 2 * se ? .significant : .notSignificant
@@ -219,6 +223,7 @@ public struct SummaryDiff: Sendable {
 
     static func rounded(_ x: Double, _ digits: Int) -> Double {
         let scale = pow(10, Double(digits))
+        guard (x * scale).isFinite else { return x }  // huge values: nothing to round
         let r = (x * scale).rounded() / scale
         return r == 0 ? 0 : r  // no -0
     }

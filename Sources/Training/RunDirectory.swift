@@ -58,10 +58,14 @@ public struct RunDirectory: Sendable {
         guard metrics.configHash == config.hash else { return problem("metrics.json was made with another config") }
         guard metrics.dataFingerprint == dataFingerprint else { return problem("metrics.json was made with other data") }
         guard metrics.epochs.count == config.epochs else { return problem("metrics.json has \(metrics.epochs.count) of \(config.epochs) epochs") }
-        if let timingBytes = FileManager.default.contents(atPath: timingPath),
-           let timing = try? JSONDecoder().decode(RunTiming.self, from: timingBytes),
-           let recorded = timing.metricsSHA256, recorded != sha256Hex([UInt8](bytes)) {
-            return problem("metrics.json was modified after the run (its SHA-256 differs from the one in timing.json)")
+        if let timingBytes = FileManager.default.contents(atPath: timingPath) {
+            // A damaged timing.json would switch the edit check off: not accepted either.
+            guard let timing = try? JSONDecoder().decode(RunTiming.self, from: timingBytes) else {
+                return problem("timing.json is damaged, so metrics.json cannot be checked")
+            }
+            if let recorded = timing.metricsSHA256, recorded != sha256Hex([UInt8](bytes)) {
+                return problem("metrics.json was modified after the run (its SHA-256 differs from the one in timing.json)")
+            }
         }
         return .success(metrics)
     }

@@ -145,9 +145,11 @@ struct RunnerTests {
     @Test func editedOrCorruptMetricsAreDetectedAndRetrained() throws {
         let results = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: results) }
-        let spec = try tinySpec("edit", #""grid": {"latent_dim": [2, 3]}"#)
+        let spec = try tinySpec("edit", #""grid": {"latent_dim": [2, 3, 4]}"#)
         _ = try runStudy([spec], results: results)
         let ids = try metricsFiles(results).keys.sorted()
+        // A damaged timing.json would switch the edit check off, so it makes the run untrusted too.
+        try Data("{\"total_seconds\": ".utf8).write(to: URL(fileURLWithPath: "\(results)/runs/\(ids[2])/timing.json"))
         let edited = "\(results)/runs/\(ids[0])/metrics.json"
         var text = try String(contentsOfFile: edited, encoding: .utf8)
         text = text.replacingOccurrences(of: "\"knn_accuracy\" : 0.", with: "\"knn_accuracy\" : 0.9")
@@ -160,6 +162,7 @@ struct RunnerTests {
         #expect(plan.entries.allSatisfy { $0.action == .retrain })
         #expect(notes[ids[0]]!.contains("modified after the run"), "\(notes)")
         #expect(notes[ids[1]]!.contains("not a complete metrics file"), "\(notes)")
+        #expect(notes[ids[2]]!.contains("timing.json is damaged"), "\(notes)")
     }
 
     @Test func aRunSharedByTwoStudiesIsTrainedOnce() throws {

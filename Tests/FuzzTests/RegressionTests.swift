@@ -1,4 +1,6 @@
 import Datasets
+import Experiments
+import Report
 import Figures
 import Foundation
 import NeuralNet
@@ -52,5 +54,27 @@ struct FuzzRegressionTests {
                                    extra: [("PLTE", [0, 0, 0, 255, 255, 255]), ("tRNS", [0, 255])])
         let image = try? PNG.decode(wide)
         #expect(image?.channels == 4 && image?.pixels.count == 4096 * 4)
+    }
+
+    /// A spec whose unknown key contains a newline: the error stays one line.
+    @Test func specErrorQuotingANewlineIsOneLine() {
+        do {
+            _ = try SpecParser.parse(Array(#"{"name": "x", "base": {"la\ntent": 2}}"#.utf8), file: "s.json")
+            Issue.record("accepted an unknown key")
+        } catch {
+            #expect(!"\(error)".contains("\n") && "\(error)".contains("la\\ntent"), "\(error)")
+        }
+    }
+
+    /// Means of -1e308 and 1e308: their difference overflows; `--format json` still renders.
+    @Test func diffOfHugeMeansRendersAsJSON() throws {
+        let a = Corpus.smallSummary.replacingOccurrences(of: #""mean":140.5"#, with: #""mean":-1e308"#)
+        let b = Corpus.smallSummary.replacingOccurrences(of: #""mean":140.5"#, with: #""mean":1e308"#)
+        let sa = try SummaryDiff.decode(Data(a.utf8), revision: "A", path: "a.json")
+        let sb = try SummaryDiff.decode(Data(b.utf8), revision: "B", path: "b.json")
+        let diff = SummaryDiff(a: sa, b: sb)
+        let json = try diff.json(labelA: "A", labelB: "B")
+        #expect(json.contains("vaelab.summary-diff/1"))
+        #expect(!diff.text(labelA: "A", labelB: "B").isEmpty)
     }
 }
