@@ -19,7 +19,7 @@ turns XLA on to see what it would change. Layout is Keras's default channels_las
 
   .venv-bench-tf/bin/python bench/keras_bench.py --threads 1 [--quick]
 """
-import argparse
+import benchargs  # bench/benchargs.py, beside this script
 import json
 import math
 import os
@@ -28,36 +28,11 @@ import sys
 import time
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=1, help="TF intra-op threads; inter-op is 1")
-    p.add_argument("--configs", default="vae:2,vae:16,ae:16",
-                   help="comma-separated model:latent_dim pairs (default: vae:2,vae:16,ae:16)")
-    p.add_argument("--hidden-units", default="16,256", help="comma-separated hidden widths H (default: 16,256)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (default: 5)")
-    p.add_argument("--reps", type=int, default=7, help="timed repetitions; the median is reported (default: 7)")
-    p.add_argument("--steps", type=int, default=10, help="steps per repetition (default: 10)")
-    p.add_argument("--quick", action="store_true", help="smoke check: warmup 1, 3 reps of 2 steps")
+def _keras_options(p):
     p.add_argument("--jit-compile", action="store_true", help="XLA-compile the steps (Keras's CPU default is off)")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.quick:
-        args.warmup, args.reps, args.steps = 1, 3, 2
-    if min(args.threads, args.batch_size, args.reps, args.steps) < 1 or args.warmup < 0:
-        p.error("--threads, --batch-size, --reps and --steps must be positive, --warmup non-negative")
-    try:
-        args.configs = [(m, int(d)) for m, d in (c.split(":") for c in args.configs.split(","))]
-        args.hidden_units = [int(h) for h in args.hidden_units.split(",")]
-    except ValueError:
-        p.error("--configs is model:latent_dim[,...] and --hidden-units a list of integers")
-    for m, d in args.configs:
-        if m not in ("vae", "ae") or d < 1:
-            p.error(f"bad config {m}:{d} (model is vae or ae, latent_dim positive)")
-    return args
 
 
-args = parse_args()
+args = benchargs.parse_args(__doc__.split("\n\n")[0], "TF intra-op threads; inter-op is 1", extra=_keras_options)
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,33 @@
+"""Command-line options shared by the peer benchmarks (torch_bench.py, keras_bench.py)."""
+import argparse
+
+
+def parse_args(description, threads_help, extra=None, argv=None):
+    """The peers' common options; `extra(parser)` adds a peer's own."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=1, help=threads_help)
+    p.add_argument("--configs", default="vae:2,vae:16,ae:16",
+                   help="comma-separated model:latent_dim pairs (default: vae:2,vae:16,ae:16)")
+    p.add_argument("--hidden-units", default="16,256", help="comma-separated hidden widths H (default: 16,256)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (default: 5)")
+    p.add_argument("--reps", type=int, default=7, help="timed repetitions; the median is reported (default: 7)")
+    p.add_argument("--steps", type=int, default=10, help="steps per repetition (default: 10)")
+    p.add_argument("--quick", action="store_true", help="smoke check: warmup 1, 3 reps of 2 steps")
+    p.add_argument("--seed", type=int, default=0)
+    if extra:
+        extra(p)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.reps, args.steps = 1, 3, 2
+    if min(args.threads, args.batch_size, args.reps, args.steps) < 1 or args.warmup < 0:
+        p.error("--threads, --batch-size, --reps and --steps must be positive, --warmup non-negative")
+    try:
+        args.configs = [(m, int(d)) for m, d in (c.split(":") for c in args.configs.split(","))]
+        args.hidden_units = [int(h) for h in args.hidden_units.split(",")]
+    except ValueError:
+        p.error("--configs is model:latent_dim[,...] and --hidden-units a list of integers")
+    for m, d in args.configs:
+        if m not in ("vae", "ae") or d < 1:
+            p.error(f"bad config {m}:{d} (model is vae or ae, latent_dim positive)")
+    return args
