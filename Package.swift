@@ -30,7 +30,9 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Libraries
-        .target(name: "NeuralNet", dependencies: ["CBLAS"]),
+        // Direct kernels for the convolutions too skinny for sgemm (C, compiled per CPU level).
+        .target(name: "NNKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "NeuralNet", dependencies: ["CBLAS", "NNKernels"]),
         .target(
             name: "Datasets",
             dependencies: ["NeuralNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),

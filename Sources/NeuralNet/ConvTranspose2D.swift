@@ -1,3 +1,15 @@
+import NNKernels
+
+/// How a convolution layer computes: chosen by shape (`automatic`) or forced, for tests.
+public enum ConvolutionKernel: Sendable {
+    /// The direct kernel where the layer's shape has one and its GEMMs are skinny, else GEMM.
+    case automatic
+    /// im2col / col2im around `sgemm`.
+    case gemm
+    /// The direct kernel (only for shapes that have one; others fall back to GEMM).
+    case direct
+}
+
 /// 2-D transposed convolution with Keras "same" padding: output size = input size * stride.
 ///
 /// It is the adjoint of the "same" `Conv2D` that maps [N, O, H*s, W*s] to [N, C, H, W], so the
@@ -13,9 +25,24 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     public var computesInputGradient = true
     /// ReLU fused into the bias pass (forward) and the bias-gradient pass (backward).
     public var fusedReLU = false
+    /// GEMM or the direct 3x3 stride-1 kernel (`NNKernels`): with few output channels the
+    /// GEMMs have M = O*9 rows (9 for the decoder's 32 -> 1 output layer) and run far below
+    /// the sgemm peak, while the direct kernel streams each plane through L1 nine times.
+    public var kernel: ConvolutionKernel = .automatic
     public var parameters: [Parameter] { [weight, bias] }
 
+    /// True when this layer runs the direct kernel.
+    public var usesDirectKernel: Bool {
+        let hasDirect = stride == 1 && kernelSize == 3
+        switch kernel {
+        case .gemm: return false
+        case .direct: return hasDirect
+        case .automatic: return hasDirect && outputChannels <= 4
+        }
+    }
+
     private var geometry: ConvGeometry?   // of the adjoint convolution: output plane -> input plane
+    private let scratch = Tensor(zeros: [0])            // the direct kernel's planes and lanes
     private var input: Tensor?
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
     private let col = Tensor(zeros: [0])                // [O*k*k, n*P] for one tile
@@ -51,6 +78,12 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         geometry = g
         input = x
         output.resize([n, outputChannels, g.inHeight, g.inWidth])
+        if usesDirectKernel {
+            scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
+            vl_deconv3x3s1_forward(x.data, n, inputChannels, outputChannels, g.inHeight, g.inWidth,
+                                   weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
+            return output
+        }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             channelMajorInput.resize([inputChannels, cols])
@@ -60,9 +93,9 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
             // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
             BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: inputChannels,
                       a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
-            col2im(col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane)
+            col2im(col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane,
+                   bias: bias.value.data, relu: fusedReLU)
         }
-        addChannelBias(output.data, batch: n, channels: outputChannels, plane: g.inPlane, bias: bias.value.data, relu: fusedReLU)
         return output
     }
 
@@ -71,20 +104,32 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         let n = x.shape[0]
         var dy = dy
-        if fusedReLU {
+        if usesDirectKernel {
+            // The direct kernel reads dy whole: mask it (and sum the bias gradient) in one pass first.
             maskedGrad.resize(dy.shape)
-            maskReLUAndSum(dy.data, output: output.data, batch: n, channels: outputChannels, plane: g.inPlane,
-                           into: maskedGrad.data, biasGrad: bias.grad.data)
+            maskForDirectKernel(dy, into: maskedGrad, batch: n, plane: g.inPlane)
             dy = maskedGrad
-        } else {
-            accumulateChannelSums(dy.data, batch: n, channels: outputChannels, plane: g.inPlane, into: bias.grad.data)
         }
         inputGrad.resize([n, inputChannels, g.outHeight, g.outWidth])
+        if usesDirectKernel {
+            let (h, w) = (g.inHeight, g.inWidth)
+            scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, h, w)])
+            vl_deconv3x3s1_backward_weight(x.data, dy.data, n, inputChannels, outputChannels, h, w,
+                                           weight.grad.data, scratch.data)
+            if computesInputGradient {
+                vl_deconv3x3s1_backward_data(dy.data, n, inputChannels, outputChannels, h, w,
+                                             weight.value.data, inputGrad.data, scratch.data)
+            }
+            return inputGrad
+        }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             channelMajorInput.resize([inputChannels, cols])
             col.resize([g.patchSize, cols])
-            im2col(dy.data + start * outputChannels * g.inPlane, batch: count, g, into: col.data)
+            // dcol = im2col(dy * (y > 0)), with db += the channel sums of the masked dy in the same pass.
+            let offset = start * outputChannels * g.inPlane
+            im2col(dy.data + offset, batch: count, g, into: col.data,
+                   mask: fusedReLU ? output.data + offset : nil, biasGrad: bias.grad.data)
             batchToChannelMajor(x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
                                 plane: g.outPlane, into: channelMajorInput.data)
             // dW [C, O*k*k] += X [C, n*P] * dcol^T
@@ -106,31 +151,14 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     }
 }
 
-/// x[n, c, :] += bias[c], then ReLU when asked.
-@inline(__always)
-func addChannelBias(_ x: UnsafeMutablePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
-                    bias: UnsafePointer<Float>, relu: Bool) {
-    for b in 0..<n {
-        for ch in 0..<c {
-            let d = x + (b * c + ch) * p, bv = bias[ch]
-            if relu {
-                for i in 0..<p { d[i] = max(d[i] + bv, 0) }
-            } else {
-                for i in 0..<p { d[i] += bv }
-            }
-        }
-    }
-}
-
-/// masked = dy * (y > 0) in NCHW, with the per-channel sums of `masked` added to `db`.
-@inline(__always)
-func maskReLUAndSum(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
-                    into masked: UnsafeMutablePointer<Float>, biasGrad db: UnsafeMutablePointer<Float>) {
-    for b in 0..<n {
-        for ch in 0..<c {
-            let offset = (b * c + ch) * p
-            reluBackward(output: y + offset, dy: dy + offset, into: masked + offset, count: p)
-            db[ch] += vectorSum(masked + offset, p)
+extension ConvTranspose2D {
+    /// masked = dy * (y > 0) when the ReLU is fused (else a copy), with the bias gradient's
+    /// per-channel sums added in the same pass.
+    fileprivate func maskForDirectKernel(_ dy: Tensor, into masked: Tensor, batch n: Int, plane p: Int) {
+        for b in 0..<n {
+            let offset = b * outputChannels * p
+            vl_masked_to_channel_major(dy.data + offset, fusedReLU ? output.data + offset : nil, 1, outputChannels, p,
+                                       masked.data + offset, bias.grad.data)
         }
     }
 }

@@ -11,6 +11,8 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(n: 1, c: 1, o: 2, h: 4, w: 4, k: 3, s: 1),
         ConvCase(n: 2, c: 2, o: 3, h: 6, w: 6, k: 4, s: 2),   // even kernel
         ConvCase(n: 2, c: 3, o: 2, h: 5, w: 4, k: 1, s: 1),
+        ConvCase(n: 2, c: 4, o: 1, h: 6, w: 7, k: 3, s: 1),   // the decoder's output layer shape
+        ConvCase(n: 2, c: 2, o: 1, h: 3, w: 1, k: 3, s: 1),   // one column: every side tap wraps
     ]
 }
 
@@ -24,9 +26,10 @@ struct LayerGradientTests {
         #expect(failures.isEmpty, "\(failures.prefix(3))")
     }
 
-    @Test(arguments: ConvCase.all)
-    func convTranspose2D(_ c: ConvCase) {
+    @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
+    func convTranspose2D(_ c: ConvCase, _ kernel: ConvolutionKernel) {
         let layer = ConvTranspose2D(name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        layer.kernel = kernel
         randomizeParameters(layer, seed: 3)
         let failures = gradientCheck(layer, input: randomTensor([c.n, c.c, c.h, c.w], seed: 4))
         #expect(failures.isEmpty, "\(failures.prefix(3))")
@@ -91,9 +94,10 @@ struct ReferenceKernelTests {
         #expect(maxAbsDiff(y.array, ref) < 1e-5)
     }
 
-    @Test(arguments: ConvCase.all)
-    func convTranspose2DMatchesDirectLoops(_ c: ConvCase) {
+    @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
+    func convTranspose2DMatchesDirectLoops(_ c: ConvCase, _ kernel: ConvolutionKernel) {
         let layer = ConvTranspose2D(name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        layer.kernel = kernel
         randomizeParameters(layer, seed: 23)
         let x = randomTensor([c.n, c.c, c.h, c.w], seed: 24)
         let y = layer.forward(x)
@@ -117,11 +121,12 @@ struct ReferenceKernelTests {
     }
 
     /// <conv(x), y> = <x, convT(y)> with the same weights and no bias: the two layers are adjoint.
-    @Test(arguments: ConvCase.all)
-    func convAndTransposedConvAreAdjoint(_ c: ConvCase) {
+    @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
+    func convAndTransposedConvAreAdjoint(_ c: ConvCase, _ kernel: ConvolutionKernel) {
         // conv: [C, H*s, W*s] -> [O, H, W] when H*s divides evenly; convT maps [O, H, W] -> [C, H*s, W*s].
         let conv = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
         let convT = ConvTranspose2D(name: "convT", inputChannels: c.o, outputChannels: c.c, kernelSize: c.k, stride: c.s)
+        convT.kernel = kernel
         randomizeParameters(conv, seed: 27)
         conv.bias.value.zero()
         convT.weight.value.copy(from: conv.weight.value)   // [O, C, k, k] is convT's [C_in=O, C_out=C, k, k]
@@ -218,6 +223,11 @@ struct FusedReLUTests {
     @Test func convTranspose2D() {
         check({ ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2) },
               setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 4, 5], seed: 63))
+    }
+
+    @Test func convTranspose2DDirectKernel() {
+        check({ ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 1) },
+              setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 5, 4], seed: 65))
     }
 
     @Test func dense() {

@@ -1,0 +1,69 @@
+#ifndef VAELAB_NN_KERNELS_H
+#define VAELAB_NN_KERNELS_H
+// Direct convolution kernels for the layers whose GEMMs are too skinny for BLAS to run well
+// (a 3x3 stride-1 "same" transposed convolution onto one or a few channels: the decoder's
+// 32 -> 1 output layer). Float32, NCHW, contiguous. Each kernel is compiled for AVX-512,
+// AVX2+FMA and baseline x86-64 (target_clones) and picks one at load time, so a given machine
+// always runs the same code and gives the same bits.
+#include <stddef.h>
+
+/// Scratch floats `vl_deconv3x3s1_*` need for planes of h x w.
+size_t vl_deconv3x3s1_scratch(long c, long o, long h, long w);
+
+/// y [n, o, h, w] = transposed 3x3 stride-1 "same" convolution of x [n, c, h, w] with
+/// weight [c, o, 3, 3] (PyTorch layout), plus bias [o] (may be NULL), then ReLU when relu != 0.
+void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long w,
+                            const float *weight, const float *bias, int relu, float *y, float *scratch);
+
+/// dx [n, c, h, w] = the input gradient for dy [n, o, h, w] (overwritten).
+void vl_deconv3x3s1_backward_data(const float *dy, long n, long c, long o, long h, long w,
+                                  const float *weight, float *dx, float *scratch);
+
+/// dweight [c, o, 3, 3] += the weight gradient for input x [n, c, h, w] and dy [n, o, h, w].
+void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, long c, long o, long h, long w,
+                                    float *dweight, float *scratch);
+
+#endif
+
+#ifndef VAELAB_NN_LAYOUT_H
+#define VAELAB_NN_LAYOUT_H
+// The memory passes around the convolution GEMMs: im2col / col2im (batched, with a fast path
+// through the four phases of a 3x3 stride-2 kernel), the permutes between NCHW and
+// channel-major [C, N*P], and the bias, ReLU and bias-gradient work fused into them.
+
+/// The geometry of a convolution over one channel plane (see ConvGeometry.swift).
+typedef struct {
+    long channels, in_h, in_w, kernel, stride, pad_top, pad_left, out_h, out_w;
+} vl_geometry;
+
+/// Scratch floats the functions below need for geometry g.
+size_t vl_layout_scratch(const vl_geometry *g);
+
+/// col [C*k*k, n*Hout*Wout] = im2col(x [n, C, H, W]). When mask_y is given, x is first
+/// multiplied by (mask_y > 0) (a fused ReLU's backward); when bias_grad is given, the
+/// per-channel sums of that (masked) x are added to it.
+void vl_im2col(const float *x, long n, const vl_geometry *g, float *col,
+               const float *mask_y, float *bias_grad, float *scratch);
+
+/// x [n, C, H, W] = col2im(col) (+= when accumulate), the adjoint of vl_im2col. Without
+/// accumulate, bias[c] (may be NULL) is added to each finished plane and ReLU applied if relu.
+void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int accumulate,
+               const float *bias, int relu, float *scratch);
+
+/// [n, c, p] -> [c, n*p].
+void vl_to_channel_major(const float *src, long n, long c, long p, float *dst);
+
+/// [c, n*p] -> [n, c, p], adding bias[c] (may be NULL), then ReLU when relu != 0.
+void vl_from_channel_major(const float *src, long n, long c, long p, const float *bias, int relu, float *dst);
+
+/// dst [c, n*p] = dy [n, c, p] * (y > 0) (y may be NULL: no mask); bias_grad[c] += its sums.
+void vl_masked_to_channel_major(const float *dy, const float *y, long n, long c, long p, float *dst,
+                                float *bias_grad);
+
+/// dx = dy * (y > 0).
+void vl_relu_backward(const float *y, const float *dy, float *dx, long count);
+
+/// The sum of count floats, in 16 lanes combined in a fixed order.
+float vl_sum(const float *p, long count);
+
+#endif

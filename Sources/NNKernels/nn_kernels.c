@@ -1,0 +1,185 @@
+#include "nn_kernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define VL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VL_CLONES
+#endif
+
+// 16 floats, loaded and stored unaligned; each target clone lowers it to its own registers.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int v16i __attribute__((vector_size(64), aligned(4)));
+#define VL_VECTORS 4                  // accumulators per tap column and chunk
+#define VL_CHUNK (16 * VL_VECTORS)    // output positions per chunk, kept in registers
+
+// Macros, not functions: a 64-byte vector crossing a call would change the ABI per clone.
+#define load16(p) (*(const v16 *)(p))
+#define store16(p, v) (*(v16 *)(p) = (v))
+#define splat16(s) ((v16){0} + (s))
+#define load16i(p) (*(const v16i *)(p))
+
+// The nine taps of a 3x3 "same" kernel move a plane by (ki - 1) * w + (kj - 1) in flat
+// (row-major) index. Planes are copied into zero-guarded buffers (w + 1 zeros before, and after
+// the plane rounded up to whole chunks), so every shifted read is in bounds and rows above and
+// below the plane read zeros. A shift by kj - 1 = +-1 also wraps the last column of one row onto
+// the first of the next: each tap column therefore accumulates separately, and the one column
+// that only wrapped values reach is dropped before the three are summed.
+
+typedef struct { long hw, rounded, guard, stride; } layout;
+
+static inline layout plane_layout(long h, long w) {
+    layout l;
+    l.hw = h * w;
+    l.rounded = (l.hw + VL_CHUNK - 1) / VL_CHUNK * VL_CHUNK;
+    l.guard = w + 1;
+    l.stride = l.guard + l.rounded + l.guard;
+    return l;
+}
+
+/// Copies `count` planes of hw floats into guarded buffers of l.stride floats.
+static inline void guard_planes(const float *src, long count, layout l, float *dst) {
+    for (long p = 0; p < count; p++) {
+        float *d = dst + p * l.stride;
+        memset(d, 0, (size_t)l.guard * sizeof(float));
+        memcpy(d + l.guard, src + p * l.hw, (size_t)l.hw * sizeof(float));
+        memset(d + l.guard + l.hw, 0, (size_t)(l.stride - l.guard - l.hw) * sizeof(float));
+    }
+}
+
+size_t vl_deconv3x3s1_scratch(long c, long o, long h, long w) {
+    layout l = plane_layout(h, w);
+    long planes = c > o ? c : o;
+    return (size_t)(planes * l.stride + 3 * l.rounded + 3 * VL_CHUNK + c * o * 9 * 16);
+}
+
+/// Column masks over the rounded plane: all ones except at column `drop` (and past hw).
+static void column_mask(int *mask, layout l, long w, long drop) {
+    for (long f = 0; f < l.rounded; f++) mask[f] = (f < l.hw && f % w != drop) ? -1 : 0;
+}
+
+/// out[f0 ..< f0 + VL_CHUNK] (positions below hw only) = a1 + a0 & m0 + a2 & m2, then ReLU when asked.
+#define COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, hw, relu, out, tmp)                                  \
+    do {                                                                                      \
+        for (int v = 0; v < VL_VECTORS; v++) {                                                \
+            v16 r = a1[v] + (v16)((v16i)a0[v] & load16i(m0 + f0 + 16 * v))                    \
+                          + (v16)((v16i)a2[v] & load16i(m2 + f0 + 16 * v));                   \
+            if (relu) r = (v16)((v16i)r & (r > splat16(0)));                                  \
+            store16(tmp + 16 * v, r);                                                         \
+        }                                                                                     \
+        long end_ = (f0) + VL_CHUNK < (hw) ? VL_CHUNK : (hw) - (f0);                          \
+        memcpy((out) + (f0), tmp, (size_t)end_ * sizeof(float));                              \
+    } while (0)
+
+VL_CLONES
+void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long w,
+                            const float *weight, const float *bias, int relu, float *y, float *scratch) {
+    const layout l = plane_layout(h, w);
+    float *planes = scratch, *tmp = scratch + (c > o ? c : o) * l.stride;
+    int *m0 = (int *)(tmp + VL_CHUNK), *m2 = m0 + l.rounded;
+    column_mask(m0, l, w, w - 1);  // a0 reads column Q + 1: wrapped at Q = w - 1
+    column_mask(m2, l, w, 0);      // a2 reads column Q - 1: wrapped at Q = 0
+    for (long b = 0; b < n; b++) {
+        guard_planes(x + b * c * l.hw, c, l, planes);
+        for (long oo = 0; oo < o; oo++) {
+            const float bv = bias ? bias[oo] : 0.0f;
+            for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
+                v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
+                for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(bv); a2[v] = splat16(0); }
+                for (long cc = 0; cc < c; cc++) {
+                    const float *xp = planes + cc * l.stride + l.guard + f0;
+                    const float *wp = weight + (cc * o + oo) * 9;
+                    // y[P, Q] += w[ki, kj] * x[P - ki + 1, Q - kj + 1]
+                    for (long ki = 0; ki < 3; ki++) {
+                        const float *r = xp - (ki - 1) * w;
+                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
+                        for (int v = 0; v < VL_VECTORS; v++) {
+                            a0[v] += w0 * load16(r + 16 * v + 1);
+                            a1[v] += w1 * load16(r + 16 * v);
+                            a2[v] += w2 * load16(r + 16 * v - 1);
+                        }
+                    }
+                }
+                COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, l.hw, relu, y + (b * o + oo) * l.hw, tmp);
+            }
+        }
+    }
+}
+
+VL_CLONES
+void vl_deconv3x3s1_backward_data(const float *dy, long n, long c, long o, long h, long w,
+                                  const float *weight, float *dx, float *scratch) {
+    const layout l = plane_layout(h, w);
+    float *planes = scratch, *tmp = scratch + (c > o ? c : o) * l.stride;
+    int *m0 = (int *)(tmp + VL_CHUNK), *m2 = m0 + l.rounded;
+    column_mask(m0, l, w, 0);      // a0 reads column j - 1: wrapped at j = 0
+    column_mask(m2, l, w, w - 1);  // a2 reads column j + 1: wrapped at j = w - 1
+    for (long b = 0; b < n; b++) {
+        guard_planes(dy + b * o * l.hw, o, l, planes);
+        for (long cc = 0; cc < c; cc++) {
+            for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
+                v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
+                for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(0); a2[v] = splat16(0); }
+                for (long oo = 0; oo < o; oo++) {
+                    const float *gp = planes + oo * l.stride + l.guard + f0;
+                    const float *wp = weight + (cc * o + oo) * 9;
+                    // dx[i, j] += w[ki, kj] * dy[i + ki - 1, j + kj - 1]
+                    for (long ki = 0; ki < 3; ki++) {
+                        const float *r = gp + (ki - 1) * w;
+                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
+                        for (int v = 0; v < VL_VECTORS; v++) {
+                            a0[v] += w0 * load16(r + 16 * v - 1);
+                            a1[v] += w1 * load16(r + 16 * v);
+                            a2[v] += w2 * load16(r + 16 * v + 1);
+                        }
+                    }
+                }
+                COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, l.hw, 0, dx + (b * c + cc) * l.hw, tmp);
+            }
+        }
+    }
+}
+
+VL_CLONES
+void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, long c, long o, long h, long w,
+                                    float *dweight, float *scratch) {
+    const layout l = plane_layout(h, w);
+    float *planes = scratch;
+    float *xs = scratch + (c > o ? c : o) * l.stride;   // x, and x with column 0 / w - 1 zeroed
+    float *x0 = xs, *x1 = xs + l.rounded, *x2 = xs + 2 * l.rounded;
+    float *lanes = xs + 3 * l.rounded + 3 * VL_CHUNK;
+    memset(lanes, 0, (size_t)(c * o * 9 * 16) * sizeof(float));
+    memset(xs, 0, (size_t)(3 * l.rounded) * sizeof(float));
+    for (long b = 0; b < n; b++) {
+        guard_planes(dy + b * o * l.hw, o, l, planes);
+        for (long cc = 0; cc < c; cc++) {
+            const float *xp = x + (b * c + cc) * l.hw;
+            memcpy(x0, xp, (size_t)l.hw * sizeof(float));
+            memcpy(x1, xp, (size_t)l.hw * sizeof(float));
+            memcpy(x2, xp, (size_t)l.hw * sizeof(float));
+            for (long r = 0; r < h; r++) { x0[r * w] = 0; x2[r * w + w - 1] = 0; }
+            for (long oo = 0; oo < o; oo++) {
+                const float *gp = planes + oo * l.stride + l.guard;
+                float *lane = lanes + (cc * o + oo) * 9 * 16;
+                v16 acc[9];
+                for (int k = 0; k < 9; k++) acc[k] = load16(lane + 16 * k);
+                // dW[ki, kj] += sum x[i, j] * dy[i + ki - 1, j + kj - 1]; x's zero tail ends the sums.
+                for (long f = 0; f < l.rounded; f += 16) {
+                    const v16 v0 = load16(x0 + f), v1 = load16(x1 + f), v2 = load16(x2 + f);
+                    for (long ki = 0; ki < 3; ki++) {
+                        const float *r = gp + f + (ki - 1) * w;
+                        acc[ki * 3] += v0 * load16(r - 1);
+                        acc[ki * 3 + 1] += v1 * load16(r);
+                        acc[ki * 3 + 2] += v2 * load16(r + 1);
+                    }
+                }
+                for (int k = 0; k < 9; k++) store16(lane + 16 * k, acc[k]);
+            }
+        }
+    }
+    for (long i = 0; i < c * o * 9; i++) {
+        float s = 0;
+        for (int k = 0; k < 16; k++) s += lanes[i * 16 + k];
+        dweight[i] += s;
+    }
+}

@@ -1,0 +1,267 @@
+#include "nn_kernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define VL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VL_CLONES
+#endif
+
+static inline int stride2_fast(const vl_geometry *g) {
+    return g->kernel == 3 && g->stride == 2 && g->pad_top == 0 && g->pad_left == 0
+        && g->in_h == 2 * g->out_h && g->in_w == 2 * g->out_w;
+}
+
+size_t vl_layout_scratch(const vl_geometry *g) {
+    // one (masked) input plane, four phase planes, one column mask
+    return (size_t)(g->in_h * g->in_w + 5 * g->out_h * g->out_w + 16);
+}
+
+// The sum in 16 lanes, combined in a fixed order (the same bits on every clone).
+static inline float sum16(const float *p, long count) {
+    float lanes[16] = {0};
+    long i = 0;
+    for (; i + 16 <= count; i += 16)
+        for (int k = 0; k < 16; k++) lanes[k] += p[i + k];
+    float total = 0;
+    for (int k = 0; k < 16; k++) total += lanes[k];
+    for (; i < count; i++) total += p[i];
+    return total;
+}
+
+VL_CLONES
+float vl_sum(const float *p, long count) { return sum16(p, count); }
+
+static inline void relu_mask(const float *restrict y, const float *restrict dy, float *restrict dx, long count) {
+    for (long i = 0; i < count; i++) dx[i] = y[i] > 0 ? dy[i] : 0.0f;
+}
+
+VL_CLONES
+void vl_relu_backward(const float *y, const float *dy, float *dx, long count) { relu_mask(y, dy, dx, count); }
+
+// For kernel column kj, the output columns [lo, hi) whose input column lies inside the image.
+static inline void column_span(const vl_geometry *g, long kj, long *lo, long *hi) {
+    long a = (g->pad_left - kj + g->stride - 1) / g->stride;
+    if (g->pad_left - kj + g->stride - 1 < 0) a = 0;  // C division truncates toward zero
+    *lo = a > 0 ? a : 0;
+    long b = (g->in_w - 1 + g->pad_left - kj) / g->stride + 1;
+    if (g->in_w - 1 + g->pad_left - kj < 0) b = 0;
+    *hi = b < g->out_w ? b : g->out_w;
+}
+
+// --- im2col ---------------------------------------------------------------------------------
+
+// The nine rows of one channel plane for a 3x3 stride-2 kernel with no leading padding: the
+// plane is split into its four phases ph[p][q][m][l] = x[2m + p][2l + q], and row (ki, kj) is
+// phase (ki % 2, kj % 2) shifted by (ki / 2, kj / 2) rows / columns, zero past the edge.
+static inline void im2col_plane_stride2(const float *restrict src, const vl_geometry *g, float *restrict dst0,
+                                        long cols, float *restrict phases) {
+    const long oh = g->out_h, ow = g->out_w, iw = g->in_w, plane = oh * ow;
+    for (long m = 0; m < oh; m++) {
+        for (long p = 0; p < 2; p++) {
+            const float *row = src + (2 * m + p) * iw;
+            float *e = phases + (2 * p) * plane + m * ow, *o = phases + (2 * p + 1) * plane + m * ow;
+            for (long l = 0; l < ow; l++) { e[l] = row[2 * l]; o[l] = row[2 * l + 1]; }
+        }
+    }
+    for (long ki = 0; ki < 3; ki++) {
+        for (long kj = 0; kj < 3; kj++) {
+            const float *ph = phases + (2 * (ki % 2) + kj % 2) * plane;
+            const long a = ki / 2, sh = kj / 2;
+            float *dst = dst0 + (ki * 3 + kj) * cols;
+            const long valid = (oh - a) * ow;   // rows that exist after the shift
+            if (sh == 0) {
+                memcpy(dst, ph + a * ow, (size_t)valid * sizeof(float));
+            } else {
+                memcpy(dst, ph + a * ow + 1, (size_t)(valid - 1) * sizeof(float));
+                for (long m = 0; m < oh - a; m++) dst[m * ow + ow - 1] = 0;  // column 2l + 2 past the edge
+            }
+            memset(dst + valid, 0, (size_t)(plane - valid) * sizeof(float));
+        }
+    }
+}
+
+static inline void im2col_plane_general(const float *restrict src, const vl_geometry *g, float *restrict dst0,
+                                        long cols) {
+    const long k = g->kernel, s = g->stride, oh = g->out_h, ow = g->out_w, ih = g->in_h, iw = g->in_w;
+    for (long ki = 0; ki < k; ki++) {
+        for (long kj = 0; kj < k; kj++) {
+            long lo, hi;
+            column_span(g, kj, &lo, &hi);
+            float *dst = dst0 + (ki * k + kj) * cols;
+            for (long y = 0; y < oh; y++) {
+                float *d = dst + y * ow;
+                const long iy = y * s - g->pad_top + ki;
+                if (iy < 0 || iy >= ih || lo >= hi) { memset(d, 0, (size_t)ow * sizeof(float)); continue; }
+                const float *row = src + iy * iw - g->pad_left + kj;
+                for (long xo = 0; xo < lo; xo++) d[xo] = 0;
+                if (s == 1) {
+                    memcpy(d + lo, row + lo, (size_t)(hi - lo) * sizeof(float));
+                } else {
+                    for (long xo = lo; xo < hi; xo++) d[xo] = row[xo * s];
+                }
+                for (long xo = hi; xo < ow; xo++) d[xo] = 0;
+            }
+        }
+    }
+}
+
+VL_CLONES
+void vl_im2col(const float *x, long n, const vl_geometry *g, float *col,
+               const float *mask_y, float *bias_grad, float *scratch) {
+    const long in_plane = g->in_h * g->in_w, plane = g->out_h * g->out_w, cols = n * plane;
+    const long kk = g->kernel * g->kernel;
+    const int fast = stride2_fast(g);
+    float *masked = scratch, *phases = scratch + in_plane;
+    for (long b = 0; b < n; b++) {
+        for (long c = 0; c < g->channels; c++) {
+            const float *src = x + (b * g->channels + c) * in_plane;
+            if (mask_y) {
+                relu_mask(mask_y + (b * g->channels + c) * in_plane, src, masked, in_plane);
+                src = masked;
+            }
+            if (bias_grad) bias_grad[c] += sum16(src, in_plane);
+            float *dst = col + c * kk * cols + b * plane;
+            if (fast) im2col_plane_stride2(src, g, dst, cols, phases);
+            else im2col_plane_general(src, g, dst, cols);
+        }
+    }
+}
+
+// --- col2im ---------------------------------------------------------------------------------
+
+static inline void finish_plane(float *restrict d, long count, float bias, int relu) {
+    if (relu) {
+        for (long i = 0; i < count; i++) { float v = d[i] + bias; d[i] = v > 0 ? v : 0.0f; }
+    } else if (bias != 0) {
+        for (long i = 0; i < count; i++) d[i] += bias;
+    }
+}
+
+// The adjoint of im2col_plane_stride2: the nine rows are added into the four phase planes with
+// flat shifted adds (a row shifted by one column drops its last column, which has no place in
+// the plane), then the phases are interleaved into the output plane.
+static inline void col2im_plane_stride2(const float *restrict src0, long cols, const vl_geometry *g,
+                                        float *restrict dst, int accumulate, float bias, int relu,
+                                        float *restrict phases, const int *restrict keep) {
+    const long oh = g->out_h, ow = g->out_w, iw = g->in_w, plane = oh * ow;
+    memset(phases, 0, (size_t)(4 * plane) * sizeof(float));
+    for (long ki = 0; ki < 3; ki++) {
+        for (long kj = 0; kj < 3; kj++) {
+            float *ph = phases + (2 * (ki % 2) + kj % 2) * plane;
+            const long a = ki / 2, sh = kj / 2;
+            const float *src = src0 + (ki * 3 + kj) * cols;
+            const long valid = (oh - a) * ow;
+            float *d = ph + a * ow;
+            if (sh == 0) {
+                for (long f = 0; f < valid; f++) d[f] += src[f];
+            } else {
+                // d[f + 1] += src[f] except where f is in the last column; the last f is.
+                for (long f = 0; f < valid - 1; f++) {
+                    union { float f; int i; } u = {src[f]};
+                    u.i &= keep[f];
+                    d[f + 1] += u.f;
+                }
+            }
+        }
+    }
+    for (long m = 0; m < oh; m++) {
+        for (long p = 0; p < 2; p++) {
+            const float *e = phases + (2 * p) * plane + m * ow, *o = phases + (2 * p + 1) * plane + m * ow;
+            float *row = dst + (2 * m + p) * iw;
+            if (accumulate) {
+                for (long l = 0; l < ow; l++) { row[2 * l] += e[l]; row[2 * l + 1] += o[l]; }
+            } else {
+                for (long l = 0; l < ow; l++) { row[2 * l] = e[l]; row[2 * l + 1] = o[l]; }
+            }
+        }
+    }
+    if (!accumulate) finish_plane(dst, g->in_h * iw, bias, relu);
+}
+
+static inline void col2im_plane_general(const float *restrict src0, long cols, const vl_geometry *g,
+                                        float *restrict dst, int accumulate, float bias, int relu) {
+    const long k = g->kernel, s = g->stride, oh = g->out_h, ow = g->out_w, ih = g->in_h, iw = g->in_w;
+    if (!accumulate) memset(dst, 0, (size_t)(ih * iw) * sizeof(float));
+    for (long ki = 0; ki < k; ki++) {
+        for (long kj = 0; kj < k; kj++) {
+            long lo, hi;
+            column_span(g, kj, &lo, &hi);
+            if (lo >= hi) continue;
+            const float *src = src0 + (ki * k + kj) * cols;
+            for (long y = 0; y < oh; y++) {
+                const long iy = y * s - g->pad_top + ki;
+                if (iy < 0 || iy >= ih) continue;
+                const float *r = src + y * ow;
+                float *row = dst + iy * iw - g->pad_left + kj;
+                if (s == 1) {
+                    for (long xo = lo; xo < hi; xo++) row[xo] += r[xo];
+                } else {
+                    for (long xo = lo; xo < hi; xo++) row[xo * s] += r[xo];
+                }
+            }
+        }
+    }
+    if (!accumulate) finish_plane(dst, ih * iw, bias, relu);
+}
+
+VL_CLONES
+void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int accumulate,
+               const float *bias, int relu, float *scratch) {
+    const long in_plane = g->in_h * g->in_w, plane = g->out_h * g->out_w, cols = n * plane;
+    const long kk = g->kernel * g->kernel;
+    const int fast = stride2_fast(g);
+    float *phases = scratch + in_plane;
+    int *keep = (int *)(phases + 4 * plane);
+    if (fast) for (long f = 0; f < plane; f++) keep[f] = f % g->out_w == g->out_w - 1 ? 0 : -1;
+    for (long b = 0; b < n; b++) {
+        for (long c = 0; c < g->channels; c++) {
+            const float *src = col + c * kk * cols + b * plane;
+            float *dst = x + (b * g->channels + c) * in_plane;
+            const float bv = bias ? bias[c] : 0.0f;
+            if (fast) col2im_plane_stride2(src, cols, g, dst, accumulate, bv, relu, phases, keep);
+            else col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
+        }
+    }
+}
+
+// --- permutes -------------------------------------------------------------------------------
+
+VL_CLONES
+void vl_to_channel_major(const float *src, long n, long c, long p, float *dst) {
+    for (long b = 0; b < n; b++)
+        for (long ch = 0; ch < c; ch++)
+            memcpy(dst + ch * n * p + b * p, src + (b * c + ch) * p, (size_t)p * sizeof(float));
+}
+
+VL_CLONES
+void vl_from_channel_major(const float *src, long n, long c, long p, const float *bias, int relu, float *dst) {
+    for (long b = 0; b < n; b++) {
+        for (long ch = 0; ch < c; ch++) {
+            const float *s = src + ch * n * p + b * p;
+            float *restrict d = dst + (b * c + ch) * p;
+            const float bv = bias ? bias[ch] : 0.0f;
+            if (relu) {
+                for (long i = 0; i < p; i++) { float v = s[i] + bv; d[i] = v > 0 ? v : 0.0f; }
+            } else if (bias) {
+                for (long i = 0; i < p; i++) d[i] = s[i] + bv;
+            } else {
+                memcpy(d, s, (size_t)p * sizeof(float));
+            }
+        }
+    }
+}
+
+VL_CLONES
+void vl_masked_to_channel_major(const float *dy, const float *y, long n, long c, long p, float *dst,
+                                float *bias_grad) {
+    for (long b = 0; b < n; b++) {
+        for (long ch = 0; ch < c; ch++) {
+            const float *s = dy + (b * c + ch) * p;
+            float *d = dst + ch * n * p + b * p;
+            if (y) relu_mask(y + (b * c + ch) * p, s, d, p);
+            else memcpy(d, s, (size_t)p * sizeof(float));
+            if (bias_grad) bias_grad[ch] += sum16(d, p);
+        }
+    }
+}
