@@ -62,17 +62,19 @@ public struct Series: Sendable {
 
 /// An x-y chart: title, axes with ticks and labels, grid, series, legend.
 public struct Chart: Sendable {
-    public enum LegendPlace: Sendable { case topRight, topLeft, bottomRight, bottomLeft, none }
+    /// Where the legend goes; `automatic` takes the inside corner that covers the least data
+    /// (points, line segments, error bars and point labels), top right on a tie.
+    public enum LegendPlace: Sendable { case automatic, topRight, topLeft, bottomRight, bottomLeft, none }
     public var title: String
     public var x: Axis
     public var y: Axis
     public var series: [Series]
     /// Lines drawn under the data in light grey (e.g. iso-loss lines), with an optional label each.
     public var guides: [Series] = []
-    public var legend: LegendPlace = .topRight
+    public var legend: LegendPlace = .automatic
     public var fontScale = 1.0
 
-    public init(title: String, x: Axis, y: Axis, series: [Series], guides: [Series] = [], legend: LegendPlace = .topRight) {
+    public init(title: String, x: Axis, y: Axis, series: [Series], guides: [Series] = [], legend: LegendPlace = .automatic) {
         self.title = title
         self.x = x
         self.y = y
@@ -151,19 +153,39 @@ public struct Chart: Sendable {
                 canvas.text(labels[i], x: px(s.x[i]) + 7, y: py(s.y[i]) - 7, size: fs * 0.85, color: s.color)
             }
         }
-        drawLegend(on: canvas, plot: plot, size: fs * 0.9)
+        // Everything the legend should not hide, in pixels: points, samples along lines and error
+        // bars, and the boxes of point labels.
+        var occupied: [(Double, Double)] = []
+        for s in series {
+            let pts = zip(s.x, s.y).map { (px($0), py($1)) }
+            occupied += pts
+            if s.lineWidth > 0 {
+                for (a, b) in zip(pts, pts.dropFirst()) {
+                    for k in 1..<12 { let t = Double(k) / 12; occupied.append((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)) }
+                }
+            }
+            for i in s.x.indices {
+                if let e = s.yError?[i], e > 0 {
+                    for k in 0...6 { occupied.append((px(s.x[i]), py(s.y[i] - e + 2 * e * Double(k) / 6))) }
+                }
+                if let labels = s.pointLabels, i < labels.count {
+                    let w = canvas.textWidth(labels[i], size: fs * 0.85)
+                    for k in 0...4 { occupied.append((px(s.x[i]) + 7 + w * Double(k) / 4, py(s.y[i]) - 7 - fs * 0.4)) }
+                }
+            }
+        }
+        drawLegend(on: canvas, plot: plot, size: fs * 0.9, avoiding: occupied)
     }
 
-    private func drawLegend(on canvas: Canvas, plot: Rect, size: Double) {
+    private func drawLegend(on canvas: Canvas, plot: Rect, size: Double, avoiding occupied: [(Double, Double)]) {
         let entries = series.filter { $0.inLegend && !$0.label.isEmpty }
         guard legend != .none, !entries.isEmpty else { return }
         let rowHeight = size * 1.5
         let width = (entries.map { canvas.textWidth($0.label, size: size) }.max() ?? 0) + 44
         let height = rowHeight * Double(entries.count) + 8
-        let left = legend == .topLeft || legend == .bottomLeft
-        let top = legend == .topLeft || legend == .topRight
-        let box = Rect(x: left ? plot.x + 8 : plot.maxX - width - 8, y: top ? plot.y + 8 : plot.maxY - height - 8,
-                       width: width, height: height)
+        let place = legend == .automatic
+            ? Chart.legendCorner(plot: plot, width: width, height: height, avoiding: occupied) : legend
+        let box = Chart.legendBox(place, plot: plot, width: width, height: height)
         canvas.fill(box, Color.white.with(alpha: 0.88))
         canvas.stroke(box, .grid, width: 1)
         for (i, s) in entries.enumerated() {
@@ -172,6 +194,25 @@ public struct Chart: Sendable {
             if s.marker > 0 || s.lineWidth == 0 { canvas.circle(box.x + 19, yy, radius: max(s.marker, 3), fill: s.color) }
             canvas.text(s.label, x: box.x + 36, y: yy + size * 0.35, size: size)
         }
+    }
+
+    /// The legend's box of the given size in a corner of the plot.
+    public static func legendBox(_ place: LegendPlace, plot: Rect, width: Double, height: Double) -> Rect {
+        let left = place == .topLeft || place == .bottomLeft
+        let top = place == .topLeft || place == .topRight || place == .automatic
+        return Rect(x: left ? plot.x + 8 : plot.maxX - width - 8, y: top ? plot.y + 8 : plot.maxY - height - 8,
+                    width: width, height: height)
+    }
+
+    /// The corner whose legend box (with a 6-pixel margin) covers the fewest of the `occupied`
+    /// pixel positions; top right, top left, bottom right, bottom left on a tie.
+    public static func legendCorner(plot: Rect, width: Double, height: Double, avoiding occupied: [(Double, Double)]) -> LegendPlace {
+        let corners: [LegendPlace] = [.topRight, .topLeft, .bottomRight, .bottomLeft]
+        let counts = corners.map { place in
+            let r = legendBox(place, plot: plot, width: width, height: height)
+            return occupied.filter { $0.0 >= r.x - 6 && $0.0 <= r.maxX + 6 && $0.1 >= r.y - 6 && $0.1 <= r.maxY + 6 }.count
+        }
+        return corners[counts.firstIndex(of: counts.min()!)!]
     }
 
     private func resolvedRange(_ axis: Axis, values: [Double]) -> ClosedRange<Double> {

@@ -19,12 +19,19 @@ public enum BLAS {
                      "gemm: leading dimension too small (m=\(m) n=\(n) k=\(k) lda=\(lda) ldb=\(ldb) ldc=\(ldc))")
         precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "gemm: size exceeds Int32")
         if m == 0 || n == 0 { return }
+        let t0 = timesGEMM ? monotonicSeconds() : 0
+        defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
         cblas_sgemm(CblasRowMajor,
                     transA ? CblasTrans : CblasNoTrans,
                     transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// When true, `gemm` adds its wall time to `gemmSeconds`: the benchmark's per-layer split of
+    /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.
+    nonisolated(unsafe) public static var timesGEMM = false
+    nonisolated(unsafe) public static var gemmSeconds = 0.0
 
     /// The number of threads OpenBLAS uses for one call.
     public static var threads: Int {

@@ -1,3 +1,4 @@
+import Glibc
 /// 2-D convolution with Keras "same" padding, as im2col + `sgemm` over tiles of the batch.
 ///
 /// x [N, C, H, W] -> y [N, O, ceil(H/s), ceil(W/s)]; weight [O, C, k, k], bias [O].
@@ -97,7 +98,7 @@ public final class Conv2D: Layer, InputGradientOptional {
 }
 
 /// Bytes of im2col matrix per tile: small enough to stay in cache between im2col, the GEMM and col2im.
-public let convolutionTileBytes = 1 << 20
+public let convolutionTileBytes = Int(String(cString: getenv("VL_TILE") ?? strdup("1048576")))!
 
 /// Consecutive (start, count) tiles of a batch whose im2col matrix (rows x count*plane floats)
 /// fits in `convolutionTileBytes`; at least one image per tile.

@@ -26,9 +26,9 @@ public final class Sequential: Layer {
         var h = x
         for layer in layers {
             if let profiler {
-                let t0 = monotonicSeconds()
+                let t0 = monotonicSeconds(), g0 = BLAS.gemmSeconds
                 h = layer.forward(h)
-                profiler.add("\(name).\(layer.name)", forward: monotonicSeconds() - t0)
+                profiler.add("\(name).\(layer.name)", forward: monotonicSeconds() - t0, forwardGEMM: BLAS.gemmSeconds - g0)
             } else {
                 h = layer.forward(h)
             }
@@ -40,9 +40,9 @@ public final class Sequential: Layer {
         var g = dy
         for layer in layers.reversed() {
             if let profiler {
-                let t0 = monotonicSeconds()
+                let t0 = monotonicSeconds(), g0 = BLAS.gemmSeconds
                 g = layer.backward(g)
-                profiler.add("\(name).\(layer.name)", backward: monotonicSeconds() - t0)
+                profiler.add("\(name).\(layer.name)", backward: monotonicSeconds() - t0, backwardGEMM: BLAS.gemmSeconds - g0)
             } else {
                 g = layer.backward(g)
             }
@@ -72,16 +72,20 @@ public final class Sequential: Layer {
 
 /// Accumulated wall time per named layer, for `vaelab bench`'s breakdown.
 public final class Profiler {
-    public struct Entry: Sendable { public var forward = 0.0, backward = 0.0 }
+    /// Seconds per pass, and the part of them spent inside sgemm (when `BLAS.timesGEMM` is on).
+    public struct Entry: Sendable { public var forward = 0.0, backward = 0.0, forwardGEMM = 0.0, backwardGEMM = 0.0 }
     public private(set) var entries: [String: Entry] = [:]
     public private(set) var order: [String] = []
 
     public init() {}
 
-    public func add(_ key: String, forward: Double = 0, backward: Double = 0) {
+    public func add(_ key: String, forward: Double = 0, backward: Double = 0, forwardGEMM: Double = 0,
+                    backwardGEMM: Double = 0) {
         if entries[key] == nil { order.append(key); entries[key] = Entry() }
         entries[key]!.forward += forward
         entries[key]!.backward += backward
+        entries[key]!.forwardGEMM += forwardGEMM
+        entries[key]!.backwardGEMM += backwardGEMM
     }
 
     public func reset() { entries = [:]; order = [] }

@@ -104,7 +104,7 @@ enum ReportCharts {
                                      dash: test ? [] : [6, 4], marker: 4))
             }
             let chart = Chart(title: part.title, x: Axis(axisLabel, scale: logScale ? .log2 : .linear, ticks: ticks),
-                              y: Axis("nats per image"), series: series, legend: i == 0 ? .topRight : .none)
+                              y: Axis("nats per image"), series: series, legend: i == 0 ? .automatic : .none)
             chart.draw(on: canvas, in: Rect(x: Double(i) * panelWidth, y: 34, width: panelWidth, height: height - 34))
         }
         return canvas

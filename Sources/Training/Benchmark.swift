@@ -7,7 +7,13 @@ public struct ModelBenchmark: Codable, Sendable {
         public var layer: String
         public var forwardMs: Double
         public var backwardMs: Double
-        enum CodingKeys: String, CodingKey { case layer, forwardMs = "forward_ms", backwardMs = "backward_ms" }
+        /// The part of forwardMs / backwardMs spent inside sgemm.
+        public var forwardGEMMMs: Double
+        public var backwardGEMMMs: Double
+        enum CodingKeys: String, CodingKey {
+            case layer, forwardMs = "forward_ms", backwardMs = "backward_ms"
+            case forwardGEMMMs = "forward_gemm_ms", backwardGEMMMs = "backward_gemm_ms"
+        }
     }
     public var name: String
     public var kind: String
@@ -91,13 +97,16 @@ public enum Benchmark {
 
         let profiler = Profiler()
         model.setProfiler(profiler)
+        BLAS.timesGEMM = true
         let profiledSteps = 4
         for _ in 0..<profiledSteps { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
+        BLAS.timesGEMM = false
         model.setProfiler(nil)
         let layers = profiler.order.map { key -> ModelBenchmark.LayerTime in
             let e = profiler.entries[key]!
-            return .init(layer: key, forwardMs: e.forward * 1000 / Double(profiledSteps),
-                         backwardMs: e.backward * 1000 / Double(profiledSteps))
+            let ms = 1000 / Double(profiledSteps)
+            return .init(layer: key, forwardMs: e.forward * ms, backwardMs: e.backward * ms,
+                         forwardGEMMMs: e.forwardGEMM * ms, backwardGEMMMs: e.backwardGEMM * ms)
         }
 
         let flop = Double(model.flops(batch: batch).trainingStep)

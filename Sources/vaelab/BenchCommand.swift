@@ -53,10 +53,14 @@ struct BenchCommand: ParsableCommand {
         }
         print("BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s")
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
-            print("\nPer-layer time of one step, \(worst.name) (ms, profiled separately):")
+            print("\nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside sgemm):")
             for l in worst.layers {
-                print("  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7))  backward \(fixed(l.backwardMs, 2, width: 7))")
+                print("  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"
+                      + "  backward \(fixed(l.backwardMs, 2, width: 7)) (\(fixed(l.backwardGEMMMs, 2, width: 6)))")
             }
+            let total = worst.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
+            let gemm = worst.layers.reduce(0) { $0 + $1.forwardGEMMMs + $1.backwardGEMMMs }
+            print("  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)")
         }
     }
 

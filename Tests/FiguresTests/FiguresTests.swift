@@ -112,6 +112,19 @@ struct ChartTests {
         #expect(abs(Double(darkest.0) - 150) < 30)
     }
 
+    @Test func automaticLegendTakesTheEmptiestCorner() {
+        let plot = Rect(x: 50, y: 30, width: 400, height: 300)
+        func corner(_ pts: [(Double, Double)]) -> Chart.LegendPlace {
+            Chart.legendCorner(plot: plot, width: 120, height: 50, avoiding: pts)
+        }
+        #expect(corner([]) == .topRight)
+        #expect(corner([(200, 300)]) == .topRight)                        // data low in the middle
+        #expect(corner([(430, 50)]) == .topLeft)                          // a point under the top-right box
+        #expect(corner([(430, 50), (80, 60)]) == .bottomRight)            // both top corners taken
+        // Every corner covers something: the fewest wins, ties in the order TR, TL, BR, BL.
+        #expect(corner([(430, 50), (420, 60), (80, 60), (440, 310), (60, 300), (70, 310)]) == .topLeft)
+    }
+
     @Test func niceTicksAndLabels() {
         #expect(Chart.niceTicks(0...10) == [0, 2, 4, 6, 8, 10])
         #expect(Chart.niceTicks(61.3...168.9).first == 80 || Chart.niceTicks(61.3...168.9).first == 70)
