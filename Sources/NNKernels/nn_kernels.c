@@ -183,3 +183,141 @@ void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, lon
         dweight[i] += s;
     }
 }
+
+// --- 3x3 stride-2 convolution, direct -------------------------------------------------------
+//
+// The input plane is split into its four phases ph[p][q][m][l] = x[2m + p][2l + q]; tap (ki, kj)
+// reads phase (ki % 2, kj % 2) shifted by ki / 2 rows and kj / 2 columns in flat index. Rows past
+// the plane read the zero guard after each phase; the one-column shift (kj = 2) wraps column
+// ow - 1 onto the next row and accumulates separately, masked at that column.
+
+#define VL_S2_CHUNK 32
+
+typedef struct { long plane, rounded, stride; } s2_layout;
+
+static inline s2_layout s2_plane_layout(long oh, long ow) {
+    s2_layout l;
+    l.plane = oh * ow;
+    l.rounded = (l.plane + VL_S2_CHUNK - 1) / VL_S2_CHUNK * VL_S2_CHUNK;
+    l.stride = l.rounded + ow + 16;
+    return l;
+}
+
+size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow) {
+    s2_layout l = s2_plane_layout(oh, ow);
+    return (size_t)(4 * c * l.stride + 3 * l.rounded + VL_S2_CHUNK + o * c * 9 * 16 + o * 16);
+}
+
+/// The four zero-guarded phases of each of the c planes of one image.
+static inline void s2_phases(const float *x, long c, long oh, long ow, s2_layout l, float *phases) {
+    const long iw = 2 * ow;
+    for (long cc = 0; cc < c; cc++) {
+        const float *src = x + cc * 4 * l.plane;
+        float *ph = phases + cc * 4 * l.stride;
+        for (long m = 0; m < oh; m++) {
+            for (long p = 0; p < 2; p++) {
+                const float *row = src + (2 * m + p) * iw;
+                float *e = ph + (2 * p) * l.stride + m * ow, *od = ph + (2 * p + 1) * l.stride + m * ow;
+                for (long q = 0; q < ow; q++) { e[q] = row[2 * q]; od[q] = row[2 * q + 1]; }
+            }
+        }
+        for (long k = 0; k < 4; k++) memset(ph + k * l.stride + l.plane, 0, (size_t)(l.stride - l.plane) * sizeof(float));
+    }
+}
+
+VL_CLONES
+void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long ow,
+                          const float *weight, const float *bias, int relu, float *y, float *scratch) {
+    const s2_layout l = s2_plane_layout(oh, ow);
+    float *phases = scratch, *tmp = scratch + 4 * c * l.stride;
+    int *keep = (int *)(tmp + VL_S2_CHUNK);
+    for (long f = 0; f < l.rounded; f++) keep[f] = f % ow == ow - 1 ? 0 : -1;
+    for (long b = 0; b < n; b++) {
+        s2_phases(x + b * c * 4 * l.plane, c, oh, ow, l, phases);
+        for (long oo = 0; oo < o; oo++) {
+            const float bv = bias ? bias[oo] : 0.0f;
+            float *out = y + (b * o + oo) * l.plane;
+            for (long f0 = 0; f0 < l.plane; f0 += VL_S2_CHUNK) {
+                v16 a0[2] = {splat16(bv), splat16(bv)}, a1[2] = {splat16(0), splat16(0)};
+                for (long cc = 0; cc < c; cc++) {
+                    const float *ph = phases + cc * 4 * l.stride + f0;
+                    const float *wp = weight + (oo * c + cc) * 9;
+                    for (long ki = 0; ki < 3; ki++) {
+                        const float *e = ph + (2 * (ki % 2)) * l.stride + (ki / 2) * ow;
+                        const float *od = ph + (2 * (ki % 2) + 1) * l.stride + (ki / 2) * ow;
+                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
+                        for (int v = 0; v < 2; v++) {
+                            a0[v] += w0 * load16(e + 16 * v) + w1 * load16(od + 16 * v);
+                            a1[v] += w2 * load16(e + 16 * v + 1);
+                        }
+                    }
+                }
+                for (int v = 0; v < 2; v++) {
+                    v16 r = a0[v] + (v16)((v16i)a1[v] & load16i(keep + f0 + 16 * v));
+                    if (relu) r = (v16)((v16i)r & (r > splat16(0)));
+                    store16(tmp + 16 * v, r);
+                }
+                long end = f0 + VL_S2_CHUNK < l.plane ? VL_S2_CHUNK : l.plane - f0;
+                memcpy(out + f0, tmp, (size_t)end * sizeof(float));
+            }
+        }
+    }
+}
+
+VL_CLONES
+void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *y, long n, long c, long o,
+                                  long oh, long ow, float *dweight, float *dbias, float *scratch) {
+    const s2_layout l = s2_plane_layout(oh, ow);
+    float *phases = scratch, *g0 = scratch + 4 * c * l.stride, *g1 = g0 + l.rounded;
+    int *keep = (int *)(g1 + l.rounded);
+    float *lanes = g1 + 2 * l.rounded + VL_S2_CHUNK, *blanes = lanes + o * c * 9 * 16;
+    for (long f = 0; f < l.rounded; f++) keep[f] = f % ow == ow - 1 ? 0 : -1;
+    memset(lanes, 0, (size_t)(o * c * 9 * 16 + o * 16) * sizeof(float));
+    memset(g0, 0, (size_t)(2 * l.rounded) * sizeof(float));
+    for (long b = 0; b < n; b++) {
+        s2_phases(x + b * c * 4 * l.plane, c, oh, ow, l, phases);
+        for (long oo = 0; oo < o; oo++) {
+            const float *gp = dy + (b * o + oo) * l.plane;
+            if (y) {
+                const float *yp = y + (b * o + oo) * l.plane;
+                for (long f = 0; f < l.plane; f++) g0[f] = yp[f] > 0 ? gp[f] : 0.0f;
+            } else {
+                memcpy(g0, gp, (size_t)l.plane * sizeof(float));
+            }
+            v16 bacc = load16(blanes + 16 * oo);
+            for (long f = 0; f < l.rounded; f += 16) {
+                const v16 g = load16(g0 + f);
+                bacc += g;
+                store16(g1 + f, (v16)((v16i)g & load16i(keep + f)));
+            }
+            store16(blanes + 16 * oo, bacc);
+            for (long cc = 0; cc < c; cc++) {
+                const float *ph = phases + cc * 4 * l.stride;
+                float *lane = lanes + (oo * c + cc) * 9 * 16;
+                v16 acc[9];
+                for (int k = 0; k < 9; k++) acc[k] = load16(lane + 16 * k);
+                for (long f = 0; f < l.rounded; f += 16) {
+                    const v16 v0 = load16(g0 + f), v1 = load16(g1 + f);
+                    for (long ki = 0; ki < 3; ki++) {
+                        const float *e = ph + (2 * (ki % 2)) * l.stride + (ki / 2) * ow + f;
+                        const float *od = ph + (2 * (ki % 2) + 1) * l.stride + (ki / 2) * ow + f;
+                        acc[ki * 3] += v0 * load16(e);
+                        acc[ki * 3 + 1] += v0 * load16(od);
+                        acc[ki * 3 + 2] += v1 * load16(e + 1);
+                    }
+                }
+                for (int k = 0; k < 9; k++) store16(lane + 16 * k, acc[k]);
+            }
+        }
+    }
+    for (long i = 0; i < o * c * 9; i++) {
+        float s = 0;
+        for (int k = 0; k < 16; k++) s += lanes[i * 16 + k];
+        dweight[i] += s;
+    }
+    for (long i = 0; i < o; i++) {
+        float s = 0;
+        for (int k = 0; k < 16; k++) s += blanes[i * 16 + k];
+        dbias[i] += s;
+    }
+}

@@ -1,4 +1,4 @@
-import Glibc
+import NNKernels
 /// 2-D convolution with Keras "same" padding, as im2col + `sgemm` over tiles of the batch.
 ///
 /// x [N, C, H, W] -> y [N, O, ceil(H/s), ceil(W/s)]; weight [O, C, k, k], bias [O].
@@ -17,7 +17,22 @@ public final class Conv2D: Layer, InputGradientOptional {
     /// Apply ReLU to the output inside the layer's last pass (and mask dy in its first
     /// backward pass) instead of a separate `ReLU` layer: two memory passes fewer.
     public var fusedReLU = false
+    /// GEMM or the direct 3x3 stride-2 kernel (`NNKernels`) for layers with one or two input
+    /// channels (the encoder's first layer: its GEMMs have K = 9 and run far below the peak).
+    /// The direct kernel has no input gradient: layers that need one take GEMM for backward.
+    public var kernel: ConvolutionKernel = .automatic
     public var parameters: [Parameter] { [weight, bias] }
+
+    /// True when the forward pass for this geometry runs the direct kernel.
+    func usesDirectKernel(_ g: ConvGeometry) -> Bool {
+        guard g.isEvenStride2Kernel3 else { return false }
+        switch kernel {
+        case .gemm: return false
+        case .direct: return true
+        case .automatic: return inputChannels <= 2
+        }
+    }
+    private let scratch = Tensor(zeros: [0])
 
     private var geometry: ConvGeometry?
     private var input: Tensor?
@@ -53,6 +68,12 @@ public final class Conv2D: Layer, InputGradientOptional {
         geometry = g
         input = x
         output.resize([n, outputChannels, g.outHeight, g.outWidth])
+        if usesDirectKernel(g) {
+            scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
+            vl_conv3x3s2_forward(x.data, n, inputChannels, outputChannels, g.outHeight, g.outWidth, weight.value.data,
+                                 bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
+            return output
+        }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             col.resize([g.patchSize, cols])
@@ -71,6 +92,12 @@ public final class Conv2D: Layer, InputGradientOptional {
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         let n = x.shape[0]
         inputGrad.resize([n, inputChannels, g.inHeight, g.inWidth])
+        if usesDirectKernel(g) && !computesInputGradient {
+            scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
+            vl_conv3x3s2_backward_weight(x.data, dy.data, fusedReLU ? output.data : nil, n, inputChannels, outputChannels,
+                                         g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, scratch.data)
+            return inputGrad
+        }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             col.resize([g.patchSize, cols])
@@ -98,7 +125,7 @@ public final class Conv2D: Layer, InputGradientOptional {
 }
 
 /// Bytes of im2col matrix per tile: small enough to stay in cache between im2col, the GEMM and col2im.
-public let convolutionTileBytes = Int(String(cString: getenv("VL_TILE") ?? strdup("1048576")))!
+public let convolutionTileBytes = 1 << 20
 
 /// Consecutive (start, count) tiles of a batch whose im2col matrix (rows x count*plane floats)
 /// fits in `convolutionTileBytes`; at least one image per tile.

@@ -18,9 +18,10 @@ struct ConvCase: CustomStringConvertible, Sendable {
 
 @Suite("Layers: gradients against finite differences")
 struct LayerGradientTests {
-    @Test(arguments: ConvCase.all)
-    func conv2D(_ c: ConvCase) {
+    @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
+    func conv2D(_ c: ConvCase, _ kernel: ConvolutionKernel) {
         let layer = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        layer.kernel = kernel
         randomizeParameters(layer, seed: 1)
         let failures = gradientCheck(layer, input: randomTensor([c.n, c.c, c.h, c.w], seed: 2))
         #expect(failures.isEmpty, "\(failures.prefix(3))")
@@ -82,9 +83,10 @@ struct LayerGradientTests {
 
 @Suite("Layers: BLAS path against naive loops")
 struct ReferenceKernelTests {
-    @Test(arguments: ConvCase.all)
-    func conv2DMatchesDirectLoops(_ c: ConvCase) {
+    @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
+    func conv2DMatchesDirectLoops(_ c: ConvCase, _ kernel: ConvolutionKernel) {
         let layer = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        layer.kernel = kernel
         randomizeParameters(layer, seed: 21)
         let x = randomTensor([c.n, c.c, c.h, c.w], seed: 22)
         let y = layer.forward(x)
@@ -223,6 +225,26 @@ struct FusedReLUTests {
     @Test func convTranspose2D() {
         check({ ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2) },
               setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 4, 5], seed: 63))
+    }
+
+    /// The encoder's first layer: direct forward and weight gradients (no input gradient).
+    @Test(arguments: [(2, 1, 5, 8, 6), (3, 2, 3, 4, 10)])
+    func conv2DDirectKernelWithoutInputGradient(_ s: (Int, Int, Int, Int, Int)) {
+        check({
+            let layer = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
+            layer.computesInputGradient = false
+            return layer
+        }, setFused: { ($0 as! Conv2D).fusedReLU = true }, input: randomTensor([s.0, s.1, s.3, s.4], seed: 66))
+        let direct = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
+        let gemm = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
+        for l in [direct, gemm] { l.computesInputGradient = false; l.fusedReLU = true; randomizeParameters(l, seed: 67) }
+        direct.kernel = .direct; gemm.kernel = .gemm
+        let x = randomTensor([s.0, s.1, s.3, s.4], seed: 68)
+        #expect(maxAbsDiff(direct.forward(x).array, gemm.forward(x).array) < 1e-5)
+        let dy = randomTensor(direct.outputShape(for: x.shape), seed: 69)
+        _ = direct.backward(dy); _ = gemm.backward(dy)
+        #expect(maxAbsDiff(direct.weight.grad.array, gemm.weight.grad.array) < 1e-4)
+        #expect(maxAbsDiff(direct.bias.grad.array, gemm.bias.grad.array) < 1e-4)
     }
 
     @Test func convTranspose2DDirectKernel() {

@@ -23,6 +23,20 @@ void vl_deconv3x3s1_backward_data(const float *dy, long n, long c, long o, long 
 void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, long c, long o, long h, long w,
                                     float *dweight, float *scratch);
 
+/// Scratch floats `vl_conv3x3s2_*` need: a 3x3 stride-2 "same" convolution whose input is exactly
+/// twice its output (no leading padding), for few input channels (the encoder's 1 -> 32 layer).
+size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow);
+
+/// y [n, o, oh, ow] = conv(x [n, c, 2 oh, 2 ow]) with weight [o, c, 3, 3] + bias [o] (may be
+/// NULL), then ReLU when relu != 0.
+void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long ow,
+                          const float *weight, const float *bias, int relu, float *y, float *scratch);
+
+/// dweight [o, c, 3, 3] += and dbias [o] += the gradients for dy [n, o, oh, ow], with dy first
+/// multiplied by (y > 0) when y is given (a fused ReLU).
+void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *y, long n, long c, long o,
+                                  long oh, long ow, float *dweight, float *dbias, float *scratch);
+
 #endif
 
 #ifndef VAELAB_NN_LAYOUT_H
