@@ -136,7 +136,7 @@ public enum RunFigures {
             }
             var g = ImageGrid(title: "Interpolations z = (1 − a)·z₁ + a·z₂ between test images x₁, x₂", images: rows,
                               rows: pairs.count, columns: steps + 2)
-            g.subtitle = name + " · z = posterior means · columns: a from 0 to 1"
+            g.subtitle = name + (config.model == .vae ? " · z = posterior means" : " · z = codes") + " · columns: a from 0 to 1"
             g.columnLabels = ["x₁"] + (0..<steps).map { s in s == 0 ? "0" : s == steps - 1 ? "1" : String(format: "%.2f", Double(s) / Double(steps - 1)) } + ["x₂"]
             g.rowLabels = pairs.map { "\(test.labels[$0.0]) → \(test.labels[$0.1])" }
             g.cell = 36

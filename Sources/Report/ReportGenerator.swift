@@ -330,7 +330,7 @@ public struct ReportGenerator {
         let total = timings.reduce(0) { $0 + $1.totalSeconds }
         md += "| compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall times) |\n"
         let rss = timings.map(\.peakResidentMB).max()
-        md += "| peak resident memory of a run | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
+        md += "| peak resident memory of a vaelab process (the runs of one `vaelab run --jobs N` share it) | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
         let runs = tree.runs
         md += "| runs | \(runs.count): \(runs.filter { $0.status == .done }.count) done, \(runs.filter { $0.status == .failed }.count) failed, "
         md += "\(runs.filter { $0.status == .missing }.count) not run, \(runs.filter { $0.status == .invalid }.count) invalid |\n\n"
