@@ -42,11 +42,15 @@ public struct BenchmarkReport: Codable, Sendable {
     public var blasThreads: Int
     public var sgemmGflops: Double
     public var models: [ModelBenchmark]
-    public init(blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark]) {
+    /// `BLASKernelAdvice.hint`, when the kernel is narrower than the CPU supports.
+    public var blasHint: String?
+    public init(blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil) {
         self.blasCore = blasCore; self.blasThreads = blasThreads; self.sgemmGflops = sgemmGflops; self.models = models
+        self.blasHint = blasHint
     }
     enum CodingKeys: String, CodingKey {
         case blasCore = "blas_core", blasThreads = "blas_threads", sgemmGflops = "sgemm_gflops", models
+        case blasHint = "blas_hint"
     }
 }
 
@@ -122,5 +126,54 @@ public enum Benchmark {
     static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+/// Whether the BLAS kernel in use is narrower than the CPU's vector units allow: the bench's
+/// one-line hint. vaelab only reports this; it never changes the user's BLAS environment.
+public enum BLASKernelAdvice {
+    /// Vector width classes, narrowest first.
+    public enum ISA: Int, Comparable, Sendable, CustomStringConvertible {
+        case sse = 0, avx, avx2, avx512
+        public static func < (a: ISA, b: ISA) -> Bool { a.rawValue < b.rawValue }
+        public var description: String { ["SSE", "AVX", "AVX2", "AVX-512"][rawValue] }
+    }
+
+    /// The widest vector ISA an OpenBLAS x86 kernel (`openblas_get_corename`) uses.
+    public static func isa(ofCore name: String) -> ISA {
+        switch name.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return .avx512
+        case "haswell", "zen", "excavator": return .avx2
+        case "sandybridge", "bulldozer", "piledriver", "steamroller": return .avx
+        default: return .sse
+        }
+    }
+
+    /// The widest vector ISA in a set of /proc/cpuinfo flags.
+    public static func isa(ofCPUFlags flags: Set<String>) -> ISA {
+        if flags.contains("avx512f") { return .avx512 }
+        if flags.contains("avx2") && flags.contains("fma") { return .avx2 }
+        if flags.contains("avx") { return .avx }
+        return .sse
+    }
+
+    /// This machine's CPU flags (empty where /proc/cpuinfo is unreadable).
+    public static var cpuFlags: Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+
+    /// One line when the kernel is narrower than the CPU supports, naming the variable that
+    /// forced it if one is set; nil when the kernel matches the CPU.
+    public static func hint(core: String, cpuFlags: Set<String>, environment: [String: String]) -> String? {
+        let kernel = isa(ofCore: core), cpu = isa(ofCPUFlags: cpuFlags)
+        guard kernel < cpu else { return nil }
+        let forced = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].compactMap { key in environment[key].map { "\(key)=\($0)" } }
+        let cause = forced.isEmpty
+            ? "OpenBLAS chose it"
+            : "the environment forces it (\(forced.joined(separator: ", "))); unset \(forced.count == 1 ? "it" : "them") for one command to compare"
+        return "hint: this CPU supports \(cpu) but OpenBLAS runs its \(core) kernel (\(kernel)): \(cause); vaelab leaves the BLAS environment as it is"
     }
 }

@@ -44,7 +44,10 @@ struct BenchCommand: ParsableCommand {
                 if !json { printRow(r) }
             }
         }
-        let report = BenchmarkReport(blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results)
+        let hint = BLASKernelAdvice.hint(core: BLAS.coreName, cpuFlags: BLASKernelAdvice.cpuFlags,
+                                         environment: ProcessInfo.processInfo.environment)
+        let report = BenchmarkReport(blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results,
+                                     blasHint: hint)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -52,6 +55,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print("BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s")
+        if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
             print("\nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside sgemm):")
             for l in worst.layers {

@@ -152,3 +152,27 @@ struct TrainingTests {
         #expect(json.contains("\"train_limit\" : null"))
     }
 }
+
+@Suite("Benchmark BLAS kernel hint")
+struct BLASKernelAdviceTests {
+    let zen4: Set<String> = ["sse2", "avx", "avx2", "fma", "avx512f", "avx512bw"]
+
+    @Test func forcedNarrowKernelOnAnAVX512CPUGetsAHintNamingTheVariable() throws {
+        let hint = try #require(BLASKernelAdvice.hint(core: "Haswell", cpuFlags: zen4,
+                                                      environment: ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"]))
+        #expect(hint.contains("AVX-512") && hint.contains("Haswell kernel (AVX2)"))
+        #expect(hint.contains("OPENBLAS_CORETYPE=Haswell") && hint.contains("OPENBLAS_L2_SIZE=512"))
+        #expect(!hint.contains("\n"))
+    }
+
+    @Test func aKernelAsWideAsTheCPUGetsNone() {
+        #expect(BLASKernelAdvice.hint(core: "Cooperlake", cpuFlags: zen4, environment: [:]) == nil)
+        #expect(BLASKernelAdvice.hint(core: "Haswell", cpuFlags: ["avx", "avx2", "fma"], environment: [:]) == nil)
+        #expect(BLASKernelAdvice.hint(core: "Zen", cpuFlags: ["avx", "avx2", "fma"], environment: ["OPENBLAS_CORETYPE": "Zen"]) == nil)
+    }
+
+    @Test func unforcedNarrowKernelSaysOpenBLASChoseIt() throws {
+        let hint = try #require(BLASKernelAdvice.hint(core: "Sandybridge", cpuFlags: ["avx", "avx2", "fma"], environment: [:]))
+        #expect(hint.contains("OpenBLAS chose it") && hint.contains("(AVX)"))
+    }
+}
