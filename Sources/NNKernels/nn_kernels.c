@@ -26,6 +26,15 @@ typedef int v16i __attribute__((vector_size(64), aligned(4)));
 // the first of the next: each tap column therefore accumulates separately, and the one column
 // that only wrapped values reach is dropped before the three are summed.
 
+/// dst[i] += the sum of the 16 lanes of lanes[i], for i < count (a fixed order: the same bits on every clone).
+static inline void add_lane_sums(const float *lanes, long count, float *dst) {
+    for (long i = 0; i < count; i++) {
+        float s = 0;
+        for (int k = 0; k < 16; k++) s += lanes[i * 16 + k];
+        dst[i] += s;
+    }
+}
+
 typedef struct { long hw, rounded, guard, stride; } layout;
 
 static inline layout plane_layout(long h, long w) {
@@ -177,11 +186,7 @@ void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, lon
             }
         }
     }
-    for (long i = 0; i < c * o * 9; i++) {
-        float s = 0;
-        for (int k = 0; k < 16; k++) s += lanes[i * 16 + k];
-        dweight[i] += s;
-    }
+    add_lane_sums(lanes, c * o * 9, dweight);
 }
 
 // --- 3x3 stride-2 convolution, direct -------------------------------------------------------
@@ -310,14 +315,6 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
             }
         }
     }
-    for (long i = 0; i < o * c * 9; i++) {
-        float s = 0;
-        for (int k = 0; k < 16; k++) s += lanes[i * 16 + k];
-        dweight[i] += s;
-    }
-    for (long i = 0; i < o; i++) {
-        float s = 0;
-        for (int k = 0; k < 16; k++) s += blanes[i * 16 + k];
-        dbias[i] += s;
-    }
+    add_lane_sums(lanes, o * c * 9, dweight);
+    add_lane_sums(blanes, o, dbias);
 }
