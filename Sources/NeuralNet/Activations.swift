@@ -1,3 +1,4 @@
+import NNKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,20 +26,11 @@ public final class ReLU: Layer {
     }
 }
 
-/// dx = dy where y > 0, else 0: a branch-free masked select (the sign pattern of activations
-/// is unpredictable, so a branch per element mispredicts half the time).
+/// dx = dy where y > 0, else 0 (`NNKernels`' branch-free masked select, vectorised per CPU level).
 @inline(__always)
 public func reluBackward(output y: UnsafePointer<Float>, dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
                          count: Int) {
-    let yr = UnsafeRawPointer(y), gr = UnsafeRawPointer(dy), dr = UnsafeMutableRawPointer(dx)
-    var i = 0
-    while i + 16 <= count {
-        let yv = yr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        let gv = gr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        dr.storeBytes(of: gv.replacing(with: 0, where: yv .<= 0), toByteOffset: i * 4, as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < count { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
+    vl_relu_backward(y, dy, dx, count)
 }
 
 /// Logistic sigmoid, y = 1 / (1 + e^-x); dx = dy * y * (1 - y). Any shape.

@@ -103,16 +103,19 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         let n = x.shape[0]
-        var dy = dy
-        if usesDirectKernel {
-            // The direct kernel reads dy whole: mask it (and sum the bias gradient) in one pass first.
-            maskedGrad.resize(dy.shape)
-            maskForDirectKernel(dy, into: maskedGrad, batch: n, plane: g.inPlane)
-            dy = maskedGrad
-        }
         inputGrad.resize([n, inputChannels, g.outHeight, g.outWidth])
         if usesDirectKernel {
+            // The direct kernel reads dy whole: apply the fused ReLU's mask in one pass first.
+            var dy = dy
+            if fusedReLU {
+                maskedGrad.resize(dy.shape)
+                vl_relu_backward(output.data, dy.data, maskedGrad.data, dy.count)
+                dy = maskedGrad
+            }
             let (h, w) = (g.inHeight, g.inWidth)
+            for plane in 0..<(n * outputChannels) {
+                bias.grad.data[plane % outputChannels] += vl_sum(dy.data + plane * h * w, h * w)
+            }
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, h, w)])
             vl_deconv3x3s1_backward_weight(x.data, dy.data, n, inputChannels, outputChannels, h, w,
                                            weight.grad.data, scratch.data)
@@ -148,17 +151,5 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
 
     public func forwardFLOPs(inputShape: [Int]) -> Int {
         2 * inputShape[0] * inputShape[2] * inputShape[3] * inputChannels * outputChannels * kernelSize * kernelSize
-    }
-}
-
-extension ConvTranspose2D {
-    /// masked = dy * (y > 0) when the ReLU is fused (else a copy), with the bias gradient's
-    /// per-channel sums added in the same pass.
-    fileprivate func maskForDirectKernel(_ dy: Tensor, into masked: Tensor, batch n: Int, plane p: Int) {
-        for b in 0..<n {
-            let offset = b * outputChannels * p
-            vl_masked_to_channel_major(dy.data + offset, fusedReLU ? output.data + offset : nil, 1, outputChannels, p,
-                                       masked.data + offset, bias.grad.data)
-        }
     }
 }
