@@ -110,11 +110,14 @@ def expected_parameters(kind, d, h):
 
 # --- running one benchmark process -------------------------------------------------------
 
-def command(peer, threads, args):
+def command(peer, threads, args, processes=1):
     if peer == "vaelab":
+        # The 1-thread run alone also times two runs side by side in its one process
+        # (`vaelab run --jobs 2`); the others skip that (--jobs 1).
+        jobs = 2 if threads == 1 and processes == 1 else 1
         return [args.vaelab, "bench", "--json", "--hidden-units", ",".join(map(str, args.hidden_units)),
                 "--threads", str(threads), "--batch-size", str(args.batch_size),
-                "--steps", str(args.reps * args.steps)]
+                "--steps", str(args.reps * args.steps), "--jobs", str(jobs)]
     script = os.path.join(ROOT, "bench", "keras_bench.py" if peer == "keras" else "torch_bench.py")
     python = args.keras_python if peer == "keras" else args.torch_python
     return [python, script, "--threads", str(threads), "--batch-size", str(args.batch_size),
@@ -155,7 +158,7 @@ def parse_output(peer, stdout, threads):
 
 def run_processes(peer, threads, count, env, args):
     """Starts `count` identical processes at once; returns (rows summed over them, meta, raw, error)."""
-    cmd = command(peer, threads, args)
+    cmd = command(peer, threads, args, count)
     t0 = time.time()
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
              for _ in range(count)]
@@ -206,7 +209,7 @@ def run_setting(setting, env, args):
             continue
         log(f"{what}: done in {time.time() - t0:.0f} s")
         result["runs"].setdefault(peer, {})[name] = {
-            "threads": threads, "processes": count, "command": command(peer, threads, args),
+            "threads": threads, "processes": count, "command": command(peer, threads, args, count),
             "meta": meta, "results": [{"model": k[0], "latent_dim": k[1], "hidden_units": k[2],
                                        "train_images_per_second": v["train"], "eval_images_per_second": v["eval"]}
                                       for k, v in sorted(rows.items())],
@@ -303,6 +306,16 @@ def table(results, args, vaelab_version, skipped):
                 for peer in rivals:
                     row.append(" · ".join(ratio(cells["vaelab"][k], cells[peer][k]) for k, _ in MEASURES))
                 lines.append("| " + " | ".join(row) + " |")
+    jobs = []
+    for res in results:
+        raw = res["runs"].get("vaelab", {}).get("threads1", {}).get("raw") or {}
+        for p in raw.get("parallel", []):
+            jobs.append(f"{res['setting']} ({blas_core(res) or '?'}) {p['name']}: {p['parallel_images_per_second']:,.0f} img/s"
+                        f" = {p['speedup']:.2f}x one run ({p['single_images_per_second']:,.0f} img/s; an in-cache"
+                        f" sgemm: {p['sgemm_speedup']:.2f}x)")
+    if jobs:
+        lines.append("\nvaelab run --jobs 2 (two training runs in one process, one BLAS thread each, against one "
+                     "alone; medians of alternating rounds in `vaelab bench`): " + "; ".join(jobs) + ".")
     return "\n".join(lines)
 
 

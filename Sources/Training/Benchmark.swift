@@ -1,3 +1,4 @@
+import Dispatch
 import NeuralNet
 import Models
 
@@ -37,6 +38,31 @@ public struct ModelBenchmark: Codable, Sendable {
     }
 }
 
+/// Training runs side by side in one process, as `vaelab run --jobs N` trains them (one BLAS
+/// thread each), against one run alone: measured in alternating rounds, so that both see the
+/// same machine.
+public struct ParallelScaling: Codable, Sendable {
+    public var name: String
+    public var jobs: Int
+    public var rounds: Int
+    /// One run alone, images/s (median over rounds).
+    public var singleImagesPerSecond: Double
+    /// All `jobs` runs together, images/s added (median over rounds).
+    public var parallelImagesPerSecond: Double
+    /// Median over rounds of parallel / single within the round.
+    public var speedup: Double
+    /// The same ratio for an in-cache sgemm (`Benchmark.sgemmScaling`): what the machine gives
+    /// compute-bound work on `jobs` cores at once (shared clocks, a busy host), the ceiling for
+    /// `speedup`.
+    public var sgemmSpeedup: Double
+
+    enum CodingKeys: String, CodingKey {
+        case name, jobs, rounds, speedup
+        case singleImagesPerSecond = "single_images_per_second", parallelImagesPerSecond = "parallel_images_per_second"
+        case sgemmSpeedup = "sgemm_speedup"
+    }
+}
+
 public struct BenchmarkReport: Codable, Sendable {
     public var blasCore: String
     public var blasThreads: Int
@@ -44,13 +70,16 @@ public struct BenchmarkReport: Codable, Sendable {
     public var models: [ModelBenchmark]
     /// `BLASKernelAdvice.hint`, when the kernel is narrower than the CPU supports.
     public var blasHint: String?
-    public init(blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil) {
+    /// Runs side by side in one process (`vaelab run --jobs N`), when measured.
+    public var parallel: [ParallelScaling]
+    public init(blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil,
+                parallel: [ParallelScaling] = []) {
         self.blasCore = blasCore; self.blasThreads = blasThreads; self.sgemmGflops = sgemmGflops; self.models = models
-        self.blasHint = blasHint
+        self.blasHint = blasHint; self.parallel = parallel
     }
     enum CodingKeys: String, CodingKey {
         case blasCore = "blas_core", blasThreads = "blas_threads", sgemmGflops = "sgemm_gflops", models
-        case blasHint = "blas_hint"
+        case blasHint = "blas_hint", parallel
     }
 }
 
@@ -121,6 +150,83 @@ public enum Benchmark {
             batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
             gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
             evalImagesPerSecond: Double(batch) / median(evalTimes), layers: layers)
+    }
+
+    /// `jobs` independent training runs of `config` stepping at once on their own threads (one
+    /// BLAS thread each: the caller sets `BLAS.threads`), against the first of them alone.
+    /// Each round times `steps` steps of one run, then `steps` steps of every run together
+    /// (wall time until the last finishes); the medians over `rounds` are reported.
+    public static func parallelScaling(_ config: ModelConfig, jobs: Int, batch: Int = 128, rounds: Int = 7,
+                                       steps: Int = 6) -> ParallelScaling {
+        precondition(jobs >= 1 && rounds >= 1 && steps >= 1)
+        // Each run is stepped by one thread at a time: concurrentPerform gives run i to iteration i.
+        final class Run: @unchecked Sendable {
+            let model: ConvAutoencoder, adam: Adam, x: Tensor
+            var noise: Xoshiro256
+            init(_ config: ModelConfig, batch: Int, seed: UInt64) {
+                model = ConvAutoencoder(config)
+                model.initialize(seed: seed)
+                adam = Adam(count: model.parameterCount)
+                noise = Xoshiro256(seed: seed, stream: .noise)
+                var pixels = Xoshiro256(seed: seed, stream: .eval)
+                x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
+                for i in 0..<x.count { x.data[i] = pixels.uniform() }
+            }
+            func step(_ count: Int) {
+                for _ in 0..<count { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
+            }
+        }
+        let runs = (0..<jobs).map { Run(config, batch: batch, seed: UInt64($0)) }
+        let (single, parallel, ratio) = sideBySide(jobs: jobs, rounds: rounds, warmup: 2) { i, warmup in
+            runs[i].step(warmup ? 2 : steps)
+        }
+        return ParallelScaling(name: "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)", jobs: jobs,
+                               rounds: rounds, singleImagesPerSecond: Double(batch * steps) * single,
+                               parallelImagesPerSecond: Double(batch * steps) * parallel, speedup: ratio,
+                               sgemmSpeedup: sgemmScaling(jobs: jobs, rounds: rounds))
+    }
+
+    /// Throughput of `jobs` threads each running an n^3 sgemm `repeats` times on its own
+    /// matrices (in L2 for the default n), over one thread alone: the machine's scaling for
+    /// compute-bound work. Median over `rounds` alternating rounds.
+    public static func sgemmScaling(jobs: Int, size n: Int = 256, repeats: Int = 150, rounds: Int = 7) -> Double {
+        final class Product: @unchecked Sendable {   // one thread per product, as in parallelScaling
+            let a: Tensor, b: Tensor, c: Tensor
+            init(_ n: Int, seed: UInt64) {
+                var rng = Xoshiro256(seed: seed)
+                (a, b, c) = (Tensor(zeros: [n, n]), Tensor(zeros: [n, n]), Tensor(zeros: [n, n]))
+                for i in 0..<a.count { a.data[i] = rng.uniform(-1, 1); b.data[i] = rng.uniform(-1, 1) }
+            }
+            func run(_ n: Int, _ times: Int) {
+                for _ in 0..<times { BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n) }
+            }
+        }
+        let products = (0..<jobs).map { Product(n, seed: UInt64($0)) }
+        return sideBySide(jobs: jobs, rounds: rounds, warmup: 1) { i, warmup in
+            products[i].run(n, warmup ? 2 : repeats)
+        }.ratio
+    }
+
+    /// Rounds of `work(0)` alone, then `work(i)` for every i on `jobs` threads at once (wall
+    /// time until the last ends), after `warmup` such rounds untimed. Returns the medians of the
+    /// rates (1 / seconds: one work item alone; all of them together) and of their ratio.
+    static func sideBySide(jobs: Int, rounds: Int, warmup: Int,
+                           _ work: @escaping @Sendable (Int, _ warmup: Bool) -> Void) -> (single: Double, parallel: Double, ratio: Double) {
+        func together(_ warm: Bool) -> Double {
+            let t0 = monotonicSeconds()
+            DispatchQueue.concurrentPerform(iterations: jobs) { work($0, warm) }
+            return monotonicSeconds() - t0
+        }
+        for _ in 0..<warmup { _ = together(true) }
+        var single: [Double] = [], parallel: [Double] = [], ratio: [Double] = []
+        for _ in 0..<rounds {
+            let t0 = monotonicSeconds()
+            work(0, false)
+            let alone = 1 / (monotonicSeconds() - t0)
+            let all = Double(jobs) / together(false)
+            single.append(alone); parallel.append(all); ratio.append(all / alone)
+        }
+        return (median(single), median(parallel), median(ratio))
     }
 
     static func median(_ xs: [Double]) -> Double {

@@ -13,6 +13,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "BLAS threads for the measurement.") var threads = 1
     @Option(help: "Timed steps per model (median reported).") var steps = 12
     @Option(help: "Hidden widths H to measure (comma-separated).") var hiddenUnits = "16,256"
+    @Option(help: ArgumentHelp("Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) against one alone; 1 skips it.", valueName: "n"))
+    var jobs = 2
     @Flag(help: "Print one JSON object instead of tables.") var json = false
     @Flag(help: "Skip the per-layer breakdown in the text output.") var noLayers = false
 
@@ -20,6 +22,7 @@ struct BenchCommand: ParsableCommand {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
+        guard jobs > 0 else { throw ValidationError("--jobs must be positive, got \(jobs)") }
         guard let widths, !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--hidden-units must be a comma-separated list of positive integers, got '\(hiddenUnits)'")
         }
@@ -44,10 +47,28 @@ struct BenchCommand: ParsableCommand {
                 if !json { printRow(r) }
             }
         }
+        // Side by side: each run has one BLAS thread, as in `vaelab run --jobs N`.
+        var parallel: [ParallelScaling] = []
+        if jobs > 1 {
+            let saved = BLAS.threads
+            BLAS.threads = 1
+            for h in widths ?? [] {
+                let p = Benchmark.parallelScaling(ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: h), jobs: jobs,
+                                                  batch: batchSize)
+                parallel.append(p)
+                if !json {
+                    print("\(p.name.padded(14)) \(p.jobs) runs side by side (run --jobs \(p.jobs), 1 BLAS thread each): "
+                          + "\(fixed(p.parallelImagesPerSecond, 0)) img/s = \(fixed(p.speedup, 2))x one run alone "
+                          + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
+                          + "(medians of \(p.rounds) alternating rounds)")
+                }
+            }
+            BLAS.threads = saved
+        }
         let hint = BLASKernelAdvice.hint(core: BLAS.coreName, cpuFlags: BLASKernelAdvice.cpuFlags,
                                          environment: ProcessInfo.processInfo.environment)
         let report = BenchmarkReport(blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results,
-                                     blasHint: hint)
+                                     blasHint: hint, parallel: parallel)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

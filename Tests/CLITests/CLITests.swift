@@ -122,6 +122,22 @@ struct CLITests {
             }
         }
         #expect(object?["blas_core"] is String)
+        // --jobs 2 (the default): two runs side by side in the one process, against one alone.
+        let parallel = object?["parallel"] as? [[String: Any]] ?? []
+        #expect(parallel.count == 1 && parallel.first?["name"] as? String == "vae-d16-h16" && parallel.first?["jobs"] as? Int == 2)
+        for key in ["single_images_per_second", "parallel_images_per_second", "speedup", "sgemm_speedup"] {
+            let value = parallel.first?[key] as? Double ?? .nan
+            #expect(value.isFinite && value > 0, "\(key) = \(value)")
+        }
+    }
+
+    @Test func benchJobsOneSkipsTheSideBySideRunsAndZeroIsRejected() throws {
+        let r = try CLI.run(["bench", "--json", "--steps", "1", "--hidden-units", "16", "--jobs", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect((object?["parallel"] as? [Any])?.isEmpty == true)
+        let bad = try CLI.run(["bench", "--steps", "1", "--jobs", "0"])
+        #expect(bad.status != 0 && bad.stderr.contains("--jobs") && bad.stdout.isEmpty, "\(bad.stderr)")
     }
 }
 
