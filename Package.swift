@@ -31,7 +31,7 @@ let package = Package(
 
         // MARK: - Libraries
         // Direct kernels for the convolutions too skinny for sgemm (C, compiled per CPU level).
-        .target(name: "NNKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "NNKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "NeuralNet", dependencies: ["CBLAS", "NNKernels"]),
         .target(
             name: "Datasets",

@@ -1,3 +1,4 @@
+import NNKernels
 /// All parameters of a model gathered into one contiguous value buffer and one contiguous
 /// gradient buffer, so that zeroing gradients and the Adam update are single flat loops.
 /// Each `Parameter`'s tensors become views into these buffers.
@@ -68,15 +69,7 @@ public final class Adam {
         step += 1
         let t = Double(step)
         let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
-        let b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, eps = epsilon
-        for i in 0..<count {
-            let gi = g[i]
-            let mi = b1 * m[i] + c1 * gi
-            let vi = b2 * v[i] + c2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            params[i] -= alpha * mi / (vi.squareRoot() + eps)
-        }
+        vl_adam_update(params, g, m, v, count, alpha, beta1, beta2, epsilon)
     }
 
     /// Restores the optimiser state (for resuming from a checkpoint).

@@ -104,6 +104,33 @@ struct OptimizerTests {
         #expect(adam.step == 2)
     }
 
+    /// The vectorised update (NNKernels) against the plain scalar formula, bit for bit: no fused
+    /// multiply-adds, IEEE sqrt and division, so the same bits at every vector width (checkpoints
+    /// and metrics from before it stay reproducible). 1,013 parameters: full vectors and a tail.
+    @Test func adamUpdateIsTheScalarFormulaBitForBit() {
+        let n = 1013
+        var rng = Xoshiro256(seed: 5)
+        var p = (0..<n).map { _ in rng.uniform(-1, 1) }
+        var ref = p, m = [Float](repeating: 0, count: n), v = m
+        let adam = Adam(count: n)
+        for step in 1...3 {
+            let g = (0..<n).map { i in i % 97 == 0 ? 0 : rng.uniform(-2, 2) * Float(step) }
+            adam.update(&p, gradients: g)
+            let t = Double(step)
+            let (lr, b1, b2, eps): (Float, Float, Float, Float) = (1e-3, 0.9, 0.999, 1e-7)
+            let alpha = Float(Double(lr) * (1 - pow(Double(b2), t)).squareRoot() / (1 - pow(Double(b1), t)))
+            let (c1, c2) = (1 - b1, 1 - b2)
+            for i in 0..<n {
+                let mi = b1 * m[i] + c1 * g[i]
+                let vi = b2 * v[i] + c2 * g[i] * g[i]
+                m[i] = mi; v[i] = vi
+                ref[i] -= alpha * mi / (vi.squareRoot() + eps)
+            }
+            #expect(p.map(\.bitPattern) == ref.map(\.bitPattern), "step \(step)")
+            #expect((0..<n).allSatisfy { adam.m[$0].bitPattern == m[$0].bitPattern && adam.v[$0].bitPattern == v[$0].bitPattern })
+        }
+    }
+
     @Test func adamFitsALine() {
         // y = 3x - 1 by least squares on 8 points.
         let adam = Adam(count: 2, learningRate: 0.05)

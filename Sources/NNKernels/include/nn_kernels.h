@@ -80,4 +80,11 @@ void vl_relu_backward(const float *y, const float *dy, float *dx, long count);
 /// The sum of count floats, in 16 lanes combined in a fixed order.
 float vl_sum(const float *p, long count);
 
+/// One Adam step over count parameters (the arrays must not overlap): m = b1 m + (1 - b1) g;
+/// v = b2 v + (1 - b2) g^2; params -= alpha m / (sqrt(v) + epsilon), alpha holding the learning
+/// rate and the bias correction. Vectorised, without fused multiply-adds: the same bits at every
+/// vector width.
+void vl_adam_update(float *params, const float *g, float *m, float *v, long count,
+                    float alpha, float beta1, float beta2, float epsilon);
+
 #endif
