@@ -189,7 +189,7 @@ public enum Benchmark {
     /// Throughput of `jobs` threads each running an n^3 sgemm `repeats` times on its own
     /// matrices (in L2 for the default n), over one thread alone: the machine's scaling for
     /// compute-bound work. Median over `rounds` alternating rounds.
-    public static func sgemmScaling(jobs: Int, size n: Int = 256, repeats: Int = 150, rounds: Int = 7) -> Double {
+    public static func sgemmScaling(jobs: Int, size n: Int = 256, repeats: Int = 300, rounds: Int = 7) -> Double {
         final class Product: @unchecked Sendable {   // one thread per product, as in parallelScaling
             let a: Tensor, b: Tensor, c: Tensor
             init(_ n: Int, seed: UInt64) {
