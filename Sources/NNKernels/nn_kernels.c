@@ -1,11 +1,7 @@
 #include "nn_kernels.h"
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define VL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VL_CLONES
-#endif
+#include "nn_clones.h"
 
 // 16 floats, loaded and stored unaligned; each target clone lowers it to its own registers.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));

@@ -1,11 +1,7 @@
 #include "nn_kernels.h"
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define VL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VL_CLONES
-#endif
+#include "nn_clones.h"
 
 static inline int stride2_fast(const vl_geometry *g) {
     return g->kernel == 3 && g->stride == 2 && g->pad_top == 0 && g->pad_left == 0

@@ -1,11 +1,7 @@
 #include "nn_kernels.h"
 #include <math.h>
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define VL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VL_CLONES
-#endif
+#include "nn_clones.h"
 
 // No fused multiply-adds: every clone (and the Swift loop this replaced) rounds each product
 // and sum on its own, so the update has the same bits on every x86-64 CPU. sqrt and division
