@@ -1,7 +1,7 @@
 #include "nn_kernels.h"
 #include <string.h>
 
-#include "nn_clones.h"
+#include "nn_internal.h"
 
 // 16 floats, loaded and stored unaligned; each target clone lowers it to its own registers.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -211,17 +211,9 @@ size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow) {
 
 /// The four zero-guarded phases of each of the c planes of one image.
 static inline void s2_phases(const float *x, long c, long oh, long ow, s2_layout l, float *phases) {
-    const long iw = 2 * ow;
     for (long cc = 0; cc < c; cc++) {
-        const float *src = x + cc * 4 * l.plane;
         float *ph = phases + cc * 4 * l.stride;
-        for (long m = 0; m < oh; m++) {
-            for (long p = 0; p < 2; p++) {
-                const float *row = src + (2 * m + p) * iw;
-                float *e = ph + (2 * p) * l.stride + m * ow, *od = ph + (2 * p + 1) * l.stride + m * ow;
-                for (long q = 0; q < ow; q++) { e[q] = row[2 * q]; od[q] = row[2 * q + 1]; }
-            }
-        }
+        vl_split_phases(x + cc * 4 * l.plane, oh, ow, ph, l.stride);
         for (long k = 0; k < 4; k++) memset(ph + k * l.stride + l.plane, 0, (size_t)(l.stride - l.plane) * sizeof(float));
     }
 }

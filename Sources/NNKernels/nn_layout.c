@@ -1,7 +1,7 @@
 #include "nn_kernels.h"
 #include <string.h>
 
-#include "nn_clones.h"
+#include "nn_internal.h"
 
 static inline int stride2_fast(const vl_geometry *g) {
     return g->kernel == 3 && g->stride == 2 && g->pad_top == 0 && g->pad_left == 0
@@ -52,14 +52,8 @@ static inline void column_span(const vl_geometry *g, long kj, long *lo, long *hi
 // phase (ki % 2, kj % 2) shifted by (ki / 2, kj / 2) rows / columns, zero past the edge.
 static inline void im2col_plane_stride2(const float *restrict src, const vl_geometry *g, float *restrict dst0,
                                         long cols, float *restrict phases) {
-    const long oh = g->out_h, ow = g->out_w, iw = g->in_w, plane = oh * ow;
-    for (long m = 0; m < oh; m++) {
-        for (long p = 0; p < 2; p++) {
-            const float *row = src + (2 * m + p) * iw;
-            float *e = phases + (2 * p) * plane + m * ow, *o = phases + (2 * p + 1) * plane + m * ow;
-            for (long l = 0; l < ow; l++) { e[l] = row[2 * l]; o[l] = row[2 * l + 1]; }
-        }
-    }
+    const long oh = g->out_h, ow = g->out_w, plane = oh * ow;
+    vl_split_phases(src, oh, ow, phases, plane);
     for (long ki = 0; ki < 3; ki++) {
         for (long kj = 0; kj < 3; kj++) {
             const float *ph = phases + (2 * (ki % 2) + kj % 2) * plane;

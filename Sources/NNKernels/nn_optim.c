@@ -1,7 +1,7 @@
 #include "nn_kernels.h"
 #include <math.h>
 
-#include "nn_clones.h"
+#include "nn_internal.h"
 
 // No fused multiply-adds: every clone (and the Swift loop this replaced) rounds each product
 // and sum on its own, so the update has the same bits on every x86-64 CPU. sqrt and division
