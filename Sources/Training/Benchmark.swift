@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import NeuralNet
 import Models
 
@@ -214,9 +215,15 @@ public enum Benchmark {
     /// rates (1 / seconds: one work item alone; all of them together) and of their ratio.
     static func sideBySide(jobs: Int, rounds: Int, warmup: Int,
                            _ work: @escaping @Sendable (Int, _ warmup: Bool) -> Void) -> (single: Double, parallel: Double, ratio: Double) {
+        // One thread of its own per extra work item, the caller's for the first: libdispatch's
+        // concurrentPerform sometimes ran the short sgemm items one after the other here (its
+        // thread pool holds back workers when it judges the CPUs busy), which measured ~1.0x.
         func together(_ warm: Bool) -> Double {
+            let done = DispatchSemaphore(value: 0)
             let t0 = monotonicSeconds()
-            DispatchQueue.concurrentPerform(iterations: jobs) { work($0, warm) }
+            for i in 1..<jobs { Thread { work(i, warm); done.signal() }.start() }
+            work(0, warm)
+            for _ in 1..<jobs { done.wait() }
             return monotonicSeconds() - t0
         }
         for _ in 0..<warmup { _ = together(true) }
