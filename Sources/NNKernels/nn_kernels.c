@@ -1,4 +1,5 @@
 #include "nn_kernels.h"
+#include <stdint.h>
 #include <string.h>
 
 #include "nn_internal.h"
@@ -16,11 +17,17 @@ typedef int v16i __attribute__((vector_size(64), aligned(4)));
 #define load16i(p) (*(const v16i *)(p))
 
 // The nine taps of a 3x3 "same" kernel move a plane by (ki - 1) * w + (kj - 1) in flat
-// (row-major) index. Planes are copied into zero-guarded buffers (w + 1 zeros before, and after
-// the plane rounded up to whole chunks), so every shifted read is in bounds and rows above and
-// below the plane read zeros. A shift by kj - 1 = +-1 also wraps the last column of one row onto
-// the first of the next: each tap column therefore accumulates separately, and the one column
-// that only wrapped values reach is dropped before the three are summed.
+// (row-major) index. A shift by kj - 1 = +-1 also wraps the last column of one row onto the first
+// of the next: each tap column therefore accumulates separately, and the one column that only
+// wrapped values reach is masked off before the three are summed (in a fixed order).
+//
+// Forward (many planes in, few out): planes are copied into zero-guarded buffers (w + 1 zeros
+// before, and after the plane rounded up to whole chunks), so every shifted read is in bounds and
+// rows above and below the plane read zeros. Backward (few dy planes, shared by every input
+// channel): each dy plane is copied once per image into nine 64-byte-aligned planes, one per tap,
+// already shifted (zeros outside the plane), so the inner loops load whole vectors at 64-byte
+// boundaries (a load across two cache lines costs two); the weight gradient takes the input
+// channels two at a time, so each of those vectors is loaded once for both.
 
 /// dst[i] += the sum of the 16 lanes of lanes[i], for i < count (a fixed order: the same bits on every clone).
 static inline void add_lane_sums(const float *lanes, long count, float *dst) {
@@ -30,6 +37,9 @@ static inline void add_lane_sums(const float *lanes, long count, float *dst) {
         dst[i] += s;
     }
 }
+
+/// p rounded up to a 64-byte boundary (scratch sizes include the 16 floats this may skip).
+static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 typedef struct { long hw, rounded, guard, stride; } layout;
 
@@ -52,10 +62,27 @@ static inline void guard_planes(const float *src, long count, layout l, float *d
     }
 }
 
+/// The nine shifted copies of each of `count` planes: dst[(p * 9 + 3 ki + kj) * rounded + f] =
+/// src[p * hw + f + (ki - 1) w + kj - 1] where that lies in the plane, else 0.
+static inline void shift_planes(const float *src, long count, long w, layout l, float *dst) {
+    for (long p = 0; p < count; p++) {
+        for (long k = 0; k < 9; k++) {
+            const long d = (k / 3 - 1) * w + (k % 3 - 1);
+            long lo = d < 0 ? -d : 0, hi = l.hw - d < l.rounded ? l.hw - d : l.rounded;
+            if (lo > l.rounded) lo = l.rounded;
+            if (hi < lo) hi = lo;
+            float *s = dst + (p * 9 + k) * l.rounded;
+            memset(s, 0, (size_t)lo * sizeof(float));
+            memcpy(s + lo, src + p * l.hw + lo + d, (size_t)(hi - lo) * sizeof(float));
+            memset(s + hi, 0, (size_t)(l.rounded - hi) * sizeof(float));
+        }
+    }
+}
+
 size_t vl_deconv3x3s1_scratch(long c, long o, long h, long w) {
     layout l = plane_layout(h, w);
-    long planes = c > o ? c : o;
-    return (size_t)(planes * l.stride + 3 * l.rounded + 3 * VL_CHUNK + c * o * 9 * 16);
+    long planes = c * l.stride > 9 * o * l.rounded ? c * l.stride : 9 * o * l.rounded;
+    return (size_t)(16 + planes + 4 * l.rounded + VL_CHUNK + c * o * 9 * 16);
 }
 
 /// Column masks over the rounded plane: all ones except at column `drop` (and past hw).
@@ -115,27 +142,27 @@ VL_CLONES
 void vl_deconv3x3s1_backward_data(const float *dy, long n, long c, long o, long h, long w,
                                   const float *weight, float *dx, float *scratch) {
     const layout l = plane_layout(h, w);
-    float *planes = scratch, *tmp = scratch + (c > o ? c : o) * l.stride;
+    float *shifted = align64(scratch), *tmp = shifted + 9 * o * l.rounded;
     int *m0 = (int *)(tmp + VL_CHUNK), *m2 = m0 + l.rounded;
     column_mask(m0, l, w, 0);      // a0 reads column j - 1: wrapped at j = 0
     column_mask(m2, l, w, w - 1);  // a2 reads column j + 1: wrapped at j = w - 1
     for (long b = 0; b < n; b++) {
-        guard_planes(dy + b * o * l.hw, o, l, planes);
-        for (long cc = 0; cc < c; cc++) {
-            for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
+        shift_planes(dy + b * o * l.hw, o, w, l, shifted);
+        for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
+            for (long cc = 0; cc < c; cc++) {
                 v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
                 for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(0); a2[v] = splat16(0); }
                 for (long oo = 0; oo < o; oo++) {
-                    const float *gp = planes + oo * l.stride + l.guard + f0;
+                    const float *s = shifted + oo * 9 * l.rounded + f0;
                     const float *wp = weight + (cc * o + oo) * 9;
                     // dx[i, j] += w[ki, kj] * dy[i + ki - 1, j + kj - 1]
                     for (long ki = 0; ki < 3; ki++) {
-                        const float *r = gp + (ki - 1) * w;
+                        const float *r = s + 3 * ki * l.rounded;
                         const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
                         for (int v = 0; v < VL_VECTORS; v++) {
-                            a0[v] += w0 * load16(r + 16 * v - 1);
-                            a1[v] += w1 * load16(r + 16 * v);
-                            a2[v] += w2 * load16(r + 16 * v + 1);
+                            a0[v] += w0 * load16(r + 16 * v);
+                            a1[v] += w1 * load16(r + l.rounded + 16 * v);
+                            a2[v] += w2 * load16(r + 2 * l.rounded + 16 * v);
                         }
                     }
                 }
@@ -149,36 +176,44 @@ VL_CLONES
 void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, long c, long o, long h, long w,
                                     float *dweight, float *scratch) {
     const layout l = plane_layout(h, w);
-    float *planes = scratch;
-    float *xs = scratch + (c > o ? c : o) * l.stride;   // x, and x with column 0 / w - 1 zeroed
-    float *x0 = xs, *x1 = xs + l.rounded, *x2 = xs + 2 * l.rounded;
-    float *lanes = xs + 3 * l.rounded + 3 * VL_CHUNK;
+    float *shifted = align64(scratch), *xz = shifted + 9 * o * l.rounded;  // two x planes, zero tails
+    int *m0 = (int *)(xz + 2 * l.rounded), *m2 = m0 + l.rounded;
+    float *lanes = (float *)(m2 + l.rounded);
+    column_mask(m0, l, w, 0);      // x with column 0 zeroed meets dy's column j - 1
+    column_mask(m2, l, w, w - 1);  // x with column w - 1 zeroed meets dy's column j + 1
     memset(lanes, 0, (size_t)(c * o * 9 * 16) * sizeof(float));
-    memset(xs, 0, (size_t)(3 * l.rounded) * sizeof(float));
+    memset(xz, 0, (size_t)(2 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {
-        guard_planes(dy + b * o * l.hw, o, l, planes);
-        for (long cc = 0; cc < c; cc++) {
-            const float *xp = x + (b * c + cc) * l.hw;
-            memcpy(x0, xp, (size_t)l.hw * sizeof(float));
-            memcpy(x1, xp, (size_t)l.hw * sizeof(float));
-            memcpy(x2, xp, (size_t)l.hw * sizeof(float));
-            for (long r = 0; r < h; r++) { x0[r * w] = 0; x2[r * w + w - 1] = 0; }
+        shift_planes(dy + b * o * l.hw, o, w, l, shifted);
+        // Input channels two at a time: each shifted dy vector is loaded once for both.
+        for (long c0 = 0; c0 < c; c0 += 2) {
+            const int pair = c0 + 1 < c;
+            memcpy(xz, x + (b * c + c0) * l.hw, (size_t)l.hw * sizeof(float));
+            if (pair) memcpy(xz + l.rounded, x + (b * c + c0 + 1) * l.hw, (size_t)l.hw * sizeof(float));
             for (long oo = 0; oo < o; oo++) {
-                const float *gp = planes + oo * l.stride + l.guard;
-                float *lane = lanes + (cc * o + oo) * 9 * 16;
-                v16 acc[9];
-                for (int k = 0; k < 9; k++) acc[k] = load16(lane + 16 * k);
+                const float *s = shifted + oo * 9 * l.rounded;
+                float *lane0 = lanes + (c0 * o + oo) * 9 * 16, *lane1 = lanes + ((c0 + pair) * o + oo) * 9 * 16;
+                v16 acc0[9], acc1[9];
+                for (int k = 0; k < 9; k++) { acc0[k] = load16(lane0 + 16 * k); acc1[k] = load16(lane1 + 16 * k); }
                 // dW[ki, kj] += sum x[i, j] * dy[i + ki - 1, j + kj - 1]; x's zero tail ends the sums.
                 for (long f = 0; f < l.rounded; f += 16) {
-                    const v16 v0 = load16(x0 + f), v1 = load16(x1 + f), v2 = load16(x2 + f);
+                    const v16i k0 = load16i(m0 + f), k2 = load16i(m2 + f);
+                    const v16 p1 = load16(xz + f), q1 = load16(xz + l.rounded + f);
+                    const v16 p0 = (v16)((v16i)p1 & k0), p2 = (v16)((v16i)p1 & k2);
+                    const v16 q0 = (v16)((v16i)q1 & k0), q2 = (v16)((v16i)q1 & k2);
                     for (long ki = 0; ki < 3; ki++) {
-                        const float *r = gp + f + (ki - 1) * w;
-                        acc[ki * 3] += v0 * load16(r - 1);
-                        acc[ki * 3 + 1] += v1 * load16(r);
-                        acc[ki * 3 + 2] += v2 * load16(r + 1);
+                        const float *r = s + 3 * ki * l.rounded + f;
+                        const v16 g0 = load16(r), g1 = load16(r + l.rounded), g2 = load16(r + 2 * l.rounded);
+                        acc0[ki * 3] += p0 * g0;
+                        acc0[ki * 3 + 1] += p1 * g1;
+                        acc0[ki * 3 + 2] += p2 * g2;
+                        acc1[ki * 3] += q0 * g0;
+                        acc1[ki * 3 + 1] += q1 * g1;
+                        acc1[ki * 3 + 2] += q2 * g2;
                     }
                 }
-                for (int k = 0; k < 9; k++) store16(lane + 16 * k, acc[k]);
+                for (int k = 0; k < 9; k++) store16(lane0 + 16 * k, acc0[k]);
+                if (pair) for (int k = 0; k < 9; k++) store16(lane1 + 16 * k, acc1[k]);
             }
         }
     }
