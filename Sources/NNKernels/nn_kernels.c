@@ -241,7 +241,7 @@ static inline s2_layout s2_plane_layout(long oh, long ow) {
 
 size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow) {
     s2_layout l = s2_plane_layout(oh, ow);
-    return (size_t)(4 * c * l.stride + 3 * l.rounded + VL_S2_CHUNK + o * c * 9 * 16 + o * 16);
+    return (size_t)(4 * c * l.stride + 16 + 9 * c * l.rounded + 5 * l.rounded + VL_S2_CHUNK + o * c * 9 * 16 + o * 16);
 }
 
 /// The four zero-guarded phases of each of the c planes of one image.
@@ -296,45 +296,62 @@ VL_CLONES
 void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *y, long n, long c, long o,
                                   long oh, long ow, float *dweight, float *dbias, float *scratch) {
     const s2_layout l = s2_plane_layout(oh, ow);
-    float *phases = scratch, *g0 = scratch + 4 * c * l.stride, *g1 = g0 + l.rounded;
-    int *keep = (int *)(g1 + l.rounded);
-    float *lanes = g1 + 2 * l.rounded + VL_S2_CHUNK, *blanes = lanes + o * c * 9 * 16;
+    // Per image: the phases, then each tap's (shifted) phase copied to its own 64-byte-aligned
+    // plane, read by every output channel; output channels two at a time share those loads.
+    float *phases = scratch, *taps = align64(scratch + 4 * c * l.stride), *g = taps + 9 * c * l.rounded;
+    int *keep = (int *)(g + 4 * l.rounded);
+    float *lanes = (float *)(keep + l.rounded), *blanes = lanes + o * c * 9 * 16;
     for (long f = 0; f < l.rounded; f++) keep[f] = f % ow == ow - 1 ? 0 : -1;
     memset(lanes, 0, (size_t)(o * c * 9 * 16 + o * 16) * sizeof(float));
-    memset(g0, 0, (size_t)(2 * l.rounded) * sizeof(float));
+    memset(g, 0, (size_t)(4 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {
         s2_phases(x + b * c * 4 * l.plane, c, oh, ow, l, phases);
-        for (long oo = 0; oo < o; oo++) {
-            const float *gp = dy + (b * o + oo) * l.plane;
-            if (y) {
-                const float *yp = y + (b * o + oo) * l.plane;
-                for (long f = 0; f < l.plane; f++) g0[f] = yp[f] > 0 ? gp[f] : 0.0f;
-            } else {
-                memcpy(g0, gp, (size_t)l.plane * sizeof(float));
+        for (long cc = 0; cc < c; cc++) {
+            const float *ph = phases + cc * 4 * l.stride;
+            for (long k = 0; k < 9; k++) {
+                // tap (ki, kj): phase (ki % 2, kj % 2), ki / 2 rows and kj / 2 columns on
+                const long ki = k / 3, kj = k % 3;
+                memcpy(taps + (cc * 9 + k) * l.rounded, ph + (2 * (ki % 2) + kj % 2) * l.stride + (ki / 2) * ow + kj / 2,
+                       (size_t)l.rounded * sizeof(float));
             }
-            v16 bacc = load16(blanes + 16 * oo);
-            for (long f = 0; f < l.rounded; f += 16) {
-                const v16 g = load16(g0 + f);
-                bacc += g;
-                store16(g1 + f, (v16)((v16i)g & load16i(keep + f)));
-            }
-            store16(blanes + 16 * oo, bacc);
-            for (long cc = 0; cc < c; cc++) {
-                const float *ph = phases + cc * 4 * l.stride;
-                float *lane = lanes + (oo * c + cc) * 9 * 16;
-                v16 acc[9];
-                for (int k = 0; k < 9; k++) acc[k] = load16(lane + 16 * k);
+        }
+        for (long o0 = 0; o0 < o; o0 += 2) {
+            const long pair = o0 + 1 < o;
+            for (long j = 0; j <= pair; j++) {
+                // g0 = dy (masked by the ReLU), g1 = g0 without column ow - 1 (what kj = 2 meets)
+                const long oo = o0 + j;
+                float *g0 = g + 2 * j * l.rounded, *g1 = g0 + l.rounded;
+                const float *gp = dy + (b * o + oo) * l.plane;
+                if (y) {
+                    const float *yp = y + (b * o + oo) * l.plane;
+                    for (long f = 0; f < l.plane; f++) g0[f] = yp[f] > 0 ? gp[f] : 0.0f;
+                } else {
+                    memcpy(g0, gp, (size_t)l.plane * sizeof(float));
+                }
+                v16 bacc = load16(blanes + 16 * oo);
                 for (long f = 0; f < l.rounded; f += 16) {
-                    const v16 v0 = load16(g0 + f), v1 = load16(g1 + f);
-                    for (long ki = 0; ki < 3; ki++) {
-                        const float *e = ph + (2 * (ki % 2)) * l.stride + (ki / 2) * ow + f;
-                        const float *od = ph + (2 * (ki % 2) + 1) * l.stride + (ki / 2) * ow + f;
-                        acc[ki * 3] += v0 * load16(e);
-                        acc[ki * 3 + 1] += v0 * load16(od);
-                        acc[ki * 3 + 2] += v1 * load16(e + 1);
+                    const v16 v = load16(g0 + f);
+                    bacc += v;
+                    store16(g1 + f, (v16)((v16i)v & load16i(keep + f)));
+                }
+                store16(blanes + 16 * oo, bacc);
+            }
+            const float *ga0 = g, *ga1 = g + l.rounded, *gb0 = g + 2 * l.rounded, *gb1 = g + 3 * l.rounded;
+            for (long cc = 0; cc < c; cc++) {
+                const float *t = taps + cc * 9 * l.rounded;
+                float *lane0 = lanes + (o0 * c + cc) * 9 * 16, *lane1 = lanes + ((o0 + pair) * c + cc) * 9 * 16;
+                v16 acc0[9], acc1[9];
+                for (int k = 0; k < 9; k++) { acc0[k] = load16(lane0 + 16 * k); acc1[k] = load16(lane1 + 16 * k); }
+                for (long f = 0; f < l.rounded; f += 16) {
+                    const v16 a0 = load16(ga0 + f), a1 = load16(ga1 + f), b0 = load16(gb0 + f), b1 = load16(gb1 + f);
+                    for (int k = 0; k < 9; k++) {
+                        const v16 tv = load16(t + k * l.rounded + f);
+                        acc0[k] += (k % 3 == 2 ? a1 : a0) * tv;
+                        acc1[k] += (k % 3 == 2 ? b1 : b0) * tv;
                     }
                 }
-                for (int k = 0; k < 9; k++) store16(lane + 16 * k, acc[k]);
+                for (int k = 0; k < 9; k++) store16(lane0 + 16 * k, acc0[k]);
+                if (pair) for (int k = 0; k < 9; k++) store16(lane1 + 16 * k, acc1[k]);
             }
         }
     }
