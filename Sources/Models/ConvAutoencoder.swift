@@ -130,6 +130,28 @@ public final class ConvAutoencoder {
     /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.
     public func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts {
         let n = x.shape[0], d = config.latentDim
+        if zLogVar != nil {
+            eps.resize([n, d])
+            noise.fillNormal(eps.buffer)
+        }
+        return forwardBackward(x, beta: beta, gradientBatch: n)
+    }
+
+    /// The same on a slice of a batch of `gradientBatch` images (`DataParallelStep`): the
+    /// gradients are this slice's share of the whole batch's mean, and `eps` [N, d] holds the
+    /// slice's reparameterisation noise (VAE; nil for the AE). The losses are this slice's means.
+    public func forwardBackward(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?, gradientBatch: Int) -> LossParts {
+        if zLogVar != nil {
+            guard let noise else { preconditionFailure("a VAE slice needs its noise") }
+            eps.resize([x.shape[0], config.latentDim])
+            eps.data.update(from: noise, count: eps.count)
+        }
+        return forwardBackward(x, beta: beta, gradientBatch: gradientBatch)
+    }
+
+    /// The step's body, with `eps` already drawn (VAE).
+    private func forwardBackward(_ x: Tensor, beta: Float, gradientBatch: Int) -> LossParts {
+        let n = x.shape[0], d = config.latentDim
         let hidden = encoder.forward(x)
         let mu = zMean.forward(hidden)
         var kl = 0.0
@@ -139,12 +161,11 @@ public final class ConvAutoencoder {
         if let zLogVar {
             let logVar = zLogVar.forward(hidden)
             logVarOutput = logVar
-            eps.resize([n, d]); z.resize([n, d])
-            noise.fillNormal(eps.buffer)
+            z.resize([n, d])
             Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
             gradLogVar.resize([n, d]); gradLogVar.zero()
             kl = Loss.gaussianKL(mu: mu.data, logVar: logVar.data, batch: n, dimensions: d,
-                                 gradMu: gradMu.data, gradLogVar: gradLogVar.data, gradScale: beta / Float(n))
+                                 gradMu: gradMu.data, gradLogVar: gradLogVar.data, gradScale: beta / Float(gradientBatch))
             code = z
         } else {
             code = mu
@@ -152,7 +173,7 @@ public final class ConvAutoencoder {
         let logits = decoder.forward(code)
         gradLogits.resize(logits.shape)
         let recon = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: config.pixels,
-                                       gradient: gradLogits.data, gradScale: 1 / Float(n))
+                                       gradient: gradLogits.data, gradScale: 1 / Float(gradientBatch))
         let dz = decoder.backward(gradLogits)
         let dHidden: Tensor
         if let zLogVar, let logVar = logVarOutput {

@@ -103,9 +103,11 @@ public enum Benchmark {
     }
 
     /// Times `steps` training steps (after `warmup`) of the given model at batch `batch` on
-    /// synthetic [0, 1] pixels, then profiles a few more steps layer by layer.
+    /// synthetic [0, 1] pixels, then profiles a few more steps layer by layer. With `threads` > 1
+    /// the training step is `vaelab train --threads`'s (`DataParallelStep`, one BLAS thread per
+    /// worker) and the evaluation pass and the profile run with `threads` BLAS threads.
     public static func measure(_ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
-                               sgemmGflops: Double) -> ModelBenchmark {
+                               threads: Int = 1, sgemmGflops: Double) -> ModelBenchmark {
         let model = ConvAutoencoder(config)
         model.initialize(seed: 0)
         let adam = Adam(count: model.parameterCount)
@@ -114,14 +116,21 @@ public enum Benchmark {
         let x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
         for i in 0..<x.count { x.data[i] = pixels.uniform() }
 
-        for _ in 0..<warmup { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
+        let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
+        let blasThreads = BLAS.threads
+        if parallel != nil { BLAS.threads = 1 }
+        func step() {
+            _ = parallel?.trainStep(x, beta: 1, noise: &noise, optimizer: adam) ?? model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+        }
+        for _ in 0..<warmup { step() }
         var times: [Double] = []
         for _ in 0..<steps {
             let t0 = monotonicSeconds()
-            _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+            step()
             times.append(monotonicSeconds() - t0)
         }
         let stepTime = median(times)
+        BLAS.threads = blasThreads
 
         var evalTimes: [Double] = []
         for i in 0..<(warmup + steps) {

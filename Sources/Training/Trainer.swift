@@ -55,6 +55,11 @@ public final class Trainer {
     var epochSeconds: [Double] = []
     var trainSeconds = 0.0
 
+    /// Threads for this run (`vaelab train --threads`): each training batch is split across
+    /// them (`DataParallelStep`, one BLAS thread each) and the evaluations run with that many
+    /// BLAS threads. The metrics depend on it (float rounding); `vaelab run` keeps 1.
+    public var threads = 1
+
     public init(config: RunConfig, data: LoadedDataset) throws {
         if let (field, expected) = config.firstInvalidField() { throw TrainingError.invalidConfig(field: field, expected: expected) }
         guard data.train.rows == 28, data.train.cols == 28 else {
@@ -83,6 +88,9 @@ public final class Trainer {
         let batchCount = (train.count + config.batchSize - 1) / config.batchSize
         let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
         let beta = Float(config.beta)
+        // Made here, after any checkpoint was restored into the model: the replicas copy its weights.
+        let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
+        let evaluationThreads = BLAS.threads
 
         while records.count < config.epochs {
             let epoch = records.count + 1
@@ -90,12 +98,14 @@ public final class Trainer {
             let order = shuffle.permutation(train.count)
             var sums = (recon: 0.0, kl: 0.0, total: 0.0)
             var divergedAt: (batch: Int, value: Double)?
+            if parallel != nil { BLAS.threads = 1 }
             do {
                 for b in 0..<batchCount {
                     let lo = b * config.batchSize, n = min(config.batchSize, train.count - lo)
                     x.resize([n, 1, train.rows, train.cols])
                     for i in 0..<n { train.copyImage(order[lo + i], into: x.data + i * pixels) }
-                    let parts = model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+                    let parts = parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+                        ?? model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
                     FaultInjection.reached("batch")
                     if !parts.total.isFinite {
                         divergedAt = (b + 1, parts.total)
@@ -108,6 +118,7 @@ public final class Trainer {
                     }
                 }
             }
+            if parallel != nil { BLAS.threads = evaluationThreads }
             if let divergedAt {
                 throw TrainingError.nonFiniteLoss(epoch: epoch, batch: divergedAt.batch, value: divergedAt.value)
             }

@@ -76,6 +76,31 @@ struct CLITests {
         #expect(leftovers.isEmpty)
     }
 
+    /// `--threads 2` splits each batch over two threads: the same bits run after run, the same
+    /// losses as one thread up to float rounding, and the thread count in timing.json.
+    @Test func trainOnTwoThreadsIsReproducibleAndMatchesOneThread() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        for (name, threads) in [("one", "1"), ("two", "2"), ("two-again", "2")] {
+            let r = try CLI.run(CLI.tinyTrain + ["--threads", threads, "--out", tmp + "/" + name])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        func file(_ run: String, _ name: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: tmp + "/\(run)/\(name)")) }
+        #expect(try file("two", "metrics.json") == file("two-again", "metrics.json"))
+        func finalTotal(_ run: String) throws -> Double {
+            let metrics = try JSONSerialization.jsonObject(with: file(run, "metrics.json")) as? [String: Any]
+            let test = (metrics?["final"] as? [String: Any])?["test"] as? [String: Any]
+            return try #require(test?["total"] as? Double)
+        }
+        let one = try finalTotal("one"), two = try finalTotal("two")
+        #expect(abs(one - two) <= 1e-3 * one, "test total \(one) on one thread, \(two) on two")
+        let timing = try JSONSerialization.jsonObject(with: file("two", "timing.json")) as? [String: Any]
+        #expect((timing?["provenance"] as? [String: Any])?["blas_threads"] as? Int == 2)
+        let bad = try CLI.run(CLI.tinyTrain + ["--threads", "0", "--out", tmp + "/bad"])
+        #expect(bad.status != 0 && bad.stderr.contains("--threads"))
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/bad"))
+    }
+
     @Test(arguments: [
         (["--batch-size", "0"], "--batch-size"),
         (["--latent-dim", "-3"], "--latent-dim"),

@@ -1,0 +1,125 @@
+import Foundation
+import NeuralNet
+
+/// A training step of one model spread over `workers` threads, for a single run on several
+/// cores (`vaelab train --threads N`; a study instead runs whole runs side by side).
+///
+/// The batch is cut into `workers` contiguous slices of near-equal size. The model and
+/// `workers - 1` replicas of it (same weights) each run forward, loss and backward on one slice
+/// on their own thread, every GEMM on one BLAS thread (the caller sets `BLAS.threads = 1`: the
+/// threads already fill the cores); each slice's gradient is its share of the whole batch's mean.
+/// The shares are then added in slice order into the model's gradient, Adam updates the model,
+/// and its weights are copied to the replicas. The reparameterisation noise of the whole batch is
+/// drawn first, as one thread draws it, and cut the same way. The step equals the one-thread step
+/// up to float rounding (the gradient's sums run in another order), and a run gives the same bits
+/// every time for the same number of workers.
+public final class DataParallelStep: @unchecked Sendable {
+    public let model: ConvAutoencoder
+    public let workers: Int
+    private let replicas: [ConvAutoencoder]          // replicas[0] is `model`
+    private let slices: [Tensor]                     // each worker's images
+    private let eps = Tensor(zeros: [0])              // the whole batch's noise [N, d]
+    private var parts: [LossParts]
+    private let threads: WorkerThreads
+
+    public init(model: ConvAutoencoder, workers: Int) {
+        precondition(workers >= 1, "workers must be positive")
+        self.model = model
+        self.workers = workers
+        var replicas = [model]
+        for _ in 1..<workers {
+            let replica = ConvAutoencoder(model.config)
+            replica.store.values.update(from: model.store.values, count: model.store.count)
+            replicas.append(replica)
+        }
+        self.replicas = replicas
+        slices = (0..<workers).map { _ in Tensor(zeros: [0]) }
+        parts = Array(repeating: LossParts(recon: 0, kl: 0, total: 0), count: workers)
+        threads = WorkerThreads(count: workers - 1)
+    }
+
+    /// One optimisation step on x [N, 1, H, W]: the same contract as `ConvAutoencoder.trainStep`.
+    public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
+        let n = x.shape[0], d = model.config.latentDim, pixels = model.config.pixels
+        let isVAE = model.zLogVar != nil
+        if isVAE {
+            eps.resize([n, d])
+            noise.fillNormal(eps.buffer)
+        }
+        let bounds = (0...workers).map { $0 * n / workers }
+        threads.run { k in
+            let lo = bounds[k], count = bounds[k + 1] - lo
+            let replica = self.replicas[k]
+            replica.store.zeroGradients()
+            guard count > 0 else {
+                self.parts[k] = LossParts(recon: 0, kl: 0, total: 0)
+                return
+            }
+            let slice = self.slices[k]
+            slice.resize([count] + x.shape.dropFirst())
+            slice.data.update(from: x.data + lo * pixels, count: count * pixels)
+            self.parts[k] = replica.forwardBackward(slice, beta: beta, eps: isVAE ? self.eps.data + lo * d : nil,
+                                                    gradientBatch: n)
+        }
+        let count = model.store.count, g = model.store.gradients
+        for k in 1..<workers {
+            let gk = replicas[k].store.gradients
+            for i in 0..<count { g[i] += gk[i] }
+        }
+        optimizer.update(model.store.values, gradients: g)
+        for k in 1..<workers { replicas[k].store.values.update(from: model.store.values, count: count) }
+        // Each slice's losses are its own means: the batch's are their size-weighted mean.
+        var recon = 0.0, kl = 0.0
+        for k in 0..<workers {
+            let share = Double(bounds[k + 1] - bounds[k]) / Double(n)
+            recon += share * parts[k].recon
+            kl += share * parts[k].kl
+        }
+        return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
+    }
+}
+
+/// `count` threads that wait for work; `run(body)` calls body(0) on the caller's thread and
+/// body(1 ... count) on them, and returns when all have finished. The threads end when this
+/// object is released.
+final class WorkerThreads: @unchecked Sendable {
+    /// What the threads share with the owner (they keep it alive after the owner is gone).
+    private final class Shared: @unchecked Sendable {
+        let start: [DispatchSemaphore]
+        let done = DispatchSemaphore(value: 0)
+        var body: ((Int) -> Void)?
+        var stopping = false
+        init(count: Int) { start = (0..<count).map { _ in DispatchSemaphore(value: 0) } }
+    }
+    private let shared: Shared
+
+    init(count: Int) {
+        let shared = Shared(count: count)
+        self.shared = shared
+        for i in 0..<count {
+            let thread = Thread {
+                while true {
+                    shared.start[i].wait()
+                    if shared.stopping { return }
+                    shared.body?(i + 1)
+                    shared.done.signal()
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    deinit {
+        shared.stopping = true
+        for s in shared.start { s.signal() }
+    }
+
+    func run(_ work: @escaping (Int) -> Void) {
+        shared.body = work
+        for s in shared.start { s.signal() }
+        work(0)
+        for _ in shared.start { shared.done.wait() }
+        shared.body = nil
+    }
+}

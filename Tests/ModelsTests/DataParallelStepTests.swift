@@ -1,0 +1,105 @@
+import Testing
+import NeuralNet
+import Models
+
+@Suite("Data-parallel training step")
+struct DataParallelStepTests {
+    static func config(_ kind: ModelKind) -> ModelConfig {
+        ModelConfig(kind: kind, latentDim: 3, hiddenUnits: 6, imageHeight: 8, imageWidth: 8)
+    }
+
+    /// A seeded model, its optimiser and a batch of n images.
+    static func setUp(_ kind: ModelKind, batch n: Int) -> (ConvAutoencoder, Adam, Tensor) {
+        let model = ConvAutoencoder(config(kind))
+        model.initialize(seed: 5)
+        var pixels = Xoshiro256(seed: 6)
+        let x = Tensor(zeros: [n, 1, 8, 8])
+        for i in 0..<x.count { x.data[i] = pixels.uniform() }
+        return (model, Adam(count: model.parameterCount), x)
+    }
+
+    static func values(_ model: ConvAutoencoder) -> [Float] {
+        Array(UnsafeBufferPointer(start: model.store.values, count: model.store.count))
+    }
+
+    /// Three steps split over 2 and 3 workers (slices of 7 images: 4 + 3, 3 + 2 + 2) follow the
+    /// one-thread steps up to float rounding: the same noise, gradients and updates.
+    @Test(arguments: [(ModelKind.vae, 2), (.vae, 3), (.ae, 2), (.ae, 3)])
+    func matchesTheOneThreadStep(_ kind: ModelKind, _ workers: Int) {
+        let (reference, adamA, x) = Self.setUp(kind, batch: 7)
+        let (model, adamB, _) = Self.setUp(kind, batch: 7)
+        let parallel = DataParallelStep(model: model, workers: workers)
+        var noiseA = Xoshiro256(seed: 9, stream: .noise), noiseB = noiseA
+        for _ in 0..<3 {
+            let a = reference.trainStep(x, beta: 0.8, noise: &noiseA, optimizer: adamA)
+            let b = parallel.trainStep(x, beta: 0.8, noise: &noiseB, optimizer: adamB)
+            #expect(abs(a.recon - b.recon) <= 1e-4 * abs(a.recon))
+            #expect(abs(a.kl - b.kl) <= 1e-4 * max(abs(a.kl), 1e-3))
+            #expect(abs(a.total - b.total) <= 1e-4 * abs(a.total))
+        }
+        let va = Self.values(reference), vb = Self.values(model)
+        let worst = zip(va, vb).map { abs($0 - $1) }.max()!
+        let scale = va.map { abs($0) }.max()!
+        #expect(worst <= 1e-4 * scale, "largest weight difference \(worst)")
+        #expect(va != Self.values(ConvAutoencoder(Self.config(kind))), "the steps moved the weights")
+        // Both streams drew the same noise.
+        #expect(noiseA.next() == noiseB.next())
+    }
+
+    /// The building block: two slices' gradients, each scaled by the whole batch, add up to the
+    /// whole batch's gradient, and their losses weighted by size to its losses.
+    @Test(arguments: [ModelKind.vae, .ae])
+    func sliceGradientsAddUpToTheBatchGradient(_ kind: ModelKind) {
+        let (model, _, x) = Self.setUp(kind, batch: 5)
+        let count = model.store.count, d = 3, pixels = 64
+        var rng = Xoshiro256(seed: 8, stream: .noise)
+        var eps = [Float](repeating: 0, count: 5 * d)
+        for i in eps.indices { eps[i] = rng.normal() }
+        let whole = eps.withUnsafeBufferPointer { e in
+            model.store.zeroGradients()
+            return model.forwardBackward(x, beta: 0.5, eps: kind == .vae ? e.baseAddress! : nil, gradientBatch: 5)
+        }
+        let expected = Array(UnsafeBufferPointer(start: model.store.gradients, count: count))
+        model.store.zeroGradients()
+        var recon = 0.0, kl = 0.0
+        for (lo, n) in [(0, 2), (2, 3)] {
+            let slice = Tensor(zeros: [n, 1, 8, 8])
+            slice.data.update(from: x.data + lo * pixels, count: n * pixels)
+            let parts = eps.withUnsafeBufferPointer { e in
+                model.forwardBackward(slice, beta: 0.5, eps: kind == .vae ? e.baseAddress! + lo * d : nil, gradientBatch: 5)
+            }
+            recon += Double(n) / 5 * parts.recon
+            kl += Double(n) / 5 * parts.kl
+        }
+        let summed = Array(UnsafeBufferPointer(start: model.store.gradients, count: count))
+        let scale = expected.map { abs($0) }.max()!
+        #expect(scale > 0)
+        #expect(zip(expected, summed).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
+        #expect(abs(recon - whole.recon) <= 1e-5 * whole.recon)
+        #expect(abs(kl - whole.kl) <= 1e-5 * max(whole.kl, 1e-3))
+    }
+
+    /// The same number of workers gives the same bits every time.
+    @Test func isDeterministic() {
+        func run() -> [Float] {
+            let (model, adam, x) = Self.setUp(.vae, batch: 9)
+            let parallel = DataParallelStep(model: model, workers: 2)
+            var noise = Xoshiro256(seed: 2, stream: .noise)
+            for _ in 0..<4 { _ = parallel.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
+            return Self.values(model)
+        }
+        #expect(run() == run())
+    }
+
+    /// A batch with fewer images than workers leaves the extra workers idle.
+    @Test func batchSmallerThanTheWorkers() {
+        let (reference, adamA, x) = Self.setUp(.vae, batch: 1)
+        let (model, adamB, _) = Self.setUp(.vae, batch: 1)
+        let parallel = DataParallelStep(model: model, workers: 3)
+        var noiseA = Xoshiro256(seed: 4, stream: .noise), noiseB = noiseA
+        let a = reference.trainStep(x, beta: 1, noise: &noiseA, optimizer: adamA)
+        let b = parallel.trainStep(x, beta: 1, noise: &noiseB, optimizer: adamB)
+        #expect(a == b)
+        #expect(Self.values(reference) == Self.values(model))
+    }
+}
