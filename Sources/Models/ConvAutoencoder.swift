@@ -210,12 +210,30 @@ public final class ConvAutoencoder {
     /// `noise`; per-image recon and KL (nats) are written to the given arrays.
     public func evaluate(_ x: Tensor, beta: Float, noise: inout Xoshiro256,
                          recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
+        if zLogVar != nil {
+            eps.resize([x.shape[0], config.latentDim])
+            noise.fillNormal(eps.buffer)
+        }
+        evaluateDrawn(x, recon: recon, kl: kl)
+    }
+
+    /// The same with the noise given: `eps` [N, d] (VAE; nil for the AE).
+    public func evaluate(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?,
+                         recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
+        if zLogVar != nil {
+            guard let noise else { preconditionFailure("a VAE evaluation needs its noise") }
+            eps.resize([x.shape[0], config.latentDim])
+            eps.data.update(from: noise, count: eps.count)
+        }
+        evaluateDrawn(x, recon: recon, kl: kl)
+    }
+
+    private func evaluateDrawn(_ x: Tensor, recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
         let n = x.shape[0], d = config.latentDim
         let (mu, logVar) = encode(x)
         let code: Tensor
         if let logVar {
-            eps.resize([n, d]); z.resize([n, d])
-            noise.fillNormal(eps.buffer)
+            z.resize([n, d])
             Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
             Loss.gaussianKL(mu: mu.data, logVar: logVar.data, batch: n, dimensions: d, perExample: kl)
             code = z

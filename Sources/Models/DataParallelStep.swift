@@ -9,18 +9,19 @@ import NeuralNet
 /// on their own thread, every GEMM on one BLAS thread (the caller sets `BLAS.threads = 1`: the
 /// threads already fill the cores); each slice's gradient is its share of the whole batch's mean.
 /// The shares are then added in slice order into the model's gradient, Adam updates the model,
-/// and its weights are copied to the replicas. The reparameterisation noise of the whole batch is
+/// and its weights are copied to the replicas (those three passes also split across the threads,
+/// by parameter range). The reparameterisation noise of the whole batch is
 /// drawn first, as one thread draws it, and cut the same way. The step equals the one-thread step
 /// up to float rounding (the gradient's sums run in another order), and a run gives the same bits
 /// every time for the same number of workers.
 public final class DataParallelStep: @unchecked Sendable {
     public let model: ConvAutoencoder
     public let workers: Int
-    private let replicas: [ConvAutoencoder]          // replicas[0] is `model`
+    fileprivate let replicas: [ConvAutoencoder]      // replicas[0] is `model`
     private let slices: [Tensor]                     // each worker's images
     private let eps = Tensor(zeros: [0])              // the whole batch's noise [N, d]
     private var parts: [LossParts]
-    private let threads: WorkerThreads
+    fileprivate let threads: WorkerThreads
 
     public init(model: ConvAutoencoder, workers: Int) {
         precondition(workers >= 1, "workers must be positive")
@@ -61,13 +62,19 @@ public final class DataParallelStep: @unchecked Sendable {
             self.parts[k] = replica.forwardBackward(slice, beta: beta, eps: isVAE ? self.eps.data + lo * d : nil,
                                                     gradientBatch: n)
         }
-        let count = model.store.count, g = model.store.gradients
-        for k in 1..<workers {
-            let gk = replicas[k].store.gradients
-            for i in 0..<count { g[i] += gk[i] }
+        // Sum, update and copy back, each thread over its own range of the parameters (every
+        // element's arithmetic is the same whichever thread does it).
+        let count = model.store.count, g = model.store.gradients, values = model.store.values
+        let alpha = optimizer.advance()
+        threads.run { k in
+            let lo = k * count / self.workers, hi = (k + 1) * count / self.workers
+            for r in 1..<self.workers {
+                let gr = self.replicas[r].store.gradients
+                for i in lo..<hi { g[i] += gr[i] }
+            }
+            optimizer.apply(values, gradients: g, range: lo..<hi, alpha: alpha)
+            for r in 1..<self.workers { (self.replicas[r].store.values + lo).update(from: values + lo, count: hi - lo) }
         }
-        optimizer.update(model.store.values, gradients: g)
-        for k in 1..<workers { replicas[k].store.values.update(from: model.store.values, count: count) }
         // Each slice's losses are its own means: the batch's are their size-weighted mean.
         var recon = 0.0, kl = 0.0
         for k in 0..<workers {
@@ -76,6 +83,20 @@ public final class DataParallelStep: @unchecked Sendable {
             kl += share * parts[k].kl
         }
         return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
+    }
+}
+
+extension DataParallelStep {
+    /// Calls body(k, replica, lo, count) for each non-empty slice [lo, lo + count) of n items,
+    /// slice k on worker k's thread with that worker's replica (holding the model's weights), and
+    /// returns when all are done: evaluation spread the way training is. The slices are cut as
+    /// the training step cuts a batch.
+    public func forEachSlice(of n: Int, _ body: @escaping (_ worker: Int, _ replica: ConvAutoencoder, _ lo: Int, _ count: Int) -> Void) {
+        let bounds = (0...workers).map { $0 * n / workers }
+        threads.run { k in
+            let lo = bounds[k], count = bounds[k + 1] - lo
+            if count > 0 { body(k, self.replicas[k], lo, count) }
+        }
     }
 }
 

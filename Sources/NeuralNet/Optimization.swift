@@ -66,10 +66,23 @@ public final class Adam {
 
     /// One update of `params` from `grads` (both `count` long).
     public func update(_ params: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>) {
+        apply(params, gradients: g, range: 0..<count, alpha: advance())
+    }
+
+    /// An update in pieces (several threads, each its own range): `advance()` once, then
+    /// `apply` over ranges that cover 0 ..< count once each. Every element's arithmetic is the
+    /// same as in `update`, so are the bits.
+    public func advance() -> Float {
         step += 1
         let t = Double(step)
-        let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
-        vl_adam_update(params, g, m, v, count, alpha, beta1, beta2, epsilon)
+        return Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
+    }
+
+    /// The update of the parameters in `range`, with the step size `advance()` returned.
+    public func apply(_ params: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, range: Range<Int>, alpha: Float) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        let lo = range.lowerBound
+        vl_adam_update(params + lo, g + lo, m + lo, v + lo, range.count, alpha, beta1, beta2, epsilon)
     }
 
     /// Restores the optimiser state (for resuming from a checkpoint).

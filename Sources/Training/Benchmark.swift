@@ -104,8 +104,9 @@ public enum Benchmark {
 
     /// Times `steps` training steps (after `warmup`) of the given model at batch `batch` on
     /// synthetic [0, 1] pixels, then profiles a few more steps layer by layer. With `threads` > 1
-    /// the training step is `vaelab train --threads`'s (`DataParallelStep`, one BLAS thread per
-    /// worker) and the evaluation pass and the profile run with `threads` BLAS threads.
+    /// the training step and the evaluation pass are `vaelab train --threads`'s (each batch split
+    /// over `DataParallelStep`'s workers, one BLAS thread each); the per-layer profile is the
+    /// one-thread step's, run with `threads` BLAS threads.
     public static func measure(_ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
                                threads: Int = 1, sgemmGflops: Double) -> ModelBenchmark {
         let model = ConvAutoencoder(config)
@@ -130,15 +131,26 @@ public enum Benchmark {
             times.append(monotonicSeconds() - t0)
         }
         let stepTime = median(times)
-        BLAS.threads = blasThreads
 
+        // The evaluation forward pass, split the same way (as `vaelab train --threads` evaluates).
+        let slices = (0..<threads).map { _ in Tensor(zeros: [0]) }
+        let imageSize = config.pixels
         var evalTimes: [Double] = []
         for i in 0..<(warmup + steps) {
             let t0 = monotonicSeconds()
-            let (mu, _) = model.encode(x)
-            _ = model.decode(mu)
+            if let parallel {
+                parallel.forEachSlice(of: batch) { k, replica, lo, c in
+                    slices[k].resize([c] + x.shape.dropFirst())
+                    slices[k].data.update(from: x.data + lo * imageSize, count: c * imageSize)
+                    _ = replica.decode(replica.encode(slices[k]).mu)
+                }
+            } else {
+                let (mu, _) = model.encode(x)
+                _ = model.decode(mu)
+            }
             if i >= warmup { evalTimes.append(monotonicSeconds() - t0) }
         }
+        BLAS.threads = blasThreads
 
         let profiler = Profiler()
         model.setProfiler(profiler)

@@ -13,49 +13,78 @@ public enum Evaluation {
     public static let activeUnitThreshold = 0.01
 
     /// Average recon / KL / total over the images of `split` (one z sample per image for VAEs).
+    /// With `parallel`, each batch is cut into its workers' slices (`vaelab train --threads`);
+    /// the noise is drawn for the whole batch first either way.
     public static func losses(_ model: ConvAutoencoder, images: DatasetSplit, beta: Double,
-                              rng: inout Xoshiro256) -> LossSummary {
-        let count = images.count
-        var recon = [Double](repeating: 0, count: batchSize), kl = recon
+                              rng: inout Xoshiro256, parallel: DataParallelStep? = nil) -> LossSummary {
+        let count = images.count, d = model.config.latentDim, pixels = model.config.pixels
+        let isVAE = model.config.kind == .vae
+        let recon = UnsafeMutablePointer<Double>.allocate(capacity: batchSize), kl = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
+        defer { recon.deallocate(); kl.deallocate() }
+        let eps = Tensor(zeros: [0])
+        let slices = (0..<(parallel?.workers ?? 0)).map { _ in Tensor(zeros: [0]) }
         var reconSum = 0.0, klSum = 0.0
         forEachBatch(model, images: images) { x, _, n in
-            recon.withUnsafeMutableBufferPointer { r in
-                kl.withUnsafeMutableBufferPointer { k in
-                    model.evaluate(x, beta: Float(beta), noise: &rng, recon: r.baseAddress!, kl: k.baseAddress!)
+            if let parallel {
+                if isVAE { eps.resize([n, d]); rng.fillNormal(eps.buffer) }
+                parallel.forEachSlice(of: n) { k, replica, lo, c in
+                    let slice = slices[k]
+                    slice.resize([c] + x.shape.dropFirst())
+                    slice.data.update(from: x.data + lo * pixels, count: c * pixels)
+                    replica.evaluate(slice, beta: Float(beta), eps: isVAE ? eps.data + lo * d : nil, recon: recon + lo, kl: kl + lo)
                 }
+            } else {
+                model.evaluate(x, beta: Float(beta), noise: &rng, recon: recon, kl: kl)
             }
             for i in 0..<n { reconSum += recon[i]; klSum += kl[i] }
         }
         let r = reconSum / Double(count), k = klSum / Double(count)
-        let isVAE = model.config.kind == .vae
         return LossSummary(recon: r, kl: isVAE ? k : nil, total: r + (isVAE ? beta * k : 0))
     }
 
     /// Posterior means (or AE codes) [count, d] and, for VAEs, log-variances.
-    public static func latents(_ model: ConvAutoencoder, images: DatasetSplit)
+    public static func latents(_ model: ConvAutoencoder, images: DatasetSplit, parallel: DataParallelStep? = nil)
         -> (mu: [Float], logVar: [Float]?) {
         let count = images.count
-        let d = model.config.latentDim
-        var mu = [Float](repeating: 0, count: count * d)
-        var logVar: [Float]? = model.config.kind == .vae ? [Float](repeating: 0, count: count * d) : nil
-        forEachBatch(model, images: images) { x, start, n in
-            let (m, lv) = model.encode(x)
-            mu.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: m.data, count: n * d) }
-            if let lv { logVar!.withUnsafeMutableBufferPointer { ($0.baseAddress! + start * d).update(from: lv.data, count: n * d) } }
+        let d = model.config.latentDim, pixels = model.config.pixels
+        let mu = UnsafeMutablePointer<Float>.allocate(capacity: max(count * d, 1))
+        let logVar: UnsafeMutablePointer<Float>? = model.config.kind == .vae ? .allocate(capacity: max(count * d, 1)) : nil
+        defer { mu.deallocate(); logVar?.deallocate() }
+        let slices = (0..<(parallel?.workers ?? 0)).map { _ in Tensor(zeros: [0]) }
+        func encode(_ m: ConvAutoencoder, _ x: Tensor, at start: Int, _ n: Int) {
+            let (a, b) = m.encode(x)
+            (mu + start * d).update(from: a.data, count: n * d)
+            if let b, let logVar { (logVar + start * d).update(from: b.data, count: n * d) }
         }
-        return (mu, logVar)
+        forEachBatch(model, images: images) { x, start, n in
+            if let parallel {
+                parallel.forEachSlice(of: n) { k, replica, lo, c in
+                    let slice = slices[k]
+                    slice.resize([c] + x.shape.dropFirst())
+                    slice.data.update(from: x.data + lo * pixels, count: c * pixels)
+                    encode(replica, slice, at: start + lo, c)
+                }
+            } else {
+                encode(model, x, at: start, n)
+            }
+        }
+        return (Array(UnsafeBufferPointer(start: mu, count: count * d)),
+                logVar.map { Array(UnsafeBufferPointer(start: $0, count: count * d)) })
     }
 
     /// IWAE bound (Burda et al. 2016) on -log p(x), in nats per image:
     /// -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), combined with log-sum-exp.
     /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
+    /// With `parallel`, each of the k decodings of a batch is cut into its workers' slices.
     public static func nllBound(_ model: ConvAutoencoder, images: DatasetSplit, samples k: Int,
-                                rng: inout Xoshiro256) -> Double {
+                                rng: inout Xoshiro256, parallel: DataParallelStep? = nil) -> Double {
         precondition(model.config.kind == .vae && k > 0)
         let count = images.count
         let d = model.config.latentDim, pixels = model.config.pixels
         let z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
-        var bce = [Double](repeating: 0, count: batchSize)
+        let slices = (0..<(parallel?.workers ?? 0)).map { _ in Tensor(zeros: [0]) }
+        let bce = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
+        defer { bce.deallocate() }
         var logW = [Double](repeating: 0, count: batchSize * k)
         var total = 0.0
         forEachBatch(model, images: images) { x, _, n in
@@ -66,9 +95,18 @@ public enum Evaluation {
             for s in 0..<k {
                 rng.fillNormal(eps.buffer)
                 Loss.reparameterize(mu: mu.data, logVar: lv.data, eps: eps.data, into: z.data, count: n * d)
-                let logits = model.decode(z)
-                bce.withUnsafeMutableBufferPointer {
-                    _ = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: $0.baseAddress!)
+                if let parallel {
+                    parallel.forEachSlice(of: n) { w, replica, lo, c in
+                        let slice = slices[w]
+                        slice.resize([c, d])
+                        slice.data.update(from: z.data + lo * d, count: c * d)
+                        let logits = replica.decode(slice)
+                        _ = Loss.bceWithLogits(logits: logits.data, targets: x.data + lo * pixels, batch: c, perImage: pixels,
+                                               perImageLoss: bce + lo)
+                    }
+                } else {
+                    let logits = model.decode(z)
+                    _ = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: bce)
                 }
                 for i in 0..<n {
                     // log p(z) - log q(z|x) = sum_j [-z^2/2 + eps^2/2 + logvar/2] (the 2 pi terms cancel)

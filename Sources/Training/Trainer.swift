@@ -55,9 +55,9 @@ public final class Trainer {
     var epochSeconds: [Double] = []
     var trainSeconds = 0.0
 
-    /// Threads for this run (`vaelab train --threads`): each training batch is split across
-    /// them (`DataParallelStep`, one BLAS thread each) and the evaluations run with that many
-    /// BLAS threads. The metrics depend on it (float rounding); `vaelab run` keeps 1.
+    /// Threads for this run (`vaelab train --threads`): each training and evaluation batch is
+    /// split across them (`DataParallelStep`, one BLAS thread each; the caller's BLAS thread
+    /// count is restored at the end). The metrics depend on it (float rounding); `vaelab run` keeps 1.
     public var threads = 1
 
     public init(config: RunConfig, data: LoadedDataset) throws {
@@ -90,7 +90,9 @@ public final class Trainer {
         let beta = Float(config.beta)
         // Made here, after any checkpoint was restored into the model: the replicas copy its weights.
         let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
-        let evaluationThreads = BLAS.threads
+        let blasThreads = BLAS.threads
+        if parallel != nil { BLAS.threads = 1 }
+        defer { if parallel != nil { BLAS.threads = blasThreads } }
 
         while records.count < config.epochs {
             let epoch = records.count + 1
@@ -98,7 +100,6 @@ public final class Trainer {
             let order = shuffle.permutation(train.count)
             var sums = (recon: 0.0, kl: 0.0, total: 0.0)
             var divergedAt: (batch: Int, value: Double)?
-            if parallel != nil { BLAS.threads = 1 }
             do {
                 for b in 0..<batchCount {
                     let lo = b * config.batchSize, n = min(config.batchSize, train.count - lo)
@@ -118,7 +119,6 @@ public final class Trainer {
                     }
                 }
             }
-            if parallel != nil { BLAS.threads = evaluationThreads }
             if let divergedAt {
                 throw TrainingError.nonFiniteLoss(epoch: epoch, batch: divergedAt.batch, value: divergedAt.value)
             }
@@ -126,7 +126,7 @@ public final class Trainer {
             let isVAE = config.model == .vae
             let trainSummary = LossSummary(recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
                                            total: sums.total / Double(batchCount))
-            let testSummary = Evaluation.losses(model, images: test, beta: config.beta, rng: &evalRNG)
+            let testSummary = Evaluation.losses(model, images: test, beta: config.beta, rng: &evalRNG, parallel: parallel)
             let record = EpochRecord(epoch: epoch, train: trainSummary, test: testSummary)
             records.append(record)
             let seconds = monotonicSeconds() - e0
@@ -140,7 +140,8 @@ public final class Trainer {
 
         let ev0 = monotonicSeconds()
         FaultInjection.reached("evaluation")
-        let final = try finalEvaluation(last: records[records.count - 1], rng: &evalRNG, onEvent: onEvent)
+        let final = try finalEvaluation(last: records[records.count - 1], rng: &evalRNG, parallel: parallel, onEvent: onEvent)
+        if parallel != nil { BLAS.threads = blasThreads }   // before the provenance records it
         let evaluationSeconds = monotonicSeconds() - ev0
         let metrics = RunMetrics(configHash: config.hash,
                                  dataFingerprint: datasetFingerprint(data.checksums), epochs: records, final: final)
@@ -153,23 +154,24 @@ public final class Trainer {
         return TrainedRun(model: model, metrics: metrics, timing: timing)
     }
 
-    private func finalEvaluation(last: EpochRecord, rng: inout Xoshiro256, onEvent: (TrainingEvent) -> Void) throws -> FinalMetrics {
+    private func finalEvaluation(last: EpochRecord, rng: inout Xoshiro256, parallel: DataParallelStep?,
+                                 onEvent: (TrainingEvent) -> Void) throws -> FinalMetrics {
         let test = data.test, train = data.train, d = config.latentDim
         onEvent(.evaluating("latent statistics"))
-        let (testMu, testLogVar) = Evaluation.latents(model, images: test)
+        let (testMu, testLogVar) = Evaluation.latents(model, images: test, parallel: parallel)
         let variance = Evaluation.columnVariance(testMu, count: test.count, dimensions: d)
         var klPerDim: [Double]?
         if let testLogVar {
             klPerDim = Evaluation.klPerDimension(mu: testMu, logVar: testLogVar, count: test.count, dimensions: d)
         }
         onEvent(.evaluating("k-NN probe"))
-        let (trainMu, _) = Evaluation.latents(model, images: train)
+        let (trainMu, _) = Evaluation.latents(model, images: train, parallel: parallel)
         let knn = Evaluation.knnAccuracy(train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
                                          dimensions: d, neighbors: config.knnNeighbors)
         var nll: Double?
         if config.model == .vae && config.iwaeSamples > 0 {
             onEvent(.evaluating("IWAE bound, k = \(config.iwaeSamples)"))
-            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng)
+            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng, parallel: parallel)
         }
         let isVAE = config.model == .vae
         return FinalMetrics(
