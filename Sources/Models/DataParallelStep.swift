@@ -20,7 +20,7 @@ public final class DataParallelStep: @unchecked Sendable {
     fileprivate let replicas: [ConvAutoencoder]      // replicas[0] is `model`
     private let slices: [Tensor]                     // each worker's images
     private let eps = Tensor(zeros: [0])              // the whole batch's noise [N, d]
-    private var parts: [LossParts]
+    private let parts: UnsafeMutablePointer<LossParts>  // each worker writes its own element
     fileprivate let threads: WorkerThreads
 
     public init(model: ConvAutoencoder, workers: Int) {
@@ -35,9 +35,12 @@ public final class DataParallelStep: @unchecked Sendable {
         }
         self.replicas = replicas
         slices = (0..<workers).map { _ in Tensor(zeros: [0]) }
-        parts = Array(repeating: LossParts(recon: 0, kl: 0, total: 0), count: workers)
+        parts = .allocate(capacity: workers)
+        parts.initialize(repeating: LossParts(recon: 0, kl: 0, total: 0), count: workers)
         threads = WorkerThreads(count: workers - 1)
     }
+
+    deinit { parts.deallocate() }
 
     /// One optimisation step on x [N, 1, H, W]: the same contract as `ConvAutoencoder.trainStep`.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
