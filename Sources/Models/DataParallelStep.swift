@@ -13,7 +13,8 @@ import NeuralNet
 /// by parameter range). The reparameterisation noise of the whole batch is
 /// drawn first, as one thread draws it, and cut the same way. The step equals the one-thread step
 /// up to float rounding (the gradient's sums run in another order), and a run gives the same bits
-/// every time for the same number of workers.
+/// every time for the same number of workers. The replicas copy the model's weights when this is
+/// made and after every step: make it after restoring a checkpoint into the model.
 public final class DataParallelStep: @unchecked Sendable {
     public let model: ConvAutoencoder
     public let workers: Int
