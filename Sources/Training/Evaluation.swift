@@ -76,8 +76,10 @@ public enum Evaluation {
     /// -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), combined with log-sum-exp.
     /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
     /// With `parallel`, each of the k decodings of a batch is cut into its workers' slices.
+    /// `progress(done, count)` follows each batch (images done of the split's).
     public static func nllBound(_ model: ConvAutoencoder, images: DatasetSplit, samples k: Int,
-                                rng: inout Xoshiro256, parallel: DataParallelStep? = nil) -> Double {
+                                rng: inout Xoshiro256, parallel: DataParallelStep? = nil,
+                                progress: (_ done: Int, _ count: Int) -> Void = { _, _ in }) -> Double {
         precondition(model.config.kind == .vae && k > 0)
         let count = images.count
         let d = model.config.latentDim, pixels = model.config.pixels
@@ -87,7 +89,7 @@ public enum Evaluation {
         defer { bce.deallocate() }
         var logW = [Double](repeating: 0, count: batchSize * k)
         var total = 0.0
-        forEachBatch(model, images: images) { x, _, n in
+        forEachBatch(model, images: images) { x, start, n in
             // The encoder heads own mu and logvar; decoding does not touch them, so no copies.
             let (mu, logVar) = model.encode(x)
             let lv = logVar!
@@ -125,6 +127,7 @@ public enum Evaluation {
                 for s in 0..<k { acc += exp(logW[i * k + s] - mx) }
                 total += -(mx + log(acc) - log(Double(k)))
             }
+            progress(start + n, count)
         }
         return total / Double(count)
     }

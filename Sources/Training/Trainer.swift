@@ -27,6 +27,8 @@ public enum TrainingEvent: Sendable {
     case batch(epoch: Int, batch: Int, batches: Int, runningTotal: Double, elapsed: Double)
     case epochEnd(EpochRecord, seconds: Double)
     case evaluating(String)
+    /// Inside the longest evaluation (the IWAE bound): the fraction done, seconds so far.
+    case evaluationProgress(String, fraction: Double, elapsed: Double)
 }
 
 /// The outcome of a finished run.
@@ -170,8 +172,12 @@ public final class Trainer {
                                          dimensions: d, neighbors: config.knnNeighbors)
         var nll: Double?
         if config.model == .vae && config.iwaeSamples > 0 {
-            onEvent(.evaluating("IWAE bound, k = \(config.iwaeSamples)"))
-            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng, parallel: parallel)
+            let what = "IWAE bound, k = \(config.iwaeSamples)"
+            onEvent(.evaluating(what))
+            let t0 = monotonicSeconds()
+            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng, parallel: parallel) { done, total in
+                onEvent(.evaluationProgress(what, fraction: Double(done) / Double(total), elapsed: monotonicSeconds() - t0))
+            }
         }
         let isVAE = config.model == .vae
         return FinalMetrics(

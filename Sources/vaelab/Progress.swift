@@ -34,6 +34,13 @@ final class ProgressPrinter {
             write(line + "\n")
         case let .evaluating(what):
             write("\(label) evaluating: \(what)\n")
+        case let .evaluationProgress(what, fraction, elapsed):
+            guard live else { return }
+            guard fraction < 1 else { return write("\r\u{1B}[2K") }
+            let width = 24, filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
+            write("\r\u{1B}[2K\(label) \(what) [\(bar)] ETA \(duration(eta))")
         }
     }
 

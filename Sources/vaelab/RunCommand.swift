@@ -148,6 +148,9 @@ final class ProgressBoard: @unchecked Sendable {
             case let .evaluating(what):
                 lines[id] = "evaluating: \(what)"
                 log("\(id): evaluating: \(what)")
+            case let .evaluationProgress(what, fraction, elapsed):
+                let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
+                lines[id] = "evaluating: \(what) \(Int(fraction * 100))% ETA \(duration(eta))"
             }
         case let .finished(id, seconds, metrics):
             lines[id] = nil
