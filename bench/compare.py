@@ -9,14 +9,17 @@ For each BLAS kernel setting
   unset  the same with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed, for these child
          processes only (skipped, with a note, when neither variable is set: it would be
          the same run twice);
-it runs, one after the other (never two measurements at once, except the pairs below):
+it runs, one after the other (never two measurements at once, except the pairs below), each
+kind for every peer back to back:
   vaelab bench --json --hidden-units 16,256 --threads N       N = 1, 2
   keras_bench.py / torch_bench.py --threads N                  N = 1, 2
   two processes side by side, one thread each (vaelab, Keras, PyTorch): their images/s added.
+With --rounds R the whole plan runs R times (the peers' order rotated) and each cell is the
+median of its rounds.
 Then it prints ONE Markdown table and writes the raw results to
 bench/results/compare-<setting>.json (and the table to bench/results/compare.md).
 
-  python3 bench/compare.py [--quick] [--reps 7] [--steps 10] [--warmup 5]
+  python3 bench/compare.py [--quick] [--reps 7] [--steps 10] [--warmup 5] [--rounds 1]
                            [--only vaelab,torch,keras] [--settings env,unset]
 """
 import argparse
@@ -25,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--settings", default="env,unset",
                    help="kernel settings to run: env (as is), unset (OPENBLAS_CORETYPE/L2_SIZE removed)")
     p.add_argument("--hidden-units", default="16,256", help="hidden widths H (default: 16,256)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the whole plan this many times, peers' order rotated, and report each cell's "
+                        "median (default 1): steadier ratios on a machine whose speed drifts")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--vaelab", default=os.path.join(ROOT, ".build", "release", "vaelab"))
     p.add_argument("--torch-python", default=os.path.join(ROOT, ".venv-bench-torch", "bin", "python"))
@@ -60,8 +67,8 @@ def parse_args(argv=None):
     a.reps = a.reps if a.reps is not None else (3 if a.quick else 7)
     a.steps = a.steps if a.steps is not None else (2 if a.quick else 10)
     a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 5)
-    if min(a.reps, a.steps, a.batch_size) < 1 or a.warmup < 0:
-        p.error("--reps, --steps and --batch-size must be positive, --warmup non-negative")
+    if min(a.reps, a.steps, a.batch_size, a.rounds) < 1 or a.warmup < 0:
+        p.error("--reps, --steps, --rounds and --batch-size must be positive, --warmup non-negative")
     a.only = [x.strip().lower().replace("pytorch", "torch") for x in a.only.split(",") if x.strip()]
     bad = [x for x in a.only if x not in PEERS]
     if bad or not a.only:
@@ -190,30 +197,54 @@ def run_processes(peer, threads, count, env, args):
     return total, meta, raws if count > 1 else raws[0], None
 
 
+def run_plan(args):
+    """(round, peer, run, threads, processes) in the order they run: each kind of run for every
+    peer back to back (so that a row's peers are measured minutes apart, not a whole framework's
+    block apart), and with --rounds R the whole plan R times, the peers' order rotated each round."""
+    peers = [p for p in PEERS if p in args.only]
+    plan = []
+    for rnd in range(args.rounds):
+        order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
+        for name, threads, count in (("threads1", 1, 1), ("threads2", 2, 1), ("pair", 1, 2)):
+            plan += [(rnd, peer, name, threads, count) for peer in order]
+    return plan
+
+
 def run_setting(setting, env, args):
-    """All runs of one kernel setting -> result dict (JSON-ready)."""
+    """All runs of one kernel setting -> result dict (JSON-ready). A cell is the median of its
+    rounds (each round's own figures are kept under "rounds")."""
     result = {"setting": setting, "removed_variables": list(BLAS_VARS) if setting == "unset" else [],
               "blas_variables": {k: env.get(k) for k in BLAS_VARS},
               "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "load_average_before": os.getloadavg(), "runs": {}, "errors": []}
-    plan = [(peer, name, threads, count) for peer in PEERS if peer in args.only
-            for name, threads, count in (("threads1", 1, 1), ("threads2", 2, 1), ("pair", 1, 2))]
-    for peer, name, threads, count in plan:
-        what = f"[{setting}] {LABEL[peer]}: " + ("2 processes x 1 thread" if count == 2 else f"{threads} thread(s)")
+    for rnd, peer, name, threads, count in run_plan(args):
+        what = (f"[{setting}]" + (f" round {rnd + 1}/{args.rounds}" if args.rounds > 1 else "") + f" {LABEL[peer]}: "
+                + ("2 processes x 1 thread" if count == 2 else f"{threads} thread(s)"))
         log(what + " ...")
         t0 = time.time()
         rows, meta, raw, error = run_processes(peer, threads, count, env, args)
         if error:
             log(f"{what}: FAILED: {error}")
-            result["errors"].append({"peer": peer, "run": name, "error": error})
+            result["errors"].append({"peer": peer, "run": name, "round": rnd + 1, "error": error})
             continue
         log(f"{what}: done in {time.time() - t0:.0f} s")
-        result["runs"].setdefault(peer, {})[name] = {
+        run = result["runs"].setdefault(peer, {}).setdefault(name, {
             "threads": threads, "processes": count, "command": command(peer, threads, args, count),
-            "meta": meta, "results": [{"model": k[0], "latent_dim": k[1], "hidden_units": k[2],
-                                       "train_images_per_second": v["train"], "eval_images_per_second": v["eval"]}
-                                      for k, v in sorted(rows.items())],
-            "raw": raw}
+            "meta": meta, "rounds": [], "raw": []})
+        run["rounds"].append([{"model": k[0], "latent_dim": k[1], "hidden_units": k[2],
+                               "train_images_per_second": v["train"], "eval_images_per_second": v["eval"]}
+                              for k, v in sorted(rows.items())])
+        run["raw"].append(raw)
+    for runs in result["runs"].values():
+        for run in runs.values():
+            cells = {}
+            for rows in run["rounds"]:
+                for r in rows:
+                    cells.setdefault((r["model"], r["latent_dim"], r["hidden_units"]), []).append(r)
+            run["results"] = [{"model": k[0], "latent_dim": k[1], "hidden_units": k[2],
+                               "train_images_per_second": statistics.median(r["train_images_per_second"] for r in rs),
+                               "eval_images_per_second": statistics.median(r["eval_images_per_second"] for r in rs)}
+                              for k, rs in sorted(cells.items())]
     result["load_average_after"] = os.getloadavg()
     return result
 
@@ -286,7 +317,9 @@ def table(results, args, vaelab_version, skipped):
                  "encoder + decoder forward, no gradients, 1 thread; 2 proc: two 1-thread processes side by "
                  "side, training images/s added. Ratios: vaelab / peer for train 1t · train 2t · eval 1t · 2 proc. "
                  f"Peers: median of {args.reps} reps x {args.steps} steps after {args.warmup} warm-up steps; "
-                 f"vaelab: median of {args.reps * args.steps} single steps.\n")
+                 f"vaelab: median of {args.reps * args.steps} single steps"
+                 + (f"; each cell the median of {args.rounds} rounds of the whole plan (peers' order rotated)"
+                    if args.rounds > 1 else "") + ".\n")
     shown = [p for p in PEERS if p in args.only]
     rivals = [p for p in shown if p != "vaelab"] if "vaelab" in shown else []
     head = ["BLAS", "model"]
@@ -308,11 +341,16 @@ def table(results, args, vaelab_version, skipped):
                 lines.append("| " + " | ".join(row) + " |")
     jobs = []
     for res in results:
-        raw = res["runs"].get("vaelab", {}).get("threads1", {}).get("raw") or {}
-        for p in raw.get("parallel", []):
-            jobs.append(f"{res['setting']} ({blas_core(res) or '?'}) {p['name']}: {p['parallel_images_per_second']:,.0f} img/s"
-                        f" = {p['speedup']:.2f}x one run ({p['single_images_per_second']:,.0f} img/s; an in-cache"
-                        f" sgemm: {p['sgemm_speedup']:.2f}x)")
+        scalings = {}   # each round's `vaelab bench` side-by-side figures, by model; medians shown
+        for raw in res["runs"].get("vaelab", {}).get("threads1", {}).get("raw") or []:
+            for p in raw.get("parallel", []):
+                scalings.setdefault(p["name"], []).append(p)
+        for name, ps in scalings.items():
+            m = {k: statistics.median(p[k] for p in ps)
+                 for k in ("parallel_images_per_second", "speedup", "single_images_per_second", "sgemm_speedup")}
+            jobs.append(f"{res['setting']} ({blas_core(res) or '?'}) {name}: {m['parallel_images_per_second']:,.0f} img/s"
+                        f" = {m['speedup']:.2f}x one run ({m['single_images_per_second']:,.0f} img/s; an in-cache"
+                        f" sgemm: {m['sgemm_speedup']:.2f}x)")
     if jobs:
         lines.append("\nvaelab run --jobs 2 (two training runs in one process, one BLAS thread each, against one "
                      "alone; medians of alternating rounds in `vaelab bench`): " + "; ".join(jobs) + ".")
@@ -345,7 +383,7 @@ def main():
                 env.pop(k, None)
         res = run_setting(setting, env, args)
         res.update({"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "quick": args.quick,
-                    "options": {"reps": args.reps, "steps": args.steps, "warmup": args.warmup,
+                    "options": {"reps": args.reps, "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
                                 "batch_size": args.batch_size, "hidden_units": args.hidden_units,
                                 "only": args.only},
                     "vaelab_version": vaelab_version, "openblas_package": openblas_package_version()})
