@@ -139,53 +139,22 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
 }
 
 VL_CLONES
-void vl_deconv3x3s1_backward_data(const float *dy, long n, long c, long o, long h, long w,
-                                  const float *weight, float *dx, float *scratch) {
-    const layout l = plane_layout(h, w);
-    float *shifted = align64(scratch), *tmp = shifted + 9 * o * l.rounded;
-    int *m0 = (int *)(tmp + VL_CHUNK), *m2 = m0 + l.rounded;
-    column_mask(m0, l, w, 0);      // a0 reads column j - 1: wrapped at j = 0
-    column_mask(m2, l, w, w - 1);  // a2 reads column j + 1: wrapped at j = w - 1
-    for (long b = 0; b < n; b++) {
-        shift_planes(dy + b * o * l.hw, o, w, l, shifted);
-        for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
-            for (long cc = 0; cc < c; cc++) {
-                v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
-                for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(0); a2[v] = splat16(0); }
-                for (long oo = 0; oo < o; oo++) {
-                    const float *s = shifted + oo * 9 * l.rounded + f0;
-                    const float *wp = weight + (cc * o + oo) * 9;
-                    // dx[i, j] += w[ki, kj] * dy[i + ki - 1, j + kj - 1]
-                    for (long ki = 0; ki < 3; ki++) {
-                        const float *r = s + 3 * ki * l.rounded;
-                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
-                        for (int v = 0; v < VL_VECTORS; v++) {
-                            a0[v] += w0 * load16(r + 16 * v);
-                            a1[v] += w1 * load16(r + l.rounded + 16 * v);
-                            a2[v] += w2 * load16(r + 2 * l.rounded + 16 * v);
-                        }
-                    }
-                }
-                COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, l.hw, 0, dx + (b * c + cc) * l.hw, tmp);
-            }
-        }
-    }
-}
-
-VL_CLONES
-void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, long c, long o, long h, long w,
-                                    float *dweight, float *scratch) {
+void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
+                             const float *weight, float *dweight, float *dx, float *scratch) {
     const layout l = plane_layout(h, w);
     float *shifted = align64(scratch), *xz = shifted + 9 * o * l.rounded;  // two x planes, zero tails
     int *m0 = (int *)(xz + 2 * l.rounded), *m2 = m0 + l.rounded;
-    float *lanes = (float *)(m2 + l.rounded);
-    column_mask(m0, l, w, 0);      // x with column 0 zeroed meets dy's column j - 1
-    column_mask(m2, l, w, w - 1);  // x with column w - 1 zeroed meets dy's column j + 1
+    float *tmp = (float *)(m2 + l.rounded), *lanes = tmp + VL_CHUNK;
+    // A tap one column left (kj = 0) wraps at column 0, one right (kj = 2) at column w - 1: the
+    // same masks cut x's columns in the weight gradient and dx's tap columns in the data gradient.
+    column_mask(m0, l, w, 0);
+    column_mask(m2, l, w, w - 1);
     memset(lanes, 0, (size_t)(c * o * 9 * 16) * sizeof(float));
     memset(xz, 0, (size_t)(2 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {
         shift_planes(dy + b * o * l.hw, o, w, l, shifted);
-        // Input channels two at a time: each shifted dy vector is loaded once for both.
+        // dW[ki, kj] += sum x[i, j] * dy[i + ki - 1, j + kj - 1], input channels two at a time
+        // (each shifted dy vector loaded once for both); x's zero tail ends the sums.
         for (long c0 = 0; c0 < c; c0 += 2) {
             const int pair = c0 + 1 < c;
             memcpy(xz, x + (b * c + c0) * l.hw, (size_t)l.hw * sizeof(float));
@@ -195,7 +164,6 @@ void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, lon
                 float *lane0 = lanes + (c0 * o + oo) * 9 * 16, *lane1 = lanes + ((c0 + pair) * o + oo) * 9 * 16;
                 v16 acc0[9], acc1[9];
                 for (int k = 0; k < 9; k++) { acc0[k] = load16(lane0 + 16 * k); acc1[k] = load16(lane1 + 16 * k); }
-                // dW[ki, kj] += sum x[i, j] * dy[i + ki - 1, j + kj - 1]; x's zero tail ends the sums.
                 for (long f = 0; f < l.rounded; f += 16) {
                     const v16i k0 = load16i(m0 + f), k2 = load16i(m2 + f);
                     const v16 p1 = load16(xz + f), q1 = load16(xz + l.rounded + f);
@@ -214,6 +182,28 @@ void vl_deconv3x3s1_backward_weight(const float *x, const float *dy, long n, lon
                 }
                 for (int k = 0; k < 9; k++) store16(lane0 + 16 * k, acc0[k]);
                 if (pair) for (int k = 0; k < 9; k++) store16(lane1 + 16 * k, acc1[k]);
+            }
+        }
+        if (!dx) continue;
+        // dx[i, j] = sum w[ki, kj] * dy[i + ki - 1, j + kj - 1], from the same shifted planes.
+        for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
+            for (long cc = 0; cc < c; cc++) {
+                v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
+                for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(0); a2[v] = splat16(0); }
+                for (long oo = 0; oo < o; oo++) {
+                    const float *s = shifted + oo * 9 * l.rounded + f0;
+                    const float *wp = weight + (cc * o + oo) * 9;
+                    for (long ki = 0; ki < 3; ki++) {
+                        const float *r = s + 3 * ki * l.rounded;
+                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
+                        for (int v = 0; v < VL_VECTORS; v++) {
+                            a0[v] += w0 * load16(r + 16 * v);
+                            a1[v] += w1 * load16(r + l.rounded + 16 * v);
+                            a2[v] += w2 * load16(r + 2 * l.rounded + 16 * v);
+                        }
+                    }
+                }
+                COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, l.hw, 0, dx + (b * c + cc) * l.hw, tmp);
             }
         }
     }

@@ -117,12 +117,8 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                 bias.grad.data[plane % outputChannels] += vl_sum(dy.data + plane * h * w, h * w)
             }
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, h, w)])
-            vl_deconv3x3s1_backward_weight(x.data, dy.data, n, inputChannels, outputChannels, h, w,
-                                           weight.grad.data, scratch.data)
-            if computesInputGradient {
-                vl_deconv3x3s1_backward_data(dy.data, n, inputChannels, outputChannels, h, w,
-                                             weight.value.data, inputGrad.data, scratch.data)
-            }
+            vl_deconv3x3s1_backward(x.data, dy.data, n, inputChannels, outputChannels, h, w, weight.value.data,
+                                    weight.grad.data, computesInputGradient ? inputGrad.data : nil, scratch.data)
             return inputGrad
         }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
