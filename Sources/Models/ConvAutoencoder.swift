@@ -129,24 +129,31 @@ public final class ConvAutoencoder {
 
     /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.
     public func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts {
-        let n = x.shape[0], d = config.latentDim
-        if zLogVar != nil {
-            eps.resize([n, d])
-            noise.fillNormal(eps.buffer)
-        }
-        return forwardBackward(x, beta: beta, gradientBatch: n)
+        drawNoise(rows: x.shape[0], from: &noise)
+        return forwardBackward(x, beta: beta, gradientBatch: x.shape[0])
     }
 
     /// The same on a slice of a batch of `gradientBatch` images (`DataParallelStep`): the
     /// gradients are this slice's share of the whole batch's mean, and `eps` [N, d] holds the
     /// slice's reparameterisation noise (VAE; nil for the AE). The losses are this slice's means.
     public func forwardBackward(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?, gradientBatch: Int) -> LossParts {
-        if zLogVar != nil {
-            guard let noise else { preconditionFailure("a VAE slice needs its noise") }
-            eps.resize([x.shape[0], config.latentDim])
-            eps.data.update(from: noise, count: eps.count)
-        }
+        takeNoise(rows: x.shape[0], from: noise)
         return forwardBackward(x, beta: beta, gradientBatch: gradientBatch)
+    }
+
+    /// The reparameterisation noise of a batch of n (VAE only; the AE has none), drawn from the
+    /// run's stream or copied from the caller (`DataParallelStep` draws a whole batch's at once).
+    private func drawNoise(rows n: Int, from noise: inout Xoshiro256) {
+        guard zLogVar != nil else { return }
+        eps.resize([n, config.latentDim])
+        noise.fillNormal(eps.buffer)
+    }
+
+    private func takeNoise(rows n: Int, from noise: UnsafePointer<Float>?) {
+        guard zLogVar != nil else { return }
+        guard let noise else { preconditionFailure("a VAE needs the noise of its rows") }
+        eps.resize([n, config.latentDim])
+        eps.data.update(from: noise, count: eps.count)
     }
 
     /// The step's body, with `eps` already drawn (VAE).
@@ -210,21 +217,14 @@ public final class ConvAutoencoder {
     /// `noise`; per-image recon and KL (nats) are written to the given arrays.
     public func evaluate(_ x: Tensor, beta: Float, noise: inout Xoshiro256,
                          recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
-        if zLogVar != nil {
-            eps.resize([x.shape[0], config.latentDim])
-            noise.fillNormal(eps.buffer)
-        }
+        drawNoise(rows: x.shape[0], from: &noise)
         evaluateDrawn(x, recon: recon, kl: kl)
     }
 
     /// The same with the noise given: `eps` [N, d] (VAE; nil for the AE).
     public func evaluate(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?,
                          recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
-        if zLogVar != nil {
-            guard let noise else { preconditionFailure("a VAE evaluation needs its noise") }
-            eps.resize([x.shape[0], config.latentDim])
-            eps.data.update(from: noise, count: eps.count)
-        }
+        takeNoise(rows: x.shape[0], from: noise)
         evaluateDrawn(x, recon: recon, kl: kl)
     }
 

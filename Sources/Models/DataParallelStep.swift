@@ -18,11 +18,11 @@ import NeuralNet
 public final class DataParallelStep: @unchecked Sendable {
     public let model: ConvAutoencoder
     public let workers: Int
-    fileprivate let replicas: [ConvAutoencoder]      // replicas[0] is `model`
-    private let slices: [Tensor]                     // each worker's images
+    private let replicas: [ConvAutoencoder]          // replicas[0] is `model`
+    private let slices: [Tensor]                     // each worker's rows of a batch
     private let eps = Tensor(zeros: [0])              // the whole batch's noise [N, d]
     private let parts: UnsafeMutablePointer<LossParts>  // each worker writes its own element
-    fileprivate let threads: WorkerThreads
+    private let threads: WorkerThreads
 
     public init(model: ConvAutoencoder, workers: Int) {
         precondition(workers >= 1, "workers must be positive")
@@ -45,62 +45,65 @@ public final class DataParallelStep: @unchecked Sendable {
 
     /// One optimisation step on x [N, 1, H, W]: the same contract as `ConvAutoencoder.trainStep`.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
-        let n = x.shape[0], d = model.config.latentDim, pixels = model.config.pixels
+        let n = x.shape[0], d = model.config.latentDim
         let isVAE = model.zLogVar != nil
         if isVAE {
             eps.resize([n, d])
             noise.fillNormal(eps.buffer)
         }
-        let bounds = (0...workers).map { $0 * n / workers }
         threads.run { k in
-            let lo = bounds[k], count = bounds[k + 1] - lo
-            let replica = self.replicas[k]
+            let r = self.rows(k, of: n), replica = self.replicas[k]
             replica.store.zeroGradients()
-            guard count > 0 else {
-                self.parts[k] = LossParts(recon: 0, kl: 0, total: 0)
-                return
-            }
-            let slice = self.slices[k]
-            slice.resize([count] + x.shape.dropFirst())
-            slice.data.update(from: x.data + lo * pixels, count: count * pixels)
-            self.parts[k] = replica.forwardBackward(slice, beta: beta, eps: isVAE ? self.eps.data + lo * d : nil,
-                                                    gradientBatch: n)
+            self.parts[k] = r.isEmpty ? LossParts(recon: 0, kl: 0, total: 0)
+                : replica.forwardBackward(self.copy(r, of: x, worker: k), beta: beta,
+                                          eps: isVAE ? self.eps.data + r.lowerBound * d : nil, gradientBatch: n)
         }
         // Sum, update and copy back, each thread over its own range of the parameters (every
         // element's arithmetic is the same whichever thread does it).
         let count = model.store.count, g = model.store.gradients, values = model.store.values
         let alpha = optimizer.advance()
         threads.run { k in
-            let lo = k * count / self.workers, hi = (k + 1) * count / self.workers
+            let range = self.rows(k, of: count)
             for r in 1..<self.workers {
                 let gr = self.replicas[r].store.gradients
-                for i in lo..<hi { g[i] += gr[i] }
+                for i in range { g[i] += gr[i] }
             }
-            optimizer.apply(values, gradients: g, range: lo..<hi, alpha: alpha)
-            for r in 1..<self.workers { (self.replicas[r].store.values + lo).update(from: values + lo, count: hi - lo) }
+            optimizer.apply(values, gradients: g, range: range, alpha: alpha)
+            for r in 1..<self.workers {
+                (self.replicas[r].store.values + range.lowerBound).update(from: values + range.lowerBound, count: range.count)
+            }
         }
         // Each slice's losses are its own means: the batch's are their size-weighted mean.
         var recon = 0.0, kl = 0.0
         for k in 0..<workers {
-            let share = Double(bounds[k + 1] - bounds[k]) / Double(n)
+            let share = Double(rows(k, of: n).count) / Double(n)
             recon += share * parts[k].recon
             kl += share * parts[k].kl
         }
         return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
     }
-}
 
-extension DataParallelStep {
-    /// Calls body(k, replica, lo, count) for each non-empty slice [lo, lo + count) of n items,
-    /// slice k on worker k's thread with that worker's replica (holding the model's weights), and
-    /// returns when all are done: evaluation spread the way training is. The slices are cut as
-    /// the training step cuts a batch.
-    public func forEachSlice(of n: Int, _ body: @escaping (_ worker: Int, _ replica: ConvAutoencoder, _ lo: Int, _ count: Int) -> Void) {
-        let bounds = (0...workers).map { $0 * n / workers }
+    /// Calls body(replica, rows, lo) for each worker whose slice [lo, lo + rows.shape[0]) of t's
+    /// first dimension is not empty, on that worker's thread with its replica (holding the
+    /// model's weights) and its own copy of those rows, and returns when all are done: evaluation
+    /// cut the way a training batch is.
+    public func forEachSlice(rowsOf t: Tensor, _ body: @escaping (_ replica: ConvAutoencoder, _ rows: Tensor, _ lo: Int) -> Void) {
+        let n = t.shape[0]
         threads.run { k in
-            let lo = bounds[k], count = bounds[k + 1] - lo
-            if count > 0 { body(k, self.replicas[k], lo, count) }
+            let r = self.rows(k, of: n)
+            if !r.isEmpty { body(self.replicas[k], self.copy(r, of: t, worker: k), r.lowerBound) }
         }
+    }
+
+    /// Worker k's share of n items (a batch's images, or the parameters): contiguous, near-equal.
+    private func rows(_ k: Int, of n: Int) -> Range<Int> { (k * n / workers)..<((k + 1) * n / workers) }
+
+    /// Rows r of t in worker k's own buffer.
+    private func copy(_ r: Range<Int>, of t: Tensor, worker k: Int) -> Tensor {
+        let rowSize = t.count / t.shape[0], slice = slices[k]
+        slice.resize([r.count] + t.shape.dropFirst())
+        slice.data.update(from: t.data + r.lowerBound * rowSize, count: r.count * rowSize)
+        return slice
     }
 }
 

@@ -133,17 +133,11 @@ public enum Benchmark {
         let stepTime = median(times)
 
         // The evaluation forward pass, split the same way (as `vaelab train --threads` evaluates).
-        let slices = (0..<threads).map { _ in Tensor(zeros: [0]) }
-        let imageSize = config.pixels
         var evalTimes: [Double] = []
         for i in 0..<(warmup + steps) {
             let t0 = monotonicSeconds()
             if let parallel {
-                parallel.forEachSlice(of: batch) { k, replica, lo, c in
-                    slices[k].resize([c] + x.shape.dropFirst())
-                    slices[k].data.update(from: x.data + lo * imageSize, count: c * imageSize)
-                    _ = replica.decode(replica.encode(slices[k]).mu)
-                }
+                parallel.forEachSlice(rowsOf: x) { replica, rows, _ in _ = replica.decode(replica.encode(rows).mu) }
             } else {
                 let (mu, _) = model.encode(x)
                 _ = model.decode(mu)

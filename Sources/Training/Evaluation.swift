@@ -17,21 +17,17 @@ public enum Evaluation {
     /// the noise is drawn for the whole batch first either way.
     public static func losses(_ model: ConvAutoencoder, images: DatasetSplit, beta: Double,
                               rng: inout Xoshiro256, parallel: DataParallelStep? = nil) -> LossSummary {
-        let count = images.count, d = model.config.latentDim, pixels = model.config.pixels
+        let count = images.count, d = model.config.latentDim
         let isVAE = model.config.kind == .vae
         let recon = UnsafeMutablePointer<Double>.allocate(capacity: batchSize), kl = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
         defer { recon.deallocate(); kl.deallocate() }
         let eps = Tensor(zeros: [0])
-        let slices = (0..<(parallel?.workers ?? 0)).map { _ in Tensor(zeros: [0]) }
         var reconSum = 0.0, klSum = 0.0
         forEachBatch(model, images: images) { x, _, n in
             if let parallel {
                 if isVAE { eps.resize([n, d]); rng.fillNormal(eps.buffer) }
-                parallel.forEachSlice(of: n) { k, replica, lo, c in
-                    let slice = slices[k]
-                    slice.resize([c] + x.shape.dropFirst())
-                    slice.data.update(from: x.data + lo * pixels, count: c * pixels)
-                    replica.evaluate(slice, beta: Float(beta), eps: isVAE ? eps.data + lo * d : nil, recon: recon + lo, kl: kl + lo)
+                parallel.forEachSlice(rowsOf: x) { replica, rows, lo in
+                    replica.evaluate(rows, beta: Float(beta), eps: isVAE ? eps.data + lo * d : nil, recon: recon + lo, kl: kl + lo)
                 }
             } else {
                 model.evaluate(x, beta: Float(beta), noise: &rng, recon: recon, kl: kl)
@@ -46,11 +42,10 @@ public enum Evaluation {
     public static func latents(_ model: ConvAutoencoder, images: DatasetSplit, parallel: DataParallelStep? = nil)
         -> (mu: [Float], logVar: [Float]?) {
         let count = images.count
-        let d = model.config.latentDim, pixels = model.config.pixels
+        let d = model.config.latentDim
         let mu = UnsafeMutablePointer<Float>.allocate(capacity: max(count * d, 1))
         let logVar: UnsafeMutablePointer<Float>? = model.config.kind == .vae ? .allocate(capacity: max(count * d, 1)) : nil
         defer { mu.deallocate(); logVar?.deallocate() }
-        let slices = (0..<(parallel?.workers ?? 0)).map { _ in Tensor(zeros: [0]) }
         func encode(_ m: ConvAutoencoder, _ x: Tensor, at start: Int, _ n: Int) {
             let (a, b) = m.encode(x)
             (mu + start * d).update(from: a.data, count: n * d)
@@ -58,12 +53,7 @@ public enum Evaluation {
         }
         forEachBatch(model, images: images) { x, start, n in
             if let parallel {
-                parallel.forEachSlice(of: n) { k, replica, lo, c in
-                    let slice = slices[k]
-                    slice.resize([c] + x.shape.dropFirst())
-                    slice.data.update(from: x.data + lo * pixels, count: c * pixels)
-                    encode(replica, slice, at: start + lo, c)
-                }
+                parallel.forEachSlice(rowsOf: x) { replica, rows, lo in encode(replica, rows, at: start + lo, rows.shape[0]) }
             } else {
                 encode(model, x, at: start, n)
             }
@@ -84,7 +74,6 @@ public enum Evaluation {
         let count = images.count
         let d = model.config.latentDim, pixels = model.config.pixels
         let z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
-        let slices = (0..<(parallel?.workers ?? 0)).map { _ in Tensor(zeros: [0]) }
         let bce = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
         defer { bce.deallocate() }
         var logW = [Double](repeating: 0, count: batchSize * k)
@@ -98,13 +87,10 @@ public enum Evaluation {
                 rng.fillNormal(eps.buffer)
                 Loss.reparameterize(mu: mu.data, logVar: lv.data, eps: eps.data, into: z.data, count: n * d)
                 if let parallel {
-                    parallel.forEachSlice(of: n) { w, replica, lo, c in
-                        let slice = slices[w]
-                        slice.resize([c, d])
-                        slice.data.update(from: z.data + lo * d, count: c * d)
-                        let logits = replica.decode(slice)
-                        _ = Loss.bceWithLogits(logits: logits.data, targets: x.data + lo * pixels, batch: c, perImage: pixels,
-                                               perImageLoss: bce + lo)
+                    parallel.forEachSlice(rowsOf: z) { replica, codes, lo in
+                        let logits = replica.decode(codes)
+                        _ = Loss.bceWithLogits(logits: logits.data, targets: x.data + lo * pixels, batch: codes.shape[0],
+                                               perImage: pixels, perImageLoss: bce + lo)
                     }
                 } else {
                     let logits = model.decode(z)

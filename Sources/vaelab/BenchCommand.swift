@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time one training step of the reference models against the machine's sgemm peak.")
 
     @Option(help: "Images per batch.") var batchSize = 128
-    @Option(help: "Threads for one run (vaelab train --threads: each batch split across them, one BLAS thread each; the evaluation pass and the profile with as many BLAS threads).") var threads = 1
+    @Option(help: "Threads for one run, as vaelab train --threads: each batch of the training step and the evaluation pass split across them, one BLAS thread each (the per-layer profile: the one-thread step on as many BLAS threads).") var threads = 1
     @Option(help: "Timed steps per model (median reported).") var steps = 12
     @Option(help: "Hidden widths H to measure (comma-separated).") var hiddenUnits = "16,256"
     @Option(help: ArgumentHelp("Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) against one alone; 1 skips it.", valueName: "n"))

@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Importance samples for the NLL bound (0 skips it).") var iwaeSamples = 100
     @Option(help: "Neighbours of the k-NN probe.") var knnNeighbors = 5
     @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).") var dataDir: String?
-    @Option(help: "Threads for this run: each batch is split across them (one BLAS thread each); evaluation uses as many BLAS threads. Metrics depend on it (float rounding); `vaelab run` always uses 1.") var threads = 1
+    @Option(help: "Threads for this run: each training and evaluation batch is split across them (one BLAS thread each). Metrics depend on it (float rounding); `vaelab run` always uses 1.") var threads = 1
     @Option(help: "Output directory (default: results/runs/<run-id>).") var out: String?
 
     var runConfig: RunConfig {
