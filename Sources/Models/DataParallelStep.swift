@@ -16,6 +16,10 @@ import NeuralNet
 /// every time for the same number of workers. The replicas copy the model's weights when this is
 /// made and after every step: make it after restoring a checkpoint into the model.
 public final class DataParallelStep: @unchecked Sendable {
+    /// The most workers a step takes: each holds a replica (~20 MB at H = 256) and a thread, and
+    /// past the cores (or past a batch's images) more only cost.
+    public static let maxWorkers = 64
+
     public let model: ConvAutoencoder
     public let workers: Int
     private let replicas: [ConvAutoencoder]          // replicas[0] is `model`
@@ -25,7 +29,7 @@ public final class DataParallelStep: @unchecked Sendable {
     private let threads: WorkerThreads
 
     public init(model: ConvAutoencoder, workers: Int) {
-        precondition(workers >= 1, "workers must be positive")
+        precondition((1...Self.maxWorkers).contains(workers), "workers must be in 1...\(Self.maxWorkers)")
         self.model = model
         self.workers = workers
         var replicas = [model]

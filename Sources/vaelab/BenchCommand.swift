@@ -20,7 +20,9 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
-        guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+        guard (1...DataParallelStep.maxWorkers).contains(threads) else {
+            throw ValidationError("--threads: expected an integer in 1...\(DataParallelStep.maxWorkers), got \(threads)")
+        }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard jobs > 0 else { throw ValidationError("--jobs must be positive, got \(jobs)") }
         guard let widths, !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {

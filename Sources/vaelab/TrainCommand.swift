@@ -40,7 +40,9 @@ struct TrainCommand: ParsableCommand {
         if let (field, expected) = runConfig.firstInvalidField() {
             throw ValidationError("--\(field.replacingOccurrences(of: "_", with: "-")): expected \(expected)")
         }
-        if threads < 1 { throw ValidationError("--threads: expected a positive integer, got \(threads)") }
+        if !(1...DataParallelStep.maxWorkers).contains(threads) {
+            throw ValidationError("--threads: expected an integer in 1...\(DataParallelStep.maxWorkers), got \(threads)")
+        }
     }
 
     func run() throws {

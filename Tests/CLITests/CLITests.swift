@@ -96,9 +96,14 @@ struct CLITests {
         #expect(abs(one - two) <= 1e-3 * one, "test total \(one) on one thread, \(two) on two")
         let timing = try JSONSerialization.jsonObject(with: file("two", "timing.json")) as? [String: Any]
         #expect((timing?["provenance"] as? [String: Any])?["blas_threads"] as? Int == 2)
-        let bad = try CLI.run(CLI.tinyTrain + ["--threads", "0", "--out", tmp + "/bad"])
-        #expect(bad.status != 0 && bad.stderr.contains("--threads"))
-        #expect(!FileManager.default.fileExists(atPath: tmp + "/bad"))
+        // Out of 1...64 (65 would be 64 replicas and threads past any use): one line, nothing written.
+        for count in ["0", "65"] {
+            let bad = try CLI.run(CLI.tinyTrain + ["--threads", count, "--out", tmp + "/bad"])
+            #expect(bad.status != 0 && bad.stderr.contains("--threads"))
+            #expect(!FileManager.default.fileExists(atPath: tmp + "/bad"))
+            let bench = try CLI.run(["bench", "--threads", count])
+            #expect(bench.status != 0 && bench.stderr.contains("--threads: expected an integer in 1...64"))
+        }
     }
 
     @Test(arguments: [
