@@ -38,6 +38,11 @@ static inline void add_lane_sums(const float *lanes, long count, float *dst) {
     }
 }
 
+/// Nine 16-lane partial sums of a weight gradient's taps, to and from their lanes in scratch
+/// (the weight-gradient kernels keep two output or input channels' nine in registers at once).
+#define LOAD_TAP_LANES(acc, lane) for (int k_ = 0; k_ < 9; k_++) (acc)[k_] = load16((lane) + 16 * k_)
+#define STORE_TAP_LANES(lane, acc) for (int k_ = 0; k_ < 9; k_++) store16((lane) + 16 * k_, (acc)[k_])
+
 /// p rounded up to a 64-byte boundary (scratch sizes include the 16 floats this may skip).
 static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
@@ -163,7 +168,8 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
                 const float *s = shifted + oo * 9 * l.rounded;
                 float *lane0 = lanes + (c0 * o + oo) * 9 * 16, *lane1 = lanes + ((c0 + pair) * o + oo) * 9 * 16;
                 v16 acc0[9], acc1[9];
-                for (int k = 0; k < 9; k++) { acc0[k] = load16(lane0 + 16 * k); acc1[k] = load16(lane1 + 16 * k); }
+                LOAD_TAP_LANES(acc0, lane0);
+                LOAD_TAP_LANES(acc1, lane1);
                 for (long f = 0; f < l.rounded; f += 16) {
                     const v16i k0 = load16i(m0 + f), k2 = load16i(m2 + f);
                     const v16 p1 = load16(xz + f), q1 = load16(xz + l.rounded + f);
@@ -180,8 +186,8 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
                         acc1[ki * 3 + 2] += q2 * g2;
                     }
                 }
-                for (int k = 0; k < 9; k++) store16(lane0 + 16 * k, acc0[k]);
-                if (pair) for (int k = 0; k < 9; k++) store16(lane1 + 16 * k, acc1[k]);
+                STORE_TAP_LANES(lane0, acc0);
+                if (pair) STORE_TAP_LANES(lane1, acc1);
             }
         }
         if (!dx) continue;
@@ -331,7 +337,8 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
                 const float *t = taps + cc * 9 * l.rounded;
                 float *lane0 = lanes + (o0 * c + cc) * 9 * 16, *lane1 = lanes + ((o0 + pair) * c + cc) * 9 * 16;
                 v16 acc0[9], acc1[9];
-                for (int k = 0; k < 9; k++) { acc0[k] = load16(lane0 + 16 * k); acc1[k] = load16(lane1 + 16 * k); }
+                LOAD_TAP_LANES(acc0, lane0);
+                LOAD_TAP_LANES(acc1, lane1);
                 for (long f = 0; f < l.rounded; f += 16) {
                     const v16 a0 = load16(ga0 + f), a1 = load16(ga1 + f), b0 = load16(gb0 + f), b1 = load16(gb1 + f);
                     for (int k = 0; k < 9; k++) {
@@ -340,8 +347,8 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
                         acc1[k] += (k % 3 == 2 ? b1 : b0) * tv;
                     }
                 }
-                for (int k = 0; k < 9; k++) store16(lane0 + 16 * k, acc0[k]);
-                if (pair) for (int k = 0; k < 9; k++) store16(lane1 + 16 * k, acc1[k]);
+                STORE_TAP_LANES(lane0, acc0);
+                if (pair) STORE_TAP_LANES(lane1, acc1);
             }
         }
     }
