@@ -5,10 +5,12 @@ APT_PKGS   := pkg-config libopenblas-dev libpng-dev libcairo2-dev zlib1g-dev fon
 # The reference study first, then every other spec (a new one is picked up with no change here).
 SPECS      := experiments/reference.json $(filter-out experiments/reference.json experiments/smoke.json experiments/spec.schema.json,$(wildcard experiments/*.json))
 JOBS       ?= $(shell nproc)
+TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 
 .PHONY: setup build test bench bench-compare ablation report smoke clean fuzz
 
-## setup: install the Debian packages (when missing) and Python's safetensors for the interop test
+## setup: install the Debian packages (when missing), Python's safetensors for the interop test and
+## PyTorch (CPU) for the golden test, which fails without it
 setup:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -18,6 +20,8 @@ setup:
 	fi
 	@python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy 2>/dev/null \
 	  || echo "note: Python safetensors unavailable; the interop test will be skipped"
+	@python3 -c "import torch, safetensors" 2>/dev/null || python3 -m pip install -q "$(TORCH)" safetensors \
+	  || echo "error: $(TORCH) did not install (bench/requirements-torch.txt says where the wheel comes from); the golden test will fail"
 
 ## build: release build of the vaelab binary
 build: setup

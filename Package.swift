@@ -62,6 +62,11 @@ let package = Package(
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
+        // The engine against the PyTorch reference beside it (torch_model.py, golden.py; seeds.py
+        // trains that reference for the width study's comparison).
+        .testTarget(
+            name: "GoldenTests", dependencies: ["Models", "NeuralNet", "Datasets"],
+            exclude: ["torch_model.py", "golden.py", "seeds.py"]),
         // Seeded mutation fuzzing of every parser of outside input (VAELAB_FUZZ_ITERATIONS, VAELAB_FUZZ_SEED).
         .testTarget(name: "FuzzTests", dependencies: ["NeuralNet", "Datasets", "Models", "Training", "Experiments", "Report", "Figures"]),
     ]
