@@ -35,6 +35,8 @@ public struct ResultsTree {
     public let summary: Summary
     /// Every run of every study, in study order, each once.
     public let runs: [Run]
+    /// Runs of the independent PyTorch implementation (`<root>/pytorch/*.json`), if any.
+    public let referenceRuns: [ReferenceRun]
 
     public func run(_ id: String) -> Run? { runs.first { $0.id == id } }
 
@@ -75,6 +77,7 @@ public struct ResultsTree {
             }
         }
         self.runs = runs
+        referenceRuns = try ReferenceRun.readAll(directory: root + "/pytorch")
     }
 
     public static func readSummary(_ path: String) throws -> Summary {

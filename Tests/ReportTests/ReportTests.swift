@@ -156,6 +156,37 @@ struct ReportTests {
         #expect(text.contains("invalid: metrics.json was made with another config"))
     }
 
+    @Test func referenceRunsAppearSeedBySeedBesideVaelabs() throws {
+        let results = try makeResults()
+        try AtomicFile.makeDirectory(results + "/pytorch")
+        for (seed, total) in [(0, 150.0), (1, 171.5), (2, 148.25)] {
+            let json = """
+                {"implementation": "PyTorch 9.9 <script>x</script> | cell", "config": {"model": "vae", "latent_dim": 2,
+                 "hidden_units": 256, "beta": 1.0, "seed": \(seed), "epochs": 3, "batch_size": 128, "learning_rate": 0.001},
+                 "final": {"test": {"recon": 1, "kl": 2, "total": \(total)}, "active_units": \(seed + 1)}}
+                """
+            try AtomicFile.write(json, to: results + "/pytorch/vae-s\(seed).json")
+        }
+        // Another configuration's run matches no group and is left out.
+        try AtomicFile.write(#"{"implementation": "PyTorch", "config": {"model": "vae", "latent_dim": 7, "hidden_units": 256, "beta": 1, "seed": 0, "epochs": 3, "batch_size": 128, "learning_rate": 0.001}, "final": {"test": {"recon": 1, "kl": 2, "total": 999}, "active_units": 1}}"#,
+                             to: results + "/pytorch/other.json")
+        let outcome = try ReportGenerator.generate(results: results, out: scratchDirectory())
+        let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
+        #expect(text.contains("| PyTorch 9.9 &lt;script&gt;x&lt;/script&gt; \\| cell | 3 | s0 150.0 (1) · s1 171.5 (2) · s2 148.2 (3) | 156.58 ± 12.95 | 23.2 |"))
+        #expect(text.contains("| vaelab | 2 | s0 "))
+        #expect(!text.contains("999.0"))
+        #expect(!text.contains("<script>"))
+
+        try AtomicFile.write(#"{"implementation": "PyTorch", "config": {}}"#, to: results + "/pytorch/broken.json")
+        do {
+            _ = try ReportGenerator.generate(results: results, out: scratchDirectory())
+            Issue.record("accepted a broken reference run")
+        } catch let e as ReportError {
+            #expect(e.file.hasSuffix("pytorch/broken.json"))
+            #expect(!e.description.contains("\n"))
+        }
+    }
+
     @Test func badResultsTreesGiveOneLineErrors() throws {
         let missing = scratchDirectory() + "/nothing"
         #expect(throws: ReportError.self) { try ReportGenerator.generate(results: missing, out: scratchDirectory()) }
