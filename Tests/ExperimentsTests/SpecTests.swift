@@ -36,7 +36,7 @@ struct SpecExpansionTests {
 
     @Test func shippedSpecsAreValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let counts = ["reference": 12, "width": 3, "beta-sweep": 18, "latent-sweep": 6, "smoke": 4]
+        let counts = ["reference": 12, "width": 11, "beta-sweep": 18, "latent-sweep": 6, "smoke": 4]
         for (name, count) in counts {
             let spec = try SpecParser.load(path: root.appendingPathComponent("experiments/\(name).json").path)
             #expect(spec.name == name && spec.runs.count == count, "\(name): \(spec.runs.count) runs")
