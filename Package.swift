@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "PNGCodec", dependencies: ["CPNG"]),
         .target(name: "Figures", dependencies: ["NeuralNet", "PNGCodec", "CCairo", "CBLAS"]),
         .target(name: "Experiments", dependencies: ["NeuralNet", "Models", "Datasets", "Training", "Figures"]),
-        .target(name: "Report", dependencies: ["NeuralNet", "Datasets", "Training", "Experiments", "Figures"]),
+        .target(name: "Report", dependencies: ["NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures"]),
 
         // MARK: - Command-line tool
         .executableTarget(

@@ -33,24 +33,22 @@ public enum RunFigures {
     }
 
     /// The trained model in `dir/model.safetensors`, checked against the config.
-    public static func loadModel(_ dir: RunDirectory, config: RunConfig) throws -> ConvAutoencoder {
+    public static func loadModel(_ dir: RunDirectory, config: RunConfig) throws -> any AutoencoderModel {
         let (tensors, meta) = try SafeTensors.read(path: dir.weightsPath)
         guard meta["config_hash"] == config.hash else {
             throw WeightsError(path: dir.weightsPath, reason: "written for another config")
         }
-        let model = ConvAutoencoder(config.modelConfig)
+        let model = ModelRegistry.make(config.modelConfig)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, p) in model.store.named {
-            guard let t = byName[name], t.shape == p.value.shape else {
-                throw WeightsError(path: dir.weightsPath, reason: "tensor \(name) missing or of the wrong shape")
-            }
-            t.values.withUnsafeBufferPointer { p.value.data.update(from: $0.baseAddress!, count: p.value.count) }
+        if let name = model.store.firstMismatch(in: byName) {
+            throw WeightsError(path: dir.weightsPath, reason: "tensor \(name) missing or of the wrong shape")
         }
+        model.store.load(byName)
         return model
     }
 
     /// Draws every figure of the run into `dir/figures/`.
-    public static func render(model: ConvAutoencoder, config: RunConfig, runID: String, test: DatasetSplit,
+    public static func render(model: any AutoencoderModel, config: RunConfig, runID: String, test: DatasetSplit,
                               into dir: RunDirectory) throws {
         try AtomicFile.makeDirectory(dir.figuresPath)
         let meta = [
@@ -89,7 +87,7 @@ public enum RunFigures {
             guard n == columns else { break }
             grid += originals[(block * pixels)..<((block + n) * pixels)]
             grid += recon[(block * pixels)..<((block + n) * pixels)]
-            labels += ["test image", config.model == .vae ? "decoded mean" : "reconstruction"]
+            labels += ["test image", config.model.hasPosterior ? "decoded mean" : "reconstruction"]
         }
         if !grid.isEmpty {
             var g = ImageGrid(title: "Reconstructions of test images", images: grid, rows: labels.count, columns: columns)
@@ -136,7 +134,7 @@ public enum RunFigures {
             }
             var g = ImageGrid(title: "Interpolations z = (1 − a)·z₁ + a·z₂ between test images x₁, x₂", images: rows,
                               rows: pairs.count, columns: steps + 2)
-            g.subtitle = name + (config.model == .vae ? " · z = posterior means" : " · z = codes") + " · columns: a from 0 to 1"
+            g.subtitle = name + (config.model.hasPosterior ? " · z = posterior means" : " · z = codes") + " · columns: a from 0 to 1"
             g.columnLabels = ["x₁"] + (0..<steps).map { s in s == 0 ? "0" : s == steps - 1 ? "1" : String(format: "%.2f", Double(s) / Double(steps - 1)) } + ["x₂"]
             g.rowLabels = pairs.map { "\(test.labels[$0.0]) → \(test.labels[$0.1])" }
             g.cell = 36
@@ -172,8 +170,8 @@ public enum RunFigures {
 
     static func latentMapChart(_ latents: [Float], labels: [UInt8], count: Int, d: Int, model: ModelKind, name: String) throws -> Canvas {
         var xs = [Double](), ys = [Double]()
-        var xLabel = model == .vae ? "z₁ (posterior mean)" : "z₁ (code)"
-        var yLabel = model == .vae ? "z₂ (posterior mean)" : "z₂ (code)"
+        var xLabel = model.hasPosterior ? "z₁ (posterior mean)" : "z₁ (code)"
+        var yLabel = model.hasPosterior ? "z₂ (posterior mean)" : "z₂ (code)"
         if d == 2 {
             xs = (0..<count).map { Double(latents[$0 * 2]) }
             ys = (0..<count).map { Double(latents[$0 * 2 + 1]) }
@@ -183,7 +181,7 @@ public enum RunFigures {
             xs = (0..<count).map { p[$0 * 2] }
             ys = (0..<count).map { p[$0 * 2 + 1] }
             let r = pca.explainedRatio
-            xLabel = String(format: "PC1 of the %@ (%.1f%% of variance)", model == .vae ? "posterior means" : "codes", 100 * r[0])
+            xLabel = String(format: "PC1 of the %@ (%.1f%% of variance)", model.hasPosterior ? "posterior means" : "codes", 100 * r[0])
             yLabel = String(format: "PC2 (%.1f%% of variance)", 100 * r[1])
         }
         // Robust limits: the 0.5% and 99.5% quantiles with a margin, so a few outliers do not
@@ -215,7 +213,7 @@ public enum RunFigures {
     }
 
     /// Sigmoid of the decoder's logits for `count` codes.
-    static func decode(_ model: ConvAutoencoder, _ codes: [Float], count: Int) -> [Float] {
+    static func decode(_ model: any AutoencoderModel, _ codes: [Float], count: Int) -> [Float] {
         let d = model.config.latentDim
         let pixels = model.config.pixels
         var out = [Float](repeating: 0, count: count * pixels)
@@ -230,7 +228,7 @@ public enum RunFigures {
     }
 
     /// Decoded posterior means (VAE) or codes (AE) of `count` images.
-    static func reconstruct(_ model: ConvAutoencoder, _ images: [Float], count: Int, like split: DatasetSplit) -> [Float] {
+    static func reconstruct(_ model: any AutoencoderModel, _ images: [Float], count: Int, like split: DatasetSplit) -> [Float] {
         let batch = DatasetSplit(images: images, labels: [UInt8](repeating: 0, count: count), count: count, rows: split.rows, cols: split.cols)
         let mu = Evaluation.latents(model, images: batch).mu
         return decode(model, mu, count: count)

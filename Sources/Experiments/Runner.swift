@@ -117,7 +117,7 @@ public final class Runner: @unchecked Sendable {
         let testCount = Double(min(config.testLimit ?? 10_000, 10_000))
         // In training-image equivalents: an eval forward ~ 1/3 of a step, a decoder pass ~ 0.28.
         var cost = Double(config.epochs) * (trainCount + testCount / 3) + trainCount / 3 + testCount / 3
-        if config.model == .vae { cost += Double(config.iwaeSamples) * testCount * 0.28 }
+        if config.model.hasPosterior { cost += Double(config.iwaeSamples) * testCount * 0.28 }
         var action = PlanEntry.Action.train
         var note: String?
         switch store.state(of: id, config: config, dataFingerprint: fingerprint) {

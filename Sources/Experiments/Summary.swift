@@ -145,7 +145,7 @@ public struct Summary: Codable, Sendable, Equatable {
     /// "vae d=16 H=256 β=1" plus whatever differs from the defaults.
     public static func label(_ c: RunConfig) -> String {
         var parts = ["\(c.model.rawValue) d=\(c.latentDim) H=\(c.hiddenUnits)"]
-        if c.model == .vae { parts.append("β=\(RunConfig.compact(c.beta))") }
+        if c.model.hasPosterior { parts.append("β=\(RunConfig.compact(c.beta))") }
         let d = RunConfig()
         if c.dataset != d.dataset { parts.append(c.dataset) }
         if c.epochs != d.epochs { parts.append("\(c.epochs) ep") }

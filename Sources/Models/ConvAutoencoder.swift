@@ -1,40 +1,5 @@
 import NeuralNet
 
-/// Which model: a variational autoencoder or a deterministic autoencoder of matched capacity.
-public enum ModelKind: String, Codable, CaseIterable, Sendable {
-    case vae, ae
-}
-
-/// The shape of a reference-study model (DESIGN.md): image size, latent dimension d and the
-/// encoder's hidden width H.
-public struct ModelConfig: Hashable, Sendable {
-    public var kind: ModelKind
-    public var latentDim: Int
-    public var hiddenUnits: Int
-    public var imageHeight: Int
-    public var imageWidth: Int
-
-    public init(kind: ModelKind, latentDim: Int, hiddenUnits: Int = 256, imageHeight: Int = 28, imageWidth: Int = 28) {
-        precondition(latentDim > 0 && hiddenUnits > 0, "latentDim and hiddenUnits must be positive")
-        precondition(imageHeight % 4 == 0 && imageWidth % 4 == 0, "image sides must be multiples of 4")
-        self.kind = kind
-        self.latentDim = latentDim
-        self.hiddenUnits = hiddenUnits
-        self.imageHeight = imageHeight
-        self.imageWidth = imageWidth
-    }
-
-    public var pixels: Int { imageHeight * imageWidth }
-}
-
-/// Loss parts of one batch, each "nats per image" (sum over pixels / latent dims, mean over batch).
-public struct LossParts: Sendable, Equatable {
-    public var recon: Double
-    public var kl: Double
-    public var total: Double
-    public init(recon: Double, kl: Double, total: Double) { self.recon = recon; self.kl = kl; self.total = total }
-}
-
 /// The convolutional VAE / AE of the reference study (Keras "same" padding throughout):
 ///
 ///     encoder: conv1 1->32 3x3/2, ReLU (28->14); conv2 32->64 3x3/2, ReLU (14->7); flatten 3136;
@@ -45,7 +10,7 @@ public struct LossParts: Sendable, Equatable {
 ///
 /// Parameters live in one contiguous `ParameterStore`; their names (`encoder.conv1.weight`, ...)
 /// are the checkpoint's tensor names. All buffers are allocated on first use and reused.
-public final class ConvAutoencoder {
+public final class ConvAutoencoder: AutoencoderModel {
     public let config: ModelConfig
     public let encoder: Sequential
     /// The mean head (VAE) or the code head (AE).
@@ -75,11 +40,10 @@ public final class ConvAutoencoder {
         conv1.fusedReLU = true; conv2.fusedReLU = true; dense.fusedReLU = true
         encoder = Sequential(name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat]), dense])
         let mean: Dense, logVar: Dense?
-        switch config.kind {
-        case .vae:
+        if config.kind.hasPosterior {
             mean = Dense(name: "z_mean", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
             logVar = Dense(name: "z_log_var", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
-        case .ae:
+        } else {
             mean = Dense(name: "z", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
             logVar = nil
         }
@@ -101,13 +65,20 @@ public final class ConvAutoencoder {
         store = ParameterStore(named)
     }
 
+    /// The architecture as the report's methods table gives it.
+    public static let architecture = "encoder: conv 1→32 and 32→64 (3×3, stride 2, same, ReLU), dense 3136→H (ReLU), "
+        + "dense H→d for the mean and H→d for the log-variance (VAE) or one H→d code (AE); decoder: dense d→3136 (ReLU), "
+        + "transposed conv 64→64 and 64→32 (3×3, stride 2, ReLU), 32→1 (3×3, stride 1) to logits"
+
+    public var hasPosterior: Bool { zLogVar != nil }
+
+    public func makeReplica() -> any AutoencoderModel { ConvAutoencoder(config) }
+
     /// Glorot-uniform weights and zero biases from the run's `init` stream.
     public func initialize(seed: UInt64) {
         var rng = Xoshiro256(seed: seed, stream: .initialization)
         store.glorotUniformInit(&rng)
     }
-
-    public var parameterCount: Int { store.count }
 
     /// Attaches (or detaches) a per-layer profiler to both halves.
     public func setProfiler(_ profiler: Profiler?) {
@@ -116,16 +87,6 @@ public final class ConvAutoencoder {
     }
 
     // MARK: - Training
-
-    /// One optimisation step on a batch x [N, 1, H, W] of [0, 1] pixels:
-    /// zero gradients, forward, loss (recon + beta * KL), backward, Adam update.
-    /// The reparameterisation noise is drawn from `noise` (the run's `noise` stream).
-    public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
-        store.zeroGradients()
-        let parts = forwardBackward(x, beta: beta, noise: &noise)
-        optimizer.update(store.values, gradients: store.gradients)
-        return parts
-    }
 
     /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.
     public func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts {

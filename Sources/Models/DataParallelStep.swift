@@ -20,21 +20,21 @@ public final class DataParallelStep: @unchecked Sendable {
     /// past the cores (or past a batch's images) more only cost.
     public static let maxWorkers = 64
 
-    public let model: ConvAutoencoder
+    public let model: any AutoencoderModel
     public let workers: Int
-    private let replicas: [ConvAutoencoder]          // replicas[0] is `model`
+    private let replicas: [any AutoencoderModel]     // replicas[0] is `model`
     private let slices: [Tensor]                     // each worker's rows of a batch
     private let eps = Tensor(zeros: [0])              // the whole batch's noise [N, d]
     private let parts: UnsafeMutablePointer<LossParts>  // each worker writes its own element
     private let threads: WorkerThreads
 
-    public init(model: ConvAutoencoder, workers: Int) {
+    public init(model: any AutoencoderModel, workers: Int) {
         precondition((1...Self.maxWorkers).contains(workers), "workers must be in 1...\(Self.maxWorkers)")
         self.model = model
         self.workers = workers
         var replicas = [model]
         for _ in 1..<workers {
-            let replica = ConvAutoencoder(model.config)
+            let replica = model.makeReplica()
             replica.store.values.update(from: model.store.values, count: model.store.count)
             replicas.append(replica)
         }
@@ -47,10 +47,10 @@ public final class DataParallelStep: @unchecked Sendable {
 
     deinit { parts.deallocate() }
 
-    /// One optimisation step on x [N, 1, H, W]: the same contract as `ConvAutoencoder.trainStep`.
+    /// One optimisation step on x [N, 1, H, W]: the same contract as `AutoencoderModel.trainStep`.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
         let n = x.shape[0], d = model.config.latentDim
-        let isVAE = model.zLogVar != nil
+        let isVAE = model.hasPosterior
         if isVAE {
             eps.resize([n, d])
             noise.fillNormal(eps.buffer)
@@ -91,7 +91,7 @@ public final class DataParallelStep: @unchecked Sendable {
     /// first dimension is not empty, on that worker's thread with its replica (holding the
     /// model's weights) and its own copy of those rows, and returns when all are done: evaluation
     /// cut the way a training batch is.
-    public func forEachSlice(rowsOf t: Tensor, _ body: @escaping (_ replica: ConvAutoencoder, _ rows: Tensor, _ lo: Int) -> Void) {
+    public func forEachSlice(rowsOf t: Tensor, _ body: @escaping (_ replica: any AutoencoderModel, _ rows: Tensor, _ lo: Int) -> Void) {
         let n = t.shape[0]
         threads.run { k in
             let r = self.rows(k, of: n)

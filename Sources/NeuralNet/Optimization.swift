@@ -97,3 +97,24 @@ public final class Adam {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The one mapping between a model's parameters and named tensors (weights and checkpoint files).
+extension ParameterStore {
+    /// Every parameter as a named tensor, in store order.
+    public var namedTensors: [NamedTensor] {
+        named.map { name, p in NamedTensor(name: name, shape: p.value.shape, values: p.value.array) }
+    }
+
+    /// The first parameter that `tensors` lacks or holds in another shape; nil when all fit.
+    public func firstMismatch(in tensors: [String: NamedTensor]) -> String? {
+        named.first { name, p in tensors[name]?.shape != p.value.shape }?.0
+    }
+
+    /// Copies every parameter from `tensors`, which must fit (`firstMismatch` is nil).
+    public func load(_ tensors: [String: NamedTensor]) {
+        precondition(firstMismatch(in: tensors) == nil, "the tensors do not fit the model")
+        for (name, p) in named {
+            tensors[name]!.values.withUnsafeBufferPointer { p.value.data.update(from: $0.baseAddress!, count: p.value.count) }
+        }
+    }
+}

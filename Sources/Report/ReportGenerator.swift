@@ -4,6 +4,7 @@ import Datasets
 import Training
 import Experiments
 import Figures
+import Models
 
 /// `vaelab report`: REPORT.md and its figures, regenerated from a results tree alone (no
 /// training, no data), deterministic (no timestamps), with relative links.
@@ -95,7 +96,13 @@ public struct ReportGenerator {
         md += "| | |\n|---|---|\n"
         md += "| Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n"
         md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised) |\n"
-        md += "| Model | encoder: conv 1→32 and 32→64 (3×3, stride 2, same, ReLU), dense 3136→H (ReLU), dense H→d for the mean and H→d for the log-variance (VAE) or one H→d code (AE); decoder: dense d→3136 (ReLU), transposed conv 64→64 and 64→32 (3×3, stride 2, ReLU), 32→1 (3×3, stride 1) to logits. H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
+        let kinds = Set(configs.map(\.model))
+        var architectures: [String] = []
+        for kind in ModelKind.allCases where kinds.contains(kind) {
+            let text = ModelRegistry.entry(kind).architecture
+            if !architectures.contains(text) { architectures.append(text) }
+        }
+        md += "| Model | \(architectures.joined(separator: " · ")). H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
         md += "| Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each averaged over the images (AE: recon only). Units: nats per image |\n"
         md += "| Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n"
         md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"

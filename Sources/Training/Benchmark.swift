@@ -109,7 +109,7 @@ public enum Benchmark {
     /// one-thread step's, run with `threads` BLAS threads.
     public static func measure(_ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
                                threads: Int = 1, sgemmGflops: Double) -> ModelBenchmark {
-        let model = ConvAutoencoder(config)
+        let model = ModelRegistry.make(config)
         model.initialize(seed: 0)
         let adam = Adam(count: model.parameterCount)
         var noise = Xoshiro256(seed: 0, stream: .noise)
@@ -179,10 +179,10 @@ public enum Benchmark {
         precondition(jobs >= 1 && rounds >= 1 && steps >= 1)
         // Each run is stepped by one thread at a time: concurrentPerform gives run i to iteration i.
         final class Run: @unchecked Sendable {
-            let model: ConvAutoencoder, adam: Adam, x: Tensor
+            let model: any AutoencoderModel, adam: Adam, x: Tensor
             var noise: Xoshiro256
             init(_ config: ModelConfig, batch: Int, seed: UInt64) {
-                model = ConvAutoencoder(config)
+                model = ModelRegistry.make(config)
                 model.initialize(seed: seed)
                 adam = Adam(count: model.parameterCount)
                 noise = Xoshiro256(seed: seed, stream: .noise)

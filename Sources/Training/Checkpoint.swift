@@ -20,7 +20,7 @@ extension Trainer {
     static let checkpointFormat = "vaelab.checkpoint/1"
 
     public func saveCheckpoint(to path: String) throws {
-        var tensors = model.store.named.map { name, p in NamedTensor(name: name, shape: p.value.shape, values: p.value.array) }
+        var tensors = model.store.namedTensors
         tensors.append(NamedTensor(name: "optimizer.m", shape: [adam.count], values: Array(UnsafeBufferPointer(start: adam.m, count: adam.count))))
         tensors.append(NamedTensor(name: "optimizer.v", shape: [adam.count], values: Array(UnsafeBufferPointer(start: adam.v, count: adam.count))))
         let metadata: [String: String] = [
@@ -47,9 +47,7 @@ extension Trainer {
         guard meta["config_hash"] == config.hash else { throw bad("it was written for another config") }
         guard meta["data_fingerprint"] == datasetFingerprint(data.checksums) else { throw bad("it was written for other data") }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, p) in model.store.named {
-            guard let t = byName[name], t.shape == p.value.shape else { throw bad("tensor \(name) missing or of the wrong shape") }
-        }
+        if let name = model.store.firstMismatch(in: byName) { throw bad("tensor \(name) missing or of the wrong shape") }
         guard let m = byName["optimizer.m"], let v = byName["optimizer.v"], m.values.count == adam.count, v.values.count == adam.count
         else { throw bad("optimizer state missing or of the wrong size") }
         guard let stepText = meta["adam_step"], let step = Int(stepText), step >= 0,
@@ -61,9 +59,7 @@ extension Trainer {
         else { throw bad("metadata missing or malformed") }
         let seconds = (meta["epoch_seconds"] ?? "").split(separator: ",").compactMap { Double($0) }
         // Everything validated: apply.
-        for (name, p) in model.store.named {
-            byName[name]!.values.withUnsafeBufferPointer { p.value.data.update(from: $0.baseAddress!, count: p.value.count) }
-        }
+        model.store.load(byName)
         adam.restore(step: step, m: m.values, v: v.values)
         shuffle = Xoshiro256(state: s1)
         noise = Xoshiro256(state: s2)

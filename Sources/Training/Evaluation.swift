@@ -15,10 +15,10 @@ public enum Evaluation {
     /// Average recon / KL / total over the images of `split` (one z sample per image for VAEs).
     /// With `parallel`, each batch is cut into its workers' slices (`vaelab train --threads`);
     /// the noise is drawn for the whole batch first either way.
-    public static func losses(_ model: ConvAutoencoder, images: DatasetSplit, beta: Double,
+    public static func losses(_ model: any AutoencoderModel, images: DatasetSplit, beta: Double,
                               rng: inout Xoshiro256, parallel: DataParallelStep? = nil) -> LossSummary {
         let count = images.count, d = model.config.latentDim
-        let isVAE = model.config.kind == .vae
+        let isVAE = model.hasPosterior
         let recon = UnsafeMutablePointer<Double>.allocate(capacity: batchSize), kl = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
         defer { recon.deallocate(); kl.deallocate() }
         let eps = Tensor(zeros: [0])
@@ -39,14 +39,14 @@ public enum Evaluation {
     }
 
     /// Posterior means (or AE codes) [count, d] and, for VAEs, log-variances.
-    public static func latents(_ model: ConvAutoencoder, images: DatasetSplit, parallel: DataParallelStep? = nil)
+    public static func latents(_ model: any AutoencoderModel, images: DatasetSplit, parallel: DataParallelStep? = nil)
         -> (mu: [Float], logVar: [Float]?) {
         let count = images.count
         let d = model.config.latentDim
         let mu = UnsafeMutablePointer<Float>.allocate(capacity: max(count * d, 1))
-        let logVar: UnsafeMutablePointer<Float>? = model.config.kind == .vae ? .allocate(capacity: max(count * d, 1)) : nil
+        let logVar: UnsafeMutablePointer<Float>? = model.hasPosterior ? .allocate(capacity: max(count * d, 1)) : nil
         defer { mu.deallocate(); logVar?.deallocate() }
-        func encode(_ m: ConvAutoencoder, _ x: Tensor, at start: Int, _ n: Int) {
+        func encode(_ m: any AutoencoderModel, _ x: Tensor, at start: Int, _ n: Int) {
             let (a, b) = m.encode(x)
             (mu + start * d).update(from: a.data, count: n * d)
             if let b, let logVar { (logVar + start * d).update(from: b.data, count: n * d) }
@@ -67,10 +67,10 @@ public enum Evaluation {
     /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
     /// With `parallel`, each of the k decodings of a batch is cut into its workers' slices.
     /// `progress(done, count)` follows each batch (images done of the split's).
-    public static func nllBound(_ model: ConvAutoencoder, images: DatasetSplit, samples k: Int,
+    public static func nllBound(_ model: any AutoencoderModel, images: DatasetSplit, samples k: Int,
                                 rng: inout Xoshiro256, parallel: DataParallelStep? = nil,
                                 progress: (_ done: Int, _ count: Int) -> Void = { _, _ in }) -> Double {
-        precondition(model.config.kind == .vae && k > 0)
+        precondition(model.hasPosterior && k > 0)
         let count = images.count
         let d = model.config.latentDim, pixels = model.config.pixels
         let z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
@@ -120,7 +120,7 @@ public enum Evaluation {
 
     /// Calls `body(x, start, n)` for consecutive batches of at most `batchSize` images; `x` is
     /// [n, 1, H, W], reused between calls.
-    static func forEachBatch(_ model: ConvAutoencoder, images: DatasetSplit, _ body: (Tensor, Int, Int) -> Void) {
+    static func forEachBatch(_ model: any AutoencoderModel, images: DatasetSplit, _ body: (Tensor, Int, Int) -> Void) {
         let count = images.count
         let x = Tensor(zeros: [0])
         var start = 0

@@ -104,7 +104,7 @@ public struct RunConfig: Codable, Hashable, Sendable {
     /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`.
     public func runID(dataFingerprint: String) -> String {
         var prefix = "\(model.rawValue)-\(dataset)-d\(latentDim)-h\(hiddenUnits)"
-        if model == .vae { prefix += "-b\(Self.compact(beta))" }
+        if model.hasPosterior { prefix += "-b\(Self.compact(beta))" }
         prefix += "-s\(seed)"
         let digest = sha256Hex([UInt8](canonicalJSON()) + Array(dataFingerprint.utf8))
         return "\(prefix)-\(digest.prefix(8))"

@@ -30,7 +30,7 @@ public struct RunDirectory: Sendable {
         let metricsBytes = [UInt8](try CanonicalJSON.encode(run.metrics))
         var timing = run.timing
         timing.metricsSHA256 = sha256Hex(metricsBytes)
-        let tensors = run.model.store.named.map { name, p in NamedTensor(name: name, shape: p.value.shape, values: p.value.array) }
+        let tensors = run.model.store.namedTensors
         let metadata = [
             "format": "vaelab.model/1",
             "config": String(decoding: config.canonicalJSON(), as: UTF8.self),

@@ -33,7 +33,7 @@ public enum TrainingEvent: Sendable {
 
 /// The outcome of a finished run.
 public struct TrainedRun {
-    public let model: ConvAutoencoder
+    public let model: any AutoencoderModel
     public let metrics: RunMetrics
     public let timing: RunTiming
 }
@@ -46,7 +46,7 @@ public struct TrainedRun {
 public final class Trainer {
     public let config: RunConfig
     public let data: LoadedDataset
-    public let model: ConvAutoencoder
+    public let model: any AutoencoderModel
 
     // Everything that changes during training; a checkpoint saves all of it.
     let adam: Adam
@@ -69,7 +69,7 @@ public final class Trainer {
         }
         self.config = config
         self.data = data
-        model = ConvAutoencoder(config.modelConfig)
+        model = ModelRegistry.make(config.modelConfig)
         model.initialize(seed: config.seed)
         adam = Adam(count: model.parameterCount, learningRate: Float(config.learningRate))
         shuffle = Xoshiro256(seed: config.seed, stream: .shuffle)
@@ -125,7 +125,7 @@ public final class Trainer {
                 throw TrainingError.nonFiniteLoss(epoch: epoch, batch: divergedAt.batch, value: divergedAt.value)
             }
             trainSeconds += monotonicSeconds() - e0
-            let isVAE = config.model == .vae
+            let isVAE = model.hasPosterior
             let trainSummary = LossSummary(recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
                                            total: sums.total / Double(batchCount))
             let testSummary = Evaluation.losses(model, images: test, beta: config.beta, rng: &evalRNG, parallel: parallel)
@@ -171,7 +171,7 @@ public final class Trainer {
         let knn = Evaluation.knnAccuracy(train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
                                          dimensions: d, neighbors: config.knnNeighbors)
         var nll: Double?
-        if config.model == .vae && config.iwaeSamples > 0 {
+        if model.hasPosterior && config.iwaeSamples > 0 {
             let what = "IWAE bound, k = \(config.iwaeSamples)"
             onEvent(.evaluating(what))
             let t0 = monotonicSeconds()
@@ -179,7 +179,7 @@ public final class Trainer {
                 onEvent(.evaluationProgress(what, fraction: Double(done) / Double(total), elapsed: monotonicSeconds() - t0))
             }
         }
-        let isVAE = config.model == .vae
+        let isVAE = model.hasPosterior
         return FinalMetrics(
             train: last.train, test: last.test, testNLLBound: nll, iwaeSamples: isVAE ? config.iwaeSamples : nil,
             activeUnits: isVAE ? variance.filter { $0 > Evaluation.activeUnitThreshold }.count : nil,
