@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "vaelab", targets: ["vaelab"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         // Every module that reads outside input, for the libFuzzer package in Fuzz/.
-        .library(name: "VAELabParsers", targets: ["NeuralNet", "Datasets", "Training", "Experiments", "Report", "Figures"]),
+        .library(name: "VAELabParsers", targets: ["Support", "NeuralNet", "Datasets", "Training", "Experiments", "Report", "Figures"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,19 +30,22 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Libraries
+        // What every layer above needs and nothing numeric: atomic files, strict JSON, fault
+        // injection, clocks, hashing, running git.
+        .target(name: "Support", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // Direct kernels for the convolutions too skinny for sgemm (C, compiled per CPU level).
         .target(name: "NNKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "NeuralNet", dependencies: ["CBLAS", "NNKernels"]),
+        .target(name: "NeuralNet", dependencies: ["Support", "CBLAS", "NNKernels"]),
         .target(
             name: "Datasets",
-            dependencies: ["NeuralNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["Support", "NeuralNet", "CZlib"]),
         .target(name: "Models", dependencies: ["NeuralNet"]),
-        .target(name: "Training", dependencies: ["NeuralNet", "Models", "Datasets"]),
+        .target(name: "Training", dependencies: ["Support", "NeuralNet", "Models", "Datasets"]),
         // libpng's errors arrive by longjmp, which Swift cannot catch: a small C layer holds them.
         .target(name: "PNGCodec", dependencies: ["CPNG"]),
-        .target(name: "Figures", dependencies: ["NeuralNet", "PNGCodec", "CCairo", "CBLAS"]),
-        .target(name: "Experiments", dependencies: ["NeuralNet", "Models", "Datasets", "Training", "Figures"]),
-        .target(name: "Report", dependencies: ["NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures"]),
+        .target(name: "Figures", dependencies: ["Support", "NeuralNet", "PNGCodec", "CCairo", "CBLAS"]),
+        .target(name: "Experiments", dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Figures"]),
+        .target(name: "Report", dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures"]),
 
         // MARK: - Command-line tool
         .executableTarget(
@@ -54,11 +57,11 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Support"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet", "Support"]),
         .testTarget(name: "FiguresTests", dependencies: ["Figures", "NeuralNet"], exclude: ["Golden"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet"], exclude: ["Golden"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet", "Support"], exclude: ["Golden"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
@@ -68,6 +71,6 @@ let package = Package(
             name: "GoldenTests", dependencies: ["Models", "NeuralNet", "Datasets"],
             exclude: ["torch_model.py", "golden.py", "seeds.py"]),
         // Seeded mutation fuzzing of every parser of outside input (VAELAB_FUZZ_ITERATIONS, VAELAB_FUZZ_SEED).
-        .testTarget(name: "FuzzTests", dependencies: ["NeuralNet", "Datasets", "Models", "Training", "Experiments", "Report", "Figures"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Support", "NeuralNet", "Datasets", "Models", "Training", "Experiments", "Report", "Figures"]),
     ]
 )

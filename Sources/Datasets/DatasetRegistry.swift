@@ -1,4 +1,4 @@
-import Crypto
+import Support
 import Foundation
 
 /// The datasets vaelab knows how to load.
@@ -255,19 +255,6 @@ public func datasetFingerprint(_ checksums: [String: String]) -> String {
     return sha256Hex(Array(text.utf8))
 }
 
-/// SHA-256 of `bytes` as lowercase hex.
-public func sha256Hex(_ bytes: [UInt8]) -> String {
-    var hasher = SHA256()
-    bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-    let digits: [Character] = Array("0123456789abcdef")
-    var hex = ""
-    hex.reserveCapacity(64)
-    for byte in hasher.finalize() {
-        hex.append(digits[Int(byte >> 4)])
-        hex.append(digits[Int(byte & 0x0F)])
-    }
-    return hex
-}
 
 /// Reads one IDX file of a dataset: locate (.gz preferred), decompress, hash, verify, parse.
 private func loadFile(

@@ -4,6 +4,7 @@ import Training
 #if canImport(Glibc)
 import Glibc
 #endif
+import Support
 
 /// The results tree:
 ///

@@ -4,6 +4,7 @@ import Models
 import Datasets
 import Training
 import Figures
+import Support
 
 /// The figures of one finished run that need its trained model, written to
 /// `<run>/figures/*.png` when the run finishes (or later from `model.safetensors`):

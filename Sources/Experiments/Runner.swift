@@ -3,6 +3,7 @@ import Dispatch
 import NeuralNet
 import Datasets
 import Training
+import Support
 
 /// Options of `vaelab run`.
 public struct RunnerOptions: Sendable {
@@ -53,6 +54,8 @@ public enum RunnerEvent: Sendable {
 
 public struct RunnerOutcome: Sendable {
     public var finished: [String] = []
+    /// Planned runs that another process finished before this one could take them.
+    public var finishedElsewhere: [String] = []
     public var failed: [(id: String, message: String)] = []
     public var busy: [String] = []
     public var notStarted: [String] = []
@@ -171,6 +174,7 @@ public final class Runner: @unchecked Sendable {
                     state.record { $0.finished.append(entry.id) }
                     // Keep the summary current while a long study runs (one writer at a time).
                     state.serially { try? writeSummary(fingerprints: plan.dataFingerprints) }
+                case .finishedElsewhere: state.record { $0.finishedElsewhere.append(entry.id) }
                 case .busy: state.record { $0.busy.append(entry.id) }
                 case .failed(let message): state.record { $0.failed.append((entry.id, message)); $0.sawFailure = true }
                 }
@@ -179,7 +183,8 @@ public final class Runner: @unchecked Sendable {
         var outcome = state.outcome
         outcome.figureErrors = drawMissingFigures(plan, trained: outcome.finished, onEvent: onEvent)
         outcome.notStarted = queue.map(\.id).filter { id in
-            !outcome.finished.contains(id) && !outcome.busy.contains(id) && !outcome.failed.contains { $0.id == id }
+            !outcome.finished.contains(id) && !outcome.finishedElsewhere.contains(id) && !outcome.busy.contains(id)
+                && !outcome.failed.contains { $0.id == id }
         }
         try writeSummary(fingerprints: plan.dataFingerprints)
         return outcome
@@ -228,7 +233,7 @@ public final class Runner: @unchecked Sendable {
         return errors
     }
 
-    enum Result { case finished, busy, failed(String) }
+    enum Result { case finished, finishedElsewhere, busy, failed(String) }
 
     /// One run, start to end, in the calling worker thread.
     private func train(_ entry: PlanEntry, onEvent: @escaping @Sendable (RunnerEvent) -> Void) -> Result {
@@ -246,7 +251,7 @@ public final class Runner: @unchecked Sendable {
             let fingerprint = datasetFingerprint(data.checksums)
             // Another process may have finished it while we waited for the lock.
             if !options.force, case .done = store.state(of: entry.id, config: entry.config, dataFingerprint: fingerprint) {
-                return .finished
+                return .finishedElsewhere
             }
             AtomicFile.removeStaleTemporaries(in: dir.path)
             AtomicFile.removeStaleTemporaries(in: dir.figuresPath)
@@ -291,7 +296,7 @@ public final class Runner: @unchecked Sendable {
 
 /// The work queue and the outcome, shared by the worker threads.
 private final class SharedState: @unchecked Sendable {
-    struct Outcome { var finished: [String] = []; var failed: [(String, String)] = []; var busy: [String] = []; var sawFailure = false }
+    struct Outcome { var finished: [String] = []; var finishedElsewhere: [String] = []; var failed: [(String, String)] = []; var busy: [String] = []; var sawFailure = false }
     private let lock = NSLock()
     private var nextIndex = 0
     private var current = Outcome()
@@ -318,7 +323,7 @@ private final class SharedState: @unchecked Sendable {
 
     var outcome: RunnerOutcome {
         lock.lock(); defer { lock.unlock() }
-        return RunnerOutcome(finished: current.finished, failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy)
+        return RunnerOutcome(finished: current.finished, finishedElsewhere: current.finishedElsewhere, failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy)
     }
 }
 

@@ -3,6 +3,7 @@ import NeuralNet
 import Models
 import Training
 import Datasets
+import Support
 
 /// A spec error: one line naming the file, the JSON path and what was expected.
 public struct SpecError: Error, CustomStringConvertible, Equatable, Sendable {

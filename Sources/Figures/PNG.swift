@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNet
 import PNGCodec
+import Support
 
 /// An 8-bit image: `channels` (1 gray, 3 RGB, 4 RGBA) bytes per pixel, rows top to bottom, and
 /// the PNG text chunks it carries.

@@ -1,4 +1,5 @@
 import CBLAS
+import Support
 
 /// The only file that talks to OpenBLAS: a checked `sgemm` wrapper and thread/core queries.
 public enum BLAS {

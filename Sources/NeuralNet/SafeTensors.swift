@@ -25,6 +25,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Support
 
 // MARK: - Public types
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Support
 
 /// An ordered chain of layers: forward in order, backward in reverse.
 /// Parameters are named `<sequential>.<layer>.<parameter>` ("encoder.conv1.weight").
@@ -89,11 +90,4 @@ public final class Profiler {
     }
 
     public func reset() { entries = [:]; order = [] }
-}
-
-/// Seconds from a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

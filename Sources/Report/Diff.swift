@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNet
 import Experiments
+import Support
 
 /// Why `results/summary.json` could not be read at a revision. Every message is one line that
 /// names the revision and the file when they are known.
@@ -420,50 +421,11 @@ public struct SummaryDiff: Sendable {
         }
     }
 
-    struct GitResult {
-        var status: Int32
-        var stdout: Data
-        var stderr: Data
-        /// stdout without the trailing newline.
-        var output: String { String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-        /// The first line of stderr.
-        var errorLine: String {
-            String(decoding: stderr, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+    /// git in `directory`; a git that cannot run is `DiffError.gitUnavailable`.
+    static func git(_ arguments: [String], in directory: String) throws -> Git.Result {
+        do { return try Git.run(arguments, in: directory) } catch let e as Git.Unavailable {
+            throw DiffError(.gitUnavailable, message: "cannot run git: \(e.reason)")
         }
-    }
-
-    private final class Collected: @unchecked Sendable {
-        var data = Data()
-    }
-
-    static func git(_ arguments: [String], in directory: String) throws -> GitResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory, isDirectory: true)
-        var environment = ProcessInfo.processInfo.environment
-        environment["GIT_TERMINAL_PROMPT"] = "0"
-        environment["LC_ALL"] = "C"
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw DiffError(.gitUnavailable, message: "cannot run git: \(error.localizedDescription)")
-        }
-        // Drain stderr on another thread so neither pipe can fill up and block git.
-        let collected = Collected()
-        let errHandle = err.fileHandleForReading
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { collected.data = errHandle.readDataToEndOfFile() }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        if process.terminationStatus == 127 {
-            throw DiffError(.gitUnavailable, message: "cannot run git: not found on PATH")
-        }
-        return GitResult(status: process.terminationStatus, stdout: output, stderr: collected.data)
     }
 }
 

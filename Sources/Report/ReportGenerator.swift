@@ -5,6 +5,7 @@ import Training
 import Experiments
 import Figures
 import Models
+import Support
 
 /// `vaelab report`: REPORT.md and its figures, regenerated from a results tree alone (no
 /// training, no data), deterministic (no timestamps), with relative links.

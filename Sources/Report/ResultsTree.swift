@@ -3,6 +3,7 @@ import NeuralNet
 import Datasets
 import Training
 import Experiments
+import Support
 
 /// A results tree that cannot be read; one line naming the file and what was expected.
 public struct ReportError: Error, CustomStringConvertible {

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import NeuralNet
 import Models
+import Support
 
 /// Timing of one model's training step (and evaluation forward pass) on synthetic data.
 public struct ModelBenchmark: Codable, Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNet
 import Datasets
+import Support
 
 /// A checkpoint that cannot be used; one line naming the file.
 public struct CheckpointError: Error, CustomStringConvertible {

@@ -3,6 +3,7 @@ import NeuralNet
 #if canImport(Glibc)
 import Glibc
 #endif
+import Support
 
 /// Where and with what a run was made.
 public struct Provenance: Codable, Sendable {
@@ -25,8 +26,8 @@ public struct Provenance: Codable, Sendable {
 
     /// Collects provenance for the current process (git is asked about the current directory).
     public static func current() -> Provenance {
-        let commit = run("git", ["rev-parse", "HEAD"]) ?? "unknown"
-        let status = run("git", ["status", "--porcelain", "--untracked-files=no"])
+        let commit = Git.output(["rev-parse", "HEAD"]) ?? "unknown"
+        let status = Git.output(["status", "--porcelain", "--untracked-files=no"])
         return Provenance(
             vaelabVersion: version, gitCommit: commit, gitDirty: !(status ?? "").isEmpty,
             swiftVersion: swiftVersion, blasCore: BLAS.coreName, blasThreads: BLAS.threads,
@@ -62,25 +63,4 @@ public struct Provenance: Codable, Sendable {
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Double(usage.ru_maxrss) / 1024
     }
-
-    static func run(_ tool: String, _ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-}
-
-/// ISO-8601 UTC timestamp, for timing.json only.
-public func timestamp() -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    return f.string(from: Date())
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Datasets
+import Support
 
 /// Everything that determines one run's results. Its canonical JSON (sorted keys, every field
 /// present, `null` for "no limit") is written as `config.json` and hashed into the run id.
@@ -126,22 +127,5 @@ public struct RunConfig: Codable, Hashable, Sendable {
     public func canonicalJSON() -> Data {
         // Encoding a plain struct of numbers and strings cannot fail.
         (try? CanonicalJSON.encoder.encode(self)) ?? Data()
-    }
-}
-
-/// One JSON style for every file vaelab writes: sorted keys, two-space indentation via
-/// `.prettyPrinted`, no escaped slashes, trailing newline added by the writer.
-public enum CanonicalJSON {
-    public static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
-
-    public static func encode<T: Encodable>(_ value: T) throws -> Data {
-        var data = try encoder.encode(value)
-        data.append(0x0A)
-        return data
     }
 }

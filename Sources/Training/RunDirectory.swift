@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNet
 import Datasets
+import Support
 
 /// The files of one run directory (`results/runs/<run-id>/` or `vaelab train --out DIR`):
 /// config.json, metrics.json, timing.json, model.safetensors. `metrics.json` is written last,

@@ -2,6 +2,7 @@ import Foundation
 import NeuralNet
 import Models
 import Datasets
+import Support
 
 /// Why a run stopped early.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {

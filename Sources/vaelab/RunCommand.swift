@@ -85,7 +85,8 @@ struct RunCommand: ParsableCommand {
             throw ExitCode.failure
         }
         board.finish()
-        let cached = plan.entries.count - plan.toRun.count
+        // Runs that another process finished while this one waited count as cached.
+        let cached = plan.entries.count - plan.toRun.count + outcome.finishedElsewhere.count
         var line = "\(outcome.finished.count) trained, \(cached) cached, \(outcome.failed.count) failed"
         if !outcome.busy.isEmpty { line += ", \(outcome.busy.count) running in another process" }
         if !outcome.notStarted.isEmpty { line += ", \(outcome.notStarted.count) not started (--fail-fast)" }

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Testing
+import Support
 
 /// Registry behaviour on synthetic four-file datasets: loading, validation, limits, resolution.
 @Suite struct DatasetRegistryTests {

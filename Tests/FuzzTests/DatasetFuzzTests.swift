@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Testing
+import Support
 
 /// The gzip and IDX readers on mutated dataset files.
 @Suite("Fuzz: gzip and IDX")

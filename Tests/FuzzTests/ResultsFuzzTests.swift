@@ -5,6 +5,7 @@ import NeuralNet
 import Report
 import Testing
 import Training
+import Support
 
 /// The readers behind `vaelab diff` and `vaelab report`: summary.json, study records and metrics
 /// verification.

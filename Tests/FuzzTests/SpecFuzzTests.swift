@@ -3,6 +3,7 @@ import Foundation
 import NeuralNet
 import Testing
 import Training
+import Support
 
 /// The strict JSON parser and the spec parser/validator on mutated specs.
 @Suite("Fuzz: JSON and specs")

@@ -7,6 +7,7 @@ import Models
 import Experiments
 import Figures
 import Report
+import Support
 
 private let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Golden/REPORT.md"
 private let fingerprint = datasetFingerprint(DatasetName.mnist.pinnedChecksums)

@@ -4,6 +4,7 @@ import Datasets
 import Models
 import NeuralNet
 import Training
+import Support
 
 /// The first `train` / `test` images of the committed MNIST, loaded once.
 let smallMNIST: LoadedDataset = {

@@ -1,5 +1,6 @@
 import FuzzCommon
 import NeuralNet
+import Support
 
 /// The strict JSON parser shared by specs, safetensors headers and results files.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A strict JSON reader shared by everything that parses outside input (safetensors headers,
 /// experiment specs, results files).
 ///
@@ -238,5 +240,22 @@ public struct JSONParser {
 
     private func isDigit(_ c: UInt8) -> Bool {
         c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")
+    }
+}
+
+/// One JSON style for every file vaelab writes: sorted keys, two-space indentation via
+/// `.prettyPrinted`, no escaped slashes, trailing newline added by the writer.
+public enum CanonicalJSON {
+    public static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        return data
     }
 }
