@@ -7,7 +7,8 @@ SPECS      := experiments/reference.json $(filter-out experiments/reference.json
 JOBS       ?= $(shell nproc)
 TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 
-.PHONY: setup build test bench bench-compare ablation report smoke clean fuzz
+.PHONY: setup build test fmt fmt-check bench bench-compare ablation report smoke clean fuzz
+FORMATTED  := Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 ## setup: install the Debian packages (when missing), Python's safetensors for the interop test and
 ## PyTorch (CPU) for the golden test, which fails without it
@@ -27,10 +28,18 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product vaelab
 
-## test: the whole test suite (release build: numeric code is ~100x slower in debug)
-test: setup
+## test: the format check, then the whole test suite (release build: numeric code is ~100x slower in debug)
+test: setup fmt-check
 	$(SWIFT) build -c release --product vaelab
 	OPENBLAS_NUM_THREADS=1 $(SWIFT) test -c release
+
+## fmt: format every Swift file in place with swift-format (.swift-format holds the style)
+fmt:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMATTED)
+
+## fmt-check: fail, naming file and line, where a Swift file is not as `make fmt` leaves it
+fmt-check:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMATTED)
 
 ## bench: one training step of each reference model vs the sgemm peak, 1 BLAS thread
 bench: build

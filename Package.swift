@@ -8,7 +8,9 @@ let package = Package(
         .executable(name: "vaelab", targets: ["vaelab"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         // Every module that reads outside input, for the libFuzzer package in Fuzz/.
-        .library(name: "VAELabParsers", targets: ["Support", "NeuralNet", "Datasets", "Training", "Experiments", "Report", "Figures"]),
+        .library(
+            name: "VAELabParsers",
+            targets: ["Support", "NeuralNet", "Datasets", "Training", "Experiments", "Report", "Figures"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,8 +46,11 @@ let package = Package(
         // libpng's errors arrive by longjmp, which Swift cannot catch: a small C layer holds them.
         .target(name: "PNGCodec", dependencies: ["CPNG"]),
         .target(name: "Figures", dependencies: ["Support", "NeuralNet", "PNGCodec", "CCairo", "CBLAS"]),
-        .target(name: "Experiments", dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Figures"]),
-        .target(name: "Report", dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures"]),
+        .target(
+            name: "Experiments", dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Figures"]),
+        .target(
+            name: "Report",
+            dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures"]),
 
         // MARK: - Command-line tool
         .executableTarget(
@@ -61,8 +66,13 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet", "Support"]),
         .testTarget(name: "FiguresTests", dependencies: ["Figures", "NeuralNet"], exclude: ["Golden"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet", "Support"], exclude: ["Golden"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
+        .testTarget(
+            name: "ReportTests",
+            dependencies: [
+                "Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet", "Support",
+            ], exclude: ["Golden"]),
+        .testTarget(
+            name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         .testTarget(name: "CLITests"),
         // The engine against the PyTorch reference beside it (torch_model.py, golden.py; seeds.py
@@ -71,6 +81,10 @@ let package = Package(
             name: "GoldenTests", dependencies: ["Models", "NeuralNet", "Datasets"],
             exclude: ["torch_model.py", "golden.py", "seeds.py"]),
         // Seeded mutation fuzzing of every parser of outside input (VAELAB_FUZZ_ITERATIONS, VAELAB_FUZZ_SEED).
-        .testTarget(name: "FuzzTests", dependencies: ["Support", "NeuralNet", "Datasets", "Models", "Training", "Experiments", "Report", "Figures"]),
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: [
+                "Support", "NeuralNet", "Datasets", "Models", "Training", "Experiments", "Report", "Figures",
+            ]),
     ]
 )

@@ -16,7 +16,9 @@ let package = Package(
     targets: [
         .target(name: "CFuzzDriver"),
         .target(name: "FuzzCommon", dependencies: ["CFuzzDriver", .product(name: "VAELabParsers", package: "vaelab")]),
-    ] + targets.map { name in
-        .executableTarget(name: name, dependencies: ["FuzzCommon", .product(name: "VAELabParsers", package: "vaelab")])
-    }
+    ]
+        + targets.map { name in
+            .executableTarget(
+                name: name, dependencies: ["FuzzCommon", .product(name: "VAELabParsers", package: "vaelab")])
+        }
 )

@@ -32,36 +32,36 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// One-line human-readable message naming the file and the problem.
     public var description: String {
         switch self {
-        case let .fileNotFound(path, hint):
+        case .fileNotFound(let path, let hint):
             return "\(path): file not found; \(hint)"
-        case let .readFailed(path, reason):
+        case .readFailed(let path, let reason):
             return "\(path): cannot read file: \(reason)"
-        case let .truncatedGzip(path):
+        case .truncatedGzip(let path):
             return "\(path): truncated gzip stream (unexpected end of compressed data)"
-        case let .corruptGzip(path, reason):
+        case .corruptGzip(let path, let reason):
             return "\(path): corrupt gzip stream: \(reason)"
-        case let .checksumMismatch(path, expected, actual):
+        case .checksumMismatch(let path, let expected, let actual):
             return "\(path): SHA-256 checksum mismatch of decompressed content: "
                 + "expected \(Self.abbreviate(expected)), got \(Self.abbreviate(actual))"
-        case let .wrongMagic(path, found, expected):
+        case .wrongMagic(let path, let found, let expected):
             let list = expected.map(Self.hex).joined(separator: " or ")
             return "\(path): wrong IDX magic number \(Self.hex(found)), expected \(list)"
-        case let .headerTooShort(path, size, needed):
+        case .headerTooShort(let path, let size, let needed):
             return "\(path): IDX header truncated: file has \(size) bytes, header needs \(needed)"
-        case let .invalidDimensions(path, dimensions):
+        case .invalidDimensions(let path, let dimensions):
             let dims = dimensions.map(String.init).joined(separator: " x ")
             return "\(path): invalid IDX dimensions \(dims)"
-        case let .payloadSizeMismatch(path, expected, actual):
+        case .payloadSizeMismatch(let path, let expected, let actual):
             let what = actual < expected ? "truncated" : "trailing bytes"
             return "\(path): IDX payload size mismatch (\(what)): header implies \(expected) bytes, "
                 + "file has \(actual)"
-        case let .countMismatch(imagesPath, images, labelsPath, labels):
+        case .countMismatch(let imagesPath, let images, let labelsPath, let labels):
             return "\(imagesPath): holds \(images) images but \(labelsPath) holds \(labels) labels"
-        case let .imageSizeMismatch(path, rows, cols, expectedRows, expectedCols):
+        case .imageSizeMismatch(let path, let rows, let cols, let expectedRows, let expectedCols):
             return "\(path): images are \(rows)x\(cols), expected \(expectedRows)x\(expectedCols)"
-        case let .labelOutOfRange(path, index, value, maximum):
+        case .labelOutOfRange(let path, let index, let value, let maximum):
             return "\(path): label \(value) at index \(index) is outside 0...\(maximum)"
-        case let .invalidLimit(path, split, requested, available):
+        case .invalidLimit(let path, let split, let requested, let available):
             return "\(path): invalid \(split) limit \(requested): must be between 1 and \(available) "
                 + "(the number of \(split) images)"
         }

@@ -1,5 +1,5 @@
-import Support
 import Foundation
+import Support
 
 /// The datasets vaelab knows how to load.
 public enum DatasetName: String, CaseIterable, Sendable {
@@ -37,8 +37,9 @@ public struct DatasetSplit: Sendable {
     /// A split from float images in [0, 1], stored as the nearest multiples of 1/255 (exact for
     /// images that came from bytes).
     public init(images: [Float], labels: [UInt8], count: Int, rows: Int, cols: Int) {
-        self.init(pixels: images.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }, labels: labels, count: count,
-                  rows: rows, cols: cols)
+        self.init(
+            pixels: images.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }, labels: labels, count: count,
+            rows: rows, cols: cols)
     }
 
     /// All images as floats in [0, 1]: a new array (tests and small splits; training and
@@ -74,8 +75,9 @@ public struct DatasetSplit: Sendable {
     public func prefix(_ n: Int) -> DatasetSplit {
         precondition(n >= 0 && n <= count)
         if n == count { return self }
-        return DatasetSplit(pixels: Array(pixels[0..<(n * pixelsPerImage)]), labels: Array(labels[0..<n]), count: n,
-                            rows: rows, cols: cols)
+        return DatasetSplit(
+            pixels: Array(pixels[0..<(n * pixelsPerImage)]), labels: Array(labels[0..<n]), count: n,
+            rows: rows, cols: cols)
     }
 }
 
@@ -95,7 +97,9 @@ public struct LoadedDataset: Sendable {
     /// The directory the files were read from.
     public let directory: String
 
-    public init(name: DatasetName, train: DatasetSplit, test: DatasetSplit, checksums: [String: String], directory: String) {
+    public init(
+        name: DatasetName, train: DatasetSplit, test: DatasetSplit, checksums: [String: String], directory: String
+    ) {
         self.name = name
         self.train = train
         self.test = test
@@ -255,7 +259,6 @@ public func datasetFingerprint(_ checksums: [String: String]) -> String {
     return sha256Hex(Array(text.utf8))
 }
 
-
 /// Reads one IDX file of a dataset: locate (.gz preferred), decompress, hash, verify, parse.
 private func loadFile(
     _ name: DatasetName, directory: String, file: String, magic: UInt32, verify: Bool,
@@ -285,7 +288,8 @@ private func loadSplit(
         name, directory: directory, file: labelsFile, magic: IDXMagic.labels, verify: verify,
         checksums: &checksums)
 
-    let rows = images.idx.dimensions[1], cols = images.idx.dimensions[2]
+    let rows = images.idx.dimensions[1]
+    let cols = images.idx.dimensions[2]
     let size = name.imageSize
     guard rows == size.rows, cols == size.cols else {
         throw DatasetError.imageSizeMismatch(

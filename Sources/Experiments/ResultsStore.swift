@@ -1,10 +1,11 @@
 import Foundation
 import NeuralNet
-import Training
-#if canImport(Glibc)
-import Glibc
-#endif
 import Support
+import Training
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The results tree:
 ///
@@ -47,7 +48,8 @@ public struct ResultsStore: Sendable {
             }
         }
         if let data = fm.contents(atPath: dir.failurePath),
-           let failure = try? JSONDecoder().decode(RunFailure.self, from: data) {
+            let failure = try? JSONDecoder().decode(RunFailure.self, from: data)
+        {
             return .failed(failure.error)
         }
         return .partial(checkpoint: fm.fileExists(atPath: dir.checkpointPath))
@@ -60,7 +62,10 @@ public struct RunFailure: Codable, Sendable {
     public var epoch: Int?
     public var batch: Int?
     public var finishedAt: String
-    enum CodingKeys: String, CodingKey { case error, epoch, batch, finishedAt = "finished_at" }
+    enum CodingKeys: String, CodingKey {
+        case error, epoch, batch
+        case finishedAt = "finished_at"
+    }
 }
 
 /// An exclusive lock on a run directory (flock on `.lock`), held while a process trains it.

@@ -1,10 +1,10 @@
-import Foundation
-import NeuralNet
-import Models
 import Datasets
-import Training
 import Figures
+import Foundation
+import Models
+import NeuralNet
 import Support
+import Training
 
 /// The figures of one finished run that need its trained model, written to
 /// `<run>/figures/*.png` when the run finishes (or later from `model.safetensors`):
@@ -49,8 +49,10 @@ public enum RunFigures {
     }
 
     /// Draws every figure of the run into `dir/figures/`.
-    public static func render(model: any AutoencoderModel, config: RunConfig, runID: String, test: DatasetSplit,
-                              into dir: RunDirectory) throws {
+    public static func render(
+        model: any AutoencoderModel, config: RunConfig, runID: String, test: DatasetSplit,
+        into dir: RunDirectory
+    ) throws {
         try AtomicFile.makeDirectory(dir.figuresPath)
         let meta = [
             "Software": "vaelab \(Provenance.version)",
@@ -91,7 +93,8 @@ public enum RunFigures {
             labels += ["test image", config.model.hasPosterior ? "decoded mean" : "reconstruction"]
         }
         if !grid.isEmpty {
-            var g = ImageGrid(title: "Reconstructions of test images", images: grid, rows: labels.count, columns: columns)
+            var g = ImageGrid(
+                title: "Reconstructions of test images", images: grid, rows: labels.count, columns: columns)
             g.subtitle = name
             g.rowLabels = labels
             try save(g.render(), reconstructions, "Reconstructions of test images")
@@ -101,7 +104,8 @@ public enum RunFigures {
         var rng = Xoshiro256(seed: config.seed, stream: .figures)
         var z = [Float](repeating: 0, count: 100 * d)
         z.withUnsafeMutableBufferPointer { rng.fillNormal($0) }
-        var samples = ImageGrid(title: "Samples decoded from z ~ N(0, I)", images: decode(model, z, count: 100), rows: 10, columns: 10)
+        var samples = ImageGrid(
+            title: "Samples decoded from z ~ N(0, I)", images: decode(model, z, count: 100), rows: 10, columns: 10)
         samples.subtitle = name
         samples.cell = 36
         samples.gap = 2
@@ -109,8 +113,9 @@ public enum RunFigures {
 
         // Latent map of the test set.
         let latents = Evaluation.latents(model, images: test).mu
-        try save(latentMapChart(latents, labels: test.labels, count: test.count, d: d, model: config.model, name: name),
-                 latentMap, "Latent map of the test set")
+        try save(
+            latentMapChart(latents, labels: test.labels, count: test.count, d: d, model: config.model, name: name),
+            latentMap, "Latent map of the test set")
 
         // Interpolations between pairs of test images' latent means.
         let pairs = [(0, 6), (1, 7), (2, 5), (3, 8), (4, 9), (5, 3), (7, 2), (9, 4)].compactMap { a, b -> (Int, Int)? in
@@ -133,10 +138,17 @@ public enum RunFigures {
                 rows += decoded[(r * steps * pixels)..<((r + 1) * steps * pixels)]
                 rows += image(j)
             }
-            var g = ImageGrid(title: "Interpolations z = (1 − a)·z₁ + a·z₂ between test images x₁, x₂", images: rows,
-                              rows: pairs.count, columns: steps + 2)
-            g.subtitle = name + (config.model.hasPosterior ? " · z = posterior means" : " · z = codes") + " · columns: a from 0 to 1"
-            g.columnLabels = ["x₁"] + (0..<steps).map { s in s == 0 ? "0" : s == steps - 1 ? "1" : String(format: "%.2f", Double(s) / Double(steps - 1)) } + ["x₂"]
+            var g = ImageGrid(
+                title: "Interpolations z = (1 − a)·z₁ + a·z₂ between test images x₁, x₂", images: rows,
+                rows: pairs.count, columns: steps + 2)
+            g.subtitle =
+                name + (config.model.hasPosterior ? " · z = posterior means" : " · z = codes")
+                + " · columns: a from 0 to 1"
+            g.columnLabels =
+                ["x₁"]
+                + (0..<steps).map { s in
+                    s == 0 ? "0" : s == steps - 1 ? "1" : String(format: "%.2f", Double(s) / Double(steps - 1))
+                } + ["x₂"]
             g.rowLabels = pairs.map { "\(test.labels[$0.0]) → \(test.labels[$0.1])" }
             g.cell = 36
             g.gap = 3
@@ -149,8 +161,9 @@ public enum RunFigures {
             let q = (0..<n).map { Float(normalQuantile((Double($0) + 0.5) / Double(n))) }
             var codes: [Float] = []
             for row in 0..<n { for col in 0..<n { codes += [q[col], q[n - 1 - row]] } }
-            var g = ImageGrid(title: "Decoded manifold over N(0, 1) quantiles", images: decode(model, codes, count: n * n),
-                              rows: n, columns: n)
+            var g = ImageGrid(
+                title: "Decoded manifold over N(0, 1) quantiles", images: decode(model, codes, count: n * n),
+                rows: n, columns: n)
             g.subtitle = name
             g.cell = 28
             g.gap = 0
@@ -169,8 +182,11 @@ public enum RunFigures {
 
     // MARK: - Pieces
 
-    static func latentMapChart(_ latents: [Float], labels: [UInt8], count: Int, d: Int, model: ModelKind, name: String) throws -> Canvas {
-        var xs = [Double](), ys = [Double]()
+    static func latentMapChart(_ latents: [Float], labels: [UInt8], count: Int, d: Int, model: ModelKind, name: String)
+        throws -> Canvas
+    {
+        var xs = [Double]()
+        var ys = [Double]()
         var xLabel = model.hasPosterior ? "z₁ (posterior mean)" : "z₁ (code)"
         var yLabel = model.hasPosterior ? "z₂ (posterior mean)" : "z₂ (code)"
         if d == 2 {
@@ -182,24 +198,30 @@ public enum RunFigures {
             xs = (0..<count).map { p[$0 * 2] }
             ys = (0..<count).map { p[$0 * 2 + 1] }
             let r = pca.explainedRatio
-            xLabel = String(format: "PC1 of the %@ (%.1f%% of variance)", model.hasPosterior ? "posterior means" : "codes", 100 * r[0])
+            xLabel = String(
+                format: "PC1 of the %@ (%.1f%% of variance)", model.hasPosterior ? "posterior means" : "codes",
+                100 * r[0])
             yLabel = String(format: "PC2 (%.1f%% of variance)", 100 * r[1])
         }
         // Robust limits: the 0.5% and 99.5% quantiles with a margin, so a few outliers do not
         // squeeze the map.
         func limits(_ v: [Double]) -> ClosedRange<Double> {
             let s = v.sorted()
-            let lo = s[Int(Double(s.count - 1) * 0.005)], hi = s[Int(Double(s.count - 1) * 0.995)]
+            let lo = s[Int(Double(s.count - 1) * 0.005)]
+            let hi = s[Int(Double(s.count - 1) * 0.995)]
             let pad = max(1e-6, (hi - lo) * 0.08)
             return (lo - pad)...(hi + pad)
         }
         let series = (0..<10).map { digit -> Series in
             let idx = (0..<count).filter { Int(labels[$0]) == digit }
-            return Series("\(digit)", color: Color.categorical[digit].with(alpha: 0.55), x: idx.map { xs[$0] }, y: idx.map { ys[$0] },
-                          lineWidth: 0, marker: 1.6)
+            return Series(
+                "\(digit)", color: Color.categorical[digit].with(alpha: 0.55), x: idx.map { xs[$0] },
+                y: idx.map { ys[$0] },
+                lineWidth: 0, marker: 1.6)
         }
-        var chart = Chart(title: "Latent map of \(count) test images, by digit — \(name)",
-                          x: Axis(xLabel, range: limits(xs)), y: Axis(yLabel, range: limits(ys)), series: series, legend: .none)
+        var chart = Chart(
+            title: "Latent map of \(count) test images, by digit — \(name)",
+            x: Axis(xLabel, range: limits(xs)), y: Axis(yLabel, range: limits(ys)), series: series, legend: .none)
         chart.fontScale = 1
         let canvas = Canvas(width: 820, height: 700)
         chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 730, height: 700))
@@ -229,15 +251,20 @@ public enum RunFigures {
     }
 
     /// Decoded posterior means (VAE) or codes (AE) of `count` images.
-    static func reconstruct(_ model: any AutoencoderModel, _ images: [Float], count: Int, like split: DatasetSplit) -> [Float] {
-        let batch = DatasetSplit(images: images, labels: [UInt8](repeating: 0, count: count), count: count, rows: split.rows, cols: split.cols)
+    static func reconstruct(_ model: any AutoencoderModel, _ images: [Float], count: Int, like split: DatasetSplit)
+        -> [Float]
+    {
+        let batch = DatasetSplit(
+            images: images, labels: [UInt8](repeating: 0, count: count), count: count, rows: split.rows,
+            cols: split.cols)
         let mu = Evaluation.latents(model, images: batch).mu
         return decode(model, mu, count: count)
     }
 
     /// Φ⁻¹(p) of the standard normal, by bisection on erfc (exact to ~1e-12 for the grid's p).
     static func normalQuantile(_ p: Double) -> Double {
-        var lo = -10.0, hi = 10.0
+        var lo = -10.0
+        var hi = 10.0
         for _ in 0..<100 {
             let mid = (lo + hi) / 2
             if 0.5 * erfc(-mid / 2.0.squareRoot()) < p { lo = mid } else { hi = mid }

@@ -1,9 +1,9 @@
-import Foundation
-import Dispatch
-import NeuralNet
 import Datasets
-import Training
+import Dispatch
+import Foundation
+import NeuralNet
 import Support
+import Training
 
 /// Options of `vaelab run`.
 public struct RunnerOptions: Sendable {
@@ -88,8 +88,9 @@ public final class Runner: @unchecked Sendable {
         var index: [String: Int] = [:]
         var studies: [StudyRecord] = []
         for spec in specs {
-            var record = StudyRecord(name: spec.name, description: spec.description, specFile: spec.file,
-                                     specSHA256: spec.sha256, runs: [])
+            var record = StudyRecord(
+                name: spec.name, description: spec.description, specFile: spec.file,
+                specSHA256: spec.sha256, runs: [])
             for run in spec.runs {
                 let fingerprint = fingerprints[run.config.dataset] ?? ""
                 let id = run.config.runID(dataFingerprint: fingerprint)
@@ -111,8 +112,9 @@ public final class Runner: @unchecked Sendable {
         let rate = pastThroughput() ?? 1000
         let work = entries.filter { $0.action != .cached }.reduce(0.0) { $0 + $1.cost }
         let jobs = Double(max(1, min(options.jobs, entries.filter { $0.action != .cached }.count)))
-        return Plan(entries: entries, studies: studies, dataFingerprints: fingerprints,
-                    estimatedSeconds: work / rate / jobs)
+        return Plan(
+            entries: entries, studies: studies, dataFingerprints: fingerprints,
+            estimatedSeconds: work / rate / jobs)
     }
 
     private func planEntry(id: String, config: RunConfig, study: String, fingerprint: String) -> PlanEntry {
@@ -126,8 +128,12 @@ public final class Runner: @unchecked Sendable {
         switch store.state(of: id, config: config, dataFingerprint: fingerprint) {
         case .done: action = options.force ? .retrain : .cached
         case .partial(let checkpoint): action = checkpoint && !options.force ? .resume : .train
-        case .failed(let message): action = .retrain; note = "failed before: \(message)"
-        case .invalid(let reason): action = .retrain; note = reason
+        case .failed(let message):
+            action = .retrain
+            note = "failed before: \(message)"
+        case .invalid(let reason):
+            action = .retrain
+            note = reason
         case .missing: action = .train
         }
         return PlanEntry(id: id, config: config, studies: [study], action: action, note: note, cost: cost)
@@ -139,7 +145,8 @@ public final class Runner: @unchecked Sendable {
         var rates: [Double] = []
         for id in ids {
             if let data = FileManager.default.contents(atPath: store.run(id).timingPath),
-               let timing = try? JSONDecoder().decode(RunTiming.self, from: data), timing.trainImagesPerSecond > 0 {
+                let timing = try? JSONDecoder().decode(RunTiming.self, from: data), timing.trainImagesPerSecond > 0
+            {
                 rates.append(timing.trainImagesPerSecond)
             }
         }
@@ -162,9 +169,7 @@ public final class Runner: @unchecked Sendable {
         try writeSummary(fingerprints: plan.dataFingerprints)  // what is already finished, before training more
         let queue = options.figuresOnly ? [] : plan.toRun
         let jobs = max(1, min(options.jobs, queue.count))
-        // One BLAS thread per run, always: runs share the cores through --jobs, and OpenBLAS's
-        // results can depend on its thread count, so serial and parallel runs must use the same.
-        BLAS.threads = 1
+        ExecutionPolicy(jobs: options.jobs).apply()
 
         let state = SharedState()
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
@@ -176,7 +181,11 @@ public final class Runner: @unchecked Sendable {
                     state.serially { try? writeSummary(fingerprints: plan.dataFingerprints) }
                 case .finishedElsewhere: state.record { $0.finishedElsewhere.append(entry.id) }
                 case .busy: state.record { $0.busy.append(entry.id) }
-                case .failed(let message): state.record { $0.failed.append((entry.id, message)); $0.sawFailure = true }
+                case .failed(let message):
+                    state.record {
+                        $0.failed.append((entry.id, message))
+                        $0.sawFailure = true
+                    }
                 }
             }
         }
@@ -200,7 +209,9 @@ public final class Runner: @unchecked Sendable {
         AtomicFile.removeStaleTemporaries(in: store.root)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: store.studiesDirectory)) ?? []
         let studies = files.filter { $0.hasSuffix(".json") }.sorted().compactMap { name -> StudyRecord? in
-            guard let data = FileManager.default.contents(atPath: store.studiesDirectory + "/" + name) else { return nil }
+            guard let data = FileManager.default.contents(atPath: store.studiesDirectory + "/" + name) else {
+                return nil
+            }
             return try? JSONDecoder().decode(StudyRecord.self, from: data)
         }
         let summary = Summary.build(studies: studies, store: store, dataFingerprints: fingerprints)
@@ -211,13 +222,15 @@ public final class Runner: @unchecked Sendable {
     /// Draws the figures of finished runs that lack them (made before figures existed, or
     /// interrupted while drawing), from their saved weights. Runs without weights are left alone.
     private func drawMissingFigures(_ plan: Plan, trained: [String], onEvent: @escaping @Sendable (RunnerEvent) -> Void)
-        -> [(id: String, message: String)] {
+        -> [(id: String, message: String)]
+    {
         var errors: [(id: String, message: String)] = []
         for entry in plan.entries where entry.action == .cached || trained.contains(entry.id) {
             let dir = store.run(entry.id)
             guard !RunFigures.complete(dir, config: entry.config),
-                  FileManager.default.fileExists(atPath: dir.weightsPath),
-                  let full = datasets[entry.config.dataset] else { continue }
+                FileManager.default.fileExists(atPath: dir.weightsPath),
+                let full = datasets[entry.config.dataset]
+            else { continue }
             do {
                 guard let lock = try RunLock.acquire(directory: dir.path) else { continue }
                 defer { withExtendedLifetime(lock) {} }
@@ -233,61 +246,40 @@ public final class Runner: @unchecked Sendable {
         return errors
     }
 
-    enum Result { case finished, finishedElsewhere, busy, failed(String) }
+    enum Result {
+        case finished, finishedElsewhere, busy
+        case failed(String)
+    }
 
-    /// One run, start to end, in the calling worker thread.
+    /// One run, start to end, in the calling worker thread (`RunJob` does the work).
     private func train(_ entry: PlanEntry, onEvent: @escaping @Sendable (RunnerEvent) -> Void) -> Result {
-        let dir = store.run(entry.id)
-        var epochReached: Int?
+        var job = RunJob(id: entry.id, config: entry.config, directory: store.run(entry.id))
+        job.skipIfFinished = !options.force
+        job.resume = entry.action != .retrain
+        job.policy = ExecutionPolicy(jobs: options.jobs)
+        let epochs = entry.config.epochs
         do {
-            try AtomicFile.makeDirectory(dir.path)
-            guard let lock = try RunLock.acquire(directory: dir.path) else {
+            guard let full = datasets[entry.config.dataset] else {
+                throw SpecError(file: "", path: "dataset", message: "not loaded")
+            }
+            let data = try full.limited(train: entry.config.trainLimit, test: entry.config.testLimit)
+            let t0 = monotonicSeconds()
+            let outcome = try job.execute(
+                data: data,
+                onStart: { onEvent(.started(id: entry.id, resumedEpochs: $0, epochs: epochs)) },
+                onEvent: { onEvent(.progress(id: entry.id, $0, epochs: epochs)) })
+            switch outcome {
+            case .busy:
                 onEvent(.busy(id: entry.id))
                 return .busy
-            }
-            defer { withExtendedLifetime(lock) {} }
-            guard let full = datasets[entry.config.dataset] else { throw SpecError(file: "", path: "dataset", message: "not loaded") }
-            let data = try full.limited(train: entry.config.trainLimit, test: entry.config.testLimit)
-            let fingerprint = datasetFingerprint(data.checksums)
-            // Another process may have finished it while we waited for the lock.
-            if !options.force, case .done = store.state(of: entry.id, config: entry.config, dataFingerprint: fingerprint) {
+            case .finishedElsewhere:
                 return .finishedElsewhere
+            case .trained(let trained, let figureError):
+                onEvent(.finished(id: entry.id, seconds: monotonicSeconds() - t0, metrics: trained.metrics))
+                onEvent(.figures(id: entry.id, error: figureError))
+                return .finished
             }
-            AtomicFile.removeStaleTemporaries(in: dir.path)
-            AtomicFile.removeStaleTemporaries(in: dir.figuresPath)
-            try dir.begin(entry.config)
-            let trainer = try Trainer(config: entry.config, data: data)
-            if entry.action != .retrain, FileManager.default.fileExists(atPath: dir.checkpointPath) {
-                do { try trainer.restoreCheckpoint(from: dir.checkpointPath) } catch {
-                    onEvent(.progress(id: entry.id, .evaluating("ignoring checkpoint: \(error)"), epochs: entry.config.epochs))
-                }
-            }
-            onEvent(.started(id: entry.id, resumedEpochs: trainer.completedEpochs, epochs: entry.config.epochs))
-            let t0 = monotonicSeconds()
-            let trained = try trainer.run(
-                afterEpoch: { t in
-                    epochReached = t.completedEpochs
-                    try t.saveCheckpoint(to: dir.checkpointPath)
-                },
-                onEvent: { event in
-                    if case .batch(let epoch, _, _, _, _) = event { epochReached = epoch }
-                    onEvent(.progress(id: entry.id, event, epochs: entry.config.epochs))
-                })
-            try dir.finish(trained, config: entry.config)
-            onEvent(.finished(id: entry.id, seconds: monotonicSeconds() - t0, metrics: trained.metrics))
-            // The run is complete with its metrics; figures that fail here are retried from the
-            // saved weights at the end of this `vaelab run` and the next.
-            do {
-                try RunFigures.render(model: trained.model, config: entry.config, runID: entry.id, test: data.test, into: dir)
-                onEvent(.figures(id: entry.id, error: nil))
-            } catch {
-                onEvent(.figures(id: entry.id, error: "\(error)"))
-            }
-            return .finished
         } catch {
-            var failure = RunFailure(error: "\(error)", epoch: epochReached, batch: nil, finishedAt: timestamp())
-            if case let TrainingError.nonFiniteLoss(epoch, batch, _) = error { failure.epoch = epoch; failure.batch = batch }
-            if let bytes = try? CanonicalJSON.encode(failure) { try? AtomicFile.write(bytes, to: dir.failurePath) }
             onEvent(.failed(id: entry.id, message: "\(error)"))
             return .failed("\(error)")
         }
@@ -296,13 +288,20 @@ public final class Runner: @unchecked Sendable {
 
 /// The work queue and the outcome, shared by the worker threads.
 private final class SharedState: @unchecked Sendable {
-    struct Outcome { var finished: [String] = []; var finishedElsewhere: [String] = []; var failed: [(String, String)] = []; var busy: [String] = []; var sawFailure = false }
+    struct Outcome {
+        var finished: [String] = []
+        var finishedElsewhere: [String] = []
+        var failed: [(String, String)] = []
+        var busy: [String] = []
+        var sawFailure = false
+    }
     private let lock = NSLock()
     private var nextIndex = 0
     private var current = Outcome()
 
     func next(_ queue: [PlanEntry], stopOnFailure: Bool) -> PlanEntry? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if stopOnFailure && current.sawFailure { return nil }
         guard nextIndex < queue.count else { return nil }
         defer { nextIndex += 1 }
@@ -312,18 +311,23 @@ private final class SharedState: @unchecked Sendable {
     private let summaryLock = NSLock()
 
     func serially(_ body: () -> Void) {
-        summaryLock.lock(); defer { summaryLock.unlock() }
+        summaryLock.lock()
+        defer { summaryLock.unlock() }
         body()
     }
 
     func record(_ update: (inout Outcome) -> Void) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         update(&current)
     }
 
     var outcome: RunnerOutcome {
-        lock.lock(); defer { lock.unlock() }
-        return RunnerOutcome(finished: current.finished, finishedElsewhere: current.finishedElsewhere, failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy)
+        lock.lock()
+        defer { lock.unlock() }
+        return RunnerOutcome(
+            finished: current.finished, finishedElsewhere: current.finishedElsewhere,
+            failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy)
     }
 }
 
@@ -333,12 +337,14 @@ extension LoadedDataset {
         func slice(_ s: DatasetSplit, _ limit: Int?, _ which: String) throws -> DatasetSplit {
             guard let limit else { return s }
             guard limit >= 1 && limit <= s.count else {
-                throw SpecError(file: directory, path: "\(which)_limit", message: "expected 1...\(s.count), got \(limit)")
+                throw SpecError(
+                    file: directory, path: "\(which)_limit", message: "expected 1...\(s.count), got \(limit)")
             }
             if limit == s.count { return s }
             return s.prefix(limit)
         }
-        return LoadedDataset(name: name, train: try slice(self.train, train, "train"), test: try slice(self.test, test, "test"),
-                             checksums: checksums, directory: directory)
+        return LoadedDataset(
+            name: name, train: try slice(self.train, train, "train"), test: try slice(self.test, test, "test"),
+            checksums: checksums, directory: directory)
     }
 }

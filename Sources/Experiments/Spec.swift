@@ -1,16 +1,20 @@
-import Foundation
-import NeuralNet
-import Models
-import Training
 import Datasets
+import Foundation
+import Models
+import NeuralNet
 import Support
+import Training
 
 /// A spec error: one line naming the file, the JSON path and what was expected.
 public struct SpecError: Error, CustomStringConvertible, Equatable, Sendable {
     public let file: String
     public let path: String
     public let message: String
-    public init(file: String, path: String, message: String) { self.file = file; self.path = path; self.message = message }
+    public init(file: String, path: String, message: String) {
+        self.file = file
+        self.path = path
+        self.message = message
+    }
     /// One line: control characters quoted from the input are escaped.
     public var description: String {
         let line = path.isEmpty ? "\(file): \(message)" : "\(file): \(path): \(message)"
@@ -55,7 +59,9 @@ public enum SpecParser {
             throw SpecError(file: path, path: "", message: "cannot read the file (does it exist?)")
         }
         if let size = attributes[.size] as? Int, size > StudySpec.maxFileBytes {
-            throw SpecError(file: path, path: "", message: "the file is \(size) bytes; specs are limited to \(StudySpec.maxFileBytes) bytes")
+            throw SpecError(
+                file: path, path: "",
+                message: "the file is \(size) bytes; specs are limited to \(StudySpec.maxFileBytes) bytes")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SpecError(file: path, path: "", message: "cannot read the file")
@@ -65,7 +71,9 @@ public enum SpecParser {
 
     public static func parse(_ bytes: [UInt8], file: String) throws -> StudySpec {
         guard bytes.count <= StudySpec.maxFileBytes else {
-            throw SpecError(file: file, path: "", message: "the file is \(bytes.count) bytes; specs are limited to \(StudySpec.maxFileBytes) bytes")
+            throw SpecError(
+                file: file, path: "",
+                message: "the file is \(bytes.count) bytes; specs are limited to \(StudySpec.maxFileBytes) bytes")
         }
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw SpecError(file: file, path: "", message: "not valid UTF-8")
@@ -76,16 +84,26 @@ public enum SpecParser {
             root = try parser.parseDocument()
         } catch let error as JSONParseError {
             let (line, column) = position(of: error.offset, in: bytes)
-            throw SpecError(file: file, path: "", message: "malformed JSON at line \(line), column \(column): \(error.message)")
+            throw SpecError(
+                file: file, path: "", message: "malformed JSON at line \(line), column \(column): \(error.message)")
         }
         var reader = Reader(file: file)
         let spec = try reader.study(root)
-        return StudySpec(name: spec.name, description: spec.description, file: file, sha256: sha256Hex(bytes), runs: spec.runs)
+        return StudySpec(
+            name: spec.name, description: spec.description, file: file, sha256: sha256Hex(bytes), runs: spec.runs)
     }
 
     static func position(of offset: Int, in bytes: [UInt8]) -> (Int, Int) {
-        var line = 1, column = 1
-        for b in bytes.prefix(offset) { if b == 0x0A { line += 1; column = 1 } else { column += 1 } }
+        var line = 1
+        var column = 1
+        for b in bytes.prefix(offset) {
+            if b == 0x0A {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
         return (line, column)
     }
 }
@@ -145,7 +163,9 @@ struct Reader {
         switch field {
         case "model":
             let s = try string(v, path)
-            guard let kind = ModelKind(rawValue: s) else { throw fail(path, "expected \"vae\" or \"ae\", got \"\(s)\"") }
+            guard let kind = ModelKind(rawValue: s) else {
+                throw fail(path, "expected \"vae\" or \"ae\", got \"\(s)\"")
+            }
             config.model = kind
         case "dataset": config.dataset = try string(v, path)
         case "latent_dim": config.latentDim = try integer()!
@@ -182,14 +202,18 @@ struct Reader {
         let members = try object(root, "")
         var fields: [String: JSONValue] = [:]
         for (key, value) in members {
-            guard StudySpec.topLevelKeys.contains(key) else { throw unknownKey(key, "", allowed: StudySpec.topLevelKeys) }
+            guard StudySpec.topLevelKeys.contains(key) else {
+                throw unknownKey(key, "", allowed: StudySpec.topLevelKeys)
+            }
             fields[key] = value
         }
         guard let nameValue = fields["name"] else { throw fail("name", "missing: every spec needs a \"name\"") }
         let name = try string(nameValue, "name")
         guard !name.isEmpty, name.count <= 100,
-              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == "." }),
-              name.unicodeScalars.allSatisfy({ $0.isASCII })
+            name.unicodeScalars.allSatisfy({
+                CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == "."
+            }),
+            name.unicodeScalars.allSatisfy({ $0.isASCII })
         else { throw fail("name", "expected 1-100 ASCII letters, digits, '-', '_' or '.', got \"\(name)\"") }
         let description = try fields["description"].map { try string($0, "description") } ?? ""
 
@@ -202,26 +226,41 @@ struct Reader {
         var gridAxes: [(String, [JSONValue])] = []
         if let g = fields["grid"] {
             for (key, value) in try object(g, "grid") {
-                guard RunConfig.fieldNames.contains(key) else { throw unknownKey(key, "grid", allowed: RunConfig.fieldNames) }
+                guard RunConfig.fieldNames.contains(key) else {
+                    throw unknownKey(key, "grid", allowed: RunConfig.fieldNames)
+                }
                 let values = try array(value, "grid.\(key)")
                 guard !values.isEmpty else { throw fail("grid.\(key)", "expected a non-empty array of values") }
-                for (i, v) in values.enumerated() { var probe = base; try apply(key, v, to: &probe, path: "grid.\(key)[\(i)]") }
+                for (i, v) in values.enumerated() {
+                    var probe = base
+                    try apply(key, v, to: &probe, path: "grid.\(key)[\(i)]")
+                }
                 gridAxes.append((key, values))
             }
-            guard !gridAxes.isEmpty else { throw fail("grid", "expected at least one field to vary (the grid is empty)") }
+            guard !gridAxes.isEmpty else {
+                throw fail("grid", "expected at least one field to vary (the grid is empty)")
+            }
         }
         // zip: equal-length lists.
         var zipAxes: [(String, [JSONValue])] = []
         if let z = fields["zip"] {
             for (key, value) in try object(z, "zip") {
-                guard RunConfig.fieldNames.contains(key) else { throw unknownKey(key, "zip", allowed: RunConfig.fieldNames) }
-                if gridAxes.contains(where: { $0.0 == key }) { throw fail("zip.\(key)", "\"\(key)\" is already varied by the grid") }
+                guard RunConfig.fieldNames.contains(key) else {
+                    throw unknownKey(key, "zip", allowed: RunConfig.fieldNames)
+                }
+                if gridAxes.contains(where: { $0.0 == key }) {
+                    throw fail("zip.\(key)", "\"\(key)\" is already varied by the grid")
+                }
                 let values = try array(value, "zip.\(key)")
                 guard !values.isEmpty else { throw fail("zip.\(key)", "expected a non-empty array of values") }
                 if let first = zipAxes.first, first.1.count != values.count {
-                    throw fail("zip.\(key)", "expected \(first.1.count) values like zip.\(first.0), got \(values.count)")
+                    throw fail(
+                        "zip.\(key)", "expected \(first.1.count) values like zip.\(first.0), got \(values.count)")
                 }
-                for (i, v) in values.enumerated() { var probe = base; try apply(key, v, to: &probe, path: "zip.\(key)[\(i)]") }
+                for (i, v) in values.enumerated() {
+                    var probe = base
+                    try apply(key, v, to: &probe, path: "zip.\(key)[\(i)]")
+                }
                 zipAxes.append((key, values))
             }
             guard !zipAxes.isEmpty else { throw fail("zip", "expected at least one field (zip is empty)") }
@@ -242,11 +281,15 @@ struct Reader {
         }
 
         // Size check before expanding anything.
-        let gridCount = gridAxes.reduce(1) { $0.multipliedReportingOverflow(by: $1.1.count).overflow ? Int.max : $0 * $1.1.count }
+        let gridCount = gridAxes.reduce(1) {
+            $0.multipliedReportingOverflow(by: $1.1.count).overflow ? Int.max : $0 * $1.1.count
+        }
         let zipCount = zipAxes.first?.1.count ?? 1
         var explicit: [JSONValue] = []
         if let r = fields["runs"] { explicit = try array(r, "runs") }
-        let points = (fields["grid"] == nil && fields["zip"] == nil && !explicit.isEmpty) ? 0 : gridCount.multipliedReportingOverflow(by: zipCount).partialValue
+        let points =
+            (fields["grid"] == nil && fields["zip"] == nil && !explicit.isEmpty)
+            ? 0 : gridCount.multipliedReportingOverflow(by: zipCount).partialValue
         let total = (points + explicit.count).multipliedReportingOverflow(by: seeds?.count ?? 1)
         if total.overflow || total.partialValue > StudySpec.maxRuns || gridCount == Int.max {
             throw fail("", "the spec expands to more than \(StudySpec.maxRuns) runs")
@@ -255,7 +298,11 @@ struct Reader {
         var planned: [PlannedRun] = []
         func addSeeded(_ config: RunConfig, _ origin: String, explicitSeed: Bool) {
             if let seeds, !explicitSeed {
-                for s in seeds { var c = config; c.seed = s; planned.append(PlannedRun(config: c, origin: "\(origin), seed \(s)")) }
+                for s in seeds {
+                    var c = config
+                    c.seed = s
+                    planned.append(PlannedRun(config: c, origin: "\(origin), seed \(s)"))
+                }
             } else {
                 planned.append(PlannedRun(config: config, origin: origin))
             }

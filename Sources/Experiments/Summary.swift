@@ -1,7 +1,7 @@
 import Foundation
+import Models
 import NeuralNet
 import Training
-import Models
 
 /// `results/studies/<name>.json`: which runs make up a study, recorded when the spec is run.
 public struct StudyRecord: Codable, Sendable, Equatable {
@@ -21,7 +21,8 @@ public struct StudyRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, name, description, runs
-        case specFile = "spec_file", specSHA256 = "spec_sha256"
+        case specFile = "spec_file"
+        case specSHA256 = "spec_sha256"
     }
 }
 
@@ -78,7 +79,8 @@ public struct StudySummary: Codable, Sendable, Equatable {
     public var groups: [GroupSummary]
     enum CodingKeys: String, CodingKey {
         case name, description, groups
-        case specFile = "spec_file", specSHA256 = "spec_sha256"
+        case specFile = "spec_file"
+        case specSHA256 = "spec_sha256"
     }
 }
 
@@ -98,7 +100,8 @@ public struct Summary: Codable, Sendable, Equatable {
     static func round(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
 
     /// Builds the summary of the given studies from the run directories in `store`.
-    public static func build(studies: [StudyRecord], store: ResultsStore, dataFingerprints: [String: String]) -> Summary {
+    public static func build(studies: [StudyRecord], store: ResultsStore, dataFingerprints: [String: String]) -> Summary
+    {
         var out: [StudySummary] = []
         for study in studies.sorted(by: { $0.name < $1.name }) {
             var groups: [(key: String, entries: [StudyRecord.Entry])] = []
@@ -106,11 +109,17 @@ public struct Summary: Codable, Sendable, Equatable {
                 var c = entry.config
                 c.seed = 0
                 let key = String(decoding: c.canonicalJSON(), as: UTF8.self)
-                if let i = groups.firstIndex(where: { $0.key == key }) { groups[i].entries.append(entry) } else { groups.append((key, [entry])) }
+                if let i = groups.firstIndex(where: { $0.key == key }) {
+                    groups[i].entries.append(entry)
+                } else {
+                    groups.append((key, [entry]))
+                }
             }
             let summaries = groups.map { group -> GroupSummary in
                 var values: [String: [Double]] = [:]
-                var done = 0, failed = 0, missing = 0
+                var done = 0
+                var failed = 0
+                var missing = 0
                 for entry in group.entries {
                     let dir = store.run(entry.id)
                     let fingerprint = dataFingerprints[entry.config.dataset] ?? ""
@@ -118,9 +127,14 @@ public struct Summary: Codable, Sendable, Equatable {
                         done += 1
                         let f = m.final
                         func add(_ k: String, _ v: Double?) { if let v { values[k, default: []].append(v) } }
-                        add("train_recon", f.train.recon); add("train_kl", f.train.kl); add("train_total", f.train.total)
-                        add("test_recon", f.test.recon); add("test_kl", f.test.kl); add("test_total", f.test.total)
-                        add("test_nll_iwae", f.testNLLBound); add("active_units", f.activeUnits.map(Double.init))
+                        add("train_recon", f.train.recon)
+                        add("train_kl", f.train.kl)
+                        add("train_total", f.train.total)
+                        add("test_recon", f.test.recon)
+                        add("test_kl", f.test.kl)
+                        add("test_total", f.test.total)
+                        add("test_nll_iwae", f.testNLLBound)
+                        add("active_units", f.activeUnits.map(Double.init))
                         add("knn_accuracy", f.knnAccuracy)
                     } else if FileManager.default.fileExists(atPath: dir.failurePath) {
                         failed += 1
@@ -136,8 +150,10 @@ public struct Summary: Codable, Sendable, Equatable {
                     runIDs: group.entries.map(\.id), done: done, missing: missing, failed: failed,
                     metrics: values.compactMapValues { Statistic($0) })
             }
-            out.append(StudySummary(name: study.name, description: study.description, specFile: study.specFile,
-                                    specSHA256: study.specSHA256, groups: summaries))
+            out.append(
+                StudySummary(
+                    name: study.name, description: study.description, specFile: study.specFile,
+                    specSHA256: study.specSHA256, groups: summaries))
         }
         return Summary(studies: out)
     }
@@ -157,7 +173,9 @@ public struct Summary: Codable, Sendable, Equatable {
     }
 
     static func configDictionary(_ c: RunConfig) -> [String: String] {
-        guard let object = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else {
+            return [:]
+        }
         return object.mapValues { value in
             if value is NSNull { return "null" }
             return "\(value)"
@@ -172,7 +190,8 @@ public struct Summary: Codable, Sendable, Equatable {
         for study in studies {
             s += "\n## \(study.name)\n\n"
             if !study.description.isEmpty { s += "\(study.description)\n\n" }
-            s += "| group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | 5-NN acc. |\n"
+            s +=
+                "| group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | 5-NN acc. |\n"
             s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
             for g in study.groups {
                 var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"

@@ -4,7 +4,9 @@ import Foundation
 /// An sRGB colour with components in [0, 1].
 public struct Color: Equatable, Sendable {
     public var r, g, b, a: Double
-    public init(_ r: Double, _ g: Double, _ b: Double, _ a: Double = 1) { (self.r, self.g, self.b, self.a) = (r, g, b, a) }
+    public init(_ r: Double, _ g: Double, _ b: Double, _ a: Double = 1) {
+        (self.r, self.g, self.b, self.a) = (r, g, b, a)
+    }
     public init(hex: UInt32, alpha: Double = 1) {
         self.init(Double((hex >> 16) & 0xFF) / 255, Double((hex >> 8) & 0xFF) / 255, Double(hex & 0xFF) / 255, alpha)
     }
@@ -122,8 +124,10 @@ public final class Canvas {
     /// Draws `string` with its baseline at `y`; returns its advance width. `rotated` turns it a
     /// quarter counter-clockwise about (x, y) (for y-axis labels).
     @discardableResult
-    public func text(_ string: String, x: Double, y: Double, size: Double, color: Color = .text,
-                     anchor: Anchor = .left, bold: Bool = false, rotated: Bool = false) -> Double {
+    public func text(
+        _ string: String, x: Double, y: Double, size: Double, color: Color = .text,
+        anchor: Anchor = .left, bold: Bool = false, rotated: Bool = false
+    ) -> Double {
         font(size: size, bold: bold)
         let w = textWidth(string, size: size, bold: bold)
         let dx: Double = anchor == .left ? 0 : anchor == .center ? -w / 2 : -w
@@ -145,8 +149,9 @@ public final class Canvas {
     }
 
     private func font(size: Double, bold: Bool) {
-        cairo_select_font_face(cr, Canvas.fontFamily, CAIRO_FONT_SLANT_NORMAL,
-                               bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
+        cairo_select_font_face(
+            cr, Canvas.fontFamily, CAIRO_FONT_SLANT_NORMAL,
+            bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
         cairo_set_font_size(cr, size)
     }
 
@@ -194,7 +199,8 @@ public final class Canvas {
             for y in 0..<img.height {
                 for x in 0..<img.width {
                     let i = (y * img.width + x) * img.channels
-                    let (r, g, b): (UInt32, UInt32, UInt32) = img.channels >= 3
+                    let (r, g, b): (UInt32, UInt32, UInt32) =
+                        img.channels >= 3
                         ? (UInt32(img.pixels[i]), UInt32(img.pixels[i + 1]), UInt32(img.pixels[i + 2]))
                         : (UInt32(img.pixels[i]), UInt32(img.pixels[i]), UInt32(img.pixels[i]))
                     px[y * stride / 4 + x] = (r << 16) | (g << 8) | b

@@ -42,9 +42,11 @@ public struct Series: Sendable {
     /// Listed in the legend.
     public var inLegend = true
 
-    public init(_ label: String, color: Color, x: [Double], y: [Double], yError: [Double]? = nil, xError: [Double]? = nil,
-                lineWidth: Double = 2, dash: [Double] = [], marker: Double = 0, pointLabels: [String]? = nil,
-                inLegend: Bool = true) {
+    public init(
+        _ label: String, color: Color, x: [Double], y: [Double], yError: [Double]? = nil, xError: [Double]? = nil,
+        lineWidth: Double = 2, dash: [Double] = [], marker: Double = 0, pointLabels: [String]? = nil,
+        inLegend: Bool = true
+    ) {
         precondition(x.count == y.count, "series \(label): \(x.count) x values, \(y.count) y values")
         self.label = label
         self.color = color
@@ -74,7 +76,9 @@ public struct Chart: Sendable {
     public var legend: LegendPlace = .automatic
     public var fontScale = 1.0
 
-    public init(title: String, x: Axis, y: Axis, series: [Series], guides: [Series] = [], legend: LegendPlace = .automatic) {
+    public init(
+        title: String, x: Axis, y: Axis, series: [Series], guides: [Series] = [], legend: LegendPlace = .automatic
+    ) {
         self.title = title
         self.x = x
         self.y = y
@@ -86,13 +90,24 @@ public struct Chart: Sendable {
     /// Draws the chart into `frame` of `canvas`.
     public func draw(on canvas: Canvas, in frame: Rect) {
         let fs = 13 * fontScale
-        canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: 15 * fontScale, anchor: .center, bold: true)
-        let xr = resolvedRange(x, values: series.flatMap { s in s.x.indices.flatMap { i in [s.x[i] - (s.xError?[i] ?? 0), s.x[i] + (s.xError?[i] ?? 0)] } })
-        let yr = resolvedRange(y, values: series.flatMap { s in s.y.indices.flatMap { i in [s.y[i] - (s.yError?[i] ?? 0), s.y[i] + (s.yError?[i] ?? 0)] } })
+        canvas.text(
+            title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: 15 * fontScale, anchor: .center,
+            bold: true)
+        let xr = resolvedRange(
+            x,
+            values: series.flatMap { s in
+                s.x.indices.flatMap { i in [s.x[i] - (s.xError?[i] ?? 0), s.x[i] + (s.xError?[i] ?? 0)] }
+            })
+        let yr = resolvedRange(
+            y,
+            values: series.flatMap { s in
+                s.y.indices.flatMap { i in [s.y[i] - (s.yError?[i] ?? 0), s.y[i] + (s.yError?[i] ?? 0)] }
+            })
         let yTicks = ticks(y, yr)
         let tickLabels = yTicks.map { Chart.format($0, step: step(of: yTicks)) }
         let labelWidth = tickLabels.map { canvas.textWidth($0, size: fs * 0.9) }.max() ?? 20
-        let plot = frame.inset(top: 30 * fontScale, right: 14, bottom: 46 * fontScale, left: labelWidth + 30 * fontScale)
+        let plot = frame.inset(
+            top: 30 * fontScale, right: 14, bottom: 46 * fontScale, left: labelWidth + 30 * fontScale)
         guard plot.width > 10, plot.height > 10 else { return }
         let (tx0, tx1) = (x.transform(xr.lowerBound), x.transform(xr.upperBound))
         let (ty0, ty1) = (y.transform(yr.lowerBound), y.transform(yr.upperBound))
@@ -110,7 +125,9 @@ public struct Chart: Sendable {
         for t in xTicks {
             let xx = px(t)
             canvas.line([(xx, plot.y), (xx, plot.maxY)], .grid, width: 1)
-            canvas.text(Chart.format(t, step: xStep), x: xx, y: plot.maxY + fs * 1.25, size: fs * 0.9, color: .axis, anchor: .center)
+            canvas.text(
+                Chart.format(t, step: xStep), x: xx, y: plot.maxY + fs * 1.25, size: fs * 0.9, color: .axis,
+                anchor: .center)
         }
         canvas.stroke(plot, .axis, width: 1)
         canvas.text(x.label, x: plot.x + plot.width / 2, y: frame.maxY - 8, size: fs, anchor: .center)
@@ -122,7 +139,9 @@ public struct Chart: Sendable {
             canvas.line(zip(g.x, g.y).map { (px($0), py($1)) }, g.color, width: g.lineWidth, dash: g.dash)
         }
         for s in series {
-            if s.lineWidth > 0 { canvas.line(zip(s.x, s.y).map { (px($0), py($1)) }, s.color, width: s.lineWidth, dash: s.dash) }
+            if s.lineWidth > 0 {
+                canvas.line(zip(s.x, s.y).map { (px($0), py($1)) }, s.color, width: s.lineWidth, dash: s.dash)
+            }
             for i in s.x.indices {
                 if let e = s.yError?[i], e > 0 {
                     let xx = px(s.x[i])
@@ -135,8 +154,9 @@ public struct Chart: Sendable {
                     canvas.line([(px(s.x[i] - e), yy), (px(s.x[i] + e), yy)], s.color, width: 1.5)
                 }
                 if s.marker > 0 {
-                    canvas.circle(px(s.x[i]), py(s.y[i]), radius: s.marker, fill: s.color,
-                                  outline: s.marker >= 3 ? .white : nil)
+                    canvas.circle(
+                        px(s.x[i]), py(s.y[i]), radius: s.marker, fill: s.color,
+                        outline: s.marker >= 3 ? .white : nil)
                 }
             }
         }
@@ -144,7 +164,8 @@ public struct Chart: Sendable {
         for g in guides where !g.label.isEmpty {
             // Label a guide where it leaves the plot's top or right edge.
             if let i = g.x.indices.last(where: { px(g.x[$0]) <= plot.maxX - 4 && py(g.y[$0]) >= plot.y + 4 }) {
-                canvas.text(g.label, x: px(g.x[i]) - 2, y: py(g.y[i]) - 3, size: fs * 0.75, color: Color.axis, anchor: .right)
+                canvas.text(
+                    g.label, x: px(g.x[i]) - 2, y: py(g.y[i]) - 3, size: fs * 0.75, color: Color.axis, anchor: .right)
             }
         }
         for s in series {
@@ -161,7 +182,10 @@ public struct Chart: Sendable {
             occupied += pts
             if s.lineWidth > 0 {
                 for (a, b) in zip(pts, pts.dropFirst()) {
-                    for k in 1..<12 { let t = Double(k) / 12; occupied.append((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)) }
+                    for k in 1..<12 {
+                        let t = Double(k) / 12
+                        occupied.append((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t))
+                    }
                 }
             }
             for i in s.x.indices {
@@ -183,15 +207,20 @@ public struct Chart: Sendable {
         let rowHeight = size * 1.5
         let width = (entries.map { canvas.textWidth($0.label, size: size) }.max() ?? 0) + 44
         let height = rowHeight * Double(entries.count) + 8
-        let place = legend == .automatic
+        let place =
+            legend == .automatic
             ? Chart.legendCorner(plot: plot, width: width, height: height, avoiding: occupied) : legend
         let box = Chart.legendBox(place, plot: plot, width: width, height: height)
         canvas.fill(box, Color.white.with(alpha: 0.88))
         canvas.stroke(box, .grid, width: 1)
         for (i, s) in entries.enumerated() {
             let yy = box.y + 4 + rowHeight * (Double(i) + 0.5)
-            if s.lineWidth > 0 { canvas.line([(box.x + 8, yy), (box.x + 30, yy)], s.color, width: s.lineWidth, dash: s.dash) }
-            if s.marker > 0 || s.lineWidth == 0 { canvas.circle(box.x + 19, yy, radius: max(s.marker, 3), fill: s.color) }
+            if s.lineWidth > 0 {
+                canvas.line([(box.x + 8, yy), (box.x + 30, yy)], s.color, width: s.lineWidth, dash: s.dash)
+            }
+            if s.marker > 0 || s.lineWidth == 0 {
+                canvas.circle(box.x + 19, yy, radius: max(s.marker, 3), fill: s.color)
+            }
             canvas.text(s.label, x: box.x + 36, y: yy + size * 0.35, size: size)
         }
     }
@@ -200,17 +229,21 @@ public struct Chart: Sendable {
     public static func legendBox(_ place: LegendPlace, plot: Rect, width: Double, height: Double) -> Rect {
         let left = place == .topLeft || place == .bottomLeft
         let top = place == .topLeft || place == .topRight || place == .automatic
-        return Rect(x: left ? plot.x + 8 : plot.maxX - width - 8, y: top ? plot.y + 8 : plot.maxY - height - 8,
-                    width: width, height: height)
+        return Rect(
+            x: left ? plot.x + 8 : plot.maxX - width - 8, y: top ? plot.y + 8 : plot.maxY - height - 8,
+            width: width, height: height)
     }
 
     /// The corner whose legend box (with a 6-pixel margin) covers the fewest of the `occupied`
     /// pixel positions; top right, top left, bottom right, bottom left on a tie.
-    public static func legendCorner(plot: Rect, width: Double, height: Double, avoiding occupied: [(Double, Double)]) -> LegendPlace {
+    public static func legendCorner(plot: Rect, width: Double, height: Double, avoiding occupied: [(Double, Double)])
+        -> LegendPlace
+    {
         let corners: [LegendPlace] = [.topRight, .topLeft, .bottomRight, .bottomLeft]
         let counts = corners.map { place in
             let r = legendBox(place, plot: plot, width: width, height: height)
-            return occupied.filter { $0.0 >= r.x - 6 && $0.0 <= r.maxX + 6 && $0.1 >= r.y - 6 && $0.1 <= r.maxY + 6 }.count
+            return occupied.filter { $0.0 >= r.x - 6 && $0.0 <= r.maxX + 6 && $0.1 >= r.y - 6 && $0.1 <= r.maxY + 6 }
+                .count
         }
         return corners[counts.firstIndex(of: counts.min()!)!]
     }
@@ -224,7 +257,10 @@ public struct Chart: Sendable {
             let f = axis.scale == .log2 ? 2.0 : 10.0
             return (lo / pow(f, 0.15))...(hi * pow(f, 0.15))
         }
-        if hi - lo < 1e-12 * max(1, abs(hi)) { lo -= max(1, abs(lo) * 0.05); hi += max(1, abs(hi) * 0.05) }
+        if hi - lo < 1e-12 * max(1, abs(hi)) {
+            lo -= max(1, abs(lo) * 0.05)
+            hi += max(1, abs(hi) * 0.05)
+        }
         let pad = (hi - lo) * 0.06
         return (lo - pad)...(hi + pad)
     }
@@ -235,7 +271,8 @@ public struct Chart: Sendable {
         case .linear: return Chart.niceTicks(r)
         case .log2, .log10:
             let base = axis.scale == .log2 ? 2.0 : 10.0
-            let lo = Int(floor(axis.transform(r.lowerBound))), hi = Int(ceil(axis.transform(r.upperBound)))
+            let lo = Int(floor(axis.transform(r.lowerBound)))
+            let hi = Int(ceil(axis.transform(r.upperBound)))
             return (lo...max(lo, hi)).map { pow(base, Double($0)) }.filter { r.contains($0) }
         }
     }
@@ -261,10 +298,11 @@ public struct Chart: Sendable {
     /// A tick label with as many decimals as the tick step needs (2.5 -> one, 0.25 -> two).
     public static func format(_ v: Double, step: Double) -> String {
         if v != 0 && (abs(v) >= 1e6 || abs(v) < 1e-3) { return String(format: "%.0e", v) }
-        let decimals = (0...4).first { k in
-            let scaled = step * pow(10, Double(k))
-            return abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled)
-        } ?? 4
+        let decimals =
+            (0...4).first { k in
+                let scaled = step * pow(10, Double(k))
+                return abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled)
+            } ?? 4
         let s = String(format: "%.\(decimals)f", v)
         return s == "-0" ? "0" : s
     }

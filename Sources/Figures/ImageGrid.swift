@@ -20,7 +20,9 @@ public struct ImageGrid: Sendable {
     public var yNote = ""
 
     public init(title: String, images: [Float], rows: Int, columns: Int, imageWidth: Int = 28, imageHeight: Int = 28) {
-        precondition(images.count == rows * columns * imageWidth * imageHeight, "image grid: \(images.count) values for \(rows)x\(columns) images")
+        precondition(
+            images.count == rows * columns * imageWidth * imageHeight,
+            "image grid: \(images.count) values for \(rows)x\(columns) images")
         self.title = title
         self.images = images
         self.rows = rows
@@ -35,7 +37,9 @@ public struct ImageGrid: Sendable {
         let labelWidth = rowLabelWidth(c)
         let content = labelWidth + Double(columns) * cell + Double(columns - 1) * gap + 24 + (yNote.isEmpty ? 0 : 22)
         let w = max(content, c.textWidth(title, size: 15, bold: true) + 24, c.textWidth(subtitle, size: 12) + 24)
-        let h = headerHeight + (columnLabels.isEmpty ? 0 : 20) + Double(rows) * cell + Double(rows - 1) * gap + 14 + (xNote.isEmpty ? 0 : 22)
+        let h =
+            headerHeight + (columnLabels.isEmpty ? 0 : 20) + Double(rows) * cell + Double(rows - 1) * gap + 14
+            + (xNote.isEmpty ? 0 : 22)
         return (w.rounded(.up), h.rounded(.up))
     }
 
@@ -61,13 +65,17 @@ public struct ImageGrid: Sendable {
     public func draw(on canvas: Canvas, at origin: (x: Double, y: Double)) {
         let (w, _) = size(measuring: canvas)
         canvas.text(title, x: origin.x + w / 2, y: origin.y + 24, size: 15, anchor: .center, bold: true)
-        if !subtitle.isEmpty { canvas.text(subtitle, x: origin.x + w / 2, y: origin.y + 44, size: 12, color: .axis, anchor: .center) }
+        if !subtitle.isEmpty {
+            canvas.text(subtitle, x: origin.x + w / 2, y: origin.y + 44, size: 12, color: .axis, anchor: .center)
+        }
         // The grid is centred when the headings are wider than it.
         let left = origin.x + (w - contentWidth(canvas)) / 2 + 12 + rowLabelWidth(canvas) + (yNote.isEmpty ? 0 : 22)
         var top = origin.y + headerHeight
         if !columnLabels.isEmpty {
             for (c, label) in columnLabels.enumerated() where c < columns {
-                canvas.text(label, x: left + Double(c) * (cell + gap) + cell / 2, y: top + 12, size: 11.5, color: .axis, anchor: .center)
+                canvas.text(
+                    label, x: left + Double(c) * (cell + gap) + cell / 2, y: top + 12, size: 11.5, color: .axis,
+                    anchor: .center)
             }
             top += 20
         }
@@ -79,8 +87,9 @@ public struct ImageGrid: Sendable {
             }
             for c in 0..<columns {
                 let start = (r * columns + c) * pixels
-                canvas.grayscale(Array(images[start..<(start + pixels)]), width: imageWidth, height: imageHeight,
-                                 in: Rect(x: left + Double(c) * (cell + gap), y: y, width: cell, height: cell), inverted: false)
+                canvas.grayscale(
+                    Array(images[start..<(start + pixels)]), width: imageWidth, height: imageHeight,
+                    in: Rect(x: left + Double(c) * (cell + gap), y: y, width: cell, height: cell), inverted: false)
             }
         }
         let gridWidth = Double(columns) * cell + Double(columns - 1) * gap
@@ -89,7 +98,9 @@ public struct ImageGrid: Sendable {
             canvas.text(xNote, x: left + gridWidth / 2, y: top + gridHeight + 22, size: 13, anchor: .center)
         }
         if !yNote.isEmpty {
-            canvas.text(yNote, x: left - 10 - rowLabelWidth(canvas), y: top + gridHeight / 2, size: 13, anchor: .center, rotated: true)
+            canvas.text(
+                yNote, x: left - 10 - rowLabelWidth(canvas), y: top + gridHeight / 2, size: 13, anchor: .center,
+                rotated: true)
         }
     }
 }

@@ -21,7 +21,8 @@ public struct PCA: Sendable {
     /// PCA of `count` points of `dimension` coordinates (row-major `points`).
     public init(points: [Float], count: Int, dimension d: Int) throws {
         guard count >= 2, d >= 1, points.count == count * d else {
-            throw Failure(description: "PCA needs at least 2 points of dimension >= 1 (\(count) x \(d), \(points.count) values)")
+            throw Failure(
+                description: "PCA needs at least 2 points of dimension >= 1 (\(count) x \(d), \(points.count) values)")
         }
         var mean = [Double](repeating: 0, count: d)
         for i in 0..<count { for j in 0..<d { mean[j] += Double(points[i * d + j]) } }
@@ -32,10 +33,19 @@ public struct PCA: Sendable {
             for j in 0..<d { row[j] = Double(points[i * d + j]) - mean[j] }
             for a in 0..<d { for b in a..<d { cov[a * d + b] += row[a] * row[b] } }
         }
-        for a in 0..<d { for b in a..<d { cov[a * d + b] /= Double(count - 1); cov[b * d + a] = cov[a * d + b] } }
-        guard cov.allSatisfy(\.isFinite) else { throw Failure(description: "PCA: the points contain non-finite values") }
+        for a in 0..<d {
+            for b in a..<d {
+                cov[a * d + b] /= Double(count - 1)
+                cov[b * d + a] = cov[a * d + b]
+            }
+        }
+        guard cov.allSatisfy(\.isFinite) else {
+            throw Failure(description: "PCA: the points contain non-finite values")
+        }
 
-        var n = Int32(d), lda = Int32(d), info: Int32 = 0
+        var n = Int32(d)
+        var lda = Int32(d)
+        var info: Int32 = 0
         var w = [Double](repeating: 0, count: d)
         var lwork: Int32 = -1
         var query = 0.0

@@ -13,7 +13,8 @@ public struct PNGImage: Equatable, Sendable {
     public var text: [String: String]
 
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8], text: [String: String] = [:]) {
-        precondition(pixels.count == width * height * channels, "pixel buffer does not match \(width)x\(height)x\(channels)")
+        precondition(
+            pixels.count == width * height * channels, "pixel buffer does not match \(width)x\(height)x\(channels)")
         self.width = width
         self.height = height
         self.channels = channels
@@ -26,7 +27,10 @@ public struct PNGImage: Equatable, Sendable {
 public struct PNGError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let message: String
-    public init(file: String, message: String) { self.file = file; self.message = message }
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
     public var description: String { file.isEmpty ? message : "\(file): \(message)" }
 }
 
@@ -47,8 +51,9 @@ public enum PNG {
         let texts = zip(keys, values).map { vaelab_png_text(key: $0, text: $1) }
         let status = image.pixels.withUnsafeBufferPointer { pixels in
             texts.withUnsafeBufferPointer { texts in
-                vaelab_png_encode(pixels.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels),
-                                  texts.baseAddress, Int32(texts.count), &out, &size, &error, error.count)
+                vaelab_png_encode(
+                    pixels.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels),
+                    texts.baseAddress, Int32(texts.count), &out, &size, &error, error.count)
             }
         }
         guard status == 0, let out else { throw PNGError(file: "", message: cString(error)) }
@@ -59,7 +64,9 @@ public enum PNG {
     public static func decode(_ bytes: [UInt8], file: String = "") throws -> PNGImage {
         var error = [CChar](repeating: 0, count: 256)
         var raw = vaelab_png_image()
-        let status = bytes.withUnsafeBufferPointer { vaelab_png_decode($0.baseAddress, $0.count, &raw, &error, error.count) }
+        let status = bytes.withUnsafeBufferPointer {
+            vaelab_png_decode($0.baseAddress, $0.count, &raw, &error, error.count)
+        }
         guard status == 0 else { throw PNGError(file: file, message: cString(error)) }
         defer { vaelab_png_image_free(&raw) }
         let count = Int(raw.width) * Int(raw.height) * Int(raw.channels)
@@ -67,8 +74,9 @@ public enum PNG {
         for i in 0..<Int(raw.text_count) {
             text[String(cString: raw.keys[i]!)] = String(cString: raw.texts[i]!)
         }
-        return PNGImage(width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
-                        pixels: Array(UnsafeBufferPointer(start: raw.pixels, count: count)), text: text)
+        return PNGImage(
+            width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
+            pixels: Array(UnsafeBufferPointer(start: raw.pixels, count: count)), text: text)
     }
 
     private static func cString(_ buffer: [CChar]) -> String {

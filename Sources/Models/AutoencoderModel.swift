@@ -27,7 +27,11 @@ public struct LossParts: Sendable, Equatable {
     public var recon: Double
     public var kl: Double
     public var total: Double
-    public init(recon: Double, kl: Double, total: Double) { self.recon = recon; self.kl = kl; self.total = total }
+    public init(recon: Double, kl: Double, total: Double) {
+        self.recon = recon
+        self.kl = kl
+        self.total = total
+    }
 }
 
 /// What training, evaluation, data-parallel steps, figures and checkpoints need of a model: the
@@ -61,11 +65,13 @@ public protocol AutoencoderModel: AnyObject {
     func decode(_ z: Tensor) -> Tensor
     /// Per-image recon and KL (nats) of a batch, nothing updated: one z per image, its noise
     /// drawn from `noise`.
-    func evaluate(_ x: Tensor, beta: Float, noise: inout Xoshiro256, recon: UnsafeMutablePointer<Double>,
-                  kl: UnsafeMutablePointer<Double>)
+    func evaluate(
+        _ x: Tensor, beta: Float, noise: inout Xoshiro256, recon: UnsafeMutablePointer<Double>,
+        kl: UnsafeMutablePointer<Double>)
     /// The same with the noise given: `eps` [N, d] (nil without a posterior).
-    func evaluate(_ x: Tensor, beta: Float, eps: UnsafePointer<Float>?, recon: UnsafeMutablePointer<Double>,
-                  kl: UnsafeMutablePointer<Double>)
+    func evaluate(
+        _ x: Tensor, beta: Float, eps: UnsafePointer<Float>?, recon: UnsafeMutablePointer<Double>,
+        kl: UnsafeMutablePointer<Double>)
     /// Forward FLOPs per batch of n images, and those of one training step.
     func flops(batch n: Int) -> (forward: Int, trainingStep: Int)
     /// Attaches (or detaches) a per-layer profiler.

@@ -24,22 +24,26 @@ public final class ConvAutoencoder: AutoencoderModel {
     private let z = Tensor(zeros: [0])
     private let gradMu = Tensor(zeros: [0])
     private let gradLogVar = Tensor(zeros: [0])
-    private let gradHidden = Tensor(zeros: [0])    // [N, H]
-    private let gradLogits = Tensor(zeros: [0])    // [N, 1, 28, 28]
+    private let gradHidden = Tensor(zeros: [0])  // [N, H]
+    private let gradLogits = Tensor(zeros: [0])  // [N, 1, 28, 28]
     private var perImage: [Double] = []
 
     public init(_ config: ModelConfig) {
         self.config = config
-        let h4 = config.imageHeight / 4, w4 = config.imageWidth / 4
+        let h4 = config.imageHeight / 4
+        let w4 = config.imageWidth / 4
         let flat = 64 * h4 * w4
         // ReLUs are fused into the layer before them (same maths, two memory passes fewer each).
         let conv1 = Conv2D(name: "conv1", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
         conv1.computesInputGradient = false  // its input is data
         let conv2 = Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2)
         let dense = Dense(name: "dense", inputFeatures: flat, outputFeatures: config.hiddenUnits)
-        conv1.fusedReLU = true; conv2.fusedReLU = true; dense.fusedReLU = true
+        conv1.fusedReLU = true
+        conv2.fusedReLU = true
+        dense.fusedReLU = true
         encoder = Sequential(name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat]), dense])
-        let mean: Dense, logVar: Dense?
+        let mean: Dense
+        let logVar: Dense?
         if config.kind.hasPosterior {
             mean = Dense(name: "z_mean", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
             logVar = Dense(name: "z_log_var", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
@@ -52,11 +56,15 @@ public final class ConvAutoencoder: AutoencoderModel {
         let decoderDense = Dense(name: "dense", inputFeatures: config.latentDim, outputFeatures: flat)
         let deconv1 = ConvTranspose2D(name: "deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2)
         let deconv2 = ConvTranspose2D(name: "deconv2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2)
-        decoderDense.fusedReLU = true; deconv1.fusedReLU = true; deconv2.fusedReLU = true
-        decoder = Sequential(name: "decoder", [
-            decoderDense, Reshape(name: "unflatten", to: [64, h4, w4]), deconv1, deconv2,
-            ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1),
-        ])
+        decoderDense.fusedReLU = true
+        deconv1.fusedReLU = true
+        deconv2.fusedReLU = true
+        decoder = Sequential(
+            name: "decoder",
+            [
+                decoderDense, Reshape(name: "unflatten", to: [64, h4, w4]), deconv1, deconv2,
+                ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1),
+            ])
         var named = encoder.namedParameters
         for head in [mean, logVar].compactMap({ $0 }) {
             named += head.parameters.map { ("encoder.\(head.name).\($0.name)", $0) }
@@ -66,7 +74,8 @@ public final class ConvAutoencoder: AutoencoderModel {
     }
 
     /// The architecture as the report's methods table gives it.
-    public static let architecture = "encoder: conv 1→32 and 32→64 (3×3, stride 2, same, ReLU), dense 3136→H (ReLU), "
+    public static let architecture =
+        "encoder: conv 1→32 and 32→64 (3×3, stride 2, same, ReLU), dense 3136→H (ReLU), "
         + "dense H→d for the mean and H→d for the log-variance (VAE) or one H→d code (AE); decoder: dense d→3136 (ReLU), "
         + "transposed conv 64→64 and 64→32 (3×3, stride 2, ReLU), 32→1 (3×3, stride 1) to logits"
 
@@ -97,7 +106,9 @@ public final class ConvAutoencoder: AutoencoderModel {
     /// The same on a slice of a batch of `gradientBatch` images (`DataParallelStep`): the
     /// gradients are this slice's share of the whole batch's mean, and `eps` [N, d] holds the
     /// slice's reparameterisation noise (VAE; nil for the AE). The losses are this slice's means.
-    public func forwardBackward(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?, gradientBatch: Int) -> LossParts {
+    public func forwardBackward(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?, gradientBatch: Int)
+        -> LossParts
+    {
         takeNoise(rows: x.shape[0], from: noise)
         return forwardBackward(x, beta: beta, gradientBatch: gradientBatch)
     }
@@ -119,39 +130,46 @@ public final class ConvAutoencoder: AutoencoderModel {
 
     /// The step's body, with `eps` already drawn (VAE).
     private func forwardBackward(_ x: Tensor, beta: Float, gradientBatch: Int) -> LossParts {
-        let n = x.shape[0], d = config.latentDim
+        let n = x.shape[0]
+        let d = config.latentDim
         let hidden = encoder.forward(x)
         let mu = zMean.forward(hidden)
         var kl = 0.0
         let code: Tensor
         var logVarOutput: Tensor?
-        gradMu.resize([n, d]); gradMu.zero()
+        gradMu.resize([n, d])
+        gradMu.zero()
         if let zLogVar {
             let logVar = zLogVar.forward(hidden)
             logVarOutput = logVar
             z.resize([n, d])
             Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
-            gradLogVar.resize([n, d]); gradLogVar.zero()
-            kl = Loss.gaussianKL(mu: mu.data, logVar: logVar.data, batch: n, dimensions: d,
-                                 gradMu: gradMu.data, gradLogVar: gradLogVar.data, gradScale: beta / Float(gradientBatch))
+            gradLogVar.resize([n, d])
+            gradLogVar.zero()
+            kl = Loss.gaussianKL(
+                mu: mu.data, logVar: logVar.data, batch: n, dimensions: d,
+                gradMu: gradMu.data, gradLogVar: gradLogVar.data, gradScale: beta / Float(gradientBatch))
             code = z
         } else {
             code = mu
         }
         let logits = decoder.forward(code)
         gradLogits.resize(logits.shape)
-        let recon = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: config.pixels,
-                                       gradient: gradLogits.data, gradScale: 1 / Float(gradientBatch))
+        let recon = Loss.bceWithLogits(
+            logits: logits.data, targets: x.data, batch: n, perImage: config.pixels,
+            gradient: gradLogits.data, gradScale: 1 / Float(gradientBatch))
         let dz = decoder.backward(gradLogits)
         let dHidden: Tensor
         if let zLogVar, let logVar = logVarOutput {
-            Loss.reparameterizeBackward(dz: dz.data, logVar: logVar.data, eps: eps.data,
-                                        gradMu: gradMu.data, gradLogVar: gradLogVar.data, count: n * d)
+            Loss.reparameterizeBackward(
+                dz: dz.data, logVar: logVar.data, eps: eps.data,
+                gradMu: gradMu.data, gradLogVar: gradLogVar.data, count: n * d)
             let a = zMean.backward(gradMu)
             gradHidden.resize(a.shape)
             gradHidden.copy(from: a)
             let b = zLogVar.backward(gradLogVar)
-            let gh = gradHidden.data, gb = b.data
+            let gh = gradHidden.data
+            let gb = b.data
             for i in 0..<gradHidden.count { gh[i] += gb[i] }
             dHidden = gradHidden
         } else {
@@ -176,21 +194,26 @@ public final class ConvAutoencoder: AutoencoderModel {
 
     /// Per-image loss parts of a batch without updating anything. VAEs draw one z per image from
     /// `noise`; per-image recon and KL (nats) are written to the given arrays.
-    public func evaluate(_ x: Tensor, beta: Float, noise: inout Xoshiro256,
-                         recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
+    public func evaluate(
+        _ x: Tensor, beta: Float, noise: inout Xoshiro256,
+        recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>
+    ) {
         drawNoise(rows: x.shape[0], from: &noise)
         evaluateDrawn(x, recon: recon, kl: kl)
     }
 
     /// The same with the noise given: `eps` [N, d] (VAE; nil for the AE).
-    public func evaluate(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?,
-                         recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
+    public func evaluate(
+        _ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?,
+        recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>
+    ) {
         takeNoise(rows: x.shape[0], from: noise)
         evaluateDrawn(x, recon: recon, kl: kl)
     }
 
     private func evaluateDrawn(_ x: Tensor, recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
-        let n = x.shape[0], d = config.latentDim
+        let n = x.shape[0]
+        let d = config.latentDim
         let (mu, logVar) = encode(x)
         let code: Tensor
         if let logVar {
@@ -211,7 +234,8 @@ public final class ConvAutoencoder: AutoencoderModel {
     public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) {
         let inputShape = [n, 1, config.imageHeight, config.imageWidth]
         let headFLOPs = 2 * n * config.hiddenUnits * config.latentDim * (zLogVar == nil ? 1 : 2)
-        let forward = encoder.forwardFLOPs(inputShape: inputShape) + headFLOPs
+        let forward =
+            encoder.forwardFLOPs(inputShape: inputShape) + headFLOPs
             + decoder.forwardFLOPs(inputShape: [n, config.latentDim])
         // Backward costs two forwards (dW and dx) for every layer except conv1, which skips dx.
         let conv1 = encoder.layers[0].forwardFLOPs(inputShape: inputShape)

@@ -22,9 +22,9 @@ public final class DataParallelStep: @unchecked Sendable {
 
     public let model: any AutoencoderModel
     public let workers: Int
-    private let replicas: [any AutoencoderModel]     // replicas[0] is `model`
-    private let slices: [Tensor]                     // each worker's rows of a batch
-    private let eps = Tensor(zeros: [0])              // the whole batch's noise [N, d]
+    private let replicas: [any AutoencoderModel]  // replicas[0] is `model`
+    private let slices: [Tensor]  // each worker's rows of a batch
+    private let eps = Tensor(zeros: [0])  // the whole batch's noise [N, d]
     private let parts: UnsafeMutablePointer<LossParts>  // each worker writes its own element
     private let threads: WorkerThreads
 
@@ -49,22 +49,29 @@ public final class DataParallelStep: @unchecked Sendable {
 
     /// One optimisation step on x [N, 1, H, W]: the same contract as `AutoencoderModel.trainStep`.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
-        let n = x.shape[0], d = model.config.latentDim
+        let n = x.shape[0]
+        let d = model.config.latentDim
         let isVAE = model.hasPosterior
         if isVAE {
             eps.resize([n, d])
             noise.fillNormal(eps.buffer)
         }
         threads.run { k in
-            let r = self.rows(k, of: n), replica = self.replicas[k]
+            let r = self.rows(k, of: n)
+            let replica = self.replicas[k]
             replica.store.zeroGradients()
-            self.parts[k] = r.isEmpty ? LossParts(recon: 0, kl: 0, total: 0)
-                : replica.forwardBackward(self.copy(r, of: x, worker: k), beta: beta,
-                                          eps: isVAE ? self.eps.data + r.lowerBound * d : nil, gradientBatch: n)
+            self.parts[k] =
+                r.isEmpty
+                ? LossParts(recon: 0, kl: 0, total: 0)
+                : replica.forwardBackward(
+                    self.copy(r, of: x, worker: k), beta: beta,
+                    eps: isVAE ? self.eps.data + r.lowerBound * d : nil, gradientBatch: n)
         }
         // Sum, update and copy back, each thread over its own range of the parameters (every
         // element's arithmetic is the same whichever thread does it).
-        let count = model.store.count, g = model.store.gradients, values = model.store.values
+        let count = model.store.count
+        let g = model.store.gradients
+        let values = model.store.values
         let alpha = optimizer.advance()
         threads.run { k in
             let range = self.rows(k, of: count)
@@ -74,11 +81,13 @@ public final class DataParallelStep: @unchecked Sendable {
             }
             optimizer.apply(values, gradients: g, range: range, alpha: alpha)
             for r in 1..<self.workers {
-                (self.replicas[r].store.values + range.lowerBound).update(from: values + range.lowerBound, count: range.count)
+                (self.replicas[r].store.values + range.lowerBound).update(
+                    from: values + range.lowerBound, count: range.count)
             }
         }
         // Each slice's losses are its own means: the batch's are their size-weighted mean.
-        var recon = 0.0, kl = 0.0
+        var recon = 0.0
+        var kl = 0.0
         for k in 0..<workers {
             let share = Double(rows(k, of: n).count) / Double(n)
             recon += share * parts[k].recon
@@ -91,7 +100,9 @@ public final class DataParallelStep: @unchecked Sendable {
     /// first dimension is not empty, on that worker's thread with its replica (holding the
     /// model's weights) and its own copy of those rows, and returns when all are done: evaluation
     /// cut the way a training batch is.
-    public func forEachSlice(rowsOf t: Tensor, _ body: @escaping (_ replica: any AutoencoderModel, _ rows: Tensor, _ lo: Int) -> Void) {
+    public func forEachSlice(
+        rowsOf t: Tensor, _ body: @escaping (_ replica: any AutoencoderModel, _ rows: Tensor, _ lo: Int) -> Void
+    ) {
         let n = t.shape[0]
         threads.run { k in
             let r = self.rows(k, of: n)
@@ -104,7 +115,8 @@ public final class DataParallelStep: @unchecked Sendable {
 
     /// Rows r of t in worker k's own buffer.
     private func copy(_ r: Range<Int>, of t: Tensor, worker k: Int) -> Tensor {
-        let rowSize = t.count / t.shape[0], slice = slices[k]
+        let rowSize = t.count / t.shape[0]
+        let slice = slices[k]
         slice.resize([r.count] + t.shape.dropFirst())
         slice.data.update(from: t.data + r.lowerBound * rowSize, count: r.count * rowSize)
         return slice

@@ -21,7 +21,8 @@ public enum ModelRegistry {
     public static func entry(_ kind: ModelKind) -> Entry {
         switch kind {
         case .vae, .ae:
-            return Entry(hasPosterior: kind == .vae, architecture: ConvAutoencoder.architecture, make: { ConvAutoencoder($0) })
+            return Entry(
+                hasPosterior: kind == .vae, architecture: ConvAutoencoder.architecture, make: { ConvAutoencoder($0) })
         }
     }
 

@@ -1,6 +1,7 @@
 import NNKernels
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Rectified linear unit, y = max(x, 0); dx = dy where y > 0. Any shape.
@@ -13,7 +14,8 @@ public final class ReLU: Layer {
 
     public func forward(_ x: Tensor) -> Tensor {
         output.resize(x.shape)
-        let s = x.data, d = output.data
+        let s = x.data
+        let d = output.data
         for i in 0..<x.count { d[i] = s[i] > 0 ? s[i] : 0 }
         return output
     }
@@ -28,8 +30,10 @@ public final class ReLU: Layer {
 
 /// dx = dy where y > 0, else 0 (`NNKernels`' branch-free masked select, vectorised per CPU level).
 @inline(__always)
-public func reluBackward(output y: UnsafePointer<Float>, dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
-                         count: Int) {
+public func reluBackward(
+    output y: UnsafePointer<Float>, dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+    count: Int
+) {
     vl_relu_backward(y, dy, dx, count)
 }
 
@@ -51,7 +55,9 @@ public final class Sigmoid: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         inputGrad.resize(dy.shape)
-        let y = output.data, g = dy.data, d = inputGrad.data
+        let y = output.data
+        let g = dy.data
+        let d = inputGrad.data
         for i in 0..<dy.count { d[i] = g[i] * y[i] * (1 - y[i]) }
         return inputGrad
     }
@@ -98,7 +104,8 @@ public final class Reshape: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        precondition(dy.count == Tensor.elementCount(inputShape), "\(name): dy \(dy.shape) does not match \(inputShape)")
+        precondition(
+            dy.count == Tensor.elementCount(inputShape), "\(name): dy \(dy.shape) does not match \(inputShape)")
         let view = gradView ?? Tensor(viewing: dy.data, shape: inputShape)
         view.rebind(dy.data, shape: inputShape)
         gradView = view

@@ -1,4 +1,5 @@
 import NNKernels
+
 /// 2-D convolution with Keras "same" padding, as im2col + `sgemm` over tiles of the batch.
 ///
 /// x [N, C, H, W] -> y [N, O, ceil(H/s), ceil(W/s)]; weight [O, C, k, k], bias [O].
@@ -36,7 +37,7 @@ public final class Conv2D: Layer, InputGradientOptional {
 
     private var geometry: ConvGeometry?
     private var input: Tensor?
-    private let col = Tensor(zeros: [0])      // [C*k*k, n*P] for one tile
+    private let col = Tensor(zeros: [0])  // [C*k*k, n*P] for one tile
     private let product = Tensor(zeros: [0])  // [O, n*P] for one tile: forward result, then dY
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
@@ -48,30 +49,35 @@ public final class Conv2D: Layer, InputGradientOptional {
         self.kernelSize = kernelSize
         self.stride = stride
         let kk = kernelSize * kernelSize
-        weight = Parameter(name: "weight", shape: [outputChannels, inputChannels, kernelSize, kernelSize],
-                           fanIn: inputChannels * kk, fanOut: outputChannels * kk)
+        weight = Parameter(
+            name: "weight", shape: [outputChannels, inputChannels, kernelSize, kernelSize],
+            fanIn: inputChannels * kk, fanOut: outputChannels * kk)
         bias = Parameter(name: "bias", shape: [outputChannels])
     }
 
     public func outputShape(for inputShape: [Int]) -> [Int] {
-        let g = ConvGeometry.same(channels: inputChannels, height: inputShape[2], width: inputShape[3],
-                                  kernel: kernelSize, stride: stride)
+        let g = ConvGeometry.same(
+            channels: inputChannels, height: inputShape[2], width: inputShape[3],
+            kernel: kernelSize, stride: stride)
         return [inputShape[0], outputChannels, g.outHeight, g.outWidth]
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 4 && x.shape[1] == inputChannels,
-                     "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
+        precondition(
+            x.shape.count == 4 && x.shape[1] == inputChannels,
+            "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
         let n = x.shape[0]
-        let g = ConvGeometry.same(channels: inputChannels, height: x.shape[2], width: x.shape[3],
-                                  kernel: kernelSize, stride: stride)
+        let g = ConvGeometry.same(
+            channels: inputChannels, height: x.shape[2], width: x.shape[3],
+            kernel: kernelSize, stride: stride)
         geometry = g
         input = x
         output.resize([n, outputChannels, g.outHeight, g.outWidth])
         if usesDirectKernel(g) {
             scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
-            vl_conv3x3s2_forward(x.data, n, inputChannels, outputChannels, g.outHeight, g.outWidth, weight.value.data,
-                                 bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
+            vl_conv3x3s2_forward(
+                x.data, n, inputChannels, outputChannels, g.outHeight, g.outWidth, weight.value.data,
+                bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
             return output
         }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
@@ -79,10 +85,12 @@ public final class Conv2D: Layer, InputGradientOptional {
             col.resize([g.patchSize, cols])
             product.resize([outputChannels, cols])
             im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
-            BLAS.gemm(m: outputChannels, n: cols, k: g.patchSize,
-                      a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
-            channelMajorToBatch(product.data, batch: count, channels: outputChannels, plane: g.outPlane,
-                                bias: bias.value.data, relu: fusedReLU, into: output.data + start * outputChannels * g.outPlane)
+            BLAS.gemm(
+                m: outputChannels, n: cols, k: g.patchSize,
+                a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
+            channelMajorToBatch(
+                product.data, batch: count, channels: outputChannels, plane: g.outPlane,
+                bias: bias.value.data, relu: fusedReLU, into: output.data + start * outputChannels * g.outPlane)
         }
         return output
     }
@@ -94,8 +102,9 @@ public final class Conv2D: Layer, InputGradientOptional {
         inputGrad.resize([n, inputChannels, g.inHeight, g.inWidth])
         if usesDirectKernel(g) && !computesInputGradient {
             scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
-            vl_conv3x3s2_backward_weight(x.data, dy.data, fusedReLU ? output.data : nil, n, inputChannels, outputChannels,
-                                         g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, scratch.data)
+            vl_conv3x3s2_backward_weight(
+                x.data, dy.data, fusedReLU ? output.data : nil, n, inputChannels, outputChannels,
+                g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, scratch.data)
             return inputGrad
         }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
@@ -104,15 +113,18 @@ public final class Conv2D: Layer, InputGradientOptional {
             product.resize([outputChannels, cols])
             im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
             let offset = start * outputChannels * g.outPlane
-            maskedBatchToChannelMajor(dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
-                                      channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
+            maskedBatchToChannelMajor(
+                dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
+                channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
             // dW [O, Ckk] += dY [O, n*P] * col^T
-            BLAS.gemm(transB: true, m: outputChannels, n: g.patchSize, k: cols,
-                      a: product.data, lda: cols, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
+            BLAS.gemm(
+                transB: true, m: outputChannels, n: g.patchSize, k: cols,
+                a: product.data, lda: cols, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
             guard computesInputGradient else { continue }
             // dcol [Ckk, n*P] = W^T * dY, reusing the col buffer.
-            BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: outputChannels,
-                      a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
+            BLAS.gemm(
+                transA: true, m: g.patchSize, n: cols, k: outputChannels,
+                a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
             col2im(col.data, batch: count, g, into: inputGrad.data + start * inputChannels * g.inPlane)
         }
         return inputGrad

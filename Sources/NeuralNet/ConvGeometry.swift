@@ -6,21 +6,28 @@ import NNKernels
 /// max((out - 1) * stride + kernel - in, 0) is split with the smaller half before: stride 2 on
 /// an even size pads only after (bottom/right), the asymmetric case.
 public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
-    public let channels: Int      // C: input channels of the (forward) convolution
+    public let channels: Int  // C: input channels of the (forward) convolution
     public let inHeight: Int, inWidth: Int
     public let kernel: Int, stride: Int
     public let padTop: Int, padLeft: Int
     public let outHeight: Int, outWidth: Int
 
-    public init(channels: Int, inHeight: Int, inWidth: Int, kernel: Int, stride: Int,
-                padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int) {
-        precondition(channels > 0 && inHeight > 0 && inWidth > 0 && kernel > 0 && stride > 0 && outHeight > 0 && outWidth > 0,
-                     "invalid conv geometry")
+    public init(
+        channels: Int, inHeight: Int, inWidth: Int, kernel: Int, stride: Int,
+        padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int
+    ) {
+        precondition(
+            channels > 0 && inHeight > 0 && inWidth > 0 && kernel > 0 && stride > 0 && outHeight > 0 && outWidth > 0,
+            "invalid conv geometry")
         self.channels = channels
-        self.inHeight = inHeight; self.inWidth = inWidth
-        self.kernel = kernel; self.stride = stride
-        self.padTop = padTop; self.padLeft = padLeft
-        self.outHeight = outHeight; self.outWidth = outWidth
+        self.inHeight = inHeight
+        self.inWidth = inWidth
+        self.kernel = kernel
+        self.stride = stride
+        self.padTop = padTop
+        self.padLeft = padLeft
+        self.outHeight = outHeight
+        self.outWidth = outWidth
     }
 
     /// Keras/TensorFlow "same" padding.
@@ -30,16 +37,19 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
             let total = max((out - 1) * stride + kernel - n, 0)
             return (out, total / 2)
         }
-        let (oh, pt) = axis(height), (ow, pl) = axis(width)
-        return ConvGeometry(channels: channels, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
-                            padTop: pt, padLeft: pl, outHeight: oh, outWidth: ow)
+        let (oh, pt) = axis(height)
+        let (ow, pl) = axis(width)
+        return ConvGeometry(
+            channels: channels, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
+            padTop: pt, padLeft: pl, outHeight: oh, outWidth: ow)
     }
 
     /// A 3x3 stride-2 convolution whose input is exactly twice its output with no leading
     /// padding (the reference model's every stride-2 layer): im2col / col2im take a fast path
     /// through the four stride-2 phases of each plane, with contiguous copies only.
     public var isEvenStride2Kernel3: Bool {
-        kernel == 3 && stride == 2 && padTop == 0 && padLeft == 0 && inHeight == 2 * outHeight && inWidth == 2 * outWidth
+        kernel == 3 && stride == 2 && padTop == 0 && padLeft == 0 && inHeight == 2 * outHeight
+            && inWidth == 2 * outWidth
     }
 
     /// Rows of the im2col matrix: C * k * k.
@@ -55,8 +65,9 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 extension ConvGeometry {
     /// The same geometry for the C layer (`NNKernels`).
     var c: vl_geometry {
-        vl_geometry(channels: channels, in_h: inHeight, in_w: inWidth, kernel: kernel, stride: stride,
-                    pad_top: padTop, pad_left: padLeft, out_h: outHeight, out_w: outWidth)
+        vl_geometry(
+            channels: channels, in_h: inHeight, in_w: inWidth, kernel: kernel, stride: stride,
+            pad_top: padTop, pad_left: padLeft, out_h: outHeight, out_w: outWidth)
     }
 
     /// Runs `body` with the scratch floats the C layout passes need (on the stack when small).
@@ -75,8 +86,10 @@ extension ConvGeometry {
 /// no leading padding goes through the plane's four phases with contiguous copies only. With
 /// `mask` (a fused ReLU's output y), x is first multiplied by (y > 0); with `biasGrad`, the
 /// per-channel sums of that (masked) x are added to it: the bias gradient in the same pass.
-public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>,
-                   mask: UnsafePointer<Float>? = nil, biasGrad: UnsafeMutablePointer<Float>? = nil) {
+public func im2col(
+    _ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>,
+    mask: UnsafePointer<Float>? = nil, biasGrad: UnsafeMutablePointer<Float>? = nil
+) {
     var geometry = g.c
     g.withScratch { vl_im2col(x, n, &geometry, col, mask, biasGrad, $0) }
 }
@@ -84,8 +97,10 @@ public func im2col(_ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, i
 /// Batched col2im, the adjoint of `im2col`: accumulates col [C*k*k, N*Hout*Wout] into x [N, C, H, W].
 /// `x` is overwritten unless `accumulate` is true; when overwriting, `bias` (per channel) is added
 /// to each finished plane while it is still in L1, then ReLU when `relu`.
-public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
-                   accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+public func col2im(
+    _ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
+    accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false
+) {
     precondition(!accumulate || (bias == nil && !relu), "col2im: bias and ReLU apply only when overwriting")
     var geometry = g.c
     g.withScratch { vl_col2im(col, n, &geometry, x, accumulate ? 1 : 0, bias, relu ? 1 : 0, $0) }
@@ -93,22 +108,28 @@ public func col2im(_ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry,
 
 /// [N, C, P] -> [C, N*P] (channel-major), used around batched GEMMs.
 @inline(__always)
-public func batchToChannelMajor(_ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
-                                into dst: UnsafeMutablePointer<Float>) {
+public func batchToChannelMajor(
+    _ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
+    into dst: UnsafeMutablePointer<Float>
+) {
     vl_to_channel_major(src, n, c, p, dst)
 }
 
 /// [C, N*P] -> [N, C, P], adding a per-channel bias and applying ReLU when asked.
 @inline(__always)
-public func channelMajorToBatch(_ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
-                                bias: UnsafePointer<Float>?, relu: Bool = false, into dst: UnsafeMutablePointer<Float>) {
+public func channelMajorToBatch(
+    _ src: UnsafePointer<Float>, batch n: Int, channels c: Int, plane p: Int,
+    bias: UnsafePointer<Float>?, relu: Bool = false, into dst: UnsafeMutablePointer<Float>
+) {
     vl_from_channel_major(src, n, c, p, bias, relu ? 1 : 0, dst)
 }
 
 /// dY for a layer with a fused ReLU: [N, C, P] -> [C, N*P] (channel-major), zero where the
 /// layer's output y was not positive, and the per-channel sums of the result added to `db`.
 @inline(__always)
-func maskedBatchToChannelMajor(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>?, batch n: Int, channels c: Int,
-                               plane p: Int, into dst: UnsafeMutablePointer<Float>, biasGrad db: UnsafeMutablePointer<Float>) {
+func maskedBatchToChannelMajor(
+    _ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>?, batch n: Int, channels c: Int,
+    plane p: Int, into dst: UnsafeMutablePointer<Float>, biasGrad db: UnsafeMutablePointer<Float>
+) {
     vl_masked_to_channel_major(dy, y, n, c, p, dst, db)
 }

@@ -41,14 +41,14 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         }
     }
 
-    private var geometry: ConvGeometry?   // of the adjoint convolution: output plane -> input plane
-    private let scratch = Tensor(zeros: [0])            // the direct kernel's planes and lanes
+    private var geometry: ConvGeometry?  // of the adjoint convolution: output plane -> input plane
+    private let scratch = Tensor(zeros: [0])  // the direct kernel's planes and lanes
     private var input: Tensor?
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
-    private let col = Tensor(zeros: [0])                // [O*k*k, n*P] for one tile
+    private let col = Tensor(zeros: [0])  // [O*k*k, n*P] for one tile
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
-    private let maskedGrad = Tensor(zeros: [0])   // dy * (y > 0) when the ReLU is fused
+    private let maskedGrad = Tensor(zeros: [0])  // dy * (y > 0) when the ReLU is fused
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int) {
         self.name = name
@@ -58,21 +58,24 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         self.stride = stride
         let kk = kernelSize * kernelSize
         // Keras stores this kernel as (k, k, out, in): fan_in = k*k*out, fan_out = k*k*in.
-        weight = Parameter(name: "weight", shape: [inputChannels, outputChannels, kernelSize, kernelSize],
-                           fanIn: outputChannels * kk, fanOut: inputChannels * kk)
+        weight = Parameter(
+            name: "weight", shape: [inputChannels, outputChannels, kernelSize, kernelSize],
+            fanIn: outputChannels * kk, fanOut: inputChannels * kk)
         bias = Parameter(name: "bias", shape: [outputChannels])
     }
 
     private func adjointGeometry(height: Int, width: Int) -> ConvGeometry {
-        let g = ConvGeometry.same(channels: outputChannels, height: height * stride, width: width * stride,
-                                  kernel: kernelSize, stride: stride)
+        let g = ConvGeometry.same(
+            channels: outputChannels, height: height * stride, width: width * stride,
+            kernel: kernelSize, stride: stride)
         precondition(g.outHeight == height && g.outWidth == width, "\(name): inconsistent transposed geometry")
         return g
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 4 && x.shape[1] == inputChannels,
-                     "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
+        precondition(
+            x.shape.count == 4 && x.shape[1] == inputChannels,
+            "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
         let n = x.shape[0]
         let g = adjointGeometry(height: x.shape[2], width: x.shape[3])
         geometry = g
@@ -80,21 +83,25 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         output.resize([n, outputChannels, g.inHeight, g.inWidth])
         if usesDirectKernel {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
-            vl_deconv3x3s1_forward(x.data, n, inputChannels, outputChannels, g.inHeight, g.inWidth,
-                                   weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
+            vl_deconv3x3s1_forward(
+                x.data, n, inputChannels, outputChannels, g.inHeight, g.inWidth,
+                weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
             return output
         }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             channelMajorInput.resize([inputChannels, cols])
             col.resize([g.patchSize, cols])
-            batchToChannelMajor(x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
-                                plane: g.outPlane, into: channelMajorInput.data)
+            batchToChannelMajor(
+                x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
+                plane: g.outPlane, into: channelMajorInput.data)
             // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
-            BLAS.gemm(transA: true, m: g.patchSize, n: cols, k: inputChannels,
-                      a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
-            col2im(col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane,
-                   bias: bias.value.data, relu: fusedReLU)
+            BLAS.gemm(
+                transA: true, m: g.patchSize, n: cols, k: inputChannels,
+                a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
+            col2im(
+                col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane,
+                bias: bias.value.data, relu: fusedReLU)
         }
         return output
     }
@@ -117,8 +124,9 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                 bias.grad.data[plane % outputChannels] += vl_sum(dy.data + plane * h * w, h * w)
             }
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, h, w)])
-            vl_deconv3x3s1_backward(x.data, dy.data, n, inputChannels, outputChannels, h, w, weight.value.data,
-                                    weight.grad.data, computesInputGradient ? inputGrad.data : nil, scratch.data)
+            vl_deconv3x3s1_backward(
+                x.data, dy.data, n, inputChannels, outputChannels, h, w, weight.value.data,
+                weight.grad.data, computesInputGradient ? inputGrad.data : nil, scratch.data)
             return inputGrad
         }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
@@ -127,20 +135,25 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
             col.resize([g.patchSize, cols])
             // dcol = im2col(dy * (y > 0)), with db += the channel sums of the masked dy in the same pass.
             let offset = start * outputChannels * g.inPlane
-            im2col(dy.data + offset, batch: count, g, into: col.data,
-                   mask: fusedReLU ? output.data + offset : nil, biasGrad: bias.grad.data)
-            batchToChannelMajor(x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
-                                plane: g.outPlane, into: channelMajorInput.data)
+            im2col(
+                dy.data + offset, batch: count, g, into: col.data,
+                mask: fusedReLU ? output.data + offset : nil, biasGrad: bias.grad.data)
+            batchToChannelMajor(
+                x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
+                plane: g.outPlane, into: channelMajorInput.data)
             // dW [C, O*k*k] += X [C, n*P] * dcol^T
-            BLAS.gemm(transB: true, m: inputChannels, n: g.patchSize, k: cols,
-                      a: channelMajorInput.data, lda: cols, b: col.data, ldb: cols, beta: 1,
-                      c: weight.grad.data, ldc: g.patchSize)
+            BLAS.gemm(
+                transB: true, m: inputChannels, n: g.patchSize, k: cols,
+                a: channelMajorInput.data, lda: cols, b: col.data, ldb: cols, beta: 1,
+                c: weight.grad.data, ldc: g.patchSize)
             guard computesInputGradient else { continue }
             // dX [C, n*P] = W [C, O*k*k] * dcol, into the channel-major buffer, then back to NCHW.
-            BLAS.gemm(m: inputChannels, n: cols, k: g.patchSize,
-                      a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: channelMajorInput.data, ldc: cols)
-            channelMajorToBatch(channelMajorInput.data, batch: count, channels: inputChannels, plane: g.outPlane,
-                                bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
+            BLAS.gemm(
+                m: inputChannels, n: cols, k: g.patchSize,
+                a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: channelMajorInput.data, ldc: cols)
+            channelMajorToBatch(
+                channelMajorInput.data, batch: count, channels: inputChannels, plane: g.outPlane,
+                bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
         }
         return inputGrad
     }

@@ -18,22 +18,26 @@ public final class Dense: Layer, InputGradientOptional {
         self.name = name
         self.inputFeatures = inputFeatures
         self.outputFeatures = outputFeatures
-        weight = Parameter(name: "weight", shape: [outputFeatures, inputFeatures],
-                           fanIn: inputFeatures, fanOut: outputFeatures)
+        weight = Parameter(
+            name: "weight", shape: [outputFeatures, inputFeatures],
+            fanIn: inputFeatures, fanOut: outputFeatures)
         bias = Parameter(name: "bias", shape: [outputFeatures])
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 2 && x.shape[1] == inputFeatures,
-                     "\(name): expected input [N, \(inputFeatures)], got \(x.shape)")
+        precondition(
+            x.shape.count == 2 && x.shape[1] == inputFeatures,
+            "\(name): expected input [N, \(inputFeatures)], got \(x.shape)")
         let n = x.shape[0]
         input = x
         output.resize([n, outputFeatures])
-        let y = output.data, b = bias.value.data
+        let y = output.data
+        let b = bias.value.data
         for i in 0..<n { (y + i * outputFeatures).update(from: b, count: outputFeatures) }
-        BLAS.gemm(transB: true, m: n, n: outputFeatures, k: inputFeatures,
-                  a: x.data, lda: inputFeatures, b: weight.value.data, ldb: inputFeatures,
-                  beta: 1, c: y, ldc: outputFeatures)
+        BLAS.gemm(
+            transB: true, m: n, n: outputFeatures, k: inputFeatures,
+            a: x.data, lda: inputFeatures, b: weight.value.data, ldb: inputFeatures,
+            beta: 1, c: y, ldc: outputFeatures)
         if fusedReLU { for i in 0..<output.count { y[i] = max(y[i], 0) } }
         return output
     }
@@ -41,7 +45,8 @@ public final class Dense: Layer, InputGradientOptional {
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("\(name).backward before forward") }
         let n = x.shape[0]
-        precondition(dy.shape == [n, outputFeatures], "\(name): dy \(dy.shape) does not match output [\(n), \(outputFeatures)]")
+        precondition(
+            dy.shape == [n, outputFeatures], "\(name): dy \(dy.shape) does not match output [\(n), \(outputFeatures)]")
         var dy = dy
         if fusedReLU {
             maskedGrad.resize(dy.shape)
@@ -53,14 +58,16 @@ public final class Dense: Layer, InputGradientOptional {
             let row = dy.data + i * outputFeatures
             for j in 0..<outputFeatures { db[j] += row[j] }
         }
-        BLAS.gemm(transA: true, m: outputFeatures, n: inputFeatures, k: n,
-                  a: dy.data, lda: outputFeatures, b: x.data, ldb: inputFeatures,
-                  beta: 1, c: weight.grad.data, ldc: inputFeatures)
+        BLAS.gemm(
+            transA: true, m: outputFeatures, n: inputFeatures, k: n,
+            a: dy.data, lda: outputFeatures, b: x.data, ldb: inputFeatures,
+            beta: 1, c: weight.grad.data, ldc: inputFeatures)
         inputGrad.resize([n, inputFeatures])
         guard computesInputGradient else { return inputGrad }
-        BLAS.gemm(m: n, n: inputFeatures, k: outputFeatures,
-                  a: dy.data, lda: outputFeatures, b: weight.value.data, ldb: inputFeatures,
-                  c: inputGrad.data, ldc: inputFeatures)
+        BLAS.gemm(
+            m: n, n: inputFeatures, k: outputFeatures,
+            a: dy.data, lda: outputFeatures, b: weight.value.data, ldb: inputFeatures,
+            c: inputGrad.data, ldc: inputFeatures)
         return inputGrad
     }
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Losses with their gradients. Reduction everywhere: **sum over pixels (or latent dimensions),
@@ -18,7 +18,8 @@ public enum Loss {
     ) -> Double {
         var total = 0.0
         for b in 0..<n {
-            let l = logits + b * perImage, x = targets + b * perImage
+            let l = logits + b * perImage
+            let x = targets + b * perImage
             var acc: Float = 0
             for i in 0..<perImage {
                 let v = l[i]
@@ -52,7 +53,9 @@ public enum Loss {
             var acc = 0.0
             for j in 0..<d {
                 let i = b * d + j
-                let m = mu[i], lv = logVar[i], e = expf(lv)
+                let m = mu[i]
+                let lv = logVar[i]
+                let e = expf(lv)
                 acc += -0.5 * Double(1 + lv - m * m - e)
                 gradMu?[i] += gradScale * m
                 gradLogVar?[i] += gradScale * 0.5 * (e - 1)
@@ -64,15 +67,19 @@ public enum Loss {
     }
 
     /// The reparameterisation z = mu + e^(logvar/2) * eps, elementwise over `count` values.
-    public static func reparameterize(mu: UnsafePointer<Float>, logVar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
-                                      into z: UnsafeMutablePointer<Float>, count: Int) {
+    public static func reparameterize(
+        mu: UnsafePointer<Float>, logVar: UnsafePointer<Float>, eps: UnsafePointer<Float>,
+        into z: UnsafeMutablePointer<Float>, count: Int
+    ) {
         for i in 0..<count { z[i] = mu[i] + expf(0.5 * logVar[i]) * eps[i] }
     }
 
     /// Backward of `reparameterize`: dmu += dz; dlogvar += dz * eps * e^(logvar/2) / 2.
-    public static func reparameterizeBackward(dz: UnsafePointer<Float>, logVar: UnsafePointer<Float>,
-                                              eps: UnsafePointer<Float>, gradMu: UnsafeMutablePointer<Float>,
-                                              gradLogVar: UnsafeMutablePointer<Float>, count: Int) {
+    public static func reparameterizeBackward(
+        dz: UnsafePointer<Float>, logVar: UnsafePointer<Float>,
+        eps: UnsafePointer<Float>, gradMu: UnsafeMutablePointer<Float>,
+        gradLogVar: UnsafeMutablePointer<Float>, count: Int
+    ) {
         for i in 0..<count {
             gradMu[i] += dz[i]
             gradLogVar[i] += dz[i] * eps[i] * 0.5 * expf(0.5 * logVar[i])

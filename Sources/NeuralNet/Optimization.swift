@@ -1,4 +1,5 @@
 import NNKernels
+
 /// All parameters of a model gathered into one contiguous value buffer and one contiguous
 /// gradient buffer, so that zeroing gradients and the Adam update are single flat loops.
 /// Each `Parameter`'s tensors become views into these buffers.
@@ -35,7 +36,10 @@ public final class ParameterStore {
     /// parameter order from `rng` (the run's `init` stream).
     public func glorotUniformInit(_ rng: inout Xoshiro256) {
         for (_, p) in named {
-            if p.fanIn + p.fanOut == 0 { p.value.zero(); continue }
+            if p.fanIn + p.fanOut == 0 {
+                p.value.zero()
+                continue
+            }
             let limit = (6 / Float(p.fanIn + p.fanOut)).squareRoot()
             for i in 0..<p.value.count { p.value.data[i] = rng.uniform(-limit, limit) }
         }
@@ -52,17 +56,23 @@ public final class Adam {
     public let m: UnsafeMutablePointer<Float>
     public let v: UnsafeMutablePointer<Float>
 
-    public init(count: Int, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7) {
+    public init(count: Int, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7)
+    {
         self.count = count
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
-        m = .allocate(capacity: max(count, 1)); m.initialize(repeating: 0, count: max(count, 1))
-        v = .allocate(capacity: max(count, 1)); v.initialize(repeating: 0, count: max(count, 1))
+        m = .allocate(capacity: max(count, 1))
+        m.initialize(repeating: 0, count: max(count, 1))
+        v = .allocate(capacity: max(count, 1))
+        v.initialize(repeating: 0, count: max(count, 1))
     }
 
-    deinit { m.deallocate(); v.deallocate() }
+    deinit {
+        m.deallocate()
+        v.deallocate()
+    }
 
     /// One update of `params` from `grads` (both `count` long).
     public func update(_ params: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>) {
@@ -79,7 +89,9 @@ public final class Adam {
     }
 
     /// The update of the parameters in `range`, with the step size `advance()` returned.
-    public func apply(_ params: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, range: Range<Int>, alpha: Float) {
+    public func apply(
+        _ params: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, range: Range<Int>, alpha: Float
+    ) {
         precondition(range.lowerBound >= 0 && range.upperBound <= count)
         let lo = range.lowerBound
         vl_adam_update(params + lo, g + lo, m + lo, v + lo, range.count, alpha, beta1, beta2, epsilon)
@@ -95,7 +107,7 @@ public final class Adam {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one mapping between a model's parameters and named tensors (weights and checkpoint files).
@@ -114,7 +126,9 @@ extension ParameterStore {
     public func load(_ tensors: [String: NamedTensor]) {
         precondition(firstMismatch(in: tensors) == nil, "the tensors do not fit the model")
         for (name, p) in named {
-            tensors[name]!.values.withUnsafeBufferPointer { p.value.data.update(from: $0.baseAddress!, count: p.value.count) }
+            tensors[name]!.values.withUnsafeBufferPointer {
+                p.value.data.update(from: $0.baseAddress!, count: p.value.count)
+            }
         }
     }
 }

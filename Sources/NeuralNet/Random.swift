@@ -99,7 +99,7 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Equatable {
     @inline(__always)
     private mutating func normalPair() -> (Float, Float) {
         let u1 = (Double(next() >> 11) + 1) * 0x1p-53  // (0, 1]
-        let u2 = Double(next() >> 11) * 0x1p-53        // [0, 1)
+        let u2 = Double(next() >> 11) * 0x1p-53  // [0, 1)
         let r = (-2 * _log(u1)).squareRoot()
         let theta = 2 * Double.pi * u2
         return (Float(r * _cos(theta)), Float(r * _sin(theta)))
@@ -130,13 +130,13 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Equatable {
 }
 
 #if canImport(Glibc)
-import Glibc
-@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
+    import Glibc
+    @inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
+    @inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+    @inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
 #else
-import Darwin
-@inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
+    import Darwin
+    @inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
+    @inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+    @inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
 #endif

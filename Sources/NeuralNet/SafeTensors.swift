@@ -17,15 +17,15 @@
 // Foundation only.
 
 import Foundation
+import Support
 
 #if canImport(Darwin)
-import Darwin
+    import Darwin
 #elseif canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
-import Support
 
 // MARK: - Public types
 
@@ -114,9 +114,11 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
         case .invalidOffsets(_, let tensor, let reason):
             message = "tensor \(stQuote(tensor)): invalid data_offsets: \(reason)"
         case .offsetsOutOfBounds(_, let tensor, let end, let dataSize):
-            message = "tensor \(stQuote(tensor)): data_offsets end \(end) is beyond the data section (\(dataSize) bytes)"
+            message =
+                "tensor \(stQuote(tensor)): data_offsets end \(end) is beyond the data section (\(dataSize) bytes)"
         case .sizeMismatch(_, let tensor, let expected, let actual):
-            message = "tensor \(stQuote(tensor)): data_offsets span \(actual) bytes but the shape requires \(expected) bytes"
+            message =
+                "tensor \(stQuote(tensor)): data_offsets span \(actual) bytes but the shape requires \(expected) bytes"
         case .overlappingTensors(_, let tensor, let other):
             message = "tensor \(stQuote(tensor)) overlaps tensor \(stQuote(other)) in the data section"
         case .uncoveredData(_, let begin, let end):
@@ -128,7 +130,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
         case .invalidTensor(_, let tensor, let reason):
             message = "cannot encode tensor \(stQuote(tensor)): \(reason)"
         case .valueCountMismatch(_, let tensor, let expected, let actual):
-            message = "cannot encode tensor \(stQuote(tensor)): shape requires \(expected) values but \(actual) were given"
+            message =
+                "cannot encode tensor \(stQuote(tensor)): shape requires \(expected) values but \(actual) were given"
         case .io(_, let reason):
             message = reason
         }
@@ -206,7 +209,8 @@ extension SafeTensors {
             let count: Int
             switch elementCount(t.shape) {
             case .success(let c): count = c
-            case .failure(let reason): throw SafeTensorsError.invalidTensor(file: file, tensor: t.name, reason: reason.description)
+            case .failure(let reason):
+                throw SafeTensorsError.invalidTensor(file: file, tensor: t.name, reason: reason.description)
             }
             if count != t.values.count {
                 throw SafeTensorsError.valueCountMismatch(
@@ -289,12 +293,12 @@ extension SafeTensors {
                 tensors[i].values.withUnsafeBytes { src in
                     guard src.count > 0, let srcBase = src.baseAddress else { return }
                     #if _endian(little)
-                    dst.copyMemory(from: srcBase, byteCount: src.count)
+                        dst.copyMemory(from: srcBase, byteCount: src.count)
                     #else
-                    let floats = src.bindMemory(to: Float.self)
-                    for (k, v) in floats.enumerated() {
-                        dst.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * k, as: UInt32.self)
-                    }
+                        let floats = src.bindMemory(to: Float.self)
+                        for (k, v) in floats.enumerated() {
+                            dst.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * k, as: UInt32.self)
+                        }
                     #endif
                 }
             }
@@ -368,7 +372,8 @@ extension SafeTensors {
 
         // The data section must be covered exactly, without overlaps or gaps.
         let byPosition = entries.indices.sorted { a, b in
-            let x = entries[a], y = entries[b]
+            let x = entries[a]
+            let y = entries[b]
             if x.begin != y.begin { return x.begin < y.begin }
             if x.end != y.end { return x.end < y.end }
             return utf8Less(x.name, y.name)
@@ -398,12 +403,12 @@ extension SafeTensors {
             let values = [Float](unsafeUninitializedCapacity: e.count) { buffer, initialized in
                 if e.count > 0, let dst = buffer.baseAddress, let src = payload {
                     #if _endian(little)
-                    UnsafeMutableRawPointer(dst).copyMemory(from: src + e.begin, byteCount: 4 * e.count)
+                        UnsafeMutableRawPointer(dst).copyMemory(from: src + e.begin, byteCount: 4 * e.count)
                     #else
-                    for k in 0..<e.count {
-                        let bits = src.loadUnaligned(fromByteOffset: e.begin + 4 * k, as: UInt32.self)
-                        dst[k] = Float(bitPattern: UInt32(littleEndian: bits))
-                    }
+                        for k in 0..<e.count {
+                            let bits = src.loadUnaligned(fromByteOffset: e.begin + 4 * k, as: UInt32.self)
+                            dst[k] = Float(bitPattern: UInt32(littleEndian: bits))
+                        }
                     #endif
                 }
                 initialized = e.count
@@ -495,7 +500,8 @@ extension SafeTensors {
         let count: Int
         switch elementCount(shape) {
         case .success(let c): count = c
-        case .failure(let reason): throw SafeTensorsError.invalidShape(file: file, tensor: name, reason: reason.description)
+        case .failure(let reason):
+            throw SafeTensorsError.invalidShape(file: file, tensor: name, reason: reason.description)
         }
 
         // The dtype is checked after the shape is known to be well-formed, so that a
@@ -604,7 +610,6 @@ extension SafeTensors {
         out.append(UInt8(ascii: "\""))
     }
 }
-
 
 /// Quotes a user-supplied string with Swift escapes so messages stay on one line.
 private func stQuote(_ s: String, onlyIfNeeded: Bool = false) -> String {

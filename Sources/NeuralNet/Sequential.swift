@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Support
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An ordered chain of layers: forward in order, backward in reverse.
 /// Parameters are named `<sequential>.<layer>.<parameter>` ("encoder.conv1.weight").
@@ -27,9 +28,11 @@ public final class Sequential: Layer {
         var h = x
         for layer in layers {
             if let profiler {
-                let t0 = monotonicSeconds(), g0 = BLAS.gemmSeconds
+                let t0 = monotonicSeconds()
+                let g0 = BLAS.gemmSeconds
                 h = layer.forward(h)
-                profiler.add("\(name).\(layer.name)", forward: monotonicSeconds() - t0, forwardGEMM: BLAS.gemmSeconds - g0)
+                profiler.add(
+                    "\(name).\(layer.name)", forward: monotonicSeconds() - t0, forwardGEMM: BLAS.gemmSeconds - g0)
             } else {
                 h = layer.forward(h)
             }
@@ -41,9 +44,11 @@ public final class Sequential: Layer {
         var g = dy
         for layer in layers.reversed() {
             if let profiler {
-                let t0 = monotonicSeconds(), g0 = BLAS.gemmSeconds
+                let t0 = monotonicSeconds()
+                let g0 = BLAS.gemmSeconds
                 g = layer.backward(g)
-                profiler.add("\(name).\(layer.name)", backward: monotonicSeconds() - t0, backwardGEMM: BLAS.gemmSeconds - g0)
+                profiler.add(
+                    "\(name).\(layer.name)", backward: monotonicSeconds() - t0, backwardGEMM: BLAS.gemmSeconds - g0)
             } else {
                 g = layer.backward(g)
             }
@@ -52,7 +57,8 @@ public final class Sequential: Layer {
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int {
-        var shape = inputShape, total = 0
+        var shape = inputShape
+        var total = 0
         for layer in layers {
             total += layer.forwardFLOPs(inputShape: shape)
             shape = Sequential.outputShape(of: layer, for: shape)
@@ -80,14 +86,22 @@ public final class Profiler {
 
     public init() {}
 
-    public func add(_ key: String, forward: Double = 0, backward: Double = 0, forwardGEMM: Double = 0,
-                    backwardGEMM: Double = 0) {
-        if entries[key] == nil { order.append(key); entries[key] = Entry() }
+    public func add(
+        _ key: String, forward: Double = 0, backward: Double = 0, forwardGEMM: Double = 0,
+        backwardGEMM: Double = 0
+    ) {
+        if entries[key] == nil {
+            order.append(key)
+            entries[key] = Entry()
+        }
         entries[key]!.forward += forward
         entries[key]!.backward += backward
         entries[key]!.forwardGEMM += forwardGEMM
         entries[key]!.backwardGEMM += backwardGEMM
     }
 
-    public func reset() { entries = [:]; order = [] }
+    public func reset() {
+        entries = [:]
+        order = []
+    }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A dense Float32 tensor in row-major (NCHW for images) layout.
@@ -34,8 +34,9 @@ public final class Tensor {
 
     /// A tensor holding a copy of `values`; `values.count` must equal the shape's product.
     public convenience init(shape: [Int], values: [Float]) {
-        precondition(values.count == Tensor.elementCount(shape),
-                     "Tensor(shape: \(shape)) needs \(Tensor.elementCount(shape)) values, got \(values.count)")
+        precondition(
+            values.count == Tensor.elementCount(shape),
+            "Tensor(shape: \(shape)) needs \(Tensor.elementCount(shape)) values, got \(values.count)")
         self.init(zeros: shape)
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { data.update(from: base, count: values.count) }
@@ -100,8 +101,14 @@ public final class Tensor {
 
     /// Element access by flat index (for tests and small tools; hot loops use `data`).
     public subscript(i: Int) -> Float {
-        get { precondition(i >= 0 && i < count, "index \(i) out of range for \(shape)"); return data[i] }
-        set { precondition(i >= 0 && i < count, "index \(i) out of range for \(shape)"); data[i] = newValue }
+        get {
+            precondition(i >= 0 && i < count, "index \(i) out of range for \(shape)")
+            return data[i]
+        }
+        set {
+            precondition(i >= 0 && i < count, "index \(i) out of range for \(shape)")
+            data[i] = newValue
+        }
     }
 
     /// Sets every element to zero.
@@ -115,7 +122,10 @@ public final class Tensor {
 
     /// The product of the dimensions (1 for a scalar shape `[]`).
     public static func elementCount(_ shape: [Int]) -> Int {
-        shape.reduce(1) { precondition($1 >= 0, "negative dimension in \(shape)"); return $0 * $1 }
+        shape.reduce(1) {
+            precondition($1 >= 0, "negative dimension in \(shape)")
+            return $0 * $1
+        }
     }
 
     /// 64-byte aligned storage; buffers of 1 MiB and more are 2 MiB aligned and asked to be
@@ -126,11 +136,13 @@ public final class Tensor {
         let huge = bytes >= 1 << 20
         let alignment = huge ? 2 << 20 : 64
         var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, alignment, huge ? (bytes + alignment - 1) / alignment * alignment : bytes) == 0, let raw else {
+        guard posix_memalign(&raw, alignment, huge ? (bytes + alignment - 1) / alignment * alignment : bytes) == 0,
+            let raw
+        else {
             fatalError("out of memory allocating \(bytes) bytes for a tensor")
         }
         #if os(Linux)
-        if huge { _ = madvise(raw, (bytes + alignment - 1) / alignment * alignment, MADV_HUGEPAGE) }
+            if huge { _ = madvise(raw, (bytes + alignment - 1) / alignment * alignment, MADV_HUGEPAGE) }
         #endif
         return raw.bindMemory(to: Float.self, capacity: n)
     }

@@ -12,7 +12,10 @@ public func vectorSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
         i += 16
     }
     var total = acc.sum()
-    while i < count { total += p[i]; i += 1 }
+    while i < count {
+        total += p[i]
+        i += 1
+    }
     return total
 }
 

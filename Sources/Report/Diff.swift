@@ -1,6 +1,6 @@
+import Experiments
 import Foundation
 import NeuralNet
-import Experiments
 import Support
 
 /// Why `results/summary.json` could not be read at a revision. Every message is one line that
@@ -42,7 +42,9 @@ public struct DiffError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 
     /// One line: control characters quoted from the input are escaped.
-    public var description: String { message.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r") }
+    public var description: String {
+        message.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
+    }
 }
 
 /// The difference between two `results/summary.json` files, metric by metric.
@@ -118,14 +120,17 @@ public struct SummaryDiff: Sendable {
             for study in s.studies where out[study.name] == nil { out[study.name] = study }
             return out
         }
-        let studiesA = studies(a), studiesB = studies(b)
+        let studiesA = studies(a)
+        let studiesB = studies(b)
         addedStudies = studiesB.keys.filter { studiesA[$0] == nil }.sorted()
         removedStudies = studiesA.keys.filter { studiesB[$0] == nil }.sorted()
 
         var rows: [Row] = []
-        var added: [GroupRef] = [], removed: [GroupRef] = []
+        var added: [GroupRef] = []
+        var removed: [GroupRef] = []
         for name in Set(studiesA.keys).union(studiesB.keys).sorted() {
-            let groupsA = Self.groups(studiesA[name]), groupsB = Self.groups(studiesB[name])
+            let groupsA = Self.groups(studiesA[name])
+            let groupsB = Self.groups(studiesB[name])
             // Labels, B's first; a label shared by several configs gets the distinguishing keys appended.
             var labels: [String: (label: String, config: [String: String])] = [:]
             for (key, g) in groupsA { labels[key] = (g.label, g.config) }
@@ -134,7 +139,7 @@ public struct SummaryDiff: Sendable {
             for key in Set(groupsA.keys).union(groupsB.keys) {
                 let ref = refs[key]!
                 switch (groupsA[key], groupsB[key]) {
-                case let (ga?, gb?): rows += Self.rows(ref, ga.metrics, gb.metrics)
+                case (let ga?, let gb?): rows += Self.rows(ref, ga.metrics, gb.metrics)
                 case (_?, nil): removed.append(ref)
                 case (nil, _?): added.append(ref)
                 case (nil, nil): break
@@ -180,7 +185,9 @@ public struct SummaryDiff: Sendable {
         return out
     }
 
-    private static func references(study: String, _ labels: [String: (label: String, config: [String: String])]) -> [String: GroupRef] {
+    private static func references(study: String, _ labels: [String: (label: String, config: [String: String])])
+        -> [String: GroupRef]
+    {
         var byLabel: [String: [String]] = [:]
         for (key, entry) in labels { byLabel[entry.label, default: []].append(key) }
         var out: [String: GroupRef] = [:]
@@ -201,17 +208,25 @@ public struct SummaryDiff: Sendable {
 
     private static func rows(_ group: GroupRef, _ a: [String: Statistic], _ b: [String: Statistic]) -> [Row] {
         Set(a.keys).union(b.keys).map { metric in
-            let sa = a[metric], sb = b[metric]
-            var row = Row(group: group, metric: metric, a: sa, b: sb, delta: nil, relativePercent: nil,
-                          standardError: nil, significance: .oneSided)
+            let sa = a[metric]
+            let sb = b[metric]
+            var row = Row(
+                group: group, metric: metric, a: sa, b: sb, delta: nil, relativePercent: nil,
+                standardError: nil, significance: .oneSided)
             guard let sa, let sb else { return row }
             let delta = sb.mean - sa.mean
             // Means near ±1e308 can differ by more than a Double holds: no delta then.
-            guard delta.isFinite else { row.significance = .untestable; return row }
+            guard delta.isFinite else {
+                row.significance = .untestable
+                return row
+            }
             row.delta = rounded(delta, 6)
-            if sa.mean != 0, (delta / abs(sa.mean) * 100).isFinite { row.relativePercent = rounded(delta / abs(sa.mean) * 100, 4) }
+            if sa.mean != 0, (delta / abs(sa.mean) * 100).isFinite {
+                row.relativePercent = rounded(delta / abs(sa.mean) * 100, 4)
+            }
             if let stdA = sa.std, let stdB = sb.std, sa.n > 0, sb.n > 0,
-               (stdA * stdA / Double(sa.n) + stdB * stdB / Double(sb.n)).isFinite {
+                (stdA * stdA / Double(sa.n) + stdB * stdB / Double(sb.n)).isFinite
+            {
                 let se = (stdA * stdA / Double(sa.n) + stdB * stdB / Double(sb.n)).squareRoot()
                 row.standardError = rounded(se, 6)
                 row.significance = abs(row.delta!) > 2 * se ? .significant : .notSignificant
@@ -254,14 +269,20 @@ public struct SummaryDiff: Sendable {
             var out: [(Bool, String)] = []
             for c in s {
                 let digit = c.isASCII && c.isNumber
-                if let last = out.last, last.0 == digit { out[out.count - 1].1.append(c) } else { out.append((digit, String(c))) }
+                if let last = out.last, last.0 == digit {
+                    out[out.count - 1].1.append(c)
+                } else {
+                    out.append((digit, String(c)))
+                }
             }
             return out
         }
-        let a = chunks(x), b = chunks(y)
+        let a = chunks(x)
+        let b = chunks(y)
         for (p, q) in zip(a, b) {
             if p.isNumber && q.isNumber {
-                let u = p.text.drop { $0 == "0" }, v = q.text.drop { $0 == "0" }
+                let u = p.text.drop { $0 == "0" }
+                let v = q.text.drop { $0 == "0" }
                 if u.count != v.count { return u.count < v.count ? -1 : 1 }
                 if u != v { return u < v ? -1 : 1 }
             } else if p.text != q.text {
@@ -282,8 +303,9 @@ public struct SummaryDiff: Sendable {
         if revision == worktree {
             guard let data = FileManager.default.contents(atPath: location.path) else {
                 let why = FileManager.default.fileExists(atPath: location.path) ? "cannot be read" : "does not exist"
-                throw DiffError(.missingWorkingTreeFile, revision: revision, path: location.display,
-                                message: "working tree: \(location.display) \(why)")
+                throw DiffError(
+                    .missingWorkingTreeFile, revision: revision, path: location.display,
+                    message: "working tree: \(location.display) \(why)")
             }
             return try decode(data, revision: revision, path: location.display)
         }
@@ -292,13 +314,15 @@ public struct SummaryDiff: Sendable {
         let spec = "\(revision):\(repo.relativePath)"
         let type = try git(["cat-file", "-t", spec], in: repo.root)
         guard type.status == 0, type.output == "blob" else {
-            throw DiffError(.missingSummary, revision: revision, path: repo.relativePath,
-                            message: "revision '\(revision)' has no \(repo.relativePath)")
+            throw DiffError(
+                .missingSummary, revision: revision, path: repo.relativePath,
+                message: "revision '\(revision)' has no \(repo.relativePath)")
         }
         let shown = try git(["show", spec], in: repo.root)
         guard shown.status == 0 else {
-            throw DiffError(.gitFailed, revision: revision, path: repo.relativePath,
-                            message: "git show \(spec) failed: \(shown.errorLine)")
+            throw DiffError(
+                .gitFailed, revision: revision, path: repo.relativePath,
+                message: "git show \(spec) failed: \(shown.errorLine)")
         }
         return try decode(shown.stdout, revision: revision, path: repo.relativePath)
     }
@@ -306,9 +330,9 @@ public struct SummaryDiff: Sendable {
     /// The abbreviated commit hash of `revision` (nil for `WORKTREE` or when git cannot tell).
     public static func shortCommit(revision: String, results: String) -> String? {
         guard revision != worktree, !revision.hasPrefix("-"),
-              let repo = try? repository(containing: summaryLocation(results)),
-              let r = try? git(["rev-parse", "--short", "--verify", "--quiet", "\(revision)^{commit}"], in: repo.root),
-              r.status == 0, !r.output.isEmpty
+            let repo = try? repository(containing: summaryLocation(results)),
+            let r = try? git(["rev-parse", "--short", "--verify", "--quiet", "\(revision)^{commit}"], in: repo.root),
+            r.status == 0, !r.output.isEmpty
         else { return nil }
         return r.output
     }
@@ -320,14 +344,24 @@ public struct SummaryDiff: Sendable {
             DiffError(kind, revision: revision, path: path, message: "\(source): \(message)")
         }
         let bytes = [UInt8](data)
-        guard String(data: data, encoding: .utf8) != nil else { throw fail(.invalidJSON, "not valid UTF-8, so not JSON") }
+        guard String(data: data, encoding: .utf8) != nil else {
+            throw fail(.invalidJSON, "not valid UTF-8, so not JSON")
+        }
         let document: JSONValue
         do {
             var parser = JSONParser(bytes: bytes)
             document = try parser.parseDocument()
         } catch let error as JSONParseError {
-            var line = 1, column = 1
-            for b in bytes.prefix(error.offset) { if b == 0x0A { line += 1; column = 1 } else { column += 1 } }
+            var line = 1
+            var column = 1
+            for b in bytes.prefix(error.offset) {
+                if b == 0x0A {
+                    line += 1
+                    column = 1
+                } else {
+                    column += 1
+                }
+            }
             throw fail(.invalidJSON, "invalid JSON at line \(line), column \(column): \(error.message)")
         }
         guard case .object(let members) = document else {
@@ -358,10 +392,10 @@ public struct SummaryDiff: Sendable {
             return s.isEmpty ? "top level" : s
         }
         switch error {
-        case let .keyNotFound(key, context): return "\(path(context.codingPath + [key])): missing"
-        case let .typeMismatch(type, context): return "\(path(context.codingPath)): expected \(type)"
-        case let .valueNotFound(type, context): return "\(path(context.codingPath)): expected \(type), got null"
-        case let .dataCorrupted(context): return "\(path(context.codingPath)): \(context.debugDescription)"
+        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): missing"
+        case .typeMismatch(let type, let context): return "\(path(context.codingPath)): expected \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context.codingPath)): expected \(type), got null"
+        case .dataCorrupted(let context): return "\(path(context.codingPath)): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }
     }
@@ -392,7 +426,9 @@ public struct SummaryDiff: Sendable {
         var existing = location.directory
         var missing: [String] = []
         var isDirectory: ObjCBool = false
-        while !(FileManager.default.fileExists(atPath: existing.path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+        while !(FileManager.default.fileExists(atPath: existing.path, isDirectory: &isDirectory)
+            && isDirectory.boolValue)
+        {
             let parent = existing.deletingLastPathComponent()
             if parent.path == existing.path { break }
             missing.insert(existing.lastPathComponent, at: 0)
@@ -414,10 +450,14 @@ public struct SummaryDiff: Sendable {
     private static func verify(revision: String, in root: String) throws {
         // A leading "-" would be read as an option.
         var known = !revision.isEmpty && !revision.hasPrefix("-")
-        if known { known = try git(["rev-parse", "--verify", "--quiet", "\(revision)^{commit}"], in: root).status == 0 }
+        if known {
+            known = try git(["rev-parse", "--verify", "--quiet", "\(revision)^{commit}"], in: root).status == 0
+        }
         guard known else {
-            throw DiffError(.unknownRevision, revision: revision,
-                            message: "unknown revision '\(revision)' (not a commit in \(root); use \(worktree) for the working tree)")
+            throw DiffError(
+                .unknownRevision, revision: revision,
+                message:
+                    "unknown revision '\(revision)' (not a commit in \(root); use \(worktree) for the working tree)")
         }
     }
 
@@ -459,14 +499,16 @@ extension SummaryDiff {
         }
     }
 
-    static let legend = "Δ = B − A; rel. = Δ/|A|; * = |Δ| > 2·SE with SE = √(s_A²/n_A + s_B²/n_B) over seeds; "
+    static let legend =
+        "Δ = B − A; rel. = Δ/|A|; * = |Δ| > 2·SE with SE = √(s_A²/n_A + s_B²/n_B) over seeds; "
         + "n=1 = a single seed, no test; values are mean ± std (n)"
 
     private var counts: String {
         var s = "\(rows.count) row\(rows.count == 1 ? "" : "s")"
         if onlyChanged { s += " (of \(totalRows); unchanged rows hidden)" }
         s += ", \(changedCount) changed, \(significantCount) significant (*)"
-        s += "; groups +\(addedGroups.count) −\(removedGroups.count); studies +\(addedStudies.count) −\(removedStudies.count)"
+        s +=
+            "; groups +\(addedGroups.count) −\(removedGroups.count); studies +\(addedStudies.count) −\(removedStudies.count)"
         return s
     }
 
@@ -479,8 +521,10 @@ extension SummaryDiff {
         } else {
             let header = ["study", "group", "metric", "A", "B", "Δ", "rel.", "sig."]
             let table = rows.map { r in
-                [r.study, r.group.display, r.metric, Self.value(r.a), Self.value(r.b),
-                 Self.signed(r.delta, 4), Self.signed(r.relativePercent, 2, suffix: "%"), Self.mark(r)]
+                [
+                    r.study, r.group.display, r.metric, Self.value(r.a), Self.value(r.b),
+                    Self.signed(r.delta, 4), Self.signed(r.relativePercent, 2, suffix: "%"), Self.mark(r),
+                ]
             }
             var widths = header.map(\.count)
             for line in table { for (i, cell) in line.enumerated() { widths[i] = max(widths[i], cell.count) } }
@@ -490,7 +534,8 @@ extension SummaryDiff {
                     let pad = String(repeating: " ", count: widths[i] - cell.count)
                     return rightAligned.contains(i) ? pad + cell : cell + pad
                 }
-                return padded.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+                return padded.joined(separator: "  ").replacingOccurrences(
+                    of: "\\s+$", with: "", options: .regularExpression)
             }
             s += format(header) + "\n"
             for line in table { s += format(line) + "\n" }
@@ -521,11 +566,14 @@ extension SummaryDiff {
         for r in rows {
             if r.study != study {
                 study = r.study
-                s += "\n## \(cell(r.study))\n\n| group | metric | A | B | Δ | rel. | sig. |\n|---|---|--:|--:|--:|--:|:-:|\n"
+                s +=
+                    "\n## \(cell(r.study))\n\n| group | metric | A | B | Δ | rel. | sig. |\n|---|---|--:|--:|--:|--:|:-:|\n"
             }
             let sig = Self.mark(r)
-            let cells = [r.group.display, r.metric, Self.value(r.a), Self.value(r.b), Self.signed(r.delta, 4),
-                         Self.signed(r.relativePercent, 2, suffix: "%"), sig == "*" ? "**\\***" : sig]
+            let cells = [
+                r.group.display, r.metric, Self.value(r.a), Self.value(r.b), Self.signed(r.delta, 4),
+                Self.signed(r.relativePercent, 2, suffix: "%"), sig == "*" ? "**\\***" : sig,
+            ]
             s += "| " + cells.map(cell).joined(separator: " | ") + " |\n"
         }
         func list(_ title: String, _ items: [String]) {
@@ -553,8 +601,11 @@ extension SummaryDiff {
         var counts: [String: Int]
         enum CodingKeys: String, CodingKey {
             case format, a, b, rows, counts
-            case changedOnly = "changed_only", groupsAdded = "groups_added", groupsRemoved = "groups_removed"
-            case studiesAdded = "studies_added", studiesRemoved = "studies_removed"
+            case changedOnly = "changed_only"
+            case groupsAdded = "groups_added"
+            case groupsRemoved = "groups_removed"
+            case studiesAdded = "studies_added"
+            case studiesRemoved = "studies_removed"
         }
     }
 
@@ -562,14 +613,19 @@ extension SummaryDiff {
         var study: String
         var label: String
         var config: [String: String]
-        init(_ g: GroupRef) { study = g.study; label = g.display; config = g.config }
+        init(_ g: GroupRef) {
+            study = g.study
+            label = g.display
+            config = g.config
+        }
     }
 
     private struct JSONRow: Encodable {
         var row: Row
         enum CodingKeys: String, CodingKey {
             case study, group, config, metric, a, b, delta, significance, changed
-            case relative = "relative_delta_percent", standardError = "standard_error"
+            case relative = "relative_delta_percent"
+            case standardError = "standard_error"
         }
         func encode(to encoder: Encoder) throws {
             // Every key always present (null when not applicable), so consumers see one shape.
@@ -595,7 +651,9 @@ extension SummaryDiff {
             a: labelA, b: labelB, changedOnly: onlyChanged, rows: rows.map { JSONRow(row: $0) },
             groupsAdded: addedGroups.map(JSONGroup.init), groupsRemoved: removedGroups.map(JSONGroup.init),
             studiesAdded: addedStudies, studiesRemoved: removedStudies,
-            counts: ["rows": rows.count, "total_rows": totalRows, "changed": changedCount, "significant": significantCount])
+            counts: [
+                "rows": rows.count, "total_rows": totalRows, "changed": changedCount, "significant": significantCount,
+            ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"

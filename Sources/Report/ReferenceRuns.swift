@@ -18,7 +18,9 @@ public struct ReferenceRun: Decodable, Sendable {
 
         enum CodingKeys: String, CodingKey {
             case model, beta, seed, epochs
-            case latentDim = "latent_dim", hiddenUnits = "hidden_units", batchSize = "batch_size"
+            case latentDim = "latent_dim"
+            case hiddenUnits = "hidden_units"
+            case batchSize = "batch_size"
             case learningRate = "learning_rate"
         }
     }
@@ -28,7 +30,10 @@ public struct ReferenceRun: Decodable, Sendable {
         public var test: Losses
         public var activeUnits: Int
 
-        enum CodingKeys: String, CodingKey { case test, activeUnits = "active_units" }
+        enum CodingKeys: String, CodingKey {
+            case test
+            case activeUnits = "active_units"
+        }
     }
 
     /// Names the implementation and its version ("PyTorch 2.13.0+cpu (...)").

@@ -1,6 +1,6 @@
+import Figures
 import Foundation
 import Training
-import Figures
 
 /// The charts of the report, drawn from metrics alone.
 enum ReportCharts {
@@ -46,7 +46,9 @@ enum ReportCharts {
     static func curves(title: String, groups: [Group]) -> Canvas {
         var parts = Part.allCases.filter { p in groups.contains { meanCurve($0.runs, p, test: true) != nil } }
         if !parts.contains(.kl) { parts = [.recon] }  // autoencoders only: the total is the recon
-        let panelWidth = 520.0, height = 490.0, top = 58.0
+        let panelWidth = 520.0
+        let height = 490.0
+        let top = 58.0
         let canvas = Canvas(width: Int(panelWidth * Double(parts.count)), height: Int(height))
         canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)
         // One legend for all panels, in a row under the title.
@@ -63,17 +65,20 @@ enum ReportCharts {
             var series: [Series] = []
             var values: [Double] = []
             for g in groups {
-                guard let test = meanCurve(g.runs, part, test: true), let train = meanCurve(g.runs, part, test: false) else { continue }
+                guard let test = meanCurve(g.runs, part, test: true), let train = meanCurve(g.runs, part, test: false)
+                else { continue }
                 let x = (1...test.count).map(Double.init)
                 series.append(Series("\(g.label) test", color: g.color, x: x, y: test, lineWidth: 2.2))
                 series.append(Series("\(g.label) train", color: g.color, x: x, y: train, lineWidth: 1.6, dash: [6, 4]))
                 // Epoch 1 is far above the rest; scale the axis to epochs 2 on when there are enough.
                 values += (test.count >= 5 ? Array(test.dropFirst()) + Array(train.dropFirst()) : test + train)
             }
-            let lo = values.min() ?? 0, hi = values.max() ?? 1
+            let lo = values.min() ?? 0
+            let hi = values.max() ?? 1
             let pad = max(0.5, (hi - lo) * 0.06)
-            let chart = Chart(title: part.title, x: Axis("epoch"), y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
-                              series: series, legend: .none)
+            let chart = Chart(
+                title: part.title, x: Axis("epoch"), y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
+                series: series, legend: .none)
             chart.draw(on: canvas, in: Rect(x: Double(i) * panelWidth, y: top, width: panelWidth, height: height - top))
         }
         return canvas
@@ -81,30 +86,41 @@ enum ReportCharts {
 
     /// Final test (solid) and train (dashed) losses against one varied config value, error bars
     /// one standard deviation over seeds.
-    static func against(title: String, key: String, axisLabel: String, points: [(value: Double, runs: [RunMetrics])],
-                        logScale: Bool) -> Canvas {
+    static func against(
+        title: String, key: String, axisLabel: String, points: [(value: Double, runs: [RunMetrics])],
+        logScale: Bool
+    ) -> Canvas {
         var parts = Part.allCases.filter { p in points.contains { $0.runs.contains { p.value($0.final.test) != nil } } }
         if !parts.contains(.kl) { parts = [.recon] }
-        let panelWidth = 480.0, height = 440.0
+        let panelWidth = 480.0
+        let height = 440.0
         let canvas = Canvas(width: Int(panelWidth * Double(parts.count)), height: Int(height))
         canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)
         let ticks = points.map(\.value)
         for (i, part) in parts.enumerated() {
             var series: [Series] = []
             for (test, color) in [(true, Color.categorical[0]), (false, Color.categorical[1])] {
-                var xs: [Double] = [], ys: [Double] = [], es: [Double] = []
+                var xs: [Double] = []
+                var ys: [Double] = []
+                var es: [Double] = []
                 for p in points {
                     let v = p.runs.compactMap { part.value(test ? $0.final.test : $0.final.train) }
                     guard !v.isEmpty else { continue }
                     let m = v.reduce(0, +) / Double(v.count)
-                    let sd = v.count > 1 ? (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1)).squareRoot() : 0
-                    xs.append(p.value); ys.append(m); es.append(sd)
+                    let sd =
+                        v.count > 1 ? (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1)).squareRoot() : 0
+                    xs.append(p.value)
+                    ys.append(m)
+                    es.append(sd)
                 }
-                series.append(Series(test ? "test" : "train", color: color, x: xs, y: ys, yError: es, lineWidth: 2,
-                                     dash: test ? [] : [6, 4], marker: 4))
+                series.append(
+                    Series(
+                        test ? "test" : "train", color: color, x: xs, y: ys, yError: es, lineWidth: 2,
+                        dash: test ? [] : [6, 4], marker: 4))
             }
-            let chart = Chart(title: part.title, x: Axis(axisLabel, scale: logScale ? .log2 : .linear, ticks: ticks),
-                              y: Axis("nats per image"), series: series, legend: i == 0 ? .automatic : .none)
+            let chart = Chart(
+                title: part.title, x: Axis(axisLabel, scale: logScale ? .log2 : .linear, ticks: ticks),
+                y: Axis("nats per image"), series: series, legend: i == 0 ? .automatic : .none)
             chart.draw(on: canvas, in: Rect(x: Double(i) * panelWidth, y: 34, width: panelWidth, height: height - 34))
         }
         return canvas
@@ -118,15 +134,26 @@ enum ReportCharts {
             let sd = v.count > 1 ? (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1)).squareRoot() : 0
             return (m, sd)
         }
-        var xs: [Double] = [], ys: [Double] = [], xe: [Double] = [], ye: [Double] = [], labels: [String] = []
+        var xs: [Double] = []
+        var ys: [Double] = []
+        var xe: [Double] = []
+        var ye: [Double] = []
+        var labels: [String] = []
         for p in points.sorted(by: { $0.beta < $1.beta }) {
-            let kl = p.runs.compactMap { $0.final.test.kl }, recon = p.runs.map { $0.final.test.recon }
+            let kl = p.runs.compactMap { $0.final.test.kl }
+            let recon = p.runs.map { $0.final.test.recon }
             guard !kl.isEmpty else { continue }
-            let (km, ks) = stats(kl), (rm, rs) = stats(recon)
-            xs.append(km); ys.append(rm); xe.append(ks); ye.append(rs)
+            let (km, ks) = stats(kl)
+            let (rm, rs) = stats(recon)
+            xs.append(km)
+            ys.append(rm)
+            xe.append(ks)
+            ye.append(rs)
             labels.append("β=\(RunConfig.compact(p.beta))" + (p.runs.count > 1 ? " (n=\(p.runs.count))" : ""))
         }
-        let xMax = (xs.max() ?? 1) * 1.15 + 1, yMin = max(0, (ys.min() ?? 0) - 8), yMax = (ys.max() ?? 1) + 8
+        let xMax = (xs.max() ?? 1) * 1.15 + 1
+        let yMin = max(0, (ys.min() ?? 0) - 8)
+        let yMax = (ys.max() ?? 1) + 8
         let xMin = max(0, (xs.min() ?? 0) - 3)
         // Lines of equal recon + KL (the β = 1 negative ELBO), 10 nats apart.
         let lowest = zip(xs, ys).map { $0 + $1 }.min() ?? 0
@@ -134,13 +161,19 @@ enum ReportCharts {
         let first = (lowest / 10).rounded(.down) * 10
         for k in 0..<12 {
             let c = first + Double(k) * 10
-            guides.append(Series(k % 2 == 0 ? "recon + KL = \(Int(c))" : "", color: Color(hex: 0xBBBBBB), x: [xMin - 50, xMax + 50],
-                                 y: [c - (xMin - 50), c - (xMax + 50)], lineWidth: 1, dash: [3, 3], inLegend: false))
+            guides.append(
+                Series(
+                    k % 2 == 0 ? "recon + KL = \(Int(c))" : "", color: Color(hex: 0xBBBBBB), x: [xMin - 50, xMax + 50],
+                    y: [c - (xMin - 50), c - (xMax + 50)], lineWidth: 1, dash: [3, 3], inLegend: false))
         }
-        let series = [Series("β-VAE, test set", color: Color.categorical[3], x: xs, y: ys, yError: ye, xError: xe,
-                             lineWidth: 1.5, marker: 5, pointLabels: labels)]
-        let chart = Chart(title: title, x: Axis("rate: KL(q(z|x) ‖ p(z)), nats", range: xMin...xMax),
-                          y: Axis("distortion: reconstruction BCE, nats", range: yMin...yMax), series: series, guides: guides)
+        let series = [
+            Series(
+                "β-VAE, test set", color: Color.categorical[3], x: xs, y: ys, yError: ye, xError: xe,
+                lineWidth: 1.5, marker: 5, pointLabels: labels)
+        ]
+        let chart = Chart(
+            title: title, x: Axis("rate: KL(q(z|x) ‖ p(z)), nats", range: xMin...xMax),
+            y: Axis("distortion: reconstruction BCE, nats", range: yMin...yMax), series: series, guides: guides)
         let canvas = Canvas(width: 860, height: 640)
         chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 860, height: 640))
         return canvas
@@ -150,7 +183,8 @@ enum ReportCharts {
     static func sideBySide(title: String, panels: [(heading: String, image: PNGImage)], width: Double = 440) -> Canvas {
         let heights = panels.map { width * Double($0.image.height) / Double($0.image.width) }
         let height = 44 + 26 + (heights.max() ?? 100) + 12
-        let canvas = Canvas(width: Int(width * Double(panels.count) + 20 * Double(panels.count + 1)), height: Int(height))
+        let canvas = Canvas(
+            width: Int(width * Double(panels.count) + 20 * Double(panels.count + 1)), height: Int(height))
         canvas.text(title, x: Double(canvas.width) / 2, y: 26, size: 16, anchor: .center, bold: true)
         for (i, p) in panels.enumerated() {
             let x = 20 + Double(i) * (width + 20)

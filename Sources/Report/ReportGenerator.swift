@@ -1,11 +1,11 @@
-import Foundation
-import NeuralNet
 import Datasets
-import Training
 import Experiments
 import Figures
+import Foundation
 import Models
+import NeuralNet
 import Support
+import Training
 
 /// `vaelab report`: REPORT.md and its figures, regenerated from a results tree alone (no
 /// training, no data), deterministic (no timestamps), with relative links.
@@ -58,9 +58,12 @@ public struct ReportGenerator {
         let path = out + "/REPORT.md"
         try AtomicFile.write(md, to: path)
         let runs = tree.runs
-        return Outcome(reportPath: path, figures: figures.map(\.name),
-                       runs: (runs.filter { $0.status == .done }.count, runs.filter { $0.status == .failed }.count,
-                              runs.filter { $0.status == .missing }.count, runs.filter { $0.status == .invalid }.count))
+        return Outcome(
+            reportPath: path, figures: figures.map(\.name),
+            runs: (
+                runs.filter { $0.status == .done }.count, runs.filter { $0.status == .failed }.count,
+                runs.filter { $0.status == .missing }.count, runs.filter { $0.status == .invalid }.count
+            ))
     }
 
     /// The Markdown and the figures, in memory.
@@ -71,13 +74,16 @@ public struct ReportGenerator {
         md += "Regenerated from `\(resultsName)/` by `vaelab report` (`make report`); every number and figure below "
         md += "comes from the run directories, nothing is typed by hand. "
         md += "\(runs.count) runs in \(tree.studies.count) studies: \(done.count) done"
-        for (status, word) in [(ResultsTree.Status.failed, "failed"), (.missing, "not run yet"), (.invalid, "invalid")] {
+        for (status, word) in [(ResultsTree.Status.failed, "failed"), (.missing, "not run yet"), (.invalid, "invalid")]
+        {
             let n = runs.filter { $0.status == status }.count
             if n > 0 { md += ", \(n) \(word)" }
         }
         md += ".\n\n"
         md += "Contents: [methods](#methods) · "
-        if tree.studies.contains(where: { $0.name == Self.referenceStudy }) { md += "[the reference study](#the-reference-study) · " }
+        if tree.studies.contains(where: { $0.name == Self.referenceStudy }) {
+            md += "[the reference study](#the-reference-study) · "
+        }
         md += tree.studies.map { "[\($0.name)](#study-\(Self.anchor($0.name)))" }.joined(separator: " · ")
         md += " · [provenance](#provenance) · [appendix: every run](#appendix-every-run)\n\n"
         methods()
@@ -95,7 +101,8 @@ public struct ReportGenerator {
         }
         md += "## Methods\n\n"
         md += "| | |\n|---|---|\n"
-        md += "| Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n"
+        md +=
+            "| Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n"
         md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised) |\n"
         let kinds = Set(configs.map(\.model))
         var architectures: [String] = []
@@ -104,17 +111,26 @@ public struct ReportGenerator {
             if !architectures.contains(text) { architectures.append(text) }
         }
         md += "| Model | \(architectures.joined(separator: " · ")). H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
-        md += "| Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each averaged over the images (AE: recon only). Units: nats per image |\n"
-        md += "| Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n"
+        md +=
+            "| Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each averaged over the images (AE: recon only). Units: nats per image |\n"
+        md +=
+            "| Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n"
         md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"
-        md += "| Train / test losses | train: mean over the epoch's batches while training; test: all test images after the epoch, one z per image |\n"
-        md += "| Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) samples per test image; active units: dimensions whose posterior mean varies over the test set by more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test latent means among the training ones |\n"
+        md +=
+            "| Train / test losses | train: mean over the epoch's batches while training; test: all test images after the epoch, one z per image |\n"
+        md +=
+            "| Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) samples per test image; active units: dimensions whose posterior mean varies over the test set by more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test latent means among the training ones |\n"
         md += "| Seeds | mean ± sample standard deviation over seeds, n = number of finished seeds |\n"
-        md += "| Engine checks | every `make test`: finite-difference gradient checks of every layer and loss; the golden test "
-        md += "(`Tests/GoldenTests`): from vaelab's initial weights, MNIST's first batches and vaelab's noise, a float64 PyTorch "
-        md += "implementation with Keras's padding reproduced exactly computes the loss parts, every gradient, the Adam step and "
-        md += "a 20-step trajectory, for the VAE and the AE at d = 2 and 16 and H = 16 and 256, each on the direct and the GEMM "
-        md += "kernels and on 2 threads; vaelab agrees per tensor within 1e-5 (losses), 1e-4 (gradients), 1e-3 (the step) or "
+        md +=
+            "| Engine checks | every `make test`: finite-difference gradient checks of every layer and loss; the golden test "
+        md +=
+            "(`Tests/GoldenTests`): from vaelab's initial weights, MNIST's first batches and vaelab's noise, a float64 PyTorch "
+        md +=
+            "implementation with Keras's padding reproduced exactly computes the loss parts, every gradient, the Adam step and "
+        md +=
+            "a 20-step trajectory, for the VAE and the AE at d = 2 and 16 and H = 16 and 256, each on the direct and the GEMM "
+        md +=
+            "kernels and on 2 threads; vaelab agrees per tensor within 1e-5 (losses), 1e-4 (gradients), 1e-3 (the step) or "
         md += "4× PyTorch's own float32 error where float32 cannot do better |\n\n"
     }
 
@@ -122,14 +138,19 @@ public struct ReportGenerator {
 
     private mutating func reference() throws {
         guard let record = tree.studies.first(where: { $0.name == Self.referenceStudy }),
-              let study = tree.summary.studies.first(where: { $0.name == Self.referenceStudy }) else { return }
+            let study = tree.summary.studies.first(where: { $0.name == Self.referenceStudy })
+        else { return }
         md += "## The reference study\n\n\(record.description)\n\n"
-        md += "Final-epoch losses in nats per image, mean ± std over the n finished seeds. The published values are the "
+        md +=
+            "Final-epoch losses in nats per image, mean ± std over the n finished seeds. The published values are the "
         md += "training losses after 25 epochs (~ marks an approximate figure).\n\n"
-        md += "| model | d | H | n | train recon | train KL | train total | test recon | test KL | test total | published recon / KL / total |\n"
+        md +=
+            "| model | d | H | n | train recon | train KL | train total | test recon | test KL | test total | published recon / KL / total |\n"
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         // VAE rows first, then the AE, each by latent dimension.
-        func order(_ g: GroupSummary) -> (Int, Int) { (g.config["model"] == "vae" ? 0 : 1, Int(g.config["latent_dim"] ?? "") ?? 0) }
+        func order(_ g: GroupSummary) -> (Int, Int) {
+            (g.config["model"] == "vae" ? 0 : 1, Int(g.config["latent_dim"] ?? "") ?? 0)
+        }
         let groups = study.groups.sorted { order($0) < order($1) }
         var comparisons: [String] = []
         for g in groups {
@@ -141,10 +162,13 @@ public struct ReportGenerator {
             }
             if model == "VAE", let p = Self.published[d] {
                 let t = p.approximate ? "~" : ""
-                row += " | \(t)\(Self.number(p.recon, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.kl, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.total, p.approximate ? 1 : 2)) |"
+                row +=
+                    " | \(t)\(Self.number(p.recon, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.kl, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.total, p.approximate ? 1 : 2)) |"
                 if let total = g.metrics["train_total"] {
                     let delta = (total.mean - p.total) / p.total * 100
-                    comparisons.append("VAE d = \(d): train total \(Self.number(total.mean, 2)) against \(t)\(Self.number(p.total, 2)) published (\(Self.signed(delta, 1))%)")
+                    comparisons.append(
+                        "VAE d = \(d): train total \(Self.number(total.mean, 2)) against \(t)\(Self.number(p.total, 2)) published (\(Self.signed(delta, 1))%)"
+                    )
                 }
             } else {
                 row += " | – |"
@@ -157,13 +181,20 @@ public struct ReportGenerator {
         // Figures: curves of every group, then each group's first finished run.
         let byGroup = groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
         let curveGroups = byGroup.enumerated().compactMap { i, pair -> ReportCharts.Group? in
-            pair.1.isEmpty ? nil : ReportCharts.Group(label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics))
+            pair.1.isEmpty
+                ? nil
+                : ReportCharts.Group(
+                    label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics)
+                )
         }
         if !curveGroups.isEmpty {
             let ids = byGroup.flatMap { $0.1.map(\.id) }
-            try addChart(ReportCharts.curves(title: "Reference study: loss per epoch (mean over seeds)", groups: curveGroups),
-                         name: "reference-curves.png", runs: ids,
-                         caption: "Test (solid) and train (dashed) losses per epoch, mean over seeds; look at the gap between d = 2 and d = 16 in reconstruction, paid for in KL.")
+            try addChart(
+                ReportCharts.curves(title: "Reference study: loss per epoch (mean over seeds)", groups: curveGroups),
+                name: "reference-curves.png", runs: ids,
+                caption:
+                    "Test (solid) and train (dashed) losses per epoch, mean over seeds; look at the gap between d = 2 and d = 16 in reconstruction, paid for in KL."
+            )
         }
         // AE against VAE samples, per latent dimension.
         for d in Set(groups.compactMap { Int($0.config["latent_dim"] ?? "") }).sorted() {
@@ -177,24 +208,36 @@ public struct ReportGenerator {
                 return (run.config.model.rawValue.uppercased(), try PNG.read(path))
             }
             guard images.count == 2 else { continue }
-            try addChart(ReportCharts.sideBySide(title: "Samples from the prior: VAE against AE, d = \(d)", panels: images),
-                         name: "reference-samples-vae-vs-ae-d\(d).png", runs: pair.map(\.id),
-                         caption: "The same N(0, I) draws through each decoder. The VAE was trained to make N(0, I) cover its codes; the AE was not, so its samples show whatever its decoder does near the origin: compare how many are clean digits.")
+            try addChart(
+                ReportCharts.sideBySide(title: "Samples from the prior: VAE against AE, d = \(d)", panels: images),
+                name: "reference-samples-vae-vs-ae-d\(d).png", runs: pair.map(\.id),
+                caption:
+                    "The same N(0, I) draws through each decoder. The VAE was trained to make N(0, I) cover its codes; the AE was not, so its samples show whatever its decoder does near the origin: compare how many are clean digits."
+            )
         }
         var blocks: [String] = []
         for (g, runs) in byGroup {
             guard let run = runs.first else { continue }
             var cells: [String] = []
-            for kind in [RunFigures.reconstructions, RunFigures.latentMap, RunFigures.interpolations, RunFigures.manifold] {
+            for kind in [
+                RunFigures.reconstructions, RunFigures.latentMap, RunFigures.interpolations, RunFigures.manifold,
+            ] {
                 guard let name = try copyRunFigure(run, kind) else { continue }
                 cells.append("<img src=\"figures/\(name)\" width=\"420\" alt=\"\(kind)\">")
             }
-            if !cells.isEmpty { blocks.append("### \(Self.shortLabel(g)), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n") + "\n\n") }
+            if !cells.isEmpty {
+                blocks.append(
+                    "### \(Self.shortLabel(g)), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n") + "\n\n")
+            }
         }
         if !blocks.isEmpty {
-            md += "Each configuration's first finished seed: reconstructions and the latent map, then interpolations and "
-            md += "(d = 2) the decoded manifold. \(Self.captions[RunFigures.reconstructions]!) \(Self.captions[RunFigures.latentMap]!) "
-            md += "\(Self.captions[RunFigures.interpolations]!) \(Self.captions[RunFigures.manifold]!)\n\n" + blocks.joined()
+            md +=
+                "Each configuration's first finished seed: reconstructions and the latent map, then interpolations and "
+            md +=
+                "(d = 2) the decoded manifold. \(Self.captions[RunFigures.reconstructions]!) \(Self.captions[RunFigures.latentMap]!) "
+            md +=
+                "\(Self.captions[RunFigures.interpolations]!) \(Self.captions[RunFigures.manifold]!)\n\n"
+                + blocks.joined()
         }
         if !md.hasSuffix("\n\n") { md += "\n" }
     }
@@ -210,9 +253,11 @@ public struct ReportGenerator {
         if !record.description.isEmpty { md += record.description + "\n\n" }
         let runCount = study.groups.reduce(0) { $0 + $1.runIDs.count }
         let finished = study.groups.reduce(0) { $0 + $1.done }
-        md += "Spec `\(record.specFile)` (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) configurations, "
+        md +=
+            "Spec `\(record.specFile)` (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) configurations, "
         md += "\(finished) of \(runCount) runs finished.\n\n"
-        md += "| configuration | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n"
+        md +=
+            "| configuration | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n"
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for g in study.groups {
             var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
@@ -239,26 +284,37 @@ public struct ReportGenerator {
                 let positive = points.allSatisfy { $0.0 > 0 }
                 let log = positive && (points.last!.0 / points.first!.0) >= 8
                 let name = Self.axisName(key)
-                try addChart(ReportCharts.against(title: "\(record.name): final losses against \(name)", key: key, axisLabel: name,
-                                                  points: points.map { (value: $0.0, runs: $0.1) }, logScale: log),
-                             name: "\(slug)-against-\(Self.anchor(key)).png", runs: ids,
-                             caption: "Final test (solid) and train (dashed) losses against \(name)\(log ? " (log scale)" : ""); bars: ± one std over seeds where n > 1.")
+                try addChart(
+                    ReportCharts.against(
+                        title: "\(record.name): final losses against \(name)", key: key, axisLabel: name,
+                        points: points.map { (value: $0.0, runs: $0.1) }, logScale: log),
+                    name: "\(slug)-against-\(Self.anchor(key)).png", runs: ids,
+                    caption:
+                        "Final test (solid) and train (dashed) losses against \(name)\(log ? " (log scale)" : ""); bars: ± one std over seeds where n > 1."
+                )
                 if key == "beta" {
-                    try addChart(ReportCharts.rateDistortion(title: "\(record.name): the rate-distortion plane",
-                                                             points: points.map { (beta: $0.0, runs: $0.1) }),
-                                 name: "\(slug)-rate-distortion.png", runs: ids,
-                                 caption: "One point per β (test set): larger β buys a lower rate (KL) with more distortion (recon); grey lines join points of equal recon + KL, the β = 1 objective.")
+                    try addChart(
+                        ReportCharts.rateDistortion(
+                            title: "\(record.name): the rate-distortion plane",
+                            points: points.map { (beta: $0.0, runs: $0.1) }),
+                        name: "\(slug)-rate-distortion.png", runs: ids,
+                        caption:
+                            "One point per β (test set): larger β buys a lower rate (KL) with more distortion (recon); grey lines join points of equal recon + KL, the β = 1 objective."
+                    )
                 }
             }
         }
         // The reference study's curves are in its own section above.
         if record.name != Self.referenceStudy && (finishedGroups.count >= 2 || tree.studies.count == 1) {
             let curveGroups = finishedGroups.enumerated().map { i, pair in
-                ReportCharts.Group(label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics))
+                ReportCharts.Group(
+                    label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics)
+                )
             }
-            try addChart(ReportCharts.curves(title: "\(record.name): loss per epoch", groups: curveGroups),
-                         name: "\(slug)-curves.png", runs: ids,
-                         caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
+            try addChart(
+                ReportCharts.curves(title: "\(record.name): loss per epoch", groups: curveGroups),
+                name: "\(slug)-curves.png", runs: ids,
+                caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
         }
         // A gallery: samples and latent map of each configuration's first finished run.
         var cells: [(String, String, String)] = []
@@ -288,7 +344,9 @@ public struct ReportGenerator {
         typealias Seeds = [(seed: UInt64, total: Double, active: Int?)]
         let rows = groups.map { g, runs -> (GroupSummary, Seeds, [ReferenceRun]) in
             let refs = tree.referenceRuns.filter { r in runs.first.map { r.matches($0.config) } ?? false }
-            let mine = runs.compactMap { r in r.metrics.map { (r.config.seed, $0.final.test.total, $0.final.activeUnits) } }
+            let mine = runs.compactMap { r in
+                r.metrics.map { (r.config.seed, $0.final.test.total, $0.final.activeUnits) }
+            }
             return (g, mine, refs.sorted { $0.config.seed < $1.config.seed })
         }
         guard let named = rows.lazy.compactMap({ $0.2.first }).first else { return }
@@ -308,7 +366,9 @@ public struct ReportGenerator {
         for (g, mine, refs) in rows {
             if !mine.isEmpty { row(g.label, "vaelab", mine) }
             if !refs.isEmpty {
-                row(g.label, Self.cell(refs[0].implementation), refs.map { ($0.config.seed, $0.final.test.total, $0.final.activeUnits) })
+                row(
+                    g.label, Self.cell(refs[0].implementation),
+                    refs.map { ($0.config.seed, $0.final.test.total, $0.final.activeUnits) })
             }
         }
         md += "\n"
@@ -317,13 +377,17 @@ public struct ReportGenerator {
             (g, mine.map(\.total), refs.map(\.final.test.total))
         }
         guard let wide = spread.max(by: { range($0.1) < range($1.1) }),
-              let narrow = spread.min(by: { range($0.1) < range($1.1) }), range(wide.1) >= 3 * range(narrow.1) else { return }
-        md += "At \(wide.0.label) the final test total spans \(Self.number(wide.1.min()!, 1))–\(Self.number(wide.1.max()!, 1)) "
+            let narrow = spread.min(by: { range($0.1) < range($1.1) }), range(wide.1) >= 3 * range(narrow.1)
+        else { return }
+        md +=
+            "At \(wide.0.label) the final test total spans \(Self.number(wide.1.min()!, 1))–\(Self.number(wide.1.max()!, 1)) "
         md += "over \(wide.1.count) seeds in vaelab"
         if wide.2.count >= 2 {
-            md += " and \(Self.number(wide.2.min()!, 1))–\(Self.number(wide.2.max()!, 1)) over \(wide.2.count) in \(name)"
+            md +=
+                " and \(Self.number(wide.2.min()!, 1))–\(Self.number(wide.2.max()!, 1)) over \(wide.2.count) in \(name)"
         }
-        md += ", against a range of \(Self.number(range(narrow.1), 1)) at \(narrow.0.label): there the result depends on the "
+        md +=
+            ", against a range of \(Self.number(range(narrow.1), 1)) at \(narrow.0.label): there the result depends on the "
         md += "initial draw (how many latent units survive it) more than on the implementation.\n\n"
     }
 
@@ -335,19 +399,31 @@ public struct ReportGenerator {
     private mutating func perRunCurves() throws {
         for run in tree.runs where run.status == .done {
             guard let m = run.metrics else { continue }
-            let canvas = ReportCharts.curves(title: "\(Summary.label(run.config)) · seed \(run.config.seed): loss per epoch",
-                                             groups: [.init(label: "", color: Color.categorical[0], runs: [m])])
-            figures.append(("\(run.id)-curves.png", try PNG.encode(canvas.pngImage(text: Self.text(
-                title: "Training curves", runs: [run])))))
+            let canvas = ReportCharts.curves(
+                title: "\(Summary.label(run.config)) · seed \(run.config.seed): loss per epoch",
+                groups: [.init(label: "", color: Color.categorical[0], runs: [m])])
+            figures.append(
+                (
+                    "\(run.id)-curves.png",
+                    try PNG.encode(
+                        canvas.pngImage(
+                            text: Self.text(
+                                title: "Training curves", runs: [run])))
+                ))
         }
     }
 
     private static let captions: [String: String] = [
-        RunFigures.reconstructions: "Test images over their reconstructions (decoded posterior means): blur and digit swaps show what the code keeps.",
-        RunFigures.samples: "Samples decoded from z ~ N(0, I): sharp, varied digits mean the prior covers the latent space.",
-        RunFigures.latentMap: "Posterior means of the test images coloured by digit (first two principal components when d > 2): look for separated, round clusters.",
-        RunFigures.interpolations: "Decoded straight lines between two test images' latent means: smooth morphs without blanks mean a continuous latent space.",
-        RunFigures.manifold: "The decoder over a 20 × 20 grid of N(0, 1) quantiles of a 2-d latent space: every digit should have a region.",
+        RunFigures.reconstructions:
+            "Test images over their reconstructions (decoded posterior means): blur and digit swaps show what the code keeps.",
+        RunFigures.samples:
+            "Samples decoded from z ~ N(0, I): sharp, varied digits mean the prior covers the latent space.",
+        RunFigures.latentMap:
+            "Posterior means of the test images coloured by digit (first two principal components when d > 2): look for separated, round clusters.",
+        RunFigures.interpolations:
+            "Decoded straight lines between two test images' latent means: smooth morphs without blanks mean a continuous latent space.",
+        RunFigures.manifold:
+            "The decoder over a 20 × 20 grid of N(0, 1) quantiles of a 2-d latent space: every digit should have a region.",
     ]
 
     /// Copies `<run>/figures/<kind>` into the report (once); its name there, or nil if the run has none.
@@ -388,21 +464,29 @@ public struct ReportGenerator {
         }
         md += "| | |\n|---|---|\n"
         md += "| vaelab | \(distinct(\.vaelabVersion)) |\n"
-        md += "| commits the runs were trained at | \(distinct { "`\($0.gitCommit.prefix(12))`" + ($0.gitDirty ? " (dirty)" : "") }) |\n"
+        md +=
+            "| commits the runs were trained at | \(distinct { "`\($0.gitCommit.prefix(12))`" + ($0.gitDirty ? " (dirty)" : "") }) |\n"
         md += "| Swift | \(distinct(\.swiftVersion)) |\n"
-        md += "| BLAS | OpenBLAS, kernel \(distinct(\.blasCore)), \(distinct { "\($0.blasThreads)" }) thread(s) per run |\n"
+        md +=
+            "| BLAS | OpenBLAS, kernel \(distinct(\.blasCore)), \(distinct { "\($0.blasThreads)" }) thread(s) per run |\n"
         md += "| CPU | \(distinct(\.cpuModel)), \(distinct { "\($0.hostCores)" }) cores |\n"
         let total = timings.reduce(0) { $0 + $1.totalSeconds }
-        md += "| compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall times) |\n"
+        md +=
+            "| compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall times) |\n"
         let rss = timings.map(\.peakResidentMB).max()
-        md += "| peak resident memory of a vaelab process (the runs of one `vaelab run --jobs N` share it) | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
+        md +=
+            "| peak resident memory of a vaelab process (the runs of one `vaelab run --jobs N` share it) | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
         let runs = tree.runs
-        md += "| runs | \(runs.count): \(runs.filter { $0.status == .done }.count) done, \(runs.filter { $0.status == .failed }.count) failed, "
-        md += "\(runs.filter { $0.status == .missing }.count) not run, \(runs.filter { $0.status == .invalid }.count) invalid |\n\n"
+        md +=
+            "| runs | \(runs.count): \(runs.filter { $0.status == .done }.count) done, \(runs.filter { $0.status == .failed }.count) failed, "
+        md +=
+            "\(runs.filter { $0.status == .missing }.count) not run, \(runs.filter { $0.status == .invalid }.count) invalid |\n\n"
         md += "Data (SHA-256 of each decompressed file, checked on every load):\n\n"
         for name in Set(tree.runs.map(\.config.dataset)).sorted() {
             guard let dataset = DatasetName(rawValue: name) else { continue }
-            for (file, sum) in dataset.pinnedChecksums.sorted(by: { $0.key < $1.key }) { md += "- \(name) `\(file)`: `\(sum)`\n" }
+            for (file, sum) in dataset.pinnedChecksums.sorted(by: { $0.key < $1.key }) {
+                md += "- \(name) `\(file)`: `\(sum)`\n"
+            }
         }
         md += "\nSpecs:\n\n"
         for s in tree.studies { md += "- `\(s.specFile)` (study \(s.name)): SHA-256 `\(s.specSHA256)`\n" }
@@ -417,16 +501,26 @@ public struct ReportGenerator {
             if let note = run.note { status += ": " + note.replacingOccurrences(of: "|", with: "\\|") }
             let wall = run.timing.map { Self.duration($0.totalSeconds) } ?? "–"
             var links: [String] = []
-            if figures.contains(where: { $0.name == "\(run.id)-curves.png" }) { links.append("[curves](figures/\(run.id)-curves.png)") }
-            for kind in [RunFigures.reconstructions, RunFigures.samples, RunFigures.latentMap, RunFigures.interpolations, RunFigures.manifold] {
+            if figures.contains(where: { $0.name == "\(run.id)-curves.png" }) {
+                links.append("[curves](figures/\(run.id)-curves.png)")
+            }
+            for kind in [
+                RunFigures.reconstructions, RunFigures.samples, RunFigures.latentMap, RunFigures.interpolations,
+                RunFigures.manifold,
+            ] {
                 let name = "\(run.id)-\(kind)"
                 if figures.contains(where: { $0.name == name }) {
                     links.append("[\(kind.replacingOccurrences(of: ".png", with: ""))](figures/\(name))")
-                } else if run.status == .done, FileManager.default.fileExists(atPath: run.directory.figuresPath + "/" + kind) {
-                    links.append("[\(kind.replacingOccurrences(of: ".png", with: ""))](../\(resultsName)/runs/\(run.id)/figures/\(kind))")
+                } else if run.status == .done,
+                    FileManager.default.fileExists(atPath: run.directory.figuresPath + "/" + kind)
+                {
+                    links.append(
+                        "[\(kind.replacingOccurrences(of: ".png", with: ""))](../\(resultsName)/runs/\(run.id)/figures/\(kind))"
+                    )
                 }
             }
-            md += "| `\(run.id)` | \(run.studies.joined(separator: ", ")) | \(Summary.label(run.config)) | \(run.config.seed) | \(status) | \(wall) | \(links.joined(separator: " · ")) |\n"
+            md +=
+                "| `\(run.id)` | \(run.studies.joined(separator: ", ")) | \(Summary.label(run.config)) | \(run.config.seed) | \(status) | \(wall) | \(links.joined(separator: " · ")) |\n"
         }
     }
 

@@ -1,15 +1,18 @@
+import Datasets
+import Experiments
 import Foundation
 import NeuralNet
-import Datasets
-import Training
-import Experiments
 import Support
+import Training
 
 /// A results tree that cannot be read; one line naming the file and what was expected.
 public struct ReportError: Error, CustomStringConvertible {
     public let file: String
     public let message: String
-    public init(file: String, message: String) { self.file = file; self.message = message }
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
     public var description: String { "\(file): \(message)" }
 }
 
@@ -53,11 +56,14 @@ public struct ResultsTree {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: store.studiesDirectory)) ?? []
         for name in names.filter({ $0.hasSuffix(".json") }).sorted() {
             let path = store.studiesDirectory + "/" + name
-            guard let data = FileManager.default.contents(atPath: path) else { throw ReportError(file: path, message: "cannot read the file") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ReportError(file: path, message: "cannot read the file")
+            }
             do {
                 let study = try JSONDecoder().decode(StudyRecord.self, from: data)
                 guard study.format == StudyRecord.currentFormat else {
-                    throw ReportError(file: path, message: "format \(study.format), expected \(StudyRecord.currentFormat)")
+                    throw ReportError(
+                        file: path, message: "format \(study.format), expected \(StudyRecord.currentFormat)")
                 }
                 studies.append(study)
             } catch let e as ReportError { throw e } catch {
@@ -85,11 +91,15 @@ public struct ResultsTree {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportError(file: path, message: "missing (run `vaelab run` to create it)")
         }
-        do { var parser = JSONParser(bytes: [UInt8](data)); _ = try parser.parseDocument() } catch let error as JSONParseError {
+        do {
+            var parser = JSONParser(bytes: [UInt8](data))
+            _ = try parser.parseDocument()
+        } catch let error as JSONParseError {
             throw ReportError(file: path, message: "not valid JSON: \(error.message) at byte \(error.offset)")
         }
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let format = object["format"] as? String, format != Summary.currentFormat {
+            let format = object["format"] as? String, format != Summary.currentFormat
+        {
             throw ReportError(file: path, message: "format \(format), expected \(Summary.currentFormat)")
         }
         do { return try JSONDecoder().decode(Summary.self, from: data) } catch {
@@ -107,7 +117,9 @@ public struct ResultsTree {
             case .success(let m):
                 run.status = .done
                 run.metrics = m
-                if let data = fm.contents(atPath: dir.timingPath) { run.timing = try? JSONDecoder().decode(RunTiming.self, from: data) }
+                if let data = fm.contents(atPath: dir.timingPath) {
+                    run.timing = try? JSONDecoder().decode(RunTiming.self, from: data)
+                }
             case .failure(let problem):
                 run.status = .invalid
                 run.note = problem.reason
@@ -123,7 +135,8 @@ public struct ResultsTree {
         switch error {
         case DecodingError.keyNotFound(let key, let c):
             return "missing field \((c.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c), DecodingError.dataCorrupted(let c):
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c),
+            DecodingError.dataCorrupted(let c):
             return "bad field \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
         default: return "\(error)"
         }

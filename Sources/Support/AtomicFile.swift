@@ -1,13 +1,17 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed write; one line naming the file.
 public struct WriteError: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let reason: String
-    public init(path: String, reason: String) { self.path = path; self.reason = reason }
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
     public var description: String { "\(path): \(reason)" }
 }
 
@@ -50,7 +54,9 @@ public enum AtomicFile {
         }
         if close(fd) != 0 { throw WriteError(path: path, reason: "cannot close: \(errnoString())") }
         FaultInjection.reached("write:" + base)
-        if rename(temp, path) != 0 { throw WriteError(path: path, reason: "cannot rename into place: \(errnoString())") }
+        if rename(temp, path) != 0 {
+            throw WriteError(path: path, reason: "cannot rename into place: \(errnoString())")
+        }
         committed = true
         let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
         if dirfd >= 0 {

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A test hook for crash-consistency tests: with `VAELAB_FAULT_KILL=<point>:<n>` in the
@@ -14,7 +15,8 @@ public enum FaultInjection {
 
     private static let target: (point: String, count: Int)? = {
         guard let spec = ProcessInfo.processInfo.environment[variable], let colon = spec.lastIndex(of: ":"),
-              let n = Int(spec[spec.index(after: colon)...]), n >= 1 else { return nil }
+            let n = Int(spec[spec.index(after: colon)...]), n >= 1
+        else { return nil }
         return (String(spec[..<colon]), n)
     }()
     private static let lock = NSLock()

@@ -10,7 +10,9 @@ public enum Git {
         public var stdout: Data
         public var stderr: Data
         /// stdout without surrounding whitespace.
-        public var output: String { String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+        public var output: String {
+            String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         /// The first line of stderr.
         public var errorLine: String {
             String(decoding: stderr, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
@@ -36,7 +38,8 @@ public enum Git {
         environment["GIT_TERMINAL_PROMPT"] = "0"
         environment["LC_ALL"] = "C"
         process.environment = environment
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
-import NeuralNet
 import Models
+import NeuralNet
 import Support
 
 /// Timing of one model's training step (and evaluation forward pass) on synthetic data.
@@ -14,8 +14,11 @@ public struct ModelBenchmark: Codable, Sendable {
         public var forwardGEMMMs: Double
         public var backwardGEMMMs: Double
         enum CodingKeys: String, CodingKey {
-            case layer, forwardMs = "forward_ms", backwardMs = "backward_ms"
-            case forwardGEMMMs = "forward_gemm_ms", backwardGEMMMs = "backward_gemm_ms"
+            case layer
+            case forwardMs = "forward_ms"
+            case backwardMs = "backward_ms"
+            case forwardGEMMMs = "forward_gemm_ms"
+            case backwardGEMMMs = "backward_gemm_ms"
         }
     }
     public var name: String
@@ -34,9 +37,14 @@ public struct ModelBenchmark: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name, kind, layers, gflops, efficiency
-        case latentDim = "latent_dim", hiddenUnits = "hidden_units", batchSize = "batch_size"
-        case msPerStep = "ms_per_step", imagesPerSecond = "images_per_second", gflopPerStep = "gflop_per_step"
-        case sgemmGflops = "sgemm_gflops", evalImagesPerSecond = "eval_images_per_second"
+        case latentDim = "latent_dim"
+        case hiddenUnits = "hidden_units"
+        case batchSize = "batch_size"
+        case msPerStep = "ms_per_step"
+        case imagesPerSecond = "images_per_second"
+        case gflopPerStep = "gflop_per_step"
+        case sgemmGflops = "sgemm_gflops"
+        case evalImagesPerSecond = "eval_images_per_second"
     }
 }
 
@@ -60,7 +68,8 @@ public struct ParallelScaling: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name, jobs, rounds, speedup
-        case singleImagesPerSecond = "single_images_per_second", parallelImagesPerSecond = "parallel_images_per_second"
+        case singleImagesPerSecond = "single_images_per_second"
+        case parallelImagesPerSecond = "parallel_images_per_second"
         case sgemmSpeedup = "sgemm_speedup"
     }
 }
@@ -74,14 +83,24 @@ public struct BenchmarkReport: Codable, Sendable {
     public var blasHint: String?
     /// Runs side by side in one process (`vaelab run --jobs N`), when measured.
     public var parallel: [ParallelScaling]
-    public init(blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil,
-                parallel: [ParallelScaling] = []) {
-        self.blasCore = blasCore; self.blasThreads = blasThreads; self.sgemmGflops = sgemmGflops; self.models = models
-        self.blasHint = blasHint; self.parallel = parallel
+    public init(
+        blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil,
+        parallel: [ParallelScaling] = []
+    ) {
+        self.blasCore = blasCore
+        self.blasThreads = blasThreads
+        self.sgemmGflops = sgemmGflops
+        self.models = models
+        self.blasHint = blasHint
+        self.parallel = parallel
     }
     enum CodingKeys: String, CodingKey {
-        case blasCore = "blas_core", blasThreads = "blas_threads", sgemmGflops = "sgemm_gflops", models
-        case blasHint = "blas_hint", parallel
+        case blasCore = "blas_core"
+        case blasThreads = "blas_threads"
+        case sgemmGflops = "sgemm_gflops"
+        case models
+        case blasHint = "blas_hint"
+        case parallel
     }
 }
 
@@ -91,14 +110,20 @@ public enum Benchmark {
     /// the median, used before, read as low as 2/3 of what the layers' own GEMMs reached).
     public static func sgemmGFLOPs(size n: Int = 1024, repeats: Int = 9) -> Double {
         var rng = Xoshiro256(seed: 1)
-        let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
-        for i in 0..<a.count { a.data[i] = rng.uniform(-1, 1); b.data[i] = rng.uniform(-1, 1) }
+        let a = Tensor(zeros: [n, n])
+        let b = Tensor(zeros: [n, n])
+        let c = Tensor(zeros: [n, n])
+        for i in 0..<a.count {
+            a.data[i] = rng.uniform(-1, 1)
+            b.data[i] = rng.uniform(-1, 1)
+        }
         func once() -> Double {
             let t0 = monotonicSeconds()
             BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
             return monotonicSeconds() - t0
         }
-        _ = once(); _ = once()
+        _ = once()
+        _ = once()
         let times = (0..<repeats).map { _ in once() }
         return 2 * Double(n * n * n) / times.min()! / 1e9
     }
@@ -108,8 +133,10 @@ public enum Benchmark {
     /// the training step and the evaluation pass are `vaelab train --threads`'s (each batch split
     /// over `DataParallelStep`'s workers, one BLAS thread each); the per-layer profile is the
     /// one-thread step's, run with `threads` BLAS threads.
-    public static func measure(_ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
-                               threads: Int = 1, sgemmGflops: Double) -> ModelBenchmark {
+    public static func measure(
+        _ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
+        threads: Int = 1, sgemmGflops: Double
+    ) -> ModelBenchmark {
         let model = ModelRegistry.make(config)
         model.initialize(seed: 0)
         let adam = Adam(count: model.parameterCount)
@@ -122,7 +149,9 @@ public enum Benchmark {
         let blasThreads = BLAS.threads
         if parallel != nil { BLAS.threads = 1 }
         func step() {
-            _ = parallel?.trainStep(x, beta: 1, noise: &noise, optimizer: adam) ?? model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+            _ =
+                parallel?.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+                ?? model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
         }
         for _ in 0..<warmup { step() }
         var times: [Double] = []
@@ -157,8 +186,9 @@ public enum Benchmark {
         let layers = profiler.order.map { key -> ModelBenchmark.LayerTime in
             let e = profiler.entries[key]!
             let ms = 1000 / Double(profiledSteps)
-            return .init(layer: key, forwardMs: e.forward * ms, backwardMs: e.backward * ms,
-                         forwardGEMMMs: e.forwardGEMM * ms, backwardGEMMMs: e.backwardGEMM * ms)
+            return .init(
+                layer: key, forwardMs: e.forward * ms, backwardMs: e.backward * ms,
+                forwardGEMMMs: e.forwardGEMM * ms, backwardGEMMMs: e.backwardGEMM * ms)
         }
 
         let flop = Double(model.flops(batch: batch).trainingStep)
@@ -175,8 +205,10 @@ public enum Benchmark {
     /// BLAS thread each: the caller sets `BLAS.threads`), against the first of them alone.
     /// Each round times `steps` steps of one run, then `steps` steps of every run together
     /// (wall time until the last finishes); the medians over `rounds` are reported.
-    public static func parallelScaling(_ config: ModelConfig, jobs: Int, batch: Int = 128, rounds: Int = 7,
-                                       steps: Int = 6) -> ParallelScaling {
+    public static func parallelScaling(
+        _ config: ModelConfig, jobs: Int, batch: Int = 128, rounds: Int = 7,
+        steps: Int = 6
+    ) -> ParallelScaling {
         precondition(jobs >= 1 && rounds >= 1 && steps >= 1)
         // Each run is stepped by one thread at a time: concurrentPerform gives run i to iteration i.
         final class Run: @unchecked Sendable {
@@ -199,25 +231,31 @@ public enum Benchmark {
         let (single, parallel, ratio) = sideBySide(jobs: jobs, rounds: rounds, warmup: 2) { i, warmup in
             runs[i].step(warmup ? 2 : steps)
         }
-        return ParallelScaling(name: "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)", jobs: jobs,
-                               rounds: rounds, singleImagesPerSecond: Double(batch * steps) * single,
-                               parallelImagesPerSecond: Double(batch * steps) * parallel, speedup: ratio,
-                               sgemmSpeedup: sgemmScaling(jobs: jobs, rounds: rounds))
+        return ParallelScaling(
+            name: "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)", jobs: jobs,
+            rounds: rounds, singleImagesPerSecond: Double(batch * steps) * single,
+            parallelImagesPerSecond: Double(batch * steps) * parallel, speedup: ratio,
+            sgemmSpeedup: sgemmScaling(jobs: jobs, rounds: rounds))
     }
 
     /// Throughput of `jobs` threads each running an n^3 sgemm `repeats` times on its own
     /// matrices (in L2 for the default n), over one thread alone: the machine's scaling for
     /// compute-bound work. Median over `rounds` alternating rounds.
     public static func sgemmScaling(jobs: Int, size n: Int = 256, repeats: Int = 300, rounds: Int = 7) -> Double {
-        final class Product: @unchecked Sendable {   // one thread per product, as in parallelScaling
+        final class Product: @unchecked Sendable {  // one thread per product, as in parallelScaling
             let a: Tensor, b: Tensor, c: Tensor
             init(_ n: Int, seed: UInt64) {
                 var rng = Xoshiro256(seed: seed)
                 (a, b, c) = (Tensor(zeros: [n, n]), Tensor(zeros: [n, n]), Tensor(zeros: [n, n]))
-                for i in 0..<a.count { a.data[i] = rng.uniform(-1, 1); b.data[i] = rng.uniform(-1, 1) }
+                for i in 0..<a.count {
+                    a.data[i] = rng.uniform(-1, 1)
+                    b.data[i] = rng.uniform(-1, 1)
+                }
             }
             func run(_ n: Int, _ times: Int) {
-                for _ in 0..<times { BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n) }
+                for _ in 0..<times {
+                    BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+                }
             }
         }
         let products = (0..<jobs).map { Product(n, seed: UInt64($0)) }
@@ -229,27 +267,38 @@ public enum Benchmark {
     /// Rounds of `work(0)` alone, then `work(i)` for every i on `jobs` threads at once (wall
     /// time until the last ends), after `warmup` such rounds untimed. Returns the medians of the
     /// rates (1 / seconds: one work item alone; all of them together) and of their ratio.
-    static func sideBySide(jobs: Int, rounds: Int, warmup: Int,
-                           _ work: @escaping @Sendable (Int, _ warmup: Bool) -> Void) -> (single: Double, parallel: Double, ratio: Double) {
+    static func sideBySide(
+        jobs: Int, rounds: Int, warmup: Int,
+        _ work: @escaping @Sendable (Int, _ warmup: Bool) -> Void
+    ) -> (single: Double, parallel: Double, ratio: Double) {
         // One thread of its own per extra work item, the caller's for the first: libdispatch's
         // concurrentPerform sometimes ran the short sgemm items one after the other here (its
         // thread pool holds back workers when it judges the CPUs busy), which measured ~1.0x.
         func together(_ warm: Bool) -> Double {
             let done = DispatchSemaphore(value: 0)
             let t0 = monotonicSeconds()
-            for i in 1..<jobs { Thread { work(i, warm); done.signal() }.start() }
+            for i in 1..<jobs {
+                Thread {
+                    work(i, warm)
+                    done.signal()
+                }.start()
+            }
             work(0, warm)
             for _ in 1..<jobs { done.wait() }
             return monotonicSeconds() - t0
         }
         for _ in 0..<warmup { _ = together(true) }
-        var single: [Double] = [], parallel: [Double] = [], ratio: [Double] = []
+        var single: [Double] = []
+        var parallel: [Double] = []
+        var ratio: [Double] = []
         for _ in 0..<rounds {
             let t0 = monotonicSeconds()
             work(0, false)
             let alone = 1 / (monotonicSeconds() - t0)
             let all = Double(jobs) / together(false)
-            single.append(alone); parallel.append(all); ratio.append(all / alone)
+            single.append(alone)
+            parallel.append(all)
+            ratio.append(all / alone)
         }
         return (median(single), median(parallel), median(ratio))
     }
@@ -265,7 +314,10 @@ public enum Benchmark {
 public enum BLASKernelAdvice {
     /// Vector width classes, narrowest first.
     public enum ISA: Int, Comparable, Sendable, CustomStringConvertible {
-        case sse = 0, avx, avx2, avx512
+        case sse = 0
+        case avx
+        case avx2
+        case avx512
         public static func < (a: ISA, b: ISA) -> Bool { a.rawValue < b.rawValue }
         public var description: String { ["SSE", "AVX", "AVX2", "AVX-512"][rawValue] }
     }
@@ -291,20 +343,26 @@ public enum BLASKernelAdvice {
     /// This machine's CPU flags (empty where /proc/cpuinfo is unreadable).
     public static var cpuFlags: Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+            let colon = line.firstIndex(of: ":")
+        else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
     }
 
     /// One line when the kernel is narrower than the CPU supports, naming the variable that
     /// forced it if one is set; nil when the kernel matches the CPU.
     public static func hint(core: String, cpuFlags: Set<String>, environment: [String: String]) -> String? {
-        let kernel = isa(ofCore: core), cpu = isa(ofCPUFlags: cpuFlags)
+        let kernel = isa(ofCore: core)
+        let cpu = isa(ofCPUFlags: cpuFlags)
         guard kernel < cpu else { return nil }
-        let forced = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].compactMap { key in environment[key].map { "\(key)=\($0)" } }
-        let cause = forced.isEmpty
+        let forced = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].compactMap { key in
+            environment[key].map { "\(key)=\($0)" }
+        }
+        let cause =
+            forced.isEmpty
             ? "OpenBLAS chose it"
             : "the environment forces it (\(forced.joined(separator: ", "))); unset \(forced.count == 1 ? "it" : "them") for one command to compare"
-        return "hint: this CPU supports \(cpu) but OpenBLAS runs its \(core) kernel (\(kernel)): \(cause); vaelab leaves the BLAS environment as it is"
+        return
+            "hint: this CPU supports \(cpu) but OpenBLAS runs its \(core) kernel (\(kernel)): \(cause); vaelab leaves the BLAS environment as it is"
     }
 }

@@ -1,6 +1,6 @@
+import Datasets
 import Foundation
 import NeuralNet
-import Datasets
 import Support
 
 /// A checkpoint that cannot be used; one line naming the file.
@@ -22,8 +22,14 @@ extension Trainer {
 
     public func saveCheckpoint(to path: String) throws {
         var tensors = model.store.namedTensors
-        tensors.append(NamedTensor(name: "optimizer.m", shape: [adam.count], values: Array(UnsafeBufferPointer(start: adam.m, count: adam.count))))
-        tensors.append(NamedTensor(name: "optimizer.v", shape: [adam.count], values: Array(UnsafeBufferPointer(start: adam.v, count: adam.count))))
+        tensors.append(
+            NamedTensor(
+                name: "optimizer.m", shape: [adam.count],
+                values: Array(UnsafeBufferPointer(start: adam.m, count: adam.count))))
+        tensors.append(
+            NamedTensor(
+                name: "optimizer.v", shape: [adam.count],
+                values: Array(UnsafeBufferPointer(start: adam.v, count: adam.count))))
         let metadata: [String: String] = [
             "format": Self.checkpointFormat,
             "config_hash": config.hash,
@@ -44,19 +50,27 @@ extension Trainer {
     public func restoreCheckpoint(from path: String) throws {
         func bad(_ reason: String) -> CheckpointError { CheckpointError(path: path, reason: reason) }
         let (tensors, meta) = try SafeTensors.read(path: path)
-        guard meta["format"] == Self.checkpointFormat else { throw bad("format is \(meta["format"] ?? "missing"), expected \(Self.checkpointFormat)") }
+        guard meta["format"] == Self.checkpointFormat else {
+            throw bad("format is \(meta["format"] ?? "missing"), expected \(Self.checkpointFormat)")
+        }
         guard meta["config_hash"] == config.hash else { throw bad("it was written for another config") }
-        guard meta["data_fingerprint"] == datasetFingerprint(data.checksums) else { throw bad("it was written for other data") }
+        guard meta["data_fingerprint"] == datasetFingerprint(data.checksums) else {
+            throw bad("it was written for other data")
+        }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        if let name = model.store.firstMismatch(in: byName) { throw bad("tensor \(name) missing or of the wrong shape") }
-        guard let m = byName["optimizer.m"], let v = byName["optimizer.v"], m.values.count == adam.count, v.values.count == adam.count
+        if let name = model.store.firstMismatch(in: byName) {
+            throw bad("tensor \(name) missing or of the wrong shape")
+        }
+        guard let m = byName["optimizer.m"], let v = byName["optimizer.v"], m.values.count == adam.count,
+            v.values.count == adam.count
         else { throw bad("optimizer state missing or of the wrong size") }
         guard let stepText = meta["adam_step"], let step = Int(stepText), step >= 0,
-              let s1 = Self.words(meta["rng_shuffle"]), let s2 = Self.words(meta["rng_noise"]), let s3 = Self.words(meta["rng_eval"]),
-              let recordsText = meta["records"],
-              let restored = try? JSONDecoder().decode([EpochRecord].self, from: Data(recordsText.utf8)),
-              restored.count < config.epochs, restored.enumerated().allSatisfy({ $0.element.epoch == $0.offset + 1 }),
-              let trainTime = Double(meta["train_seconds"] ?? "")
+            let s1 = Self.words(meta["rng_shuffle"]), let s2 = Self.words(meta["rng_noise"]),
+            let s3 = Self.words(meta["rng_eval"]),
+            let recordsText = meta["records"],
+            let restored = try? JSONDecoder().decode([EpochRecord].self, from: Data(recordsText.utf8)),
+            restored.count < config.epochs, restored.enumerated().allSatisfy({ $0.element.epoch == $0.offset + 1 }),
+            let trainTime = Double(meta["train_seconds"] ?? "")
         else { throw bad("metadata missing or malformed") }
         let seconds = (meta["epoch_seconds"] ?? "").split(separator: ",").compactMap { Double($0) }
         // Everything validated: apply.

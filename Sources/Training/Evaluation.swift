@@ -1,8 +1,9 @@
-import NeuralNet
-import Models
 import Datasets
+import Models
+import NeuralNet
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Test-set evaluation: ELBO parts, the importance-sampled NLL bound, latent statistics and a
@@ -15,37 +16,57 @@ public enum Evaluation {
     /// Average recon / KL / total over the images of `split` (one z sample per image for VAEs).
     /// With `parallel`, each batch is cut into its workers' slices (`vaelab train --threads`);
     /// the noise is drawn for the whole batch first either way.
-    public static func losses(_ model: any AutoencoderModel, images: DatasetSplit, beta: Double,
-                              rng: inout Xoshiro256, parallel: DataParallelStep? = nil) -> LossSummary {
-        let count = images.count, d = model.config.latentDim
+    public static func losses(
+        _ model: any AutoencoderModel, images: DatasetSplit, beta: Double,
+        rng: inout Xoshiro256, parallel: DataParallelStep? = nil
+    ) -> LossSummary {
+        let count = images.count
+        let d = model.config.latentDim
         let isVAE = model.hasPosterior
-        let recon = UnsafeMutablePointer<Double>.allocate(capacity: batchSize), kl = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
-        defer { recon.deallocate(); kl.deallocate() }
+        let recon = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
+        let kl = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
+        defer {
+            recon.deallocate()
+            kl.deallocate()
+        }
         let eps = Tensor(zeros: [0])
-        var reconSum = 0.0, klSum = 0.0
+        var reconSum = 0.0
+        var klSum = 0.0
         forEachBatch(model, images: images) { x, _, n in
             if let parallel {
-                if isVAE { eps.resize([n, d]); rng.fillNormal(eps.buffer) }
+                if isVAE {
+                    eps.resize([n, d])
+                    rng.fillNormal(eps.buffer)
+                }
                 parallel.forEachSlice(rowsOf: x) { replica, rows, lo in
-                    replica.evaluate(rows, beta: Float(beta), eps: isVAE ? eps.data + lo * d : nil, recon: recon + lo, kl: kl + lo)
+                    replica.evaluate(
+                        rows, beta: Float(beta), eps: isVAE ? eps.data + lo * d : nil, recon: recon + lo, kl: kl + lo)
                 }
             } else {
                 model.evaluate(x, beta: Float(beta), noise: &rng, recon: recon, kl: kl)
             }
-            for i in 0..<n { reconSum += recon[i]; klSum += kl[i] }
+            for i in 0..<n {
+                reconSum += recon[i]
+                klSum += kl[i]
+            }
         }
-        let r = reconSum / Double(count), k = klSum / Double(count)
+        let r = reconSum / Double(count)
+        let k = klSum / Double(count)
         return LossSummary(recon: r, kl: isVAE ? k : nil, total: r + (isVAE ? beta * k : 0))
     }
 
     /// Posterior means (or AE codes) [count, d] and, for VAEs, log-variances.
     public static func latents(_ model: any AutoencoderModel, images: DatasetSplit, parallel: DataParallelStep? = nil)
-        -> (mu: [Float], logVar: [Float]?) {
+        -> (mu: [Float], logVar: [Float]?)
+    {
         let count = images.count
         let d = model.config.latentDim
         let mu = UnsafeMutablePointer<Float>.allocate(capacity: max(count * d, 1))
         let logVar: UnsafeMutablePointer<Float>? = model.hasPosterior ? .allocate(capacity: max(count * d, 1)) : nil
-        defer { mu.deallocate(); logVar?.deallocate() }
+        defer {
+            mu.deallocate()
+            logVar?.deallocate()
+        }
         func encode(_ m: any AutoencoderModel, _ x: Tensor, at start: Int, _ n: Int) {
             let (a, b) = m.encode(x)
             (mu + start * d).update(from: a.data, count: n * d)
@@ -53,13 +74,17 @@ public enum Evaluation {
         }
         forEachBatch(model, images: images) { x, start, n in
             if let parallel {
-                parallel.forEachSlice(rowsOf: x) { replica, rows, lo in encode(replica, rows, at: start + lo, rows.shape[0]) }
+                parallel.forEachSlice(rowsOf: x) { replica, rows, lo in
+                    encode(replica, rows, at: start + lo, rows.shape[0])
+                }
             } else {
                 encode(model, x, at: start, n)
             }
         }
-        return (Array(UnsafeBufferPointer(start: mu, count: count * d)),
-                logVar.map { Array(UnsafeBufferPointer(start: $0, count: count * d)) })
+        return (
+            Array(UnsafeBufferPointer(start: mu, count: count * d)),
+            logVar.map { Array(UnsafeBufferPointer(start: $0, count: count * d)) }
+        )
     }
 
     /// IWAE bound (Burda et al. 2016) on -log p(x), in nats per image:
@@ -67,13 +92,17 @@ public enum Evaluation {
     /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
     /// With `parallel`, each of the k decodings of a batch is cut into its workers' slices.
     /// `progress(done, count)` follows each batch (images done of the split's).
-    public static func nllBound(_ model: any AutoencoderModel, images: DatasetSplit, samples k: Int,
-                                rng: inout Xoshiro256, parallel: DataParallelStep? = nil,
-                                progress: (_ done: Int, _ count: Int) -> Void = { _, _ in }) -> Double {
+    public static func nllBound(
+        _ model: any AutoencoderModel, images: DatasetSplit, samples k: Int,
+        rng: inout Xoshiro256, parallel: DataParallelStep? = nil,
+        progress: (_ done: Int, _ count: Int) -> Void = { _, _ in }
+    ) -> Double {
         precondition(model.hasPosterior && k > 0)
         let count = images.count
-        let d = model.config.latentDim, pixels = model.config.pixels
-        let z = Tensor(zeros: [0]), eps = Tensor(zeros: [0])
+        let d = model.config.latentDim
+        let pixels = model.config.pixels
+        let z = Tensor(zeros: [0])
+        let eps = Tensor(zeros: [0])
         let bce = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
         defer { bce.deallocate() }
         var logW = [Double](repeating: 0, count: batchSize * k)
@@ -82,25 +111,29 @@ public enum Evaluation {
             // The encoder heads own mu and logvar; decoding does not touch them, so no copies.
             let (mu, logVar) = model.encode(x)
             let lv = logVar!
-            z.resize([n, d]); eps.resize([n, d])
+            z.resize([n, d])
+            eps.resize([n, d])
             for s in 0..<k {
                 rng.fillNormal(eps.buffer)
                 Loss.reparameterize(mu: mu.data, logVar: lv.data, eps: eps.data, into: z.data, count: n * d)
                 if let parallel {
                     parallel.forEachSlice(rowsOf: z) { replica, codes, lo in
                         let logits = replica.decode(codes)
-                        _ = Loss.bceWithLogits(logits: logits.data, targets: x.data + lo * pixels, batch: codes.shape[0],
-                                               perImage: pixels, perImageLoss: bce + lo)
+                        _ = Loss.bceWithLogits(
+                            logits: logits.data, targets: x.data + lo * pixels, batch: codes.shape[0],
+                            perImage: pixels, perImageLoss: bce + lo)
                     }
                 } else {
                     let logits = model.decode(z)
-                    _ = Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: bce)
+                    _ = Loss.bceWithLogits(
+                        logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: bce)
                 }
                 for i in 0..<n {
                     // log p(z) - log q(z|x) = sum_j [-z^2/2 + eps^2/2 + logvar/2] (the 2 pi terms cancel)
                     var ratio = 0.0
                     for j in 0..<d {
-                        let zz = Double(z.data[i * d + j]), e = Double(eps.data[i * d + j])
+                        let zz = Double(z.data[i * d + j])
+                        let e = Double(eps.data[i * d + j])
                         ratio += -0.5 * zz * zz + 0.5 * e * e + 0.5 * Double(lv.data[i * d + j])
                     }
                     logW[i * k + s] = -bce[i] + ratio
@@ -135,10 +168,16 @@ public enum Evaluation {
 
     /// Per-dimension variance of the rows of `values` [count, d].
     public static func columnVariance(_ values: [Float], count: Int, dimensions d: Int) -> [Double] {
-        var mean = [Double](repeating: 0, count: d), sq = mean
+        var mean = [Double](repeating: 0, count: d)
+        var sq = mean
         for i in 0..<count { for j in 0..<d { mean[j] += Double(values[i * d + j]) } }
         for j in 0..<d { mean[j] /= Double(count) }
-        for i in 0..<count { for j in 0..<d { let c = Double(values[i * d + j]) - mean[j]; sq[j] += c * c } }
+        for i in 0..<count {
+            for j in 0..<d {
+                let c = Double(values[i * d + j]) - mean[j]
+                sq[j] += c * c
+            }
+        }
         return sq.map { $0 / Double(count) }
     }
 
@@ -147,7 +186,8 @@ public enum Evaluation {
         var kl = [Double](repeating: 0, count: d)
         for i in 0..<count {
             for j in 0..<d {
-                let m = Double(mu[i * d + j]), lv = Double(logVar[i * d + j])
+                let m = Double(mu[i * d + j])
+                let lv = Double(logVar[i * d + j])
                 kl[j] += -0.5 * (1 + lv - m * m - exp(lv))
             }
         }
@@ -157,19 +197,25 @@ public enum Evaluation {
     /// Accuracy of k-nearest-neighbour majority vote (Euclidean; ties broken by the nearest
     /// neighbour's label among the tied classes) of `test` rows against `train` rows.
     /// Distances come from blocked GEMMs: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b.
-    public static func knnAccuracy(train: [Float], trainLabels: [UInt8], test: [Float], testLabels: [UInt8],
-                                   dimensions d: Int, neighbors k: Int) -> Double {
-        let nTrain = trainLabels.count, nTest = testLabels.count
+    public static func knnAccuracy(
+        train: [Float], trainLabels: [UInt8], test: [Float], testLabels: [UInt8],
+        dimensions d: Int, neighbors k: Int
+    ) -> Double {
+        let nTrain = trainLabels.count
+        let nTest = testLabels.count
         precondition(nTrain > 0 && nTest > 0)
         let kk = min(k, nTrain)
-        let trainNorms = (0..<nTrain).map { i in (0..<d).reduce(Float(0)) { $0 + train[i * d + $1] * train[i * d + $1] } }
+        let trainNorms = (0..<nTrain).map { i in (0..<d).reduce(Float(0)) { $0 + train[i * d + $1] * train[i * d + $1] }
+        }
         // Test rows in blocks of 256 against the training set in chunks of 8192 columns: a
         // 256 x 8192 distance tile (8 MB) instead of 256 x 60,000 (61 MB). Columns are visited in
         // order and ties keep the earlier index, so the chunking does not change the result.
-        let block = 256, chunk = 8192
+        let block = 256
+        let chunk = 8192
         let dots = Tensor(zeros: [block, min(chunk, nTrain)])
         var correct = 0
-        var bestDist = [Float](repeating: 0, count: block * kk), bestIdx = [Int](repeating: 0, count: block * kk)
+        var bestDist = [Float](repeating: 0, count: block * kk)
+        var bestIdx = [Int](repeating: 0, count: block * kk)
         var filled = [Int](repeating: 0, count: block)
         train.withUnsafeBufferPointer { tr in
             test.withUnsafeBufferPointer { te in
@@ -180,8 +226,9 @@ public enum Evaluation {
                     var c0 = 0
                     while c0 < nTrain {
                         let width = min(chunk, nTrain - c0)
-                        BLAS.gemm(transB: true, m: n, n: width, k: d, a: te.baseAddress! + start * d, lda: d,
-                                  b: tr.baseAddress! + c0 * d, ldb: d, c: dots.data, ldc: width)
+                        BLAS.gemm(
+                            transB: true, m: n, n: width, k: d, a: te.baseAddress! + start * d, lda: d,
+                            b: tr.baseAddress! + c0 * d, ldb: d, c: dots.data, ldc: width)
                         for r in 0..<n {
                             // The test row's own norm is constant across candidates: rank by |b|^2 - 2 a.b.
                             let row = dots.data + r * width
@@ -194,9 +241,12 @@ public enum Evaluation {
                                     var pos = f < kk ? f : kk - 1
                                     if f < kk { f += 1 }
                                     while pos > 0 && bestDist[base + pos - 1] > dist {
-                                        bestDist[base + pos] = bestDist[base + pos - 1]; bestIdx[base + pos] = bestIdx[base + pos - 1]; pos -= 1
+                                        bestDist[base + pos] = bestDist[base + pos - 1]
+                                        bestIdx[base + pos] = bestIdx[base + pos - 1]
+                                        pos -= 1
                                     }
-                                    bestDist[base + pos] = dist; bestIdx[base + pos] = j
+                                    bestDist[base + pos] = dist
+                                    bestIdx[base + pos] = j
                                 }
                             }
                             filled[r] = f
@@ -209,7 +259,9 @@ public enum Evaluation {
                         for i in 0..<filled[r] { votes[Int(trainLabels[bestIdx[base + i]])] += 1 }
                         let top = votes.max()!
                         // Nearest neighbour whose class has the top vote count.
-                        let predicted = (0..<filled[r]).map { trainLabels[bestIdx[base + $0]] }.first { votes[Int($0)] == top }!
+                        let predicted = (0..<filled[r]).map { trainLabels[bestIdx[base + $0]] }.first {
+                            votes[Int($0)] == top
+                        }!
                         if predicted == testLabels[start + r] { correct += 1 }
                     }
                     start += n

@@ -8,7 +8,11 @@ public struct LossSummary: Codable, Sendable, Equatable {
     public var recon: Double
     public var kl: Double?
     public var total: Double
-    public init(recon: Double, kl: Double?, total: Double) { self.recon = recon; self.kl = kl; self.total = total }
+    public init(recon: Double, kl: Double?, total: Double) {
+        self.recon = recon
+        self.kl = kl
+        self.total = total
+    }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -46,10 +50,14 @@ public struct FinalMetrics: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case train, test
-        case testNLLBound = "test_nll_iwae", iwaeSamples = "iwae_samples"
-        case activeUnits = "active_units", activeUnitThreshold = "active_unit_threshold"
-        case klPerDimension = "kl_per_dimension", latentVariance = "latent_variance"
-        case knnAccuracy = "knn_accuracy", knnNeighbors = "knn_neighbors"
+        case testNLLBound = "test_nll_iwae"
+        case iwaeSamples = "iwae_samples"
+        case activeUnits = "active_units"
+        case activeUnitThreshold = "active_unit_threshold"
+        case klPerDimension = "kl_per_dimension"
+        case latentVariance = "latent_variance"
+        case knnAccuracy = "knn_accuracy"
+        case knnNeighbors = "knn_neighbors"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -72,7 +80,8 @@ public struct FinalMetrics: Codable, Sendable, Equatable {
 public struct RunMetrics: Codable, Sendable, Equatable {
     public static let currentFormat = "vaelab.metrics/1"
     public var format = RunMetrics.currentFormat
-    public var units = "nats per image: BCE summed over 784 continuous pixels, KL summed over latent dims, mean over images"
+    public var units =
+        "nats per image: BCE summed over 784 continuous pixels, KL summed over latent dims, mean over images"
     /// SHA-256 (hex) of the canonical config.json this run was trained with.
     public var configHash: String
     /// SHA-256 fingerprint of the dataset files' decompressed content.
@@ -82,7 +91,8 @@ public struct RunMetrics: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, units, epochs, final
-        case configHash = "config_hash", dataFingerprint = "data_fingerprint"
+        case configHash = "config_hash"
+        case dataFingerprint = "data_fingerprint"
     }
 }
 
@@ -101,9 +111,15 @@ public struct RunTiming: Codable, Sendable {
     public var metricsSHA256: String?
 
     enum CodingKeys: String, CodingKey {
-        case provenance, metricsSHA256 = "metrics_sha256"
-        case totalSeconds = "total_seconds", trainSeconds = "train_seconds", evaluationSeconds = "evaluation_seconds"
-        case epochSeconds = "epoch_seconds", trainImagesPerSecond = "train_images_per_second"
-        case peakResidentMB = "peak_resident_mb", startedAt = "started_at", finishedAt = "finished_at"
+        case provenance
+        case metricsSHA256 = "metrics_sha256"
+        case totalSeconds = "total_seconds"
+        case trainSeconds = "train_seconds"
+        case evaluationSeconds = "evaluation_seconds"
+        case epochSeconds = "epoch_seconds"
+        case trainImagesPerSecond = "train_images_per_second"
+        case peakResidentMB = "peak_resident_mb"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
     }
 }

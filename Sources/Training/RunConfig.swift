@@ -1,6 +1,6 @@
+import Datasets
 import Foundation
 import Models
-import Datasets
 import Support
 
 /// Everything that determines one run's results. Its canonical JSON (sorted keys, every field
@@ -27,9 +27,14 @@ public struct RunConfig: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, beta, seed, dataset, epochs
-        case latentDim = "latent_dim", hiddenUnits = "hidden_units", batchSize = "batch_size"
-        case learningRate = "learning_rate", trainLimit = "train_limit", testLimit = "test_limit"
-        case iwaeSamples = "iwae_samples", knnNeighbors = "knn_neighbors"
+        case latentDim = "latent_dim"
+        case hiddenUnits = "hidden_units"
+        case batchSize = "batch_size"
+        case learningRate = "learning_rate"
+        case trainLimit = "train_limit"
+        case testLimit = "test_limit"
+        case iwaeSamples = "iwae_samples"
+        case knnNeighbors = "knn_neighbors"
     }
 
     /// Field names as they appear in JSON (for validation messages and did-you-mean).
@@ -46,7 +51,7 @@ public struct RunConfig: Codable, Hashable, Sendable {
         try c.encode(epochs, forKey: .epochs)
         try c.encode(batchSize, forKey: .batchSize)
         try c.encode(learningRate, forKey: .learningRate)
-        try c.encode(trainLimit, forKey: .trainLimit)   // explicit null: every field is always present
+        try c.encode(trainLimit, forKey: .trainLimit)  // explicit null: every field is always present
         try c.encode(testLimit, forKey: .testLimit)
         try c.encode(iwaeSamples, forKey: .iwaeSamples)
         try c.encode(knnNeighbors, forKey: .knnNeighbors)
@@ -85,11 +90,14 @@ public struct RunConfig: Codable, Hashable, Sendable {
         case "latent_dim": return int(latentDim, Self.latentDimRange)
         case "hidden_units": return int(hiddenUnits, 1...65536)
         case "beta": return beta.isFinite && beta >= 0 && beta <= 1e6 ? nil : "a number in 0...1e6, got \(beta)"
-        case "dataset": return Self.datasets.contains(dataset) ? nil : "one of \(Self.datasets.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(dataset)\""
+        case "dataset":
+            return Self.datasets.contains(dataset)
+                ? nil : "one of \(Self.datasets.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(dataset)\""
         case "epochs": return int(epochs, 1...10_000)
         case "batch_size": return int(batchSize, 1...60_000)
         case "learning_rate":
-            return learningRate.isFinite && learningRate > 0 && learningRate <= 10 ? nil : "a number in (0, 10], got \(learningRate)"
+            return learningRate.isFinite && learningRate > 0 && learningRate <= 10
+                ? nil : "a number in (0, 10], got \(learningRate)"
         case "train_limit": return trainLimit.flatMap { $0 >= 1 ? nil : "a positive integer or null, got \($0)" }
         case "test_limit": return testLimit.flatMap { $0 >= 1 ? nil : "a positive integer or null, got \($0)" }
         case "iwae_samples": return int(iwaeSamples, 0...100_000)

@@ -1,6 +1,6 @@
+import Datasets
 import Foundation
 import NeuralNet
-import Datasets
 import Support
 
 /// The files of one run directory (`results/runs/<run-id>/` or `vaelab train --out DIR`):
@@ -51,21 +51,30 @@ public struct RunDirectory: Sendable {
     /// timing.json) and made from this config and data.
     public func verifyMetrics(config: RunConfig, dataFingerprint: String) -> Result<RunMetrics, MetricsProblem> {
         func problem(_ s: String) -> Result<RunMetrics, MetricsProblem> { .failure(MetricsProblem(reason: s)) }
-        guard let bytes = FileManager.default.contents(atPath: metricsPath) else { return problem("metrics.json is unreadable") }
+        guard let bytes = FileManager.default.contents(atPath: metricsPath) else {
+            return problem("metrics.json is unreadable")
+        }
         guard let metrics = try? JSONDecoder().decode(RunMetrics.self, from: bytes) else {
             return problem("metrics.json is not a complete metrics file")
         }
-        guard metrics.format == RunMetrics.currentFormat else { return problem("metrics.json has format \(metrics.format)") }
+        guard metrics.format == RunMetrics.currentFormat else {
+            return problem("metrics.json has format \(metrics.format)")
+        }
         guard metrics.configHash == config.hash else { return problem("metrics.json was made with another config") }
-        guard metrics.dataFingerprint == dataFingerprint else { return problem("metrics.json was made with other data") }
-        guard metrics.epochs.count == config.epochs else { return problem("metrics.json has \(metrics.epochs.count) of \(config.epochs) epochs") }
+        guard metrics.dataFingerprint == dataFingerprint else {
+            return problem("metrics.json was made with other data")
+        }
+        guard metrics.epochs.count == config.epochs else {
+            return problem("metrics.json has \(metrics.epochs.count) of \(config.epochs) epochs")
+        }
         if let timingBytes = FileManager.default.contents(atPath: timingPath) {
             // A damaged timing.json would switch the edit check off: not accepted either.
             guard let timing = try? JSONDecoder().decode(RunTiming.self, from: timingBytes) else {
                 return problem("timing.json is damaged, so metrics.json cannot be checked")
             }
             if let recorded = timing.metricsSHA256, recorded != sha256Hex([UInt8](bytes)) {
-                return problem("metrics.json was modified after the run (its SHA-256 differs from the one in timing.json)")
+                return problem(
+                    "metrics.json was modified after the run (its SHA-256 differs from the one in timing.json)")
             }
         }
         return .success(metrics)

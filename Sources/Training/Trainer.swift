@@ -1,7 +1,7 @@
-import Foundation
-import NeuralNet
-import Models
 import Datasets
+import Foundation
+import Models
+import NeuralNet
 import Support
 
 /// Why a run stopped early.
@@ -12,11 +12,11 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .nonFiniteLoss(epoch, batch, value):
+        case .nonFiniteLoss(let epoch, let batch, let value):
             return "training diverged: loss is \(value) at epoch \(epoch), batch \(batch) (try a smaller learning_rate)"
-        case let .invalidConfig(field, expected):
+        case .invalidConfig(let field, let expected):
             return "invalid config: \(field): expected \(expected)"
-        case let .datasetTooSmall(message):
+        case .datasetTooSmall(let message):
             return message
         }
     }
@@ -59,12 +59,14 @@ public final class Trainer {
     var trainSeconds = 0.0
 
     /// Threads for this run (`vaelab train --threads`): each training and evaluation batch is
-    /// split across them (`DataParallelStep`, one BLAS thread each; the caller's BLAS thread
-    /// count is restored at the end). The metrics depend on it (float rounding); `vaelab run` keeps 1.
+    /// split across them (`DataParallelStep`; the caller runs BLAS on one thread, see
+    /// `ExecutionPolicy`). The metrics depend on it (float rounding); `vaelab run` keeps 1.
     public var threads = 1
 
     public init(config: RunConfig, data: LoadedDataset) throws {
-        if let (field, expected) = config.firstInvalidField() { throw TrainingError.invalidConfig(field: field, expected: expected) }
+        if let (field, expected) = config.firstInvalidField() {
+            throw TrainingError.invalidConfig(field: field, expected: expected)
+        }
         guard data.train.rows == 28, data.train.cols == 28 else {
             throw TrainingError.datasetTooSmall("dataset \(data.name.rawValue): expected 28x28 images")
         }
@@ -83,19 +85,20 @@ public final class Trainer {
 
     /// Trains the remaining epochs, then evaluates. `afterEpoch` runs after every epoch but the
     /// last (the runner saves a checkpoint there); an error it throws stops the run.
-    public func run(afterEpoch: (Trainer) throws -> Void = { _ in },
-                    onEvent: (TrainingEvent) -> Void = { _ in }) throws -> TrainedRun {
+    public func run(
+        afterEpoch: (Trainer) throws -> Void = { _ in },
+        onEvent: (TrainingEvent) -> Void = { _ in }
+    ) throws -> TrainedRun {
         let started = timestamp()
         let t0 = monotonicSeconds()
-        let train = data.train, test = data.test, pixels = train.pixelsPerImage
+        let train = data.train
+        let test = data.test
+        let pixels = train.pixelsPerImage
         let batchCount = (train.count + config.batchSize - 1) / config.batchSize
         let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
         let beta = Float(config.beta)
         // Made here, after any checkpoint was restored into the model: the replicas copy its weights.
         let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
-        let blasThreads = BLAS.threads
-        if parallel != nil { BLAS.threads = 1 }
-        defer { if parallel != nil { BLAS.threads = blasThreads } }
 
         while records.count < config.epochs {
             let epoch = records.count + 1
@@ -105,20 +108,27 @@ public final class Trainer {
             var divergedAt: (batch: Int, value: Double)?
             do {
                 for b in 0..<batchCount {
-                    let lo = b * config.batchSize, n = min(config.batchSize, train.count - lo)
+                    let lo = b * config.batchSize
+                    let n = min(config.batchSize, train.count - lo)
                     x.resize([n, 1, train.rows, train.cols])
                     for i in 0..<n { train.copyImage(order[lo + i], into: x.data + i * pixels) }
-                    let parts = parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+                    let parts =
+                        parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
                         ?? model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
                     FaultInjection.reached("batch")
                     if !parts.total.isFinite {
                         divergedAt = (b + 1, parts.total)
                         break
                     }
-                    sums.recon += parts.recon; sums.kl += parts.kl; sums.total += parts.total
+                    sums.recon += parts.recon
+                    sums.kl += parts.kl
+                    sums.total += parts.total
                     if b % 20 == 19 || b == batchCount - 1 {
-                        onEvent(.batch(epoch: epoch, batch: b + 1, batches: batchCount, runningTotal: sums.total / Double(b + 1),
-                                       elapsed: monotonicSeconds() - e0))
+                        onEvent(
+                            .batch(
+                                epoch: epoch, batch: b + 1, batches: batchCount,
+                                runningTotal: sums.total / Double(b + 1),
+                                elapsed: monotonicSeconds() - e0))
                     }
                 }
             }
@@ -127,9 +137,11 @@ public final class Trainer {
             }
             trainSeconds += monotonicSeconds() - e0
             let isVAE = model.hasPosterior
-            let trainSummary = LossSummary(recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
-                                           total: sums.total / Double(batchCount))
-            let testSummary = Evaluation.losses(model, images: test, beta: config.beta, rng: &evalRNG, parallel: parallel)
+            let trainSummary = LossSummary(
+                recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
+                total: sums.total / Double(batchCount))
+            let testSummary = Evaluation.losses(
+                model, images: test, beta: config.beta, rng: &evalRNG, parallel: parallel)
             let record = EpochRecord(epoch: epoch, train: trainSummary, test: testSummary)
             records.append(record)
             let seconds = monotonicSeconds() - e0
@@ -143,23 +155,28 @@ public final class Trainer {
 
         let ev0 = monotonicSeconds()
         FaultInjection.reached("evaluation")
-        let final = try finalEvaluation(last: records[records.count - 1], rng: &evalRNG, parallel: parallel, onEvent: onEvent)
-        if parallel != nil { BLAS.threads = blasThreads }   // before the provenance records it
+        let final = try finalEvaluation(
+            last: records[records.count - 1], rng: &evalRNG, parallel: parallel, onEvent: onEvent)
         let evaluationSeconds = monotonicSeconds() - ev0
-        let metrics = RunMetrics(configHash: config.hash,
-                                 dataFingerprint: datasetFingerprint(data.checksums), epochs: records, final: final)
+        let metrics = RunMetrics(
+            configHash: config.hash,
+            dataFingerprint: datasetFingerprint(data.checksums), epochs: records, final: final)
         let timing = RunTiming(
             totalSeconds: monotonicSeconds() - t0, trainSeconds: trainSeconds, evaluationSeconds: evaluationSeconds,
             epochSeconds: epochSeconds,
             trainImagesPerSecond: Double(train.count * config.epochs) / max(trainSeconds, 1e-9),
             peakResidentMB: Provenance.peakResidentMB, startedAt: started, finishedAt: timestamp(),
-            provenance: Provenance.current())
+            provenance: Provenance.current(threads: threads))
         return TrainedRun(model: model, metrics: metrics, timing: timing)
     }
 
-    private func finalEvaluation(last: EpochRecord, rng: inout Xoshiro256, parallel: DataParallelStep?,
-                                 onEvent: (TrainingEvent) -> Void) throws -> FinalMetrics {
-        let test = data.test, train = data.train, d = config.latentDim
+    private func finalEvaluation(
+        last: EpochRecord, rng: inout Xoshiro256, parallel: DataParallelStep?,
+        onEvent: (TrainingEvent) -> Void
+    ) throws -> FinalMetrics {
+        let test = data.test
+        let train = data.train
+        let d = config.latentDim
         onEvent(.evaluating("latent statistics"))
         let (testMu, testLogVar) = Evaluation.latents(model, images: test, parallel: parallel)
         let variance = Evaluation.columnVariance(testMu, count: test.count, dimensions: d)
@@ -169,15 +186,18 @@ public final class Trainer {
         }
         onEvent(.evaluating("k-NN probe"))
         let (trainMu, _) = Evaluation.latents(model, images: train, parallel: parallel)
-        let knn = Evaluation.knnAccuracy(train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
-                                         dimensions: d, neighbors: config.knnNeighbors)
+        let knn = Evaluation.knnAccuracy(
+            train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
+            dimensions: d, neighbors: config.knnNeighbors)
         var nll: Double?
         if model.hasPosterior && config.iwaeSamples > 0 {
             let what = "IWAE bound, k = \(config.iwaeSamples)"
             onEvent(.evaluating(what))
             let t0 = monotonicSeconds()
-            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng, parallel: parallel) { done, total in
-                onEvent(.evaluationProgress(what, fraction: Double(done) / Double(total), elapsed: monotonicSeconds() - t0))
+            nll = Evaluation.nllBound(model, images: test, samples: config.iwaeSamples, rng: &rng, parallel: parallel) {
+                done, total in
+                onEvent(
+                    .evaluationProgress(what, fraction: Double(done) / Double(total), elapsed: monotonicSeconds() - t0))
             }
         }
         let isVAE = model.hasPosterior

@@ -10,10 +10,16 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time one training step of the reference models against the machine's sgemm peak.")
 
     @Option(help: "Images per batch.") var batchSize = 128
-    @Option(help: "Threads for one run, as vaelab train --threads: each batch of the training step and the evaluation pass split across them, one BLAS thread each (the per-layer profile: the one-thread step on as many BLAS threads).") var threads = 1
+    @Option(
+        help:
+            "Threads for one run, as vaelab train --threads: each batch of the training step and the evaluation pass split across them, one BLAS thread each (the per-layer profile: the one-thread step on as many BLAS threads)."
+    ) var threads = 1
     @Option(help: "Timed steps per model (median reported).") var steps = 12
     @Option(help: "Hidden widths H to measure (comma-separated).") var hiddenUnits = "16,256"
-    @Option(help: ArgumentHelp("Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) against one alone; 1 skips it.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) against one alone; 1 skips it.",
+            valueName: "n"))
     var jobs = 2
     @Flag(help: "Print one JSON object instead of tables.") var json = false
     @Flag(help: "Skip the per-layer breakdown in the text output.") var noLayers = false
@@ -21,12 +27,14 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard (1...DataParallelStep.maxWorkers).contains(threads) else {
-            throw ValidationError("--threads: expected an integer in 1...\(DataParallelStep.maxWorkers), got \(threads)")
+            throw ValidationError(
+                "--threads: expected an integer in 1...\(DataParallelStep.maxWorkers), got \(threads)")
         }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard jobs > 0 else { throw ValidationError("--jobs must be positive, got \(jobs)") }
         guard let widths, !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
-            throw ValidationError("--hidden-units must be a comma-separated list of positive integers, got '\(hiddenUnits)'")
+            throw ValidationError(
+                "--hidden-units must be a comma-separated list of positive integers, got '\(hiddenUnits)'")
         }
     }
 
@@ -55,22 +63,26 @@ struct BenchCommand: ParsableCommand {
             let saved = BLAS.threads
             BLAS.threads = 1
             for h in widths ?? [] {
-                let p = Benchmark.parallelScaling(ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: h), jobs: jobs,
-                                                  batch: batchSize)
+                let p = Benchmark.parallelScaling(
+                    ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: h), jobs: jobs,
+                    batch: batchSize)
                 parallel.append(p)
                 if !json {
-                    print("\(p.name.padded(14)) \(p.jobs) runs side by side (run --jobs \(p.jobs), 1 BLAS thread each): "
-                          + "\(fixed(p.parallelImagesPerSecond, 0)) img/s = \(fixed(p.speedup, 2))x one run alone "
-                          + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
-                          + "(medians of \(p.rounds) alternating rounds)")
+                    print(
+                        "\(p.name.padded(14)) \(p.jobs) runs side by side (run --jobs \(p.jobs), 1 BLAS thread each): "
+                            + "\(fixed(p.parallelImagesPerSecond, 0)) img/s = \(fixed(p.speedup, 2))x one run alone "
+                            + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
+                            + "(medians of \(p.rounds) alternating rounds)")
                 }
             }
             BLAS.threads = saved
         }
-        let hint = BLASKernelAdvice.hint(core: BLAS.coreName, cpuFlags: BLASKernelAdvice.cpuFlags,
-                                         environment: ProcessInfo.processInfo.environment)
-        let report = BenchmarkReport(blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results,
-                                     blasHint: hint, parallel: parallel)
+        let hint = BLASKernelAdvice.hint(
+            core: BLAS.coreName, cpuFlags: BLASKernelAdvice.cpuFlags,
+            environment: ProcessInfo.processInfo.environment)
+        let report = BenchmarkReport(
+            blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results,
+            blasHint: hint, parallel: parallel)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -80,20 +92,27 @@ struct BenchCommand: ParsableCommand {
         print("BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s")
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
-            print("\nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside sgemm):")
+            print(
+                "\nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside sgemm):"
+            )
             for l in worst.layers {
-                print("  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"
-                      + "  backward \(fixed(l.backwardMs, 2, width: 7)) (\(fixed(l.backwardGEMMMs, 2, width: 6)))")
+                print(
+                    "  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"
+                        + "  backward \(fixed(l.backwardMs, 2, width: 7)) (\(fixed(l.backwardGEMMMs, 2, width: 6)))")
             }
             let total = worst.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
             let gemm = worst.layers.reduce(0) { $0 + $1.forwardGEMMMs + $1.backwardGEMMMs }
-            print("  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)")
+            print(
+                "  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)"
+            )
         }
     }
 
     private func printRow(_ r: ModelBenchmark) {
-        print("\(r.name.padded(14)) \(fixed(r.msPerStep, 1, width: 7)) ms/step \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  "
-              + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
-              + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s")
+        print(
+            "\(r.name.padded(14)) \(fixed(r.msPerStep, 1, width: 7)) ms/step \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  "
+                + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
+                + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s"
+        )
     }
 }

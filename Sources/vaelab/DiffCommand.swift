@@ -26,10 +26,13 @@ struct DiffCommand: ParsableCommand {
             or another summary format).
             """)
 
-    @Argument(help: ArgumentHelp("Revision A: a commit, tag, branch, HEAD~N, or \(SummaryDiff.worktree).", valueName: "rev-a"))
+    @Argument(
+        help: ArgumentHelp("Revision A: a commit, tag, branch, HEAD~N, or \(SummaryDiff.worktree).", valueName: "rev-a")
+    )
     var revA = "HEAD"
 
-    @Argument(help: ArgumentHelp("Revision B; \(SummaryDiff.worktree) is the summary file on disk.", valueName: "rev-b"))
+    @Argument(
+        help: ArgumentHelp("Revision B; \(SummaryDiff.worktree) is the summary file on disk.", valueName: "rev-b"))
     var revB = SummaryDiff.worktree
 
     @Option(help: ArgumentHelp("Results directory; the summary is <results>/summary.json.", valueName: "dir"))
@@ -52,7 +55,8 @@ struct DiffCommand: ParsableCommand {
             throw ExitCode(2)
         }
         if changed { diff = diff.changedOnly() }
-        let labelA = label(revA), labelB = label(revB)
+        let labelA = label(revA)
+        let labelB = label(revB)
         switch format {
         case .text: print(diff.text(labelA: labelA, labelB: labelB), terminator: "")
         case .md: print(diff.markdown(labelA: labelA, labelB: labelB), terminator: "")

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import Training
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Prints a progress line per epoch to stderr and, when stderr is a terminal, a live bar with ETA.
@@ -19,25 +20,29 @@ final class ProgressPrinter {
 
     func handle(_ event: TrainingEvent) {
         switch event {
-        case let .batch(epoch, batch, batches, running, elapsed):
+        case .batch(let epoch, let batch, let batches, let running, let elapsed):
             guard live else { return }
             let fraction = Double(batch) / Double(batches)
-            let width = 24, filled = Int(fraction * Double(width))
+            let width = 24
+            let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
-            write("\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar)] loss \(fixed(running, 2)) ETA \(duration(eta))")
-        case let .epochEnd(record, seconds):
+            write(
+                "\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar)] loss \(fixed(running, 2)) ETA \(duration(eta))")
+        case .epochEnd(let record, let seconds):
             if live { write("\r\u{1B}[2K") }
             var line = "\(label) epoch \(record.epoch)/\(epochs): train recon \(fixed(record.train.recon, 2))"
             if let kl = record.train.kl { line += " kl \(fixed(kl, 2))" }
-            line += " total \(fixed(record.train.total, 2)) | test total \(fixed(record.test.total, 2)) | \(fixed(seconds, 1)) s"
+            line +=
+                " total \(fixed(record.train.total, 2)) | test total \(fixed(record.test.total, 2)) | \(fixed(seconds, 1)) s"
             write(line + "\n")
-        case let .evaluating(what):
+        case .evaluating(let what):
             write("\(label) evaluating: \(what)\n")
-        case let .evaluationProgress(what, fraction, elapsed):
+        case .evaluationProgress(let what, let fraction, let elapsed):
             guard live else { return }
             guard fraction < 1 else { return write("\r\u{1B}[2K") }
-            let width = 24, filled = Int(fraction * Double(width))
+            let width = 24
+            let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
             write("\r\u{1B}[2K\(label) \(what) [\(bar)] ETA \(duration(eta))")

@@ -22,7 +22,8 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         do {
             let outcome = try ReportGenerator.generate(results: results, out: out)
-            var line = "wrote \(outcome.reportPath) and \(outcome.figures.count) figures: \(outcome.runs.done) runs done"
+            var line =
+                "wrote \(outcome.reportPath) and \(outcome.figures.count) figures: \(outcome.runs.done) runs done"
             if outcome.runs.failed > 0 { line += ", \(outcome.runs.failed) failed" }
             if outcome.runs.missing > 0 { line += ", \(outcome.runs.missing) not run yet" }
             if outcome.runs.invalid > 0 { line += ", \(outcome.runs.invalid) invalid" }

@@ -1,13 +1,14 @@
 import ArgumentParser
-import Foundation
 import Experiments
+import Foundation
 import NeuralNet
 import Training
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run every study in the given specs: plan, skip finished runs, train the rest in parallel, summarise.",
+        abstract:
+            "Run every study in the given specs: plan, skip finished runs, train the rest in parallel, summarise.",
         discussion: """
             Each run lands in <results>/runs/<run-id>/ (config.json, metrics.json, timing.json, \
             model.safetensors, figures/). A finished run is skipped; an interrupted one resumes from its last \
@@ -18,14 +19,16 @@ struct RunCommand: ParsableCommand {
             """)
 
     @Argument(help: "Spec files (experiments/*.json; *.schema.json files are ignored).") var specs: [String]
-    @Option(help: "Parallel runs (default: the number of cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Parallel runs (default: the number of cores).") var jobs: Int = ProcessInfo.processInfo
+        .activeProcessorCount
     @Flag(help: "Retrain runs that are already finished.") var force = false
     @Flag(help: "Stop starting new runs after the first failure.") var failFast = false
     @Flag(help: "Train nothing; only draw the missing figures of finished runs (from their saved weights).")
     var figuresOnly = false
 
     @Flag(help: "Print the plan and exit without writing anything.") var dryRun = false
-    @Option(help: "Run only slice K of N of the plan (e.g. 2/4), for several machines sharing one study.") var shard: String?
+    @Option(help: "Run only slice K of N of the plan (e.g. 2/4), for several machines sharing one study.") var shard:
+        String?
     @Option(help: "Results directory.") var results = "results"
     @Option(help: "Directory holding the dataset files.") var dataDir: String?
 
@@ -51,7 +54,8 @@ struct RunCommand: ParsableCommand {
             var names: [String: String] = [:]
             for spec in loaded {
                 if let other = names[spec.name] {
-                    throw SpecError(file: spec.file, path: "name", message: "\"\(spec.name)\" is also the name of \(other)")
+                    throw SpecError(
+                        file: spec.file, path: "name", message: "\"\(spec.name)\" is also the name of \(other)")
                 }
                 names[spec.name] = spec.file
             }
@@ -95,14 +99,17 @@ struct RunCommand: ParsableCommand {
         for f in outcome.figureErrors { print("figures missing for \(f.id): \(f.message)") }
         if !outcome.failed.isEmpty { throw ExitCode.failure }
         if !outcome.busy.isEmpty {
-            print("not finished: \(outcome.busy.count) run(s) are being trained by another vaelab process; run again when it ends")
+            print(
+                "not finished: \(outcome.busy.count) run(s) are being trained by another vaelab process; run again when it ends"
+            )
             throw ExitCode(3)
         }
     }
 
     private func printPlan(_ plan: Plan) {
         let run = plan.toRun
-        var header = "plan: \(plan.entries.count) runs from \(plan.studies.count) stud\(plan.studies.count == 1 ? "y" : "ies")"
+        var header =
+            "plan: \(plan.entries.count) runs from \(plan.studies.count) stud\(plan.studies.count == 1 ? "y" : "ies")"
         header += ": \(run.count) to run, \(plan.entries.count - run.count) cached"
         if let s = shard { header += " (shard \(s))" }
         print(header)
@@ -129,48 +136,51 @@ final class ProgressBoard: @unchecked Sendable {
     init(live: Bool) { self.live = live }
 
     func handle(_ event: RunnerEvent) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         switch event {
-        case let .started(id, resumed, epochs):
+        case .started(let id, let resumed, let epochs):
             order.append(id)
             lines[id] = resumed > 0 ? "resuming after epoch \(resumed)/\(epochs)" : "starting"
             log("\(id): " + (resumed > 0 ? "resuming after epoch \(resumed)/\(epochs)" : "started"))
-        case let .progress(id, training, epochs):
+        case .progress(let id, let training, let epochs):
             switch training {
-            case let .batch(epoch, batch, batches, running, elapsed):
+            case .batch(let epoch, let batch, let batches, let running, let elapsed):
                 let fraction = Double(batch) / Double(batches)
                 let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
-                lines[id] = "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(duration(eta))"
-            case let .epochEnd(record, seconds):
+                lines[id] =
+                    "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(duration(eta))"
+            case .epochEnd(let record, let seconds):
                 var s = "epoch \(record.epoch)/\(epochs) train total \(fixed(record.train.total, 2))"
                 s += " test total \(fixed(record.test.total, 2)) (\(fixed(seconds, 1)) s)"
                 lines[id] = s
                 log("\(id): \(s)")
-            case let .evaluating(what):
+            case .evaluating(let what):
                 lines[id] = "evaluating: \(what)"
                 log("\(id): evaluating: \(what)")
-            case let .evaluationProgress(what, fraction, elapsed):
+            case .evaluationProgress(let what, let fraction, let elapsed):
                 let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
                 lines[id] = "evaluating: \(what) \(Int(fraction * 100))% ETA \(duration(eta))"
             }
-        case let .finished(id, seconds, metrics):
+        case .finished(let id, let seconds, let metrics):
             lines[id] = nil
             order.removeAll { $0 == id }
             log("\(id): done in \(duration(seconds)), test total \(fixed(metrics.final.test.total, 2))", always: true)
-        case let .failed(id, message):
+        case .failed(let id, let message):
             lines[id] = nil
             order.removeAll { $0 == id }
             log("\(id): FAILED: \(message)", always: true)
-        case let .busy(id):
+        case .busy(let id):
             log("\(id): skipped, another process is training it", always: true)
-        case let .figures(id, error):
+        case .figures(let id, let error):
             log("\(id): " + (error.map { "figures not drawn: \($0)" } ?? "figures drawn"), always: error != nil)
         }
         if live { redraw() }
     }
 
     func finish() {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if live { clear() }
     }
 

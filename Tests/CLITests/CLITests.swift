@@ -1,19 +1,24 @@
-import Testing
 import Foundation
+import Testing
 
 /// End-to-end tests: the real `vaelab` binary built next to these tests, on tiny subsets.
 enum CLI {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     static var binary: String {
         #if DEBUG
-        return root.appendingPathComponent(".build/debug/vaelab").path
+            return root.appendingPathComponent(".build/debug/vaelab").path
         #else
-        return root.appendingPathComponent(".build/release/vaelab").path
+            return root.appendingPathComponent(".build/release/vaelab").path
         #endif
     }
 
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
@@ -24,7 +29,8 @@ enum CLI {
         env["OPENBLAS_NUM_THREADS"] = "1"
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -32,8 +38,9 @@ enum CLI {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 
     static func temporaryDirectory() -> String {
@@ -42,8 +49,10 @@ enum CLI {
         return path
     }
 
-    static let tinyTrain = ["train", "--model", "vae", "--latent-dim", "2", "--hidden-units", "16", "--epochs", "2",
-                            "--batch-size", "64", "--train-limit", "256", "--test-limit", "128", "--iwae-samples", "3"]
+    static let tinyTrain = [
+        "train", "--model", "vae", "--latent-dim", "2", "--hidden-units", "16", "--epochs", "2",
+        "--batch-size", "64", "--train-limit", "256", "--test-limit", "128", "--iwae-samples", "3",
+    ]
 }
 
 @Suite("vaelab CLI end to end", .serialized)
@@ -69,8 +78,12 @@ struct CLITests {
         let ma = try Data(contentsOf: URL(fileURLWithPath: tmp + "/a/metrics.json"))
         let mb = try Data(contentsOf: URL(fileURLWithPath: tmp + "/b/metrics.json"))
         #expect(ma == mb, "metrics.json differs between two identical runs")
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp + "/a/config.json"))) as? [String: Any]
-        #expect(config?["latent_dim"] as? Int == 2 && config?["batch_size"] as? Int == 64 && config?["beta"] as? Double == 1)
+        let config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp + "/a/config.json")))
+            as? [String: Any]
+        #expect(
+            config?["latent_dim"] as? Int == 2 && config?["batch_size"] as? Int == 64 && config?["beta"] as? Double == 1
+        )
         // No temporary files left behind.
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: tmp + "/a").filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)
@@ -78,6 +91,34 @@ struct CLITests {
 
     /// `--threads 2` splits each batch over two threads: the same bits run after run, the same
     /// losses as one thread up to float rounding, and the thread count in timing.json.
+    /// `train` runs the same lifecycle as `run` (RunJob): killed after an epoch checkpoint it
+    /// resumes to the uninterrupted run's bytes, and a directory another process holds is refused.
+    @Test func trainResumesFromItsCheckpointAndRespectsTheLock() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let whole = try CLI.run(CLI.tinyTrain + ["--out", tmp + "/whole"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let killed = try CLI.run(
+            CLI.tinyTrain + ["--out", tmp + "/resumed"], environment: ["VAELAB_FAULT_KILL": "epoch:1"])
+        #expect(killed.status != 0)
+        #expect(FileManager.default.fileExists(atPath: tmp + "/resumed/checkpoint.safetensors"))
+        let resumed = try CLI.run(CLI.tinyTrain + ["--out", tmp + "/resumed"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming after epoch 1"), "\(resumed.stderr)")
+        for name in ["metrics.json", "model.safetensors"] {
+            #expect(
+                FileManager.default.contents(atPath: tmp + "/whole/" + name)
+                    == FileManager.default.contents(atPath: tmp + "/resumed/" + name), "\(name) differs")
+        }
+        #expect(!FileManager.default.fileExists(atPath: tmp + "/resumed/checkpoint.safetensors"))
+        // Another process holds the directory's lock: exit 3, nothing changed.
+        let before = FileManager.default.contents(atPath: tmp + "/whole/metrics.json")
+        let lockedOut = try CLI.shell(
+            "flock \(tmp)/whole/.lock sh -c '\(CLI.binary) \(CLI.tinyTrain.joined(separator: " ")) --out \(tmp)/whole; test $? -eq 3'"
+        )
+        #expect(lockedOut.status == 0, "a held lock did not give exit status 3: \(lockedOut.stderr)")
+        #expect(FileManager.default.contents(atPath: tmp + "/whole/metrics.json") == before)
+    }
+
     @Test func trainOnTwoThreadsIsReproducibleAndMatchesOneThread() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
@@ -85,14 +126,17 @@ struct CLITests {
             let r = try CLI.run(CLI.tinyTrain + ["--threads", threads, "--out", tmp + "/" + name])
             #expect(r.status == 0, "\(r.stderr)")
         }
-        func file(_ run: String, _ name: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: tmp + "/\(run)/\(name)")) }
+        func file(_ run: String, _ name: String) throws -> Data {
+            try Data(contentsOf: URL(fileURLWithPath: tmp + "/\(run)/\(name)"))
+        }
         #expect(try file("two", "metrics.json") == file("two-again", "metrics.json"))
         func finalTotal(_ run: String) throws -> Double {
             let metrics = try JSONSerialization.jsonObject(with: file(run, "metrics.json")) as? [String: Any]
             let test = (metrics?["final"] as? [String: Any])?["test"] as? [String: Any]
             return try #require(test?["total"] as? Double)
         }
-        let one = try finalTotal("one"), two = try finalTotal("two")
+        let one = try finalTotal("one")
+        let two = try finalTotal("two")
         #expect(abs(one - two) <= 1e-3 * one, "test total \(one) on one thread, \(two) on two")
         let timing = try JSONSerialization.jsonObject(with: file("two", "timing.json")) as? [String: Any]
         #expect((timing?["provenance"] as? [String: Any])?["blas_threads"] as? Int == 2)
@@ -129,7 +173,9 @@ struct CLITests {
         let r = try CLI.run(["train", "--epochs", "1", "--data-dir", tmp + "/nowhere", "--out", tmp + "/run"])
         #expect(r.status != 0)
         let lines = r.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].contains("nowhere") && lines[0].contains("train-images-idx3-ubyte"), "\(r.stderr)")
+        #expect(
+            lines.count == 1 && lines[0].contains("nowhere") && lines[0].contains("train-images-idx3-ubyte"),
+            "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: tmp + "/run"))
     }
 
@@ -154,7 +200,9 @@ struct CLITests {
         #expect(object?["blas_core"] is String)
         // --jobs 2 (the default): two runs side by side in the one process, against one alone.
         let parallel = object?["parallel"] as? [[String: Any]] ?? []
-        #expect(parallel.count == 1 && parallel.first?["name"] as? String == "vae-d16-h16" && parallel.first?["jobs"] as? Int == 2)
+        #expect(
+            parallel.count == 1 && parallel.first?["name"] as? String == "vae-d16-h16"
+                && parallel.first?["jobs"] as? Int == 2)
         for key in ["single_images_per_second", "parallel_images_per_second", "speedup", "sgemm_speedup"] {
             let value = parallel.first?[key] as? Double ?? .nan
             #expect(value.isFinite && value > 0, "\(key) = \(value)")
@@ -185,7 +233,9 @@ struct RunCLITests {
         let spec = try Self.writeSpec(tmp, #"{"name": "bad", "grid": {"beta": [1, "two"]}}"#)
         let r = try CLI.run(["run", spec, "--results", tmp + "/results"])
         #expect(r.status == 2)
-        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines) == "vaelab run: \(spec): grid.beta[1]: expected a number, got \"two\"")
+        #expect(
+            r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "vaelab run: \(spec): grid.beta[1]: expected a number, got \"two\"")
         #expect(!FileManager.default.fileExists(atPath: tmp + "/results"))
     }
 
@@ -203,7 +253,9 @@ struct RunCLITests {
     @Test func killedRunResumesToIdenticalMetrics() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(tmp, #"""
+        let spec = try Self.writeSpec(
+            tmp,
+            #"""
             {"name": "resume", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
              "train_limit": 3000, "test_limit": 500, "iwae_samples": 4}}
             """#)
@@ -231,7 +283,9 @@ struct RunCLITests {
 
         let resumed = try CLI.run(["run", spec, "--results", tmp + "/killed"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stdout.contains("resume ") && resumed.stderr.contains("resuming after epoch"), "\(resumed.stdout)\n\(resumed.stderr)")
+        #expect(
+            resumed.stdout.contains("resume ") && resumed.stderr.contains("resuming after epoch"),
+            "\(resumed.stdout)\n\(resumed.stderr)")
         let a = FileManager.default.contents(atPath: tmp + "/uninterrupted/runs/\(id)/metrics.json")
         let b = FileManager.default.contents(atPath: tmp + "/killed/runs/\(id)/metrics.json")
         #expect(a != nil && a == b, "resumed metrics.json differs from the uninterrupted run's")

@@ -1,5 +1,5 @@
-import Testing
 import Foundation
+import Testing
 
 /// Crash consistency, concurrency, disk faults and corrupted inputs, each with a real `vaelab`
 /// process. Kills happen at exact points through the `VAELAB_FAULT_KILL=<point>:<n>` hook.
@@ -44,7 +44,9 @@ struct FaultTests {
             if name.hasSuffix(".json") {
                 #expect((try? JSONSerialization.jsonObject(with: data)) != nil, "\(rel) is not complete JSON")
             } else if name.hasSuffix(".png") {
-                #expect(data.count > 12 && String(decoding: data.suffix(8).prefix(4), as: UTF8.self) == "IEND", "\(rel) is a cut PNG")
+                #expect(
+                    data.count > 12 && String(decoding: data.suffix(8).prefix(4), as: UTF8.self) == "IEND",
+                    "\(rel) is a cut PNG")
             } else if name.hasSuffix(".safetensors") {
                 let n = data.prefix(8).enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
                 #expect(data.count >= 8 + n, "\(rel) is a cut safetensors file")
@@ -57,7 +59,8 @@ struct FaultTests {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         guard let spec = try? writeSpec(tmp),
-              let r = try? CLI.run(["run", spec, "--jobs", "1", "--results", tmp + "/results"]), r.status == 0 else { return [:] }
+            let r = try? CLI.run(["run", spec, "--jobs", "1", "--results", tmp + "/results"]), r.status == 0
+        else { return [:] }
         return files(tmp + "/results")
     }()
 
@@ -77,7 +80,8 @@ struct FaultTests {
             ("batch", 24), ("epoch", 4), ("evaluation", 2), ("write:checkpoint.safetensors", 4),
             ("write:model.safetensors", 2), ("write:metrics.json", 2), ("write:timing.json", 2),
             ("write:samples.png", 2), ("write:latent-map.png", 2), ("write:manifold.png", 2),
-            ("write:reconstructions.png", 2), ("write:summary.json", 4), ("write:summary.md", 4), ("write:faults.json", 1),
+            ("write:reconstructions.png", 2), ("write:summary.json", 4), ("write:summary.md", 4),
+            ("write:faults.json", 1),
         ]
         var rng = UInt64(20261125)
         func next() -> UInt64 {  // SplitMix64
@@ -97,15 +101,18 @@ struct FaultTests {
             let tmp = CLI.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: tmp) }
             let spec = try Self.writeSpec(tmp)
-            let killed = try CLI.run(["run", spec, "--jobs", "1", "--results", tmp + "/results"],
-                                     environment: ["VAELAB_FAULT_KILL": "\(point):\(n)"])
+            let killed = try CLI.run(
+                ["run", spec, "--jobs", "1", "--results", tmp + "/results"],
+                environment: ["VAELAB_FAULT_KILL": "\(point):\(n)"])
             #expect(killed.status == SIGKILL, "\(point):\(n) did not kill the process (status \(killed.status))")
             Self.checkNothingHalfWritten(tmp + "/results", allowTemporaries: true)
             let restarted = try CLI.run(["run", spec, "--jobs", "1", "--results", tmp + "/results"])
             #expect(restarted.status == 0, "restart after \(point):\(n): \(restarted.stderr)")
             Self.checkNothingHalfWritten(tmp + "/results", allowTemporaries: false)
             let got = Self.files(tmp + "/results")
-            #expect(Set(got.keys) == Set(expected.keys), "after \(point):\(n): files differ: \(Set(got.keys).symmetricDifference(expected.keys))")
+            #expect(
+                Set(got.keys) == Set(expected.keys),
+                "after \(point):\(n): files differ: \(Set(got.keys).symmetricDifference(expected.keys))")
             for (rel, data) in expected where got[rel] != data {
                 Issue.record("after a kill at \(point):\(n), \(rel) differs from the uninterrupted run's")
             }
@@ -119,11 +126,16 @@ struct FaultTests {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let spec = try Self.writeSpec(tmp)
-        final class Box: @unchecked Sendable { var results: [CLI.Result] = []; let lock = NSLock() }
+        final class Box: @unchecked Sendable {
+            var results: [CLI.Result] = []
+            let lock = NSLock()
+        }
         let box = Box()
         DispatchQueue.concurrentPerform(iterations: 2) { _ in
             let r = try? CLI.run(["run", spec, "--jobs", "1", "--results", tmp + "/results"])
-            box.lock.lock(); if let r { box.results.append(r) }; box.lock.unlock()
+            box.lock.lock()
+            if let r { box.results.append(r) }
+            box.lock.unlock()
         }
         let results = box.results
         #expect(results.count == 2)
@@ -132,7 +144,10 @@ struct FaultTests {
             #expect(r.status == 0 || r.status == 3, "status \(r.status): \(r.stderr)")
             if r.status == 3 { #expect(r.stdout.contains("being trained by another vaelab process")) }
             if let line = r.stdout.split(separator: "\n").first(where: { $0.contains(" trained, ") }),
-               let n = Int(line.split(separator: " ")[0]) { trained += n }
+                let n = Int(line.split(separator: " ")[0])
+            {
+                trained += n
+            }
         }
         #expect(trained == 2, "runs trained \(trained) times in all")
         let again = try CLI.run(["run", spec, "--results", tmp + "/results"])
@@ -144,23 +159,32 @@ struct FaultTests {
     static let canMount: Bool = {
         guard getuid() == 0 else { return false }
         let dir = CLI.temporaryDirectory()
-        defer { _ = try? CLI.shell("umount \(dir)"); try? FileManager.default.removeItem(atPath: dir) }
+        defer {
+            _ = try? CLI.shell("umount \(dir)")
+            try? FileManager.default.removeItem(atPath: dir)
+        }
         return (try? CLI.shell("mount -t tmpfs -o size=64k tmpfs \(dir)"))?.status == 0
     }()
 
     /// A results directory on a full file system (a 160 KB tmpfs): a clear error, a non-zero
     /// exit, and no partial file.
-    @Test(.enabled(if: FaultTests.canMount, "needs root to mount a tmpfs")) func fullDiskIsAClearErrorAndLeavesNoPartialFile() throws {
+    @Test(.enabled(if: FaultTests.canMount, "needs root to mount a tmpfs"))
+    func fullDiskIsAClearErrorAndLeavesNoPartialFile() throws {
         let tmp = CLI.temporaryDirectory()
         let mount = tmp + "/small"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         #expect(try CLI.shell("mount -t tmpfs -o size=160k tmpfs \(mount)").status == 0)
-        defer { _ = try? CLI.shell("umount \(mount)"); try? FileManager.default.removeItem(atPath: tmp) }
+        defer {
+            _ = try? CLI.shell("umount \(mount)")
+            try? FileManager.default.removeItem(atPath: tmp)
+        }
         let r = try CLI.run(["run", try Self.writeSpec(tmp), "--jobs", "1", "--results", mount + "/results"])
         #expect(r.status != 0)
         #expect((r.stdout + r.stderr).contains("No space left on device"), "\(r.stdout)\n\(r.stderr)")
         Self.checkNothingHalfWritten(mount + "/results", allowTemporaries: false)
-        for (rel, _) in Self.files(mount + "/results") { #expect(!rel.hasSuffix("metrics.json"), "a run claims to be finished: \(rel)") }
+        for (rel, _) in Self.files(mount + "/results") {
+            #expect(!rel.hasSuffix("metrics.json"), "a run claims to be finished: \(rel)")
+        }
     }
 
     @Test(.enabled(if: FaultTests.canMount, "needs root to mount a tmpfs")) func readOnlyResultsIsAClearError() throws {
@@ -168,11 +192,16 @@ struct FaultTests {
         let mount = tmp + "/ro"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         #expect(try CLI.shell("mount -t tmpfs -o size=1m,ro tmpfs \(mount)").status == 0)
-        defer { _ = try? CLI.shell("umount \(mount)"); try? FileManager.default.removeItem(atPath: tmp) }
+        defer {
+            _ = try? CLI.shell("umount \(mount)")
+            try? FileManager.default.removeItem(atPath: tmp)
+        }
         let r = try CLI.run(["run", try Self.writeSpec(tmp), "--results", mount + "/results"])
         #expect(r.status == 1)
         let message = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(message.hasPrefix("vaelab run: \(mount)/results") && message.contains("Read-only file system"), "\(message)")
+        #expect(
+            message.hasPrefix("vaelab run: \(mount)/results") && message.contains("Read-only file system"), "\(message)"
+        )
         #expect(!message.contains("\n"))
         #expect(Self.files(mount).isEmpty)
     }
@@ -182,7 +211,9 @@ struct FaultTests {
     @Test func divergingRunFailsAloneWithItsEpochAndBatch() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(tmp, #"""
+        let spec = try Self.writeSpec(
+            tmp,
+            #"""
             {"name": "diverge", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 2, "batch_size": 64,
              "train_limit": 256, "test_limit": 128, "iwae_samples": 3},
              "runs": [{"learning_rate": 10, "beta": 1000000}, {"learning_rate": 0.001}]}
@@ -208,7 +239,8 @@ struct FaultTests {
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let spec = try Self.writeSpec(tmp)
         let results = tmp + "/results"
-        let killed = try CLI.run(["run", spec, "--jobs", "1", "--results", results], environment: ["VAELAB_FAULT_KILL": "epoch:2"])
+        let killed = try CLI.run(
+            ["run", spec, "--jobs", "1", "--results", results], environment: ["VAELAB_FAULT_KILL": "epoch:2"])
         #expect(killed.status == SIGKILL)
         let checkpoints = Self.files(results).keys.filter { $0.hasSuffix("checkpoint.safetensors") }
         let checkpoint = try #require(checkpoints.first)
@@ -217,7 +249,9 @@ struct FaultTests {
         let resumed = try CLI.run(["run", spec, "--jobs", "1", "--results", results])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("ignoring checkpoint"), "\(resumed.stderr)")
-        for (rel, data) in expected where rel.hasSuffix("metrics.json") { #expect(Self.files(results)[rel] == data, "\(rel)") }
+        for (rel, data) in expected where rel.hasSuffix("metrics.json") {
+            #expect(Self.files(results)[rel] == data, "\(rel)")
+        }
 
         // Hand-edit one finished run's metrics.json: the next run retrains it, identically.
         let metrics = try #require(expected.keys.first { $0.hasSuffix("metrics.json") && $0.hasPrefix("runs/vae") })
@@ -227,13 +261,16 @@ struct FaultTests {
         text.replaceSubrange(digit...digit, with: text[digit] == "9" ? "8" : "9")
         try text.write(toFile: results + "/" + metrics, atomically: true, encoding: .utf8)
         let rerun = try CLI.run(["run", spec, "--jobs", "1", "--results", results])
-        #expect(rerun.status == 0 && rerun.stdout.contains("retrain") && rerun.stdout.contains("modified"), "\(rerun.stdout)")
+        #expect(
+            rerun.status == 0 && rerun.stdout.contains("retrain") && rerun.stdout.contains("modified"),
+            "\(rerun.stdout)")
         #expect(Self.files(results)[metrics] == expected[metrics])
 
         // A flipped byte in a copy of the data.
         let data = tmp + "/data"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        for name in try FileManager.default.contentsOfDirectory(atPath: CLI.root.path + "/data/mnist") where name.hasSuffix(".gz") {
+        for name in try FileManager.default.contentsOfDirectory(atPath: CLI.root.path + "/data/mnist")
+        where name.hasSuffix(".gz") {
             try FileManager.default.copyItem(atPath: CLI.root.path + "/data/mnist/" + name, toPath: data + "/" + name)
         }
         let victim = data + "/t10k-labels-idx1-ubyte.gz"

@@ -1,7 +1,7 @@
 import Datasets
 import Foundation
-import Testing
 import Support
+import Testing
 
 /// Registry behaviour on synthetic four-file datasets: loading, validation, limits, resolution.
 @Suite struct DatasetRegistryTests {
@@ -35,8 +35,10 @@ import Support
         let error = datasetError { _ = try loadDataset(.mnist, directory: dir.path) }
         let expected = DatasetName.mnist.pinnedChecksums["train-images-idx3-ubyte"] ?? ""
         let actual = sha256Hex(raw["train-images-idx3-ubyte"] ?? [])
-        #expect(error == .checksumMismatch(
-            path: dir.file("train-images-idx3-ubyte.gz"), expected: expected, actual: actual))
+        #expect(
+            error
+                == .checksumMismatch(
+                    path: dir.file("train-images-idx3-ubyte.gz"), expected: expected, actual: actual))
         let message = error?.description ?? ""
         #expect(message.contains("train-images-idx3-ubyte.gz"))
         #expect(message.contains(String(expected.prefix(16))))
@@ -81,8 +83,10 @@ import Support
         try writeSyntheticDataset(in: dir)
         try FileManager.default.removeItem(atPath: dir.file("t10k-labels-idx1-ubyte.gz"))
         let error = datasetError { _ = try loadDataset(.mnist, directory: dir.path, verifyChecksums: false) }
-        #expect(error == .fileNotFound(
-            path: dir.file("t10k-labels-idx1-ubyte[.gz]"), hint: DatasetName.mnist.missingFileHint))
+        #expect(
+            error
+                == .fileNotFound(
+                    path: dir.file("t10k-labels-idx1-ubyte[.gz]"), hint: DatasetName.mnist.missingFileHint))
     }
 
     @Test func imageAndLabelCountMismatch() throws {
@@ -90,9 +94,11 @@ import Support
         defer { dir.remove() }
         try writeSyntheticDataset(in: dir, trainCount: 5, trainLabelCount: 4)
         let error = datasetError { _ = try loadDataset(.mnist, directory: dir.path, verifyChecksums: false) }
-        #expect(error == .countMismatch(
-            imagesPath: dir.file("train-images-idx3-ubyte.gz"), images: 5,
-            labelsPath: dir.file("train-labels-idx1-ubyte.gz"), labels: 4))
+        #expect(
+            error
+                == .countMismatch(
+                    imagesPath: dir.file("train-images-idx3-ubyte.gz"), images: 5,
+                    labelsPath: dir.file("train-labels-idx1-ubyte.gz"), labels: 4))
         #expect(error?.description.contains("5 images") == true)
         #expect(error?.description.contains("4 labels") == true)
     }
@@ -102,8 +108,10 @@ import Support
         defer { dir.remove() }
         try writeSyntheticDataset(in: dir, rows: 4, cols: 5)
         let error = datasetError { _ = try loadDataset(.mnist, directory: dir.path, verifyChecksums: false) }
-        #expect(error == .imageSizeMismatch(
-            path: dir.file("train-images-idx3-ubyte.gz"), rows: 4, cols: 5, expectedRows: 28, expectedCols: 28))
+        #expect(
+            error
+                == .imageSizeMismatch(
+                    path: dir.file("train-images-idx3-ubyte.gz"), rows: 4, cols: 5, expectedRows: 28, expectedCols: 28))
         #expect(error?.description.contains("4x5") == true)
     }
 
@@ -124,7 +132,8 @@ import Support
         defer { dir.remove() }
         try writeSyntheticDataset(in: dir, trainLabels: [1, 2, 10, 3, 4])
         let error = datasetError { _ = try loadDataset(.mnist, directory: dir.path, verifyChecksums: false) }
-        #expect(error == .labelOutOfRange(path: dir.file("train-labels-idx1-ubyte.gz"), index: 2, value: 10, maximum: 9))
+        #expect(
+            error == .labelOutOfRange(path: dir.file("train-labels-idx1-ubyte.gz"), index: 2, value: 10, maximum: 9))
     }
 
     @Test func truncatedGzipInDataset() throws {
@@ -160,8 +169,10 @@ import Support
         let error = datasetError {
             _ = try loadDataset(.mnist, directory: dir.path, trainLimit: limit, verifyChecksums: false)
         }
-        #expect(error == .invalidLimit(
-            path: dir.file("train-images-idx3-ubyte.gz"), split: "train", requested: limit, available: 5))
+        #expect(
+            error
+                == .invalidLimit(
+                    path: dir.file("train-images-idx3-ubyte.gz"), split: "train", requested: limit, available: 5))
         #expect(error?.description.contains("between 1 and 5") == true)
     }
 
@@ -172,16 +183,25 @@ import Support
         let error = datasetError {
             _ = try loadDataset(.mnist, directory: dir.path, testLimit: 4, verifyChecksums: false)
         }
-        #expect(error == .invalidLimit(
-            path: dir.file("t10k-images-idx3-ubyte.gz"), split: "test", requested: 4, available: 3))
+        #expect(
+            error
+                == .invalidLimit(
+                    path: dir.file("t10k-images-idx3-ubyte.gz"), split: "test", requested: 4, available: 3))
     }
 
     @Test func directoryResolutionOrder() throws {
-        let env = try TempDir(), cwd = try TempDir(), parent = try TempDir()
-        defer { env.remove(); cwd.remove(); parent.remove() }
+        let env = try TempDir()
+        let cwd = try TempDir()
+        let parent = try TempDir()
+        defer {
+            env.remove()
+            cwd.remove()
+            parent.remove()
+        }
         let explicit = "/explicit/dir"
-        #expect(resolveDatasetDirectory(.mnist, directory: explicit, environment: ["VAELAB_DATA_DIR": env.path])
-            == explicit)
+        #expect(
+            resolveDatasetDirectory(.mnist, directory: explicit, environment: ["VAELAB_DATA_DIR": env.path])
+                == explicit)
         // The environment variable wins over built-in locations even when empty of files.
         #expect(resolveDatasetDirectory(.mnist, environment: ["VAELAB_DATA_DIR": env.path]) == env.path)
         // A parent directory holding <name>/ is followed into it.
@@ -195,8 +215,9 @@ import Support
         try writeSyntheticDataset(in: local, gzipped: false)
         #expect(resolveDatasetDirectory(.mnist, environment: [:], currentDirectory: cwd.path) == local.path)
         // Without overrides fashion-mnist falls back to the Debian package location.
-        #expect(resolveDatasetDirectory(.fashionMNIST, environment: [:], currentDirectory: env.path)
-            == "/usr/share/datasets/fashion-mnist")
+        #expect(
+            resolveDatasetDirectory(.fashionMNIST, environment: [:], currentDirectory: env.path)
+                == "/usr/share/datasets/fashion-mnist")
     }
 
     @Test func mnistFallsBackToRepoDataFromFilePath() {
@@ -220,8 +241,9 @@ import Support
             .readFailed(path: "/p/f", reason: "is a directory"),
             .truncatedGzip(path: "/p/f"),
             .corruptGzip(path: "/p/f", reason: "invalid distance too far back"),
-            .checksumMismatch(path: "/p/f", expected: String(repeating: "a", count: 64),
-                              actual: String(repeating: "b", count: 64)),
+            .checksumMismatch(
+                path: "/p/f", expected: String(repeating: "a", count: 64),
+                actual: String(repeating: "b", count: 64)),
             .wrongMagic(path: "/p/f", found: 0x802, expected: [0x803]),
             .headerTooShort(path: "/p/f", size: 3, needed: 4),
             .invalidDimensions(path: "/p/f", dimensions: [Int(UInt32.max), Int(UInt32.max), Int(UInt32.max)]),

@@ -26,7 +26,8 @@ import Testing
     }
 
     @Test func concatenatedMembersAreJoined() throws {
-        let first = Array(payload[..<1000]), second = Array(payload[1000...])
+        let first = Array(payload[..<1000])
+        let second = Array(payload[1000...])
         let joined = try gzipCompress(first) + gzipCompress(second)
         #expect(try gunzipIfNeeded(joined, path: "joined.gz") == payload)
     }

@@ -8,7 +8,8 @@ struct TempDir {
 
     /// Creates a fresh, uniquely named directory under the system temporary directory.
     init() throws {
-        path = FileManager.default.temporaryDirectory
+        path =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("vaelab-datasets-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
@@ -97,7 +98,8 @@ func repoRoot(file: String = #filePath) -> String {
 
 /// Checks a loaded split against the expectations shared by MNIST and Fashion-MNIST.
 func splitSummary(_ split: DatasetSplit) -> (minPixel: Float, maxPixel: Float, maxLabel: UInt8) {
-    var low = Float.infinity, high = -Float.infinity
+    var low = Float.infinity
+    var high = -Float.infinity
     split.images.withUnsafeBufferPointer { pixels in
         for value in pixels {
             low = min(low, value)

@@ -1,8 +1,8 @@
-import Testing
-import Foundation
 import Experiments
-import Training
 import Figures
+import Foundation
+import Testing
+import Training
 
 func temporaryDirectory() -> String {
     let path = NSTemporaryDirectory() + "vaelab-runner-\(UUID().uuidString)"
@@ -10,14 +10,17 @@ func temporaryDirectory() -> String {
     return path
 }
 
-let tinyBase = #""base": {"hidden_units": 16, "epochs": 2, "batch_size": 64, "train_limit": 512, "test_limit": 256, "iwae_samples": 4}"#
+let tinyBase =
+    #""base": {"hidden_units": 16, "epochs": 2, "batch_size": 64, "train_limit": 512, "test_limit": 256, "iwae_samples": 4}"#
 
 func tinySpec(_ name: String, _ rest: String) throws -> StudySpec {
     try SpecParser.parse(Array("{\"name\": \"\(name)\", \(tinyBase), \(rest)}".utf8), file: "\(name).json")
 }
 
-func runStudy(_ specs: [StudySpec], results: String, jobs: Int = 1, force: Bool = false,
-              shard: (Int, Int)? = nil) throws -> (Plan, RunnerOutcome) {
+func runStudy(
+    _ specs: [StudySpec], results: String, jobs: Int = 1, force: Bool = false,
+    shard: (Int, Int)? = nil
+) throws -> (Plan, RunnerOutcome) {
     var options = RunnerOptions(jobs: jobs)
     options.resultsRoot = results
     options.force = force
@@ -54,7 +57,10 @@ struct RunnerTests {
         // No checkpoint, temp file or failure record is left in a finished run.
         for id in before.keys {
             let files = try FileManager.default.contentsOfDirectory(atPath: "\(results)/runs/\(id)")
-            #expect(Set(files.filter { !$0.hasPrefix(".lock") }) == ["config.json", "metrics.json", "timing.json", "model.safetensors", "figures"], "\(files)")
+            #expect(
+                Set(files.filter { !$0.hasPrefix(".lock") }) == [
+                    "config.json", "metrics.json", "timing.json", "model.safetensors", "figures",
+                ], "\(files)")
         }
     }
 
@@ -89,20 +95,28 @@ struct RunnerTests {
     }
 
     @Test func parallelAndSerialGiveByteIdenticalMetrics() throws {
-        let serial = temporaryDirectory(), parallel = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: serial); try? FileManager.default.removeItem(atPath: parallel) }
+        let serial = temporaryDirectory()
+        let parallel = temporaryDirectory()
+        defer {
+            try? FileManager.default.removeItem(atPath: serial)
+            try? FileManager.default.removeItem(atPath: parallel)
+        }
         let spec = try tinySpec("par", #""grid": {"model": ["vae", "ae"], "latent_dim": [2, 3]}, "seeds": [0, 1]"#)
         _ = try runStudy([spec], results: serial, jobs: 1)
         let (_, outcome) = try runStudy([spec], results: parallel, jobs: 2)
         #expect(outcome.finished.count == 8)
-        let a = try metricsFiles(serial), b = try metricsFiles(parallel)
+        let a = try metricsFiles(serial)
+        let b = try metricsFiles(parallel)
         #expect(a.count == 8 && a == b)
         // The summaries match too, and group the seeds: 4 groups of n = 2.
         let sa = FileManager.default.contents(atPath: serial + "/summary.json")
         #expect(sa != nil && sa == FileManager.default.contents(atPath: parallel + "/summary.json"))
         let summary = try JSONDecoder().decode(Summary.self, from: sa!)
         #expect(summary.studies.count == 1 && summary.studies[0].groups.count == 4)
-        #expect(summary.studies[0].groups.allSatisfy { $0.done == 2 && $0.metrics["test_total"]?.n == 2 && $0.metrics["test_total"]?.std != nil })
+        #expect(
+            summary.studies[0].groups.allSatisfy {
+                $0.done == 2 && $0.metrics["test_total"]?.n == 2 && $0.metrics["test_total"]?.std != nil
+            })
         let markdown = try String(contentsOfFile: serial + "/summary.md", encoding: .utf8)
         #expect(markdown.contains("## par") && markdown.contains("vae d=3 H=16 β=1") && markdown.contains(" ± "))
     }
@@ -131,7 +145,9 @@ struct RunnerTests {
         #expect(outcome.finished.count == 1 && outcome.failed.count == 1)
         let failedID = try #require(outcome.failed.first?.id)
         #expect(outcome.failed[0].message.contains("epoch 1, batch"))
-        let failure = try JSONDecoder().decode(RunFailure.self, from: try #require(FileManager.default.contents(atPath: "\(results)/runs/\(failedID)/failure.json")))
+        let failure = try JSONDecoder().decode(
+            RunFailure.self,
+            from: try #require(FileManager.default.contents(atPath: "\(results)/runs/\(failedID)/failure.json")))
         #expect(failure.epoch == 1 && (failure.batch ?? 0) >= 1)
         #expect(!FileManager.default.fileExists(atPath: "\(results)/runs/\(failedID)/metrics.json"))
         // The next run retries it (and fails again), the finished one stays cached.
@@ -173,7 +189,8 @@ struct RunnerTests {
         let (plan, outcome) = try runStudy([a, b], results: results, jobs: 2)
         #expect(plan.entries.count == 3 && outcome.finished.count == 3)
         #expect(plan.entries.first { $0.config.latentDim == 3 }?.studies == ["a", "b"])
-        let summary = try JSONDecoder().decode(Summary.self, from: try #require(FileManager.default.contents(atPath: results + "/summary.json")))
+        let summary = try JSONDecoder().decode(
+            Summary.self, from: try #require(FileManager.default.contents(atPath: results + "/summary.json")))
         #expect(summary.studies.map(\.name) == ["a", "b"])
     }
 }

@@ -1,6 +1,6 @@
-import Testing
-import Foundation
 import Experiments
+import Foundation
+import Testing
 import Training
 
 func parse(_ json: String) throws -> StudySpec { try SpecParser.parse(Array(json.utf8), file: "experiments/t.json") }
@@ -9,17 +9,24 @@ func parse(_ json: String) throws -> StudySpec { try SpecParser.parse(Array(json
 struct SpecExpansionTests {
     @Test func gridIsTheCartesianProductFirstKeySlowest() throws {
         let spec = try parse(#"{"name": "g", "grid": {"model": ["vae", "ae"], "latent_dim": [2, 16, 32]}}"#)
-        #expect(spec.runs.map { "\($0.config.model.rawValue)\($0.config.latentDim)" } == ["vae2", "vae16", "vae32", "ae2", "ae16", "ae32"])
+        #expect(
+            spec.runs.map { "\($0.config.model.rawValue)\($0.config.latentDim)" } == [
+                "vae2", "vae16", "vae32", "ae2", "ae16", "ae32",
+            ])
     }
 
     @Test func zipVariesTogetherAndCrossesTheGrid() throws {
-        let spec = try parse(#"{"name": "z", "grid": {"model": ["vae", "ae"]}, "zip": {"latent_dim": [2, 16], "hidden_units": [16, 256]}}"#)
-        #expect(spec.runs.map { "\($0.config.model.rawValue)-\($0.config.latentDim)-\($0.config.hiddenUnits)" }
+        let spec = try parse(
+            #"{"name": "z", "grid": {"model": ["vae", "ae"]}, "zip": {"latent_dim": [2, 16], "hidden_units": [16, 256]}}"#
+        )
+        #expect(
+            spec.runs.map { "\($0.config.model.rawValue)-\($0.config.latentDim)-\($0.config.hiddenUnits)" }
                 == ["vae-2-16", "vae-16-256", "ae-2-16", "ae-16-256"])
     }
 
     @Test func seedsMultiplyEveryPointAndExplicitRunsAreAdded() throws {
-        let spec = try parse(#"""
+        let spec = try parse(
+            #"""
             {"name": "s", "base": {"epochs": 3, "beta": 0.5}, "grid": {"latent_dim": [2, 4]}, "seeds": [0, 7],
              "runs": [{"latent_dim": 8, "beta": 2}, {"latent_dim": 8, "seed": 3}]}
             """#)
@@ -35,7 +42,8 @@ struct SpecExpansionTests {
     }
 
     @Test func shippedSpecsAreValid() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let counts = ["reference": 12, "width": 11, "beta-sweep": 18, "latent-sweep": 6, "smoke": 4]
         for (name, count) in counts {
             let spec = try SpecParser.load(path: root.appendingPathComponent("experiments/\(name).json").path)
@@ -59,43 +67,94 @@ struct SpecValidationTests {
         BadSpec(label: "not an object", json: "[1, 2]", fragment: "expected an object, got an array"),
         BadSpec(label: "missing name", json: "{}", fragment: "name: missing"),
         BadSpec(label: "bad name", json: #"{"name": "a b/c"}"#, fragment: "name: expected 1-100 ASCII letters"),
-        BadSpec(label: "unknown top-level key", json: #"{"name": "x", "gird": {}}"#, fragment: "gird: unknown key \"gird\" (did you mean \"grid\"?)"),
-        BadSpec(label: "typo in base", json: #"{"name": "x", "base": {"latnt_dim": 2}}"#,
-                fragment: "base.latnt_dim: unknown key \"latnt_dim\" (did you mean \"latent_dim\"?)"),
-        BadSpec(label: "typo in grid", json: #"{"name": "x", "grid": {"betta": [1]}}"#, fragment: "grid.betta: unknown key \"betta\" (did you mean \"beta\"?)"),
-        BadSpec(label: "wrong type in grid", json: #"{"name": "x", "grid": {"beta": [1, 2, "one"]}}"#,
-                fragment: "grid.beta[2]: expected a number, got \"one\""),
-        BadSpec(label: "negative beta", json: #"{"name": "x", "grid": {"beta": [-1]}}"#, fragment: "grid.beta[0]: expected a number in 0...1e6"),
-        BadSpec(label: "fractional latent dim", json: #"{"name": "x", "base": {"latent_dim": 2.5}}"#,
-                fragment: "base.latent_dim: expected an integer, got 2.5"),
-        BadSpec(label: "latent dim too large", json: #"{"name": "x", "base": {"latent_dim": 1000000000}}"#,
-                fragment: "base.latent_dim: expected an integer in 1...4096"),
-        BadSpec(label: "batch size zero", json: #"{"name": "x", "base": {"batch_size": 0}}"#, fragment: "base.batch_size: expected an integer in 1...60000, got 0"),
-        BadSpec(label: "negative epochs", json: #"{"name": "x", "base": {"epochs": -1}}"#, fragment: "base.epochs: expected an integer in 1...10000, got -1"),
-        BadSpec(label: "unknown model", json: #"{"name": "x", "base": {"model": "gan"}}"#, fragment: "base.model: expected \"vae\" or \"ae\", got \"gan\""),
-        BadSpec(label: "unknown dataset", json: #"{"name": "x", "base": {"dataset": "cifar"}}"#, fragment: "base.dataset: expected one of \"mnist\", \"fashion-mnist\""),
-        BadSpec(label: "learning rate as string", json: #"{"name": "x", "base": {"learning_rate": "fast"}}"#, fragment: "base.learning_rate: expected a number, got \"fast\""),
-        BadSpec(label: "boolean seed", json: #"{"name": "x", "seeds": [true]}"#, fragment: "seeds[0]: expected an integer, got true"),
-        BadSpec(label: "negative seed", json: #"{"name": "x", "seeds": [-1]}"#, fragment: "seeds[0]: expected an integer >= 0"),
-        BadSpec(label: "duplicate seeds", json: #"{"name": "x", "seeds": [1, 1]}"#, fragment: "seeds: expected distinct seeds"),
-        BadSpec(label: "empty grid", json: #"{"name": "x", "grid": {}}"#, fragment: "grid: expected at least one field"),
-        BadSpec(label: "empty grid list", json: #"{"name": "x", "grid": {"beta": []}}"#, fragment: "grid.beta: expected a non-empty array"),
-        BadSpec(label: "grid value not a list", json: #"{"name": "x", "grid": {"beta": 1}}"#, fragment: "grid.beta: expected an array, got a number"),
-        BadSpec(label: "zip lengths differ", json: #"{"name": "x", "zip": {"beta": [1, 2], "latent_dim": [2]}}"#,
-                fragment: "zip.latent_dim: expected 2 values like zip.beta, got 1"),
-        BadSpec(label: "same field in grid and zip", json: #"{"name": "x", "grid": {"beta": [1]}, "zip": {"beta": [2]}}"#,
-                fragment: "zip.beta: \"beta\" is already varied by the grid"),
-        BadSpec(label: "seeds twice", json: #"{"name": "x", "grid": {"seed": [1]}, "seeds": [2]}"#, fragment: "seeds: seeds are already varied"),
-        BadSpec(label: "duplicate runs", json: #"{"name": "x", "grid": {"beta": [1, 1.0]}}"#, fragment: "duplicate run: point 1 has the same config as point 0"),
-        BadSpec(label: "duplicate explicit run", json: #"{"name": "x", "runs": [{"beta": 2}, {"beta": 2}]}"#, fragment: "duplicate run: runs[1]"),
-        BadSpec(label: "duplicate key", json: #"{"name": "x", "base": {"beta": 1, "beta": 2}}"#, fragment: "base: duplicate key \"beta\""),
-        BadSpec(label: "too many runs", json: #"{"name": "x", "grid": {"latent_dim": \#(Array(1...100)), "hidden_units": \#(Array(1...101))}}"#,
-                fragment: "expands to more than 10000 runs"),
-        BadSpec(label: "a million runs", json: #"{"name": "x", "grid": {"latent_dim": \#(Array(1...1000)), "hidden_units": \#(Array(1...1000))}, "seeds": [0]}"#,
-                fragment: "expands to more than 10000 runs"),
-        BadSpec(label: "deeply nested", json: #"{"name": "x", "base": "# + String(repeating: "[", count: 500) + String(repeating: "]", count: 500) + "}",
-                fragment: "nesting deeper than"),
-        BadSpec(label: "null where a number belongs", json: #"{"name": "x", "base": {"beta": null}}"#, fragment: "base.beta: expected a number, got null"),
+        BadSpec(
+            label: "unknown top-level key", json: #"{"name": "x", "gird": {}}"#,
+            fragment: "gird: unknown key \"gird\" (did you mean \"grid\"?)"),
+        BadSpec(
+            label: "typo in base", json: #"{"name": "x", "base": {"latnt_dim": 2}}"#,
+            fragment: "base.latnt_dim: unknown key \"latnt_dim\" (did you mean \"latent_dim\"?)"),
+        BadSpec(
+            label: "typo in grid", json: #"{"name": "x", "grid": {"betta": [1]}}"#,
+            fragment: "grid.betta: unknown key \"betta\" (did you mean \"beta\"?)"),
+        BadSpec(
+            label: "wrong type in grid", json: #"{"name": "x", "grid": {"beta": [1, 2, "one"]}}"#,
+            fragment: "grid.beta[2]: expected a number, got \"one\""),
+        BadSpec(
+            label: "negative beta", json: #"{"name": "x", "grid": {"beta": [-1]}}"#,
+            fragment: "grid.beta[0]: expected a number in 0...1e6"),
+        BadSpec(
+            label: "fractional latent dim", json: #"{"name": "x", "base": {"latent_dim": 2.5}}"#,
+            fragment: "base.latent_dim: expected an integer, got 2.5"),
+        BadSpec(
+            label: "latent dim too large", json: #"{"name": "x", "base": {"latent_dim": 1000000000}}"#,
+            fragment: "base.latent_dim: expected an integer in 1...4096"),
+        BadSpec(
+            label: "batch size zero", json: #"{"name": "x", "base": {"batch_size": 0}}"#,
+            fragment: "base.batch_size: expected an integer in 1...60000, got 0"),
+        BadSpec(
+            label: "negative epochs", json: #"{"name": "x", "base": {"epochs": -1}}"#,
+            fragment: "base.epochs: expected an integer in 1...10000, got -1"),
+        BadSpec(
+            label: "unknown model", json: #"{"name": "x", "base": {"model": "gan"}}"#,
+            fragment: "base.model: expected \"vae\" or \"ae\", got \"gan\""),
+        BadSpec(
+            label: "unknown dataset", json: #"{"name": "x", "base": {"dataset": "cifar"}}"#,
+            fragment: "base.dataset: expected one of \"mnist\", \"fashion-mnist\""),
+        BadSpec(
+            label: "learning rate as string", json: #"{"name": "x", "base": {"learning_rate": "fast"}}"#,
+            fragment: "base.learning_rate: expected a number, got \"fast\""),
+        BadSpec(
+            label: "boolean seed", json: #"{"name": "x", "seeds": [true]}"#,
+            fragment: "seeds[0]: expected an integer, got true"),
+        BadSpec(
+            label: "negative seed", json: #"{"name": "x", "seeds": [-1]}"#,
+            fragment: "seeds[0]: expected an integer >= 0"),
+        BadSpec(
+            label: "duplicate seeds", json: #"{"name": "x", "seeds": [1, 1]}"#,
+            fragment: "seeds: expected distinct seeds"),
+        BadSpec(
+            label: "empty grid", json: #"{"name": "x", "grid": {}}"#, fragment: "grid: expected at least one field"),
+        BadSpec(
+            label: "empty grid list", json: #"{"name": "x", "grid": {"beta": []}}"#,
+            fragment: "grid.beta: expected a non-empty array"),
+        BadSpec(
+            label: "grid value not a list", json: #"{"name": "x", "grid": {"beta": 1}}"#,
+            fragment: "grid.beta: expected an array, got a number"),
+        BadSpec(
+            label: "zip lengths differ", json: #"{"name": "x", "zip": {"beta": [1, 2], "latent_dim": [2]}}"#,
+            fragment: "zip.latent_dim: expected 2 values like zip.beta, got 1"),
+        BadSpec(
+            label: "same field in grid and zip", json: #"{"name": "x", "grid": {"beta": [1]}, "zip": {"beta": [2]}}"#,
+            fragment: "zip.beta: \"beta\" is already varied by the grid"),
+        BadSpec(
+            label: "seeds twice", json: #"{"name": "x", "grid": {"seed": [1]}, "seeds": [2]}"#,
+            fragment: "seeds: seeds are already varied"),
+        BadSpec(
+            label: "duplicate runs", json: #"{"name": "x", "grid": {"beta": [1, 1.0]}}"#,
+            fragment: "duplicate run: point 1 has the same config as point 0"),
+        BadSpec(
+            label: "duplicate explicit run", json: #"{"name": "x", "runs": [{"beta": 2}, {"beta": 2}]}"#,
+            fragment: "duplicate run: runs[1]"),
+        BadSpec(
+            label: "duplicate key", json: #"{"name": "x", "base": {"beta": 1, "beta": 2}}"#,
+            fragment: "base: duplicate key \"beta\""),
+        BadSpec(
+            label: "too many runs",
+            json: #"{"name": "x", "grid": {"latent_dim": \#(Array(1...100)), "hidden_units": \#(Array(1...101))}}"#,
+            fragment: "expands to more than 10000 runs"),
+        BadSpec(
+            label: "a million runs",
+            json:
+                #"{"name": "x", "grid": {"latent_dim": \#(Array(1...1000)), "hidden_units": \#(Array(1...1000))}, "seeds": [0]}"#,
+            fragment: "expands to more than 10000 runs"),
+        BadSpec(
+            label: "deeply nested",
+            json: #"{"name": "x", "base": "# + String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+                + "}",
+            fragment: "nesting deeper than"),
+        BadSpec(
+            label: "null where a number belongs", json: #"{"name": "x", "base": {"beta": null}}"#,
+            fragment: "base.beta: expected a number, got null"),
     ]
 
     @Test(arguments: cases)

@@ -1,6 +1,6 @@
-import Testing
-import Foundation
 import Figures
+import Foundation
+import Testing
 
 private func scratch(_ name: String) -> String {
     let dir = NSTemporaryDirectory() + "vaelab-figures-\(UUID().uuidString)"
@@ -13,10 +13,12 @@ private let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathCo
 @Suite("PNG through libpng")
 struct PNGTests {
     @Test func rgbImageAndTextChunksRoundTrip() throws {
-        let w = 7, h = 5
+        let w = 7
+        let h = 5
         let pixels = (0..<(w * h * 3)).map { UInt8(($0 * 37) % 256) }
-        let image = PNGImage(width: w, height: h, channels: 3, pixels: pixels,
-                             text: ["vaelab.run_id": "vae-mnist-d2-x", "vaelab.config_hash": "abc123", "Title": "β test ü"])
+        let image = PNGImage(
+            width: w, height: h, channels: 3, pixels: pixels,
+            text: ["vaelab.run_id": "vae-mnist-d2-x", "vaelab.config_hash": "abc123", "Title": "β test ü"])
         let path = scratch("rgb.png")
         try PNG.write(image, to: path)
         let back = try PNG.read(path)
@@ -27,7 +29,8 @@ struct PNGTests {
 
     @Test func grayImageRoundTripsAndEncodingIsDeterministic() throws {
         let image = PNGImage(width: 28, height: 3, channels: 1, pixels: (0..<84).map { UInt8($0 * 3) })
-        let a = try PNG.encode(image), b = try PNG.encode(image)
+        let a = try PNG.encode(image)
+        let b = try PNG.encode(image)
         #expect(a == b)
         #expect(try PNG.decode(a) == image)
     }
@@ -43,7 +46,8 @@ struct PNGTests {
         #expect(throws: PNGError.self) { try PNG.decode(flipped) }
         #expect(throws: PNGError.self) { try PNG.encode(PNGImage(width: 1, height: 1, channels: 2, pixels: [0, 0])) }
         #expect(throws: PNGError.self) {
-            try PNG.encode(PNGImage(width: 1, height: 1, channels: 1, pixels: [0], text: [String(repeating: "k", count: 80): "v"]))
+            try PNG.encode(
+                PNGImage(width: 1, height: 1, channels: 1, pixels: [0], text: [String(repeating: "k", count: 80): "v"]))
         }
         let missing = scratch("missing.png")
         #expect(throws: PNGError(file: missing, message: "cannot read the file")) { try PNG.read(missing) }
@@ -54,7 +58,8 @@ struct PNGTests {
 /// than 64: a comparison that tolerates anti-aliasing noise but not a moved line or a lost label.
 private func difference(_ a: PNGImage, _ b: PNGImage) -> (mean: Double, bad: Double) {
     guard a.width == b.width, a.height == b.height, a.channels == b.channels else { return (255, 1) }
-    var sum = 0.0, bad = 0
+    var sum = 0.0
+    var bad = 0
     for (x, y) in zip(a.pixels, b.pixels) {
         let d = abs(Int(x) - Int(y))
         sum += Double(d)
@@ -68,7 +73,9 @@ private func goldenChart(shift: Double = 0) -> Canvas {
     let chart = Chart(
         title: "Golden chart", x: Axis("epoch"), y: Axis("nats per image"),
         series: [
-            Series("test", color: Color.categorical[0], x: x, y: x.map { 100 / $0 + 20 + shift }, yError: x.map { _ in 2 }, marker: 4),
+            Series(
+                "test", color: Color.categorical[0], x: x, y: x.map { 100 / $0 + 20 + shift }, yError: x.map { _ in 2 },
+                marker: 4),
             Series("train", color: Color.categorical[1], x: x, y: x.map { 110 / $0 + 18 }, dash: [6, 4]),
         ],
         guides: [Series("guide", color: Color(hex: 0xBBBBBB), x: [0, 12], y: [30, 90], lineWidth: 1, inLegend: false)])
@@ -98,8 +105,9 @@ struct ChartTests {
 
     @Test func chartDrawsInkWhereTheDataAre() {
         // A single thick black line across the middle of an explicit 0...1 square.
-        var chart = Chart(title: "", x: Axis("", range: 0...1), y: Axis("", range: 0...1),
-                          series: [Series("", color: .black, x: [0, 1], y: [0.5, 0.5], lineWidth: 4)], legend: .none)
+        var chart = Chart(
+            title: "", x: Axis("", range: 0...1), y: Axis("", range: 0...1),
+            series: [Series("", color: .black, x: [0, 1], y: [0.5, 0.5], lineWidth: 4)], legend: .none)
         chart.fontScale = 1
         let canvas = Canvas(width: 300, height: 300)
         chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 300, height: 300))
@@ -118,9 +126,9 @@ struct ChartTests {
             Chart.legendCorner(plot: plot, width: 120, height: 50, avoiding: pts)
         }
         #expect(corner([]) == .topRight)
-        #expect(corner([(200, 300)]) == .topRight)                        // data low in the middle
-        #expect(corner([(430, 50)]) == .topLeft)                          // a point under the top-right box
-        #expect(corner([(430, 50), (80, 60)]) == .bottomRight)            // both top corners taken
+        #expect(corner([(200, 300)]) == .topRight)  // data low in the middle
+        #expect(corner([(430, 50)]) == .topLeft)  // a point under the top-right box
+        #expect(corner([(430, 50), (80, 60)]) == .bottomRight)  // both top corners taken
         // Every corner covers something: the fewest wins, ties in the order TR, TL, BR, BL.
         #expect(corner([(430, 50), (420, 60), (80, 60), (440, 310), (60, 300), (70, 310)]) == .topLeft)
     }
@@ -136,7 +144,8 @@ struct ChartTests {
 
     @Test func imageGridPlacesEachImageInItsCell() {
         // Two 2x2 images: all white and all black, in one row.
-        var grid = ImageGrid(title: "t", images: [1, 1, 1, 1, 0, 0, 0, 0], rows: 1, columns: 2, imageWidth: 2, imageHeight: 2)
+        var grid = ImageGrid(
+            title: "t", images: [1, 1, 1, 1, 0, 0, 0, 0], rows: 1, columns: 2, imageWidth: 2, imageHeight: 2)
         grid.cell = 20
         grid.gap = 4
         let img = grid.render().pngImage()
@@ -164,11 +173,13 @@ struct PCATests {
 
     @Test func recoversAKnownDirection() throws {
         // t along u = (1, 2, 2)/3 with spread 3, s along v = (2, -2, 1)/3 with spread 0.5, plus an offset.
-        let u: [Double] = [1.0 / 3, 2.0 / 3, 2.0 / 3], v: [Double] = [2.0 / 3, -2.0 / 3, 1.0 / 3]
+        let u: [Double] = [1.0 / 3, 2.0 / 3, 2.0 / 3]
+        let v: [Double] = [2.0 / 3, -2.0 / 3, 1.0 / 3]
         var points: [Float] = []
         let n = 400
         for i in 0..<n {
-            let t = 3 * sin(Double(i) * 0.7), s = 0.5 * cos(Double(i) * 1.3)
+            let t = 3 * sin(Double(i) * 0.7)
+            let s = 0.5 * cos(Double(i) * 1.3)
             for k in 0..<3 { points.append(Float(5 + t * u[k] + s * v[k])) }
         }
         let pca = try PCA(points: points, count: n, dimension: 3)

@@ -77,7 +77,9 @@ enum Corpus {
     /// An IDX file: big-endian magic and dimensions, then the payload.
     static func idx(magic: UInt32, dimensions: [UInt32], payload: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        for word in [magic] + dimensions { out += [UInt8(word >> 24), UInt8((word >> 16) & 0xFF), UInt8((word >> 8) & 0xFF), UInt8(word & 0xFF)] }
+        for word in [magic] + dimensions {
+            out += [UInt8(word >> 24), UInt8((word >> 16) & 0xFF), UInt8((word >> 8) & 0xFF), UInt8(word & 0xFF)]
+        }
         return out + payload
     }
 
@@ -126,12 +128,13 @@ struct RunFiles {
         let dir = FuzzSettings.repoRoot.appendingPathComponent("results/runs").path
         for id in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() {
             guard let config = FuzzSettings.repoFile("results/runs/\(id)/config.json"),
-                  let metrics = FuzzSettings.repoFile("results/runs/\(id)/metrics.json"),
-                  let timing = FuzzSettings.repoFile("results/runs/\(id)/timing.json"),
-                  let runConfig = try? JSONDecoder().decode(RunConfig.self, from: Data(config)),
-                  let runMetrics = try? JSONDecoder().decode(RunMetrics.self, from: Data(metrics)),
-                  (try? JSONDecoder().decode(RunTiming.self, from: Data(timing))) != nil,
-                  case .success = RunDirectory(dir + "/" + id).verifyMetrics(config: runConfig, dataFingerprint: runMetrics.dataFingerprint)
+                let metrics = FuzzSettings.repoFile("results/runs/\(id)/metrics.json"),
+                let timing = FuzzSettings.repoFile("results/runs/\(id)/timing.json"),
+                let runConfig = try? JSONDecoder().decode(RunConfig.self, from: Data(config)),
+                let runMetrics = try? JSONDecoder().decode(RunMetrics.self, from: Data(metrics)),
+                (try? JSONDecoder().decode(RunTiming.self, from: Data(timing))) != nil,
+                case .success = RunDirectory(dir + "/" + id).verifyMetrics(
+                    config: runConfig, dataFingerprint: runMetrics.dataFingerprint)
             else { continue }
             return RunFiles(id: id, config: config, metrics: metrics, timing: timing)
         }
@@ -145,13 +148,21 @@ enum SafeTensorsCorpus {
     static let tensorSets: [(tensors: [NamedTensor], metadata: [String: String])] = [
         ([], [:]),
         ([NamedTensor(name: "w", shape: [2, 3], values: [1, -2, 3.5, 0, .infinity, -0.0])], [:]),
-        ([NamedTensor(name: "scalar", shape: [], values: [42]),
-          NamedTensor(name: "empty", shape: [0, 5], values: []),
-          NamedTensor(name: "b", shape: [4], values: [1, 2, 3, 4])],
-         ["format": "vaelab.model/1", "config_hash": "abc"]),
-        ([NamedTensor(name: "enc.conv1.weight", shape: [2, 1, 3, 3], values: (0..<18).map { Float($0) / 7 }),
-          NamedTensor(name: "naïve \"name\"\n", shape: [1, 1, 1], values: [.nan])],
-         ["records": #"[{"epoch":1}]"#, "": "empty key", "ü": "\u{1}"]),
+        (
+            [
+                NamedTensor(name: "scalar", shape: [], values: [42]),
+                NamedTensor(name: "empty", shape: [0, 5], values: []),
+                NamedTensor(name: "b", shape: [4], values: [1, 2, 3, 4]),
+            ],
+            ["format": "vaelab.model/1", "config_hash": "abc"]
+        ),
+        (
+            [
+                NamedTensor(name: "enc.conv1.weight", shape: [2, 1, 3, 3], values: (0..<18).map { Float($0) / 7 }),
+                NamedTensor(name: "naïve \"name\"\n", shape: [1, 1, 1], values: [.nan]),
+            ],
+            ["records": #"[{"epoch":1}]"#, "": "empty key", "ü": "\u{1}"]
+        ),
     ]
 
     static let files: [[UInt8]] = tensorSets.compactMap { try? SafeTensors.encode($0.tensors, metadata: $0.metadata) }
@@ -160,11 +171,19 @@ enum SafeTensorsCorpus {
     /// JSON-level mutations of the header reach the entry validation).
     static func fixHeaderLength(_ bytes: [UInt8]) -> [UInt8] {
         guard bytes.count > 8 else { return bytes }
-        var depth = 0, inString = false, escaped = false
+        var depth = 0
+        var inString = false
+        var escaped = false
         for i in 8..<bytes.count {
             let c = bytes[i]
             if inString {
-                if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
+                if escaped {
+                    escaped = false
+                } else if c == 0x5C {
+                    escaped = true
+                } else if c == 0x22 {
+                    inString = false
+                }
                 continue
             }
             switch c {
@@ -175,7 +194,10 @@ enum SafeTensorsCorpus {
                 if depth == 0 {
                     var out = bytes
                     var n = UInt64(i + 1 - 8)
-                    for k in 0..<8 { out[k] = UInt8(n & 0xFF); n >>= 8 }
+                    for k in 0..<8 {
+                        out[k] = UInt8(n & 0xFF)
+                        n >>= 8
+                    }
                     return out
                 }
             default: break
@@ -199,7 +221,9 @@ enum PNGCorpus {
     /// Images written by the project's encoder (8-bit gray, RGB, RGBA, text chunks).
     static let encoded: [[UInt8]] = [
         PNGImage(width: 3, height: 2, channels: 1, pixels: [0, 50, 100, 150, 200, 255]),
-        PNGImage(width: 4, height: 4, channels: 3, pixels: (0..<48).map { UInt8($0 * 5) }, text: ["vaelab.run_id": "vae-x", "Title": "β ü"]),
+        PNGImage(
+            width: 4, height: 4, channels: 3, pixels: (0..<48).map { UInt8($0 * 5) },
+            text: ["vaelab.run_id": "vae-x", "Title": "β ü"]),
         PNGImage(width: 2, height: 3, channels: 4, pixels: (0..<24).map { UInt8(255 - $0) }),
         PNGImage(width: 1, height: 1, channels: 1, pixels: [7], text: ["k": ""]),
     ].compactMap { try? PNG.encode($0) }
@@ -207,8 +231,9 @@ enum PNGCorpus {
     /// Hand-made PNGs for the decoder's conversions: palette with transparency, 1-bit and 16-bit
     /// gray, gray + alpha, 16-bit RGB, interlaced.
     static let crafted: [[UInt8]] = [
-        craft(width: 4, height: 2, bitDepth: 8, colorType: 3, rows: [[0, 1, 2, 1], [2, 1, 0, 0]],
-              extra: [("PLTE", [255, 0, 0, 0, 255, 0, 0, 0, 255]), ("tRNS", [128, 255])]),
+        craft(
+            width: 4, height: 2, bitDepth: 8, colorType: 3, rows: [[0, 1, 2, 1], [2, 1, 0, 0]],
+            extra: [("PLTE", [255, 0, 0, 0, 255, 0, 0, 0, 255]), ("tRNS", [128, 255])]),
         craft(width: 9, height: 2, bitDepth: 1, colorType: 0, rows: [[0b1010_1010, 0b1000_0000], [0xFF, 0]]),
         craft(width: 2, height: 2, bitDepth: 16, colorType: 0, rows: [[0x12, 0x34, 0xFF, 0xFF], [0, 0, 0x80, 0]]),
         craft(width: 2, height: 1, bitDepth: 8, colorType: 4, rows: [[10, 255, 20, 0]]),
@@ -220,8 +245,10 @@ enum PNGCorpus {
     static let all: [[UInt8]] = encoded + crafted
 
     /// A PNG from raw scanlines (filter 0), zlib with stored blocks, correct CRCs.
-    static func craft(width: UInt32, height: UInt32, bitDepth: UInt8, colorType: UInt8, rows: [[UInt8]],
-                      extra: [(String, [UInt8])] = [], interlace: UInt8 = 0) -> [UInt8] {
+    static func craft(
+        width: UInt32, height: UInt32, bitDepth: UInt8, colorType: UInt8, rows: [[UInt8]],
+        extra: [(String, [UInt8])] = [], interlace: UInt8 = 0
+    ) -> [UInt8] {
         var ihdr = bigEndian(width) + bigEndian(height)
         ihdr += [bitDepth, colorType, 0, 0, interlace]
         let raw: [UInt8] = rows.flatMap { row -> [UInt8] in [0] + row }
@@ -247,7 +274,9 @@ enum PNGCorpus {
         return out
     }
 
-    static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+    static func bigEndian(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+    }
 
     static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
@@ -266,8 +295,13 @@ enum PNGCorpus {
     /// A zlib stream of one stored (uncompressed) deflate block (data < 64 KiB).
     static func zlibStored(_ data: [UInt8]) -> [UInt8] {
         let n = UInt16(data.count)
-        var a: UInt32 = 1, b: UInt32 = 0
-        for x in data { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
-        return [0x78, 0x01, 0x01, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8(~n >> 8)] + data + bigEndian(b << 16 | a)
+        var a: UInt32 = 1
+        var b: UInt32 = 0
+        for x in data {
+            a = (a + UInt32(x)) % 65521
+            b = (b + a) % 65521
+        }
+        return [0x78, 0x01, 0x01, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8(~n >> 8)] + data
+            + bigEndian(b << 16 | a)
     }
 }

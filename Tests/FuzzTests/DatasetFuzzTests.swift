@@ -1,7 +1,7 @@
 import Datasets
 import Foundation
-import Testing
 import Support
+import Testing
 
 /// The gzip and IDX readers on mutated dataset files.
 @Suite("Fuzz: gzip and IDX")
@@ -51,7 +51,9 @@ struct DatasetFuzzTests {
         let tally = runFuzz(target: "gzip", corpus: corpus, json: false, classify: Self.classify) { input in
             let out = try gunzipIfNeeded(input, path: "fuzz.gz")
             // No decompression bomb beyond deflate's 1032:1.
-            #expect(out.count <= input.count * 1032 + 1024, "\(input.count) bytes gave \(out.count): \(describeInput(input))")
+            #expect(
+                out.count <= input.count * 1032 + 1024,
+                "\(input.count) bytes gave \(out.count): \(describeInput(input))")
             if !isGzip(input) { #expect(out == input) }
         }
         #expect(tally.accepted >= corpus.count)
@@ -61,9 +63,16 @@ struct DatasetFuzzTests {
     @Test func gzippedIDXThroughFiles() throws {
         let scratch = try FuzzScratch("idx")
         defer { scratch.remove() }
-        let corpus = Corpus.gzipFiles.filter { (try? gunzipIfNeeded($0, path: "")).map { (try? parseIDX($0, path: "", expectedMagic: IDXMagic.all)) != nil } ?? false }
+        let corpus = Corpus.gzipFiles.filter {
+            (try? gunzipIfNeeded($0, path: "")).map {
+                (try? parseIDX($0, path: "", expectedMagic: IDXMagic.all)) != nil
+            } ?? false
+        }
         #expect(!corpus.isEmpty)
-        runFuzz(target: "idx-file", corpus: corpus, json: false, iterations: FuzzSettings.iterations / 5, classify: Self.classify) { input in
+        runFuzz(
+            target: "idx-file", corpus: corpus, json: false, iterations: FuzzSettings.iterations / 5,
+            classify: Self.classify
+        ) { input in
             try scratch.write("f.idx", input)
             let idx = try readIDX(path: scratch.file("f.idx"))
             Self.checkAccepted(idx, input: try gunzipIfNeeded(input, path: ""))

@@ -3,7 +3,7 @@ import NeuralNet
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - Settings
@@ -71,7 +71,9 @@ struct Mutator {
     /// get past the first integrity check into the parser proper.
     var fixup: (([UInt8]) -> [UInt8])? = nil
 
-    static let interestingBytes: [UInt8] = [0x00, 0xFF, 0x7F, 0x80, 0x01, 0x20, 0x0A, 0x22, 0x5C, 0x7B, 0x5B, 0x2C, 0x3A, 0xC0, 0xED]
+    static let interestingBytes: [UInt8] = [
+        0x00, 0xFF, 0x7F, 0x80, 0x01, 0x20, 0x0A, 0x22, 0x5C, 0x7B, 0x5B, 0x2C, 0x3A, 0xC0, 0xED,
+    ]
     static let interestingWords: [UInt64] = [
         0, 1, 2, 3, 4, 7, 8, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x1_0000, 0x7FFF_FFFF, 0x8000_0000,
         0xFFFF_FFFF, 0x1_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, 0xFFFF_FFFF_FFFF_FFFF,
@@ -135,7 +137,8 @@ struct Mutator {
             d.removeLast(d.count - rng.below(d.count))
         case 7:  // splice: a prefix of this input and a suffix of another
             let other = rng.pick(corpus)
-            let cut = rng.below(d.count + 1), from = rng.below(other.count + 1)
+            let cut = rng.below(d.count + 1)
+            let from = rng.below(other.count + 1)
             d = Array(d[..<cut]) + Array(other[from...])
         case 8, 9:  // an interesting 1/2/4/8-byte integer, little or big endian
             let width = rng.pick([1, 2, 4, 8])
@@ -150,7 +153,8 @@ struct Mutator {
             }
         default:  // swap two ranges' bytes
             guard d.count >= 2 else { return d }
-            let i = rng.below(d.count), j = rng.below(d.count)
+            let i = rng.below(d.count)
+            let j = rng.below(d.count)
             d.swapAt(i, j)
         }
         return d
@@ -160,7 +164,10 @@ struct Mutator {
 /// Token-level JSON mutations: numbers, strings, structure, nesting.
 enum JSONMutator {
     enum Kind { case string, number, literal, punct, space, other }
-    struct Token { var kind: Kind; var bytes: [UInt8] }
+    struct Token {
+        var kind: Kind
+        var bytes: [UInt8]
+    }
 
     static let numbers: [String] = [
         "1e999", "-1e999", "-0", "0", "-1", "1", "2", "1e-400", "4.9e-324", "1.7976931348623157e308", "1e308",
@@ -227,7 +234,9 @@ enum JSONMutator {
         case 0, 1:  // replace a number
             let ns = indices(.number)
             guard !ns.isEmpty else { break }
-            let text = rng.chance(1, in: 6) ? String(Int64(bitPattern: rng.next()) >> UInt64(rng.below(64))) : rng.pick(numbers)
+            let text =
+                rng.chance(1, in: 6)
+                ? String(Int64(bitPattern: rng.next()) >> UInt64(rng.below(64))) : rng.pick(numbers)
             tokens[rng.pick(ns)].bytes = Array(text.utf8)
         case 2:  // replace a string (a key or a value) with an interesting one or another string of the input
             let ss = indices(.string)
@@ -237,7 +246,8 @@ enum JSONMutator {
         case 3:  // swap two tokens of the same kind
             let pool = indices(rng.chance(1, in: 2) ? .string : .number)
             guard pool.count >= 2 else { break }
-            let a = rng.pick(pool), b = rng.pick(pool)
+            let a = rng.pick(pool)
+            let b = rng.pick(pool)
             tokens.swapAt(a, b)
         case 4:  // drop a structural character
             let ps = indices(.punct)
@@ -258,7 +268,8 @@ enum JSONMutator {
             let depth = rng.pick([2, 63, 64, 65, 200, 5000])
             let i = rng.pick(vs)
             let object = rng.chance(1, in: 3)
-            let open = object ? Array(String(repeating: "{\"k\":", count: depth).utf8) : [UInt8](repeating: 0x5B, count: depth)
+            let open =
+                object ? Array(String(repeating: "{\"k\":", count: depth).utf8) : [UInt8](repeating: 0x5B, count: depth)
             let close = [UInt8](repeating: object ? 0x7D : 0x5D, count: depth)
             tokens[i].bytes = open + tokens[i].bytes + close
         case 8:  // a long array in place of a value (list and run-count limits)
@@ -315,7 +326,8 @@ struct FuzzTally {
 
 /// A short, reproducible description of an input for failure messages.
 func describeInput(_ bytes: [UInt8]) -> String {
-    let shown = bytes.count <= 2048 ? Data(bytes).base64EncodedString() : Data(bytes.prefix(2048)).base64EncodedString() + "…"
+    let shown =
+        bytes.count <= 2048 ? Data(bytes).base64EncodedString() : Data(bytes.prefix(2048)).base64EncodedString() + "…"
     return "input (\(bytes.count) bytes, base64): \(shown)"
 }
 
@@ -388,7 +400,8 @@ func monotonicNow() -> Double {
 struct FuzzScratch {
     let path: String
     init(_ name: String) throws {
-        path = FileManager.default.temporaryDirectory
+        path =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("vaelab-fuzz-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }

@@ -19,19 +19,26 @@ struct PNGFuzzTests {
             #expect(throws: Never.self, "crafted PNG \(i) decodes") { _ = try PNG.decode(bytes) }
         }
         let corpus = PNGCorpus.all
-        let tally = runFuzz(target: "png", corpus: corpus, json: false, mutator: Mutator(fixup: PNGCorpus.fixCRCs), classify: { error in
-            guard let e = error as? PNGError else { return nil }
-            #expect(e.file == "fuzz.png")
-            return "PNGError"
-        }) { input in
+        let tally = runFuzz(
+            target: "png", corpus: corpus, json: false, mutator: Mutator(fixup: PNGCorpus.fixCRCs),
+            classify: { error in
+                guard let e = error as? PNGError else { return nil }
+                #expect(e.file == "fuzz.png")
+                return "PNGError"
+            }
+        ) { input in
             let image = try PNG.decode(input, file: "fuzz.png")
-            #expect(image.width >= 1 && image.height >= 1 && (1...4).contains(image.channels), "\(describeInput(input))")
+            #expect(
+                image.width >= 1 && image.height >= 1 && (1...4).contains(image.channels), "\(describeInput(input))")
             #expect(image.pixels.count == image.width * image.height * image.channels)
             #expect(image.pixels.count <= Self.maximumPixelBytes(forInput: input.count), "\(describeInput(input))")
             if image.channels != 2 {
                 // What decodes, encodes and decodes to the same pixels.
-                let back = try PNG.decode(PNG.encode(PNGImage(width: image.width, height: image.height, channels: image.channels,
-                                                              pixels: image.pixels)))
+                let back = try PNG.decode(
+                    PNG.encode(
+                        PNGImage(
+                            width: image.width, height: image.height, channels: image.channels,
+                            pixels: image.pixels)))
                 #expect(back.pixels == image.pixels)
             }
         }

@@ -1,9 +1,9 @@
 import Datasets
 import Experiments
-import Report
 import Figures
 import Foundation
 import NeuralNet
+import Report
 import Testing
 
 /// Inputs that crashed a parser (found by fuzzing), kept so they stay fixed.
@@ -23,9 +23,11 @@ struct FuzzRegressionTests {
     /// A 234-byte mutation of an encoder PNG whose second tEXt chunk declares 1,543,503,891 bytes:
     /// libpng allocated and zeroed 1.5 GB for it (2-6 s) before the read failed as truncated.
     @Test func pngChunkDeclaringMoreThanTheFile() throws {
-        let found = try #require(Data(base64Encoded: """
-            iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAC3RFWHRUaXRsZQDOsiDDvAcvUzFcAAATdEVYdHZhZWxhYi5ydW5faWQAdmFlLXiVjyBWAAAASURBVAjXY2Rg5eKHARYbGxsiOABq0gRVkJ0JEQAAAABJRU5ErkIAAAQIAgAAACaTCSkAAAAABAgCAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAcAAAACAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAAABAgCAAAA
-            """))
+        let found = try #require(
+            Data(
+                base64Encoded: """
+                    iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAC3RFWHRUaXRsZQDOsiDDvAcvUzFcAAATdEVYdHZhZWxhYi5ydW5faWQAdmFlLXiVjyBWAAAASURBVAjXY2Rg5eKHARYbGxsiOABq0gRVkJ0JEQAAAABJRU5ErkIAAAQIAgAAACaTCSkAAAAABAgCAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAcAAAACAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAAABAgCAAAA
+                    """))
         // The same in miniature: a valid image with a tEXt chunk header claiming 2^31 - 1 bytes.
         let valid = PNGCorpus.encoded[0]
         let crafted = Array(valid[..<33]) + [0x7F, 0xFF, 0xFF, 0xFF] + Array("tEXt".utf8) + Array(valid[33...])
@@ -50,8 +52,9 @@ struct FuzzRegressionTests {
             _ = try PNG.decode(bytes, file: "big.png")
         }
         // Images at the limits of the bound still decode: 1-bit palette to RGBA (x32) ...
-        let wide = PNGCorpus.craft(width: 4096, height: 1, bitDepth: 1, colorType: 3, rows: [[UInt8](repeating: 0b1010_1010, count: 512)],
-                                   extra: [("PLTE", [0, 0, 0, 255, 255, 255]), ("tRNS", [0, 255])])
+        let wide = PNGCorpus.craft(
+            width: 4096, height: 1, bitDepth: 1, colorType: 3, rows: [[UInt8](repeating: 0b1010_1010, count: 512)],
+            extra: [("PLTE", [0, 0, 0, 255, 255, 255]), ("tRNS", [0, 255])])
         let image = try? PNG.decode(wide)
         #expect(image?.channels == 4 && image?.pixels.count == 4096 * 4)
     }

@@ -3,15 +3,16 @@ import Experiments
 import Foundation
 import NeuralNet
 import Report
+import Support
 import Testing
 import Training
-import Support
 
 /// The readers behind `vaelab diff` and `vaelab report`: summary.json, study records and metrics
 /// verification.
 @Suite("Fuzz: summaries, results and metrics")
 struct ResultsFuzzTests {
-    static let baseline: Summary? = try? SummaryDiff.decode(Data(Corpus.smallSummary.utf8), revision: "A", path: "a.json")
+    static let baseline: Summary? = try? SummaryDiff.decode(
+        Data(Corpus.smallSummary.utf8), revision: "A", path: "a.json")
 
     @Test func summaryDiffDecode() throws {
         let corpus = Corpus.summaries
@@ -22,14 +23,19 @@ struct ResultsFuzzTests {
         }
         let baseline = try #require(Self.baseline)
         var renderErrors: [String: Int] = [:]
-        let tally = runFuzz(target: "summary-diff", corpus: corpus, json: true, classify: { error in
-            guard let e = error as? DiffError else { return nil }
-            #expect(!e.description.contains("\n"), "a multi-line DiffError: \(e.description)")
-            return "DiffError.\(e.kind)"
-        }) { input in
+        let tally = runFuzz(
+            target: "summary-diff", corpus: corpus, json: true,
+            classify: { error in
+                guard let e = error as? DiffError else { return nil }
+                #expect(!e.description.contains("\n"), "a multi-line DiffError: \(e.description)")
+                return "DiffError.\(e.kind)"
+            }
+        ) { input in
             let b = try SummaryDiff.decode(Data(input), revision: "HEAD~1", path: "results/summary.json")
             // What `vaelab diff` does next with it, both ways round, in every format.
-            for diff in [SummaryDiff(a: baseline, b: b), SummaryDiff(a: b, b: baseline), SummaryDiff(a: b, b: b).changedOnly()] {
+            for diff in [
+                SummaryDiff(a: baseline, b: b), SummaryDiff(a: b, b: baseline), SummaryDiff(a: b, b: b).changedOnly(),
+            ] {
                 _ = diff.text(labelA: "A", labelB: "B")
                 _ = diff.markdown(labelA: "A", labelB: "B")
                 do { _ = try diff.json(labelA: "A", labelB: "B") } catch {
@@ -47,9 +53,12 @@ struct ResultsFuzzTests {
         let scratch = try FuzzScratch("summary")
         defer { scratch.remove() }
         let path = scratch.file("summary.json")
-        let tally = runFuzz(target: "results-summary", corpus: Corpus.summaries, json: true, classify: { error in
-            error is ReportError ? "ReportError" : nil
-        }) { input in
+        let tally = runFuzz(
+            target: "results-summary", corpus: Corpus.summaries, json: true,
+            classify: { error in
+                error is ReportError ? "ReportError" : nil
+            }
+        ) { input in
             try scratch.write("summary.json", input)
             let summary = try ResultsTree.readSummary(path)
             #expect(summary.format == Summary.currentFormat, "\(describeInput(input))")
@@ -64,8 +73,10 @@ struct ResultsFuzzTests {
         defer { scratch.remove() }
         try FileManager.default.createDirectory(atPath: scratch.file("studies"), withIntermediateDirectories: true)
         try scratch.write("summary.json", Array(Corpus.smallSummary.utf8))
-        let tally = runFuzz(target: "results-studies", corpus: [Array(Corpus.studyRecord.utf8)], json: true,
-                            iterations: FuzzSettings.iterations / 5, classify: { $0 is ReportError ? "ReportError" : nil }) { input in
+        let tally = runFuzz(
+            target: "results-studies", corpus: [Array(Corpus.studyRecord.utf8)], json: true,
+            iterations: FuzzSettings.iterations / 5, classify: { $0 is ReportError ? "ReportError" : nil }
+        ) { input in
             try scratch.write("studies/s.json", input)
             let tree = try ResultsTree(root: scratch.path)
             #expect(tree.studies.count == 1)
@@ -96,11 +107,14 @@ struct ResultsFuzzTests {
         // Two passes: metrics.json mutated (timing.json as committed), then timing.json mutated.
         func classify(_ error: any Error) -> String? {
             guard let problem = error as? RunDirectory.MetricsProblem else { return nil }
-            return "MetricsProblem(" + problem.reason.split(separator: " ").dropFirst().prefix(3).joined(separator: " ") + ")"
+            return "MetricsProblem(" + problem.reason.split(separator: " ").dropFirst().prefix(3).joined(separator: " ")
+                + ")"
         }
         var tamperedAccepted = 0
-        let tally = runFuzz(target: "metrics", corpus: [run.metrics], json: true, iterations: FuzzSettings.iterations / 5,
-                            classify: classify) { input in
+        let tally = runFuzz(
+            target: "metrics", corpus: [run.metrics], json: true, iterations: FuzzSettings.iterations / 5,
+            classify: classify
+        ) { input in
             try scratch.write("metrics.json", input)
             let m = try dir.verifyMetrics(config: config, dataFingerprint: metrics.dataFingerprint).get()
             #expect(m.epochs.count == config.epochs && m.configHash == config.hash)
@@ -116,15 +130,20 @@ struct ResultsFuzzTests {
         var unsigned = timingValue
         unsigned.metricsSHA256 = nil
         try scratch.write("timing.json", [UInt8](try CanonicalJSON.encode(unsigned)))
-        runFuzz(target: "metrics-unsigned", corpus: [run.metrics], json: true, iterations: FuzzSettings.iterations / 5,
-                classify: classify) { input in
+        runFuzz(
+            target: "metrics-unsigned", corpus: [run.metrics], json: true, iterations: FuzzSettings.iterations / 5,
+            classify: classify
+        ) { input in
             try scratch.write("metrics.json", input)
             let m = try dir.verifyMetrics(config: config, dataFingerprint: metrics.dataFingerprint).get()
-            #expect(m.format == RunMetrics.currentFormat && m.epochs.count == config.epochs && m.configHash == config.hash)
+            #expect(
+                m.format == RunMetrics.currentFormat && m.epochs.count == config.epochs && m.configHash == config.hash)
         }
         try scratch.write("metrics.json", run.metrics)
-        runFuzz(target: "metrics-timing", corpus: [timing], json: true, iterations: FuzzSettings.iterations / 10,
-                classify: classify) { input in
+        runFuzz(
+            target: "metrics-timing", corpus: [timing], json: true, iterations: FuzzSettings.iterations / 10,
+            classify: classify
+        ) { input in
             try scratch.write("timing.json", input)
             _ = try dir.verifyMetrics(config: config, dataFingerprint: metrics.dataFingerprint).get()
         }

@@ -1,15 +1,17 @@
 import Experiments
 import Foundation
 import NeuralNet
+import Support
 import Testing
 import Training
-import Support
 
 /// The strict JSON parser and the spec parser/validator on mutated specs.
 @Suite("Fuzz: JSON and specs")
 struct SpecFuzzTests {
     @Test func strictJSONParser() {
-        let tally = runFuzz(target: "json", corpus: Corpus.json, json: true, classify: { $0 is JSONParseError ? "JSONParseError" : nil }) { input in
+        let tally = runFuzz(
+            target: "json", corpus: Corpus.json, json: true, classify: { $0 is JSONParseError ? "JSONParseError" : nil }
+        ) { input in
             var parser = JSONParser(bytes: input)
             let value = try parser.parseDocument()
             // Parsing is a pure function of the bytes.
@@ -22,13 +24,17 @@ struct SpecFuzzTests {
 
     /// Every error offset lies inside the input (it is turned into a line and column).
     @Test func strictJSONErrorOffsets() {
-        runFuzz(target: "json-offsets", corpus: Corpus.json, json: true, iterations: FuzzSettings.iterations / 3,
-                classify: { $0 is JSONParseError ? "JSONParseError" : nil }) { input in
+        runFuzz(
+            target: "json-offsets", corpus: Corpus.json, json: true, iterations: FuzzSettings.iterations / 3,
+            classify: { $0 is JSONParseError ? "JSONParseError" : nil }
+        ) { input in
             do {
                 var parser = JSONParser(bytes: input)
                 _ = try parser.parseDocument()
             } catch let error as JSONParseError {
-                #expect(error.offset >= 0 && error.offset <= input.count, "offset \(error.offset) of \(input.count): \(describeInput(input))")
+                #expect(
+                    error.offset >= 0 && error.offset <= input.count,
+                    "offset \(error.offset) of \(input.count): \(describeInput(input))")
                 throw error
             }
         }
@@ -37,15 +43,20 @@ struct SpecFuzzTests {
     @Test func specParser() {
         let corpus = Corpus.specs
         for (i, spec) in corpus.enumerated() {
-            #expect(throws: Never.self, "corpus spec \(i) is valid") { _ = try SpecParser.parse(spec, file: "corpus-\(i).json") }
+            #expect(throws: Never.self, "corpus spec \(i) is valid") {
+                _ = try SpecParser.parse(spec, file: "corpus-\(i).json")
+            }
         }
         let tally = runFuzz(target: "spec", corpus: corpus, json: true, classify: Self.classify) { input in
             let spec = try SpecParser.parse(input, file: "fuzz.json")
             // Whatever is accepted is a usable plan: within the limits, every run valid, no duplicates.
             #expect(!spec.runs.isEmpty && spec.runs.count <= StudySpec.maxRuns, "\(describeInput(input))")
-            #expect(Set(spec.runs.map(\.config)).count == spec.runs.count, "duplicate runs accepted: \(describeInput(input))")
+            #expect(
+                Set(spec.runs.map(\.config)).count == spec.runs.count,
+                "duplicate runs accepted: \(describeInput(input))")
             for run in spec.runs where run.config.firstInvalidField() != nil {
-                Issue.record("invalid run \(run.origin) accepted: \(run.config.firstInvalidField()!); \(describeInput(input))")
+                Issue.record(
+                    "invalid run \(run.origin) accepted: \(run.config.firstInvalidField()!); \(describeInput(input))")
             }
             #expect(!spec.name.isEmpty && spec.name.count <= 100)
             let again = try SpecParser.parse(input, file: "fuzz.json")
@@ -74,7 +85,8 @@ struct SpecFuzzTests {
 
     static func render(_ v: JSONValue) -> String {
         switch v {
-        case .object(let members): return "{" + members.map { "\($0.0.debugDescription):\(render($0.1))" }.joined(separator: ",") + "}"
+        case .object(let members):
+            return "{" + members.map { "\($0.0.debugDescription):\(render($0.1))" }.joined(separator: ",") + "}"
         case .array(let items): return "[" + items.map(render).joined(separator: ",") + "]"
         case .string(let s): return s.debugDescription
         case .number(let text, let isInteger): return "\(text)\(isInteger ? "i" : "f")"

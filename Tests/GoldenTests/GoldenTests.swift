@@ -36,16 +36,24 @@ import Testing
     }
 
     /// How vaelab computes the step: each convolution's kernel path, and threads per step.
-    enum Variant: String, CaseIterable { case direct, gemm, threads2 = "threads 2" }
+    enum Variant: String, CaseIterable {
+        case direct, gemm
+        case threads2 = "threads 2"
+    }
 
     static let cases: [Case] = ModelKind.allCases.flatMap { kind in
         [2, 16].flatMap { d in [16, 256].map { h in Case(kind: kind, latentDim: d, hiddenUnits: h) } }
     }
 
     @Test(arguments: cases) func agreesWithPyTorch(_ c: Case) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vaelab-golden-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vaelab-golden-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { if ProcessInfo.processInfo.environment["VAELAB_GOLDEN_KEEP"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        defer {
+            if ProcessInfo.processInfo.environment["VAELAB_GOLDEN_KEEP"] == nil {
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+        }
         let initial = ConvAutoencoder(c.config)
         initial.initialize(seed: Self.seed)
         let reference = try Self.reference(for: initial, in: dir)  // VAELAB_GOLDEN_KEEP=1 keeps `dir`
@@ -60,7 +68,9 @@ import Testing
 
     /// Writes the input file, runs `golden.py` and reads its tensors by name.
     static func reference(for model: ConvAutoencoder, in dir: String) throws -> [String: NamedTensor] {
-        var tensors = model.store.named.map { name, p in NamedTensor(name: name, shape: p.value.shape, values: p.value.array) }
+        var tensors = model.store.named.map { name, p in
+            NamedTensor(name: name, shape: p.value.shape, values: p.value.array)
+        }
         if model.config.kind == .vae {
             let d = model.config.latentDim
             var noise = Xoshiro256(seed: seed, stream: .noise)
@@ -77,7 +87,8 @@ import Testing
             "hidden_units": "\(model.config.hiddenUnits)", "batch": "\(batch)", "steps": "\(steps)",
             "learning_rate": "\(learningRate)", "beta": "\(beta)",
         ]
-        let input = dir + "/input.safetensors", output = dir + "/reference.safetensors"
+        let input = dir + "/input.safetensors"
+        let output = dir + "/reference.safetensors"
         try SafeTensors.write(tensors, metadata: metadata, to: input)
         try runPython([goldenDirectory + "/golden.py", input, output, repoRoot + "/data/mnist"])
         let read = try SafeTensors.read(path: output).tensors
@@ -85,7 +96,8 @@ import Testing
     }
 
     static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
-    static let repoRoot = URL(fileURLWithPath: goldenDirectory).deletingLastPathComponent().deletingLastPathComponent().path
+    static let repoRoot = URL(fileURLWithPath: goldenDirectory).deletingLastPathComponent().deletingLastPathComponent()
+        .path
 
     /// Runs `$PYTHON` (default python3) with PyTorch: a missing PyTorch fails the test (never skipped).
     static func runPython(_ arguments: [String]) throws {
@@ -110,12 +122,17 @@ import Testing
 
         /// Records the worst tensor of a check (vaelab's error and PyTorch float32's beside it)
         /// and a failure for every tensor over its allowance.
-        mutating func add(_ what: String, _ results: [(name: String, error: Double, float32: Double)], tolerance: Double) {
+        mutating func add(
+            _ what: String, _ results: [(name: String, error: Double, float32: Double)], tolerance: Double
+        ) {
             let worst = results.max { $0.error < $1.error }!
-            summary.append(String(format: "%@ %.1e (%@; PyTorch f32 %.1e)", what, worst.error, worst.name, worst.float32))
+            summary.append(
+                String(format: "%@ %.1e (%@; PyTorch f32 %.1e)", what, worst.error, worst.name, worst.float32))
             for r in results where r.error > allowance(tolerance, r.float32) {
-                failures.append(String(format: "%@ of %@: relative error %.2e > %.2e (PyTorch float32: %.2e)",
-                                       what, r.name, r.error, allowance(tolerance, r.float32), r.float32))
+                failures.append(
+                    String(
+                        format: "%@ of %@: relative error %.2e > %.2e (PyTorch float32: %.2e)",
+                        what, r.name, r.error, allowance(tolerance, r.float32), r.float32))
             }
         }
     }
@@ -127,8 +144,10 @@ import Testing
     static let float32Slack = 4.0
 
     /// Trains `steps` steps from `initial`'s weights the way `variant` says and compares.
-    static func compare(_ c: Case, _ variant: Variant, from initial: ConvAutoencoder,
-                        against ref: [String: NamedTensor]) throws -> Report {
+    static func compare(
+        _ c: Case, _ variant: Variant, from initial: ConvAutoencoder,
+        against ref: [String: NamedTensor]
+    ) throws -> Report {
         let data = try #require(mnist, "MNIST did not load from data/mnist")
         let model = ConvAutoencoder(c.config)
         model.store.values.update(from: initial.store.values, count: initial.store.count)
@@ -142,41 +161,51 @@ import Testing
         var noise = Xoshiro256(seed: seed, stream: .noise)
         let x = Tensor(zeros: [batch, 1, 28, 28])
         var report = Report()
-        let refLosses = try #require(ref["losses"]).values, f32Losses = try #require(ref["f32.losses"]).values
+        let refLosses = try #require(ref["losses"]).values
+        let f32Losses = try #require(ref["f32.losses"]).values
         var trajectory: [(name: String, error: Double, float32: Double)] = []
         for s in 0..<steps {
             data.train.copyImages((s * batch)..<((s + 1) * batch), into: x.data)
-            let parts = parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+            let parts =
+                parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
                 ?? model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
             let mine = [parts.recon, parts.kl, parts.total]
             let losses = zip(["recon", "KL", "total"], mine).enumerated().map { j, named in
-                let r = Double(refLosses[s * 3 + j]), f = Double(f32Losses[s * 3 + j])
+                let r = Double(refLosses[s * 3 + j])
+                let f = Double(f32Losses[s * 3 + j])
                 let scale = max(abs(r), 1e-12)
                 return (name: "step \(s + 1) \(named.0)", error: abs(named.1 - r) / scale, float32: abs(f - r) / scale)
             }
             if s == 0 {
                 report.add("loss parts", losses, tolerance: 1e-5)
                 report.add("gradients", check(model, ref, "grad.", { $0.grad.array }), tolerance: 1e-4)
-                report.add("step-1 update", check(model, ref, "step1.", { $0.value.array }, minus: initial), tolerance: 1e-3)
+                report.add(
+                    "step-1 update", check(model, ref, "step1.", { $0.value.array }, minus: initial), tolerance: 1e-3)
             }
             trajectory.append(losses[2])
         }
         report.add("\(steps)-step losses", trajectory, tolerance: 1e-3)
-        report.add("\(steps)-step change", check(model, ref, "final.", { $0.value.array }, minus: initial), tolerance: 5e-2)
+        report.add(
+            "\(steps)-step change", check(model, ref, "final.", { $0.value.array }, minus: initial), tolerance: 5e-2)
         return report
     }
 
     /// Per parameter: the relative error of `values` (less `initial`'s, when given) against the
     /// reference `prefix + name`, and that of PyTorch's float32 run (`f32.` + prefix + name).
-    static func check(_ model: ConvAutoencoder, _ ref: [String: NamedTensor], _ prefix: String,
-                      _ values: (Parameter) -> [Float], minus initial: ConvAutoencoder? = nil)
-        -> [(name: String, error: Double, float32: Double)] {
+    static func check(
+        _ model: ConvAutoencoder, _ ref: [String: NamedTensor], _ prefix: String,
+        _ values: (Parameter) -> [Float], minus initial: ConvAutoencoder? = nil
+    )
+        -> [(name: String, error: Double, float32: Double)]
+    {
         let start = initial.map { Dictionary(uniqueKeysWithValues: $0.store.named.map { ($0.0, $0.1.value.array) }) }
         return model.store.named.map { name, p in
             guard let r = ref[prefix + name], let f = ref["f32." + prefix + name] else {
                 return (name: name + " (missing from the reference)", error: .infinity, float32: 0)
             }
-            var a = values(p), b = r.values, c = f.values
+            var a = values(p)
+            var b = r.values
+            var c = f.values
             if let s = start?[name] {
                 a = zip(a, s).map { $0 - $1 }
                 b = zip(b, s).map { $0 - $1 }
@@ -189,7 +218,8 @@ import Testing
     /// max|a - b| / max|b| (0 when both are zero).
     static func relativeError(_ a: [Float], _ b: [Float]) -> Double {
         precondition(a.count == b.count, "tensor sizes differ")
-        var diff = 0.0, scale = 0.0
+        var diff = 0.0
+        var scale = 0.0
         for i in 0..<a.count {
             diff = max(diff, abs(Double(a[i]) - Double(b[i])))
             scale = max(scale, abs(Double(b[i])))

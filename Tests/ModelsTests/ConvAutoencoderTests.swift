@@ -1,19 +1,20 @@
-import Testing
-import NeuralNet
 import Models
+import NeuralNet
+import Testing
 
 @Suite("Reference models")
 struct ConvAutoencoderTests {
     @Test func parameterNamesAndShapesFollowTheDesign() {
         let vae = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: 256))
         let names = vae.store.named.map(\.0)
-        #expect(names == [
-            "encoder.conv1.weight", "encoder.conv1.bias", "encoder.conv2.weight", "encoder.conv2.bias",
-            "encoder.dense.weight", "encoder.dense.bias", "encoder.z_mean.weight", "encoder.z_mean.bias",
-            "encoder.z_log_var.weight", "encoder.z_log_var.bias",
-            "decoder.dense.weight", "decoder.dense.bias", "decoder.deconv1.weight", "decoder.deconv1.bias",
-            "decoder.deconv2.weight", "decoder.deconv2.bias", "decoder.deconv3.weight", "decoder.deconv3.bias",
-        ])
+        #expect(
+            names == [
+                "encoder.conv1.weight", "encoder.conv1.bias", "encoder.conv2.weight", "encoder.conv2.bias",
+                "encoder.dense.weight", "encoder.dense.bias", "encoder.z_mean.weight", "encoder.z_mean.bias",
+                "encoder.z_log_var.weight", "encoder.z_log_var.bias",
+                "decoder.dense.weight", "decoder.dense.bias", "decoder.deconv1.weight", "decoder.deconv1.bias",
+                "decoder.deconv2.weight", "decoder.deconv2.bias", "decoder.deconv3.weight", "decoder.deconv3.bias",
+            ])
         let shapes = Dictionary(uniqueKeysWithValues: vae.store.named.map { ($0.0, $0.1.value.shape) })
         #expect(shapes["encoder.conv1.weight"] == [32, 1, 3, 3])
         #expect(shapes["encoder.dense.weight"] == [256, 3136])
@@ -33,9 +34,12 @@ struct ConvAutoencoderTests {
     }
 
     @Test func initialisationIsSeeded() {
-        let a = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 2, hiddenUnits: 8)); a.initialize(seed: 3)
-        let b = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 2, hiddenUnits: 8)); b.initialize(seed: 3)
-        let c = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 2, hiddenUnits: 8)); c.initialize(seed: 4)
+        let a = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 2, hiddenUnits: 8))
+        a.initialize(seed: 3)
+        let b = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 2, hiddenUnits: 8))
+        b.initialize(seed: 3)
+        let c = ConvAutoencoder(ModelConfig(kind: .vae, latentDim: 2, hiddenUnits: 8))
+        c.initialize(seed: 4)
         let va = Array(UnsafeBufferPointer(start: a.store.values, count: a.store.count))
         #expect(va == Array(UnsafeBufferPointer(start: b.store.values, count: b.store.count)))
         #expect(va != Array(UnsafeBufferPointer(start: c.store.values, count: c.store.count)))
@@ -48,7 +52,8 @@ struct ConvAutoencoderTests {
     /// every layer has its own elementwise check in NeuralNetTests.
     @Test(arguments: [ModelKind.vae, .ae])
     func wholeModelGradients(_ kind: ModelKind) {
-        let model = ConvAutoencoder(ModelConfig(kind: kind, latentDim: 3, hiddenUnits: 5, imageHeight: 8, imageWidth: 8))
+        let model = ConvAutoencoder(
+            ModelConfig(kind: kind, latentDim: 3, hiddenUnits: 5, imageHeight: 8, imageWidth: 8))
         // Random weights *and biases*: with Keras's zero biases, units whose inputs are all zero
         // sit exactly on the ReLU kink, where a central difference sees half the slope.
         var pixels = Xoshiro256(seed: 12)
@@ -69,14 +74,17 @@ struct ConvAutoencoderTests {
         var directions = Xoshiro256(seed: 14)
         // One direction per parameter tensor: its own gradient plus a random vector, normalised.
         for (name, p) in model.store.named {
-            let offset = p.value.data - model.store.values, n = p.value.count
+            let offset = p.value.data - model.store.values
+            let n = p.value.count
             let gp = (0..<n).map { Double(g[offset + $0]) }
             let r = (0..<n).map { _ in Double(directions.normal()) }
-            let gNorm = max(gp.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12), rNorm = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let gNorm = max(gp.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            let rNorm = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
             var v = (0..<n).map { gp[$0] / gNorm + r[$0] / rNorm }
             let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
             v = v.map { $0 / vNorm }
-            let saved = p.value.array, eps = 1e-3
+            let saved = p.value.array
+            let eps = 1e-3
             for i in 0..<n { p.value.data[i] = saved[i] + Float(eps * v[i]) }
             let up = loss()
             for i in 0..<n { p.value.data[i] = saved[i] - Float(eps * v[i]) }
@@ -84,8 +92,9 @@ struct ConvAutoencoderTests {
             for i in 0..<n { p.value.data[i] = saved[i] }
             let numeric = (up - down) / (2 * eps)
             let analytic = (0..<n).reduce(0.0) { $0 + gp[$1] * v[$1] }
-            #expect(abs(numeric - analytic) <= 1e-2 + 1e-2 * max(abs(numeric), abs(analytic)),
-                    "\(name): numeric \(numeric) vs analytic \(analytic)")
+            #expect(
+                abs(numeric - analytic) <= 1e-2 + 1e-2 * max(abs(numeric), abs(analytic)),
+                "\(name): numeric \(numeric) vs analytic \(analytic)")
         }
     }
 }

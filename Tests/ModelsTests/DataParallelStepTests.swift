@@ -1,6 +1,6 @@
-import Testing
-import NeuralNet
 import Models
+import NeuralNet
+import Testing
 
 @Suite("Data-parallel training step")
 struct DataParallelStepTests {
@@ -29,7 +29,8 @@ struct DataParallelStepTests {
         let (reference, adamA, x) = Self.setUp(kind, batch: 7)
         let (model, adamB, _) = Self.setUp(kind, batch: 7)
         let parallel = DataParallelStep(model: model, workers: workers)
-        var noiseA = Xoshiro256(seed: 9, stream: .noise), noiseB = noiseA
+        var noiseA = Xoshiro256(seed: 9, stream: .noise)
+        var noiseB = noiseA
         for _ in 0..<3 {
             let a = reference.trainStep(x, beta: 0.8, noise: &noiseA, optimizer: adamA)
             let b = parallel.trainStep(x, beta: 0.8, noise: &noiseB, optimizer: adamB)
@@ -37,7 +38,8 @@ struct DataParallelStepTests {
             #expect(abs(a.kl - b.kl) <= 1e-4 * max(abs(a.kl), 1e-3))
             #expect(abs(a.total - b.total) <= 1e-4 * abs(a.total))
         }
-        let va = Self.values(reference), vb = Self.values(model)
+        let va = Self.values(reference)
+        let vb = Self.values(model)
         let worst = zip(va, vb).map { abs($0 - $1) }.max()!
         let scale = va.map { abs($0) }.max()!
         #expect(worst <= 1e-4 * scale, "largest weight difference \(worst)")
@@ -51,7 +53,9 @@ struct DataParallelStepTests {
     @Test(arguments: [ModelKind.vae, .ae])
     func sliceGradientsAddUpToTheBatchGradient(_ kind: ModelKind) {
         let (model, _, x) = Self.setUp(kind, batch: 5)
-        let count = model.store.count, d = 3, pixels = 64
+        let count = model.store.count
+        let d = 3
+        let pixels = 64
         var rng = Xoshiro256(seed: 8, stream: .noise)
         var eps = [Float](repeating: 0, count: 5 * d)
         for i in eps.indices { eps[i] = rng.normal() }
@@ -61,12 +65,14 @@ struct DataParallelStepTests {
         }
         let expected = Array(UnsafeBufferPointer(start: model.store.gradients, count: count))
         model.store.zeroGradients()
-        var recon = 0.0, kl = 0.0
+        var recon = 0.0
+        var kl = 0.0
         for (lo, n) in [(0, 2), (2, 3)] {
             let slice = Tensor(zeros: [n, 1, 8, 8])
             slice.data.update(from: x.data + lo * pixels, count: n * pixels)
             let parts = eps.withUnsafeBufferPointer { e in
-                model.forwardBackward(slice, beta: 0.5, eps: kind == .vae ? e.baseAddress! + lo * d : nil, gradientBatch: 5)
+                model.forwardBackward(
+                    slice, beta: 0.5, eps: kind == .vae ? e.baseAddress! + lo * d : nil, gradientBatch: 5)
             }
             recon += Double(n) / 5 * parts.recon
             kl += Double(n) / 5 * parts.kl
@@ -96,7 +102,8 @@ struct DataParallelStepTests {
         let (reference, adamA, x) = Self.setUp(.vae, batch: 1)
         let (model, adamB, _) = Self.setUp(.vae, batch: 1)
         let parallel = DataParallelStep(model: model, workers: 3)
-        var noiseA = Xoshiro256(seed: 4, stream: .noise), noiseB = noiseA
+        var noiseA = Xoshiro256(seed: 4, stream: .noise)
+        var noiseB = noiseA
         let a = reference.trainStep(x, beta: 1, noise: &noiseA, optimizer: adamA)
         let b = parallel.trainStep(x, beta: 1, noise: &noiseB, optimizer: adamB)
         #expect(a == b)

@@ -1,18 +1,18 @@
-import Testing
 import NeuralNet
+import Testing
 
 struct ConvCase: CustomStringConvertible, Sendable {
     var n: Int, c: Int, o: Int, h: Int, w: Int, k: Int, s: Int
     var description: String { "N\(n) C\(c)->O\(o) \(h)x\(w) k\(k) s\(s)" }
     static let all: [ConvCase] = [
-        ConvCase(n: 2, c: 3, o: 4, h: 6, w: 6, k: 3, s: 2),   // even size, stride 2: asymmetric padding
-        ConvCase(n: 2, c: 2, o: 3, h: 7, w: 5, k: 3, s: 2),   // odd sizes: symmetric padding
+        ConvCase(n: 2, c: 3, o: 4, h: 6, w: 6, k: 3, s: 2),  // even size, stride 2: asymmetric padding
+        ConvCase(n: 2, c: 2, o: 3, h: 7, w: 5, k: 3, s: 2),  // odd sizes: symmetric padding
         ConvCase(n: 3, c: 2, o: 2, h: 5, w: 5, k: 3, s: 1),
         ConvCase(n: 1, c: 1, o: 2, h: 4, w: 4, k: 3, s: 1),
-        ConvCase(n: 2, c: 2, o: 3, h: 6, w: 6, k: 4, s: 2),   // even kernel
+        ConvCase(n: 2, c: 2, o: 3, h: 6, w: 6, k: 4, s: 2),  // even kernel
         ConvCase(n: 2, c: 3, o: 2, h: 5, w: 4, k: 1, s: 1),
-        ConvCase(n: 2, c: 4, o: 1, h: 6, w: 7, k: 3, s: 1),   // the decoder's output layer shape
-        ConvCase(n: 2, c: 2, o: 1, h: 3, w: 1, k: 3, s: 1),   // one column: every side tap wraps
+        ConvCase(n: 2, c: 4, o: 1, h: 6, w: 7, k: 3, s: 1),  // the decoder's output layer shape
+        ConvCase(n: 2, c: 2, o: 1, h: 3, w: 1, k: 3, s: 1),  // one column: every side tap wraps
     ]
 }
 
@@ -29,7 +29,8 @@ struct LayerGradientTests {
 
     @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
     func convTranspose2D(_ c: ConvCase, _ kernel: ConvolutionKernel) {
-        let layer = ConvTranspose2D(name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        let layer = ConvTranspose2D(
+            name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
         layer.kernel = kernel
         randomizeParameters(layer, seed: 3)
         let failures = gradientCheck(layer, input: randomTensor([c.n, c.c, c.h, c.w], seed: 4))
@@ -53,7 +54,8 @@ struct LayerGradientTests {
     }
 
     @Test func sigmoid() {
-        let failures = gradientCheck(Sigmoid(), input: randomTensor([3, 2, 3, 3], seed: 9, low: -4, high: 4), epsilon: 1e-2)
+        let failures = gradientCheck(
+            Sigmoid(), input: randomTensor([3, 2, 3, 3], seed: 9, low: -4, high: 4), epsilon: 1e-2)
         #expect(failures.isEmpty, "\(failures.prefix(3))")
     }
 
@@ -68,14 +70,17 @@ struct LayerGradientTests {
     }
 
     @Test func sequentialChainsForwardAndBackward() {
-        let net = Sequential(name: "net", [
-            Conv2D(name: "conv", inputChannels: 1, outputChannels: 2, kernelSize: 3, stride: 2),
-            Sigmoid(),
-            Reshape(name: "flatten", to: [2 * 3 * 3]),
-            Dense(name: "dense", inputFeatures: 18, outputFeatures: 3),
-        ])
+        let net = Sequential(
+            name: "net",
+            [
+                Conv2D(name: "conv", inputChannels: 1, outputChannels: 2, kernelSize: 3, stride: 2),
+                Sigmoid(),
+                Reshape(name: "flatten", to: [2 * 3 * 3]),
+                Dense(name: "dense", inputFeatures: 18, outputFeatures: 3),
+            ])
         randomizeParameters(net, seed: 11)
-        #expect(net.namedParameters.map(\.0) == ["net.conv.weight", "net.conv.bias", "net.dense.weight", "net.dense.bias"])
+        #expect(
+            net.namedParameters.map(\.0) == ["net.conv.weight", "net.conv.bias", "net.dense.weight", "net.dense.bias"])
         let failures = gradientCheck(net, input: randomTensor([2, 1, 6, 6], seed: 12))
         #expect(failures.isEmpty, "\(failures.prefix(3))")
     }
@@ -90,21 +95,24 @@ struct ReferenceKernelTests {
         randomizeParameters(layer, seed: 21)
         let x = randomTensor([c.n, c.c, c.h, c.w], seed: 22)
         let y = layer.forward(x)
-        let ref = referenceConv2D(x: x.array, n: c.n, c: c.c, h: c.h, w: c.w, weight: layer.weight.value.array,
-                                  bias: layer.bias.value.array, o: c.o, k: c.k, s: c.s)
+        let ref = referenceConv2D(
+            x: x.array, n: c.n, c: c.c, h: c.h, w: c.w, weight: layer.weight.value.array,
+            bias: layer.bias.value.array, o: c.o, k: c.k, s: c.s)
         #expect(y.shape == [c.n, c.o, (c.h + c.s - 1) / c.s, (c.w + c.s - 1) / c.s])
         #expect(maxAbsDiff(y.array, ref) < 1e-5)
     }
 
     @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
     func convTranspose2DMatchesDirectLoops(_ c: ConvCase, _ kernel: ConvolutionKernel) {
-        let layer = ConvTranspose2D(name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
+        let layer = ConvTranspose2D(
+            name: "deconv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
         layer.kernel = kernel
         randomizeParameters(layer, seed: 23)
         let x = randomTensor([c.n, c.c, c.h, c.w], seed: 24)
         let y = layer.forward(x)
-        let ref = referenceConvTranspose2D(x: x.array, n: c.n, c: c.c, h: c.h, w: c.w, weight: layer.weight.value.array,
-                                           bias: layer.bias.value.array, o: c.o, k: c.k, s: c.s)
+        let ref = referenceConvTranspose2D(
+            x: x.array, n: c.n, c: c.c, h: c.h, w: c.w, weight: layer.weight.value.array,
+            bias: layer.bias.value.array, o: c.o, k: c.k, s: c.s)
         #expect(y.shape == [c.n, c.o, c.h * c.s, c.w * c.s])
         #expect(maxAbsDiff(y.array, ref) < 1e-5)
     }
@@ -114,12 +122,16 @@ struct ReferenceKernelTests {
         randomizeParameters(layer, seed: 25)
         let x = randomTensor([4, 5], seed: 26)
         let y = layer.forward(x).array
-        let w = layer.weight.value.array, b = layer.bias.value.array, xv = x.array
-        for i in 0..<4 { for j in 0..<3 {
-            var acc = b[j]
-            for k in 0..<5 { acc += xv[i * 5 + k] * w[j * 5 + k] }
-            #expect(abs(y[i * 3 + j] - acc) < 1e-5)
-        } }
+        let w = layer.weight.value.array
+        let b = layer.bias.value.array
+        let xv = x.array
+        for i in 0..<4 {
+            for j in 0..<3 {
+                var acc = b[j]
+                for k in 0..<5 { acc += xv[i * 5 + k] * w[j * 5 + k] }
+                #expect(abs(y[i * 3 + j] - acc) < 1e-5)
+            }
+        }
     }
 
     /// <conv(x), y> = <x, convT(y)> with the same weights and no bias: the two layers are adjoint.
@@ -127,18 +139,20 @@ struct ReferenceKernelTests {
     func convAndTransposedConvAreAdjoint(_ c: ConvCase, _ kernel: ConvolutionKernel) {
         // conv: [C, H*s, W*s] -> [O, H, W] when H*s divides evenly; convT maps [O, H, W] -> [C, H*s, W*s].
         let conv = Conv2D(name: "conv", inputChannels: c.c, outputChannels: c.o, kernelSize: c.k, stride: c.s)
-        let convT = ConvTranspose2D(name: "convT", inputChannels: c.o, outputChannels: c.c, kernelSize: c.k, stride: c.s)
+        let convT = ConvTranspose2D(
+            name: "convT", inputChannels: c.o, outputChannels: c.c, kernelSize: c.k, stride: c.s)
         convT.kernel = kernel
         randomizeParameters(conv, seed: 27)
         conv.bias.value.zero()
-        convT.weight.value.copy(from: conv.weight.value)   // [O, C, k, k] is convT's [C_in=O, C_out=C, k, k]
+        convT.weight.value.copy(from: conv.weight.value)  // [O, C, k, k] is convT's [C_in=O, C_out=C, k, k]
         convT.bias.value.zero()
         let x = randomTensor([c.n, c.c, c.h * c.s, c.w * c.s], seed: 28)
         let y = randomTensor([c.n, c.o, c.h, c.w], seed: 29)
         let cx = conv.forward(x)
         #expect(cx.shape == y.shape)
         let ty = convT.forward(y)
-        let lhs = dotDouble(cx.data, y.data, y.count), rhs = dotDouble(x.data, ty.data, x.count)
+        let lhs = dotDouble(cx.data, y.data, y.count)
+        let rhs = dotDouble(x.data, ty.data, x.count)
         #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
     }
 
@@ -147,18 +161,20 @@ struct ReferenceKernelTests {
         let n = 2
         let x = randomTensor([n, 3, 7, 6], seed: 30)
         let c = randomTensor([g.patchSize, n * g.outPlane], seed: 31)
-        let col = Tensor(zeros: c.shape), back = Tensor(zeros: x.shape)
+        let col = Tensor(zeros: c.shape)
+        let back = Tensor(zeros: x.shape)
         im2col(x.data, batch: n, g, into: col.data)
         col2im(c.data, batch: n, g, into: back.data)
-        let lhs = dotDouble(col.data, c.data, c.count), rhs = dotDouble(x.data, back.data, x.count)
+        let lhs = dotDouble(col.data, c.data, c.count)
+        let rhs = dotDouble(x.data, back.data, x.count)
         #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
     }
 
     @Test func sameGeometryFollowsTensorFlow() {
         let g = ConvGeometry.same(channels: 1, height: 28, width: 28, kernel: 3, stride: 2)
-        #expect((g.outHeight, g.padTop, g.padLeft) == (14, 0, 0))      // pad total 1: all after
+        #expect((g.outHeight, g.padTop, g.padLeft) == (14, 0, 0))  // pad total 1: all after
         let odd = ConvGeometry.same(channels: 1, height: 7, width: 7, kernel: 3, stride: 2)
-        #expect((odd.outHeight, odd.padTop) == (4, 1))                 // pad total 2: 1 + 1
+        #expect((odd.outHeight, odd.padTop) == (4, 1))  // pad total 2: 1 + 1
         let s1 = ConvGeometry.same(channels: 1, height: 28, width: 28, kernel: 3, stride: 1)
         #expect((s1.outHeight, s1.padTop) == (28, 1))
     }
@@ -178,18 +194,31 @@ struct Im2colFastPathTests {
         im2col(x.data, batch: n, g, into: col.data)
         // Direct definition of every entry.
         var worst: Float = 0
-        for ch in 0..<c { for ki in 0..<3 { for kj in 0..<3 { for b in 0..<n { for y in 0..<g.outHeight { for xo in 0..<g.outWidth {
-            let iy = 2 * y + ki, ix = 2 * xo + kj
-            let expected: Float = iy < h && ix < w ? x.data[((b * c + ch) * h + iy) * w + ix] : 0
-            let got = col.data[((ch * 3 + ki) * 3 + kj) * n * g.outPlane + b * g.outPlane + y * g.outWidth + xo]
-            worst = max(worst, abs(expected - got))
-        } } } } } }
+        for ch in 0..<c {
+            for ki in 0..<3 {
+                for kj in 0..<3 {
+                    for b in 0..<n {
+                        for y in 0..<g.outHeight {
+                            for xo in 0..<g.outWidth {
+                                let iy = 2 * y + ki
+                                let ix = 2 * xo + kj
+                                let expected: Float = iy < h && ix < w ? x.data[((b * c + ch) * h + iy) * w + ix] : 0
+                                let got = col.data[
+                                    ((ch * 3 + ki) * 3 + kj) * n * g.outPlane + b * g.outPlane + y * g.outWidth + xo]
+                                worst = max(worst, abs(expected - got))
+                            }
+                        }
+                    }
+                }
+            }
+        }
         #expect(worst == 0)
         // col2im is its adjoint, with and without accumulation.
         let r = randomTensor(col.shape, seed: 51)
         let back = Tensor(zeros: x.shape)
         col2im(r.data, batch: n, g, into: back.data)
-        let lhs = dotDouble(col.data, r.data, r.count), rhs = dotDouble(x.data, back.data, x.count)
+        let lhs = dotDouble(col.data, r.data, r.count)
+        let rhs = dotDouble(x.data, back.data, x.count)
         #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
         let twice = Tensor(zeros: x.shape)
         twice.copy(from: back)
@@ -203,57 +232,71 @@ struct FusedReLUTests {
     /// A layer with `fusedReLU` must give exactly what the layer followed by `ReLU` gives:
     /// the same output, input gradient and parameter gradients.
     func check(_ make: () -> Layer, setFused: (Layer) -> Void, input: Tensor) {
-        let fused = make(), plain = make()
+        let fused = make()
+        let plain = make()
         setFused(fused)
         randomizeParameters(fused, seed: 60)
         randomizeParameters(plain, seed: 60)
         let relu = ReLU()
-        let y1 = fused.forward(input), y2 = relu.forward(plain.forward(input))
+        let y1 = fused.forward(input)
+        let y2 = relu.forward(plain.forward(input))
         #expect(y1.array == y2.array)
         #expect(y1.array.contains { $0 == 0 } && y1.array.contains { $0 > 0 })
         let dy = randomTensor(y1.shape, seed: 61)
-        let dx1 = fused.backward(dy).array, dx2 = plain.backward(relu.backward(dy)).array
+        let dx1 = fused.backward(dy).array
+        let dx2 = plain.backward(relu.backward(dy)).array
         #expect(maxAbsDiff(dx1, dx2) < 1e-6)
         for (a, b) in zip(fused.parameters, plain.parameters) { #expect(maxAbsDiff(a.grad.array, b.grad.array) < 1e-5) }
     }
 
     @Test func conv2D() {
-        check({ Conv2D(name: "c", inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2) },
-              setFused: { ($0 as! Conv2D).fusedReLU = true }, input: randomTensor([2, 3, 6, 6], seed: 62))
+        check(
+            { Conv2D(name: "c", inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2) },
+            setFused: { ($0 as! Conv2D).fusedReLU = true }, input: randomTensor([2, 3, 6, 6], seed: 62))
     }
 
     @Test func convTranspose2D() {
-        check({ ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2) },
-              setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 4, 5], seed: 63))
+        check(
+            { ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2) },
+            setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 4, 5], seed: 63))
     }
 
     /// The encoder's first layer: direct forward and weight gradients (no input gradient).
     @Test(arguments: [(2, 1, 5, 8, 6), (3, 2, 3, 4, 10)])
     func conv2DDirectKernelWithoutInputGradient(_ s: (Int, Int, Int, Int, Int)) {
-        check({
-            let layer = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
-            layer.computesInputGradient = false
-            return layer
-        }, setFused: { ($0 as! Conv2D).fusedReLU = true }, input: randomTensor([s.0, s.1, s.3, s.4], seed: 66))
+        check(
+            {
+                let layer = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
+                layer.computesInputGradient = false
+                return layer
+            }, setFused: { ($0 as! Conv2D).fusedReLU = true }, input: randomTensor([s.0, s.1, s.3, s.4], seed: 66))
         let direct = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
         let gemm = Conv2D(name: "c", inputChannels: s.1, outputChannels: s.2, kernelSize: 3, stride: 2)
-        for l in [direct, gemm] { l.computesInputGradient = false; l.fusedReLU = true; randomizeParameters(l, seed: 67) }
-        direct.kernel = .direct; gemm.kernel = .gemm
+        for l in [direct, gemm] {
+            l.computesInputGradient = false
+            l.fusedReLU = true
+            randomizeParameters(l, seed: 67)
+        }
+        direct.kernel = .direct
+        gemm.kernel = .gemm
         let x = randomTensor([s.0, s.1, s.3, s.4], seed: 68)
         #expect(maxAbsDiff(direct.forward(x).array, gemm.forward(x).array) < 1e-5)
         let dy = randomTensor(direct.outputShape(for: x.shape), seed: 69)
-        _ = direct.backward(dy); _ = gemm.backward(dy)
+        _ = direct.backward(dy)
+        _ = gemm.backward(dy)
         #expect(maxAbsDiff(direct.weight.grad.array, gemm.weight.grad.array) < 1e-4)
         #expect(maxAbsDiff(direct.bias.grad.array, gemm.bias.grad.array) < 1e-4)
     }
 
     @Test func convTranspose2DDirectKernel() {
-        check({ ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 1) },
-              setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 5, 4], seed: 65))
+        check(
+            { ConvTranspose2D(name: "t", inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 1) },
+            setFused: { ($0 as! ConvTranspose2D).fusedReLU = true }, input: randomTensor([2, 3, 5, 4], seed: 65))
     }
 
     @Test func dense() {
-        check({ Dense(name: "d", inputFeatures: 7, outputFeatures: 5) },
-              setFused: { ($0 as! Dense).fusedReLU = true }, input: randomTensor([4, 7], seed: 64))
+        check(
+            { Dense(name: "d", inputFeatures: 7, outputFeatures: 5) },
+            setFused: { ($0 as! Dense).fusedReLU = true }, input: randomTensor([4, 7], seed: 64))
     }
 }

@@ -1,6 +1,6 @@
-import Testing
-import NeuralNet
 import Foundation
+import NeuralNet
+import Testing
 
 @Suite("Losses and the reparameterisation")
 struct LossTests {
@@ -26,7 +26,8 @@ struct LossTests {
         var logits = randomTensor([3, 10], seed: 40, low: -5, high: 5).array
         let targets = randomTensor([3, 10], seed: 41, low: 0, high: 1).array
         var grad = [Float](repeating: 0, count: 30)
-        Loss.bceWithLogits(logits: logits, targets: targets, batch: 3, perImage: 10, gradient: &grad, gradScale: 1.0 / 3)
+        Loss.bceWithLogits(
+            logits: logits, targets: targets, batch: 3, perImage: 10, gradient: &grad, gradScale: 1.0 / 3)
         for i in 0..<30 {
             let saved = logits[i]
             logits[i] = saved + 1e-2
@@ -41,8 +42,10 @@ struct LossTests {
     @Test func klValueAndGradients() {
         var mu = randomTensor([2, 3], seed: 42).array
         var lv = randomTensor([2, 3], seed: 43).array
-        var gMu = [Float](repeating: 0, count: 6), gLv = [Float](repeating: 0, count: 6)
-        let kl = Loss.gaussianKL(mu: mu, logVar: lv, batch: 2, dimensions: 3, gradMu: &gMu, gradLogVar: &gLv, gradScale: 0.5)
+        var gMu = [Float](repeating: 0, count: 6)
+        var gLv = [Float](repeating: 0, count: 6)
+        let kl = Loss.gaussianKL(
+            mu: mu, logVar: lv, batch: 2, dimensions: 3, gradMu: &gMu, gradLogVar: &gLv, gradScale: 0.5)
         var expected = 0.0
         for i in 0..<6 { expected += -0.5 * (1 + Double(lv[i]) - Double(mu[i] * mu[i]) - exp(Double(lv[i]))) }
         #expect(abs(kl - expected / 2) < 1e-5)
@@ -52,28 +55,49 @@ struct LossTests {
         for i in 0..<6 {
             func value() -> Double { Loss.gaussianKL(mu: mu, logVar: lv, batch: 2, dimensions: 3) }
             let s = mu[i]
-            mu[i] = s + 1e-2; let up = value(); mu[i] = s - 1e-2; let down = value(); mu[i] = s
+            mu[i] = s + 1e-2
+            let up = value()
+            mu[i] = s - 1e-2
+            let down = value()
+            mu[i] = s
             #expect(abs((up - down) / 2e-2 - Double(gMu[i])) < 1e-3)
             let t = lv[i]
-            lv[i] = t + 1e-2; let up2 = value(); lv[i] = t - 1e-2; let down2 = value(); lv[i] = t
+            lv[i] = t + 1e-2
+            let up2 = value()
+            lv[i] = t - 1e-2
+            let down2 = value()
+            lv[i] = t
             #expect(abs((up2 - down2) / 2e-2 - Double(gLv[i])) < 1e-3)
         }
     }
 
     @Test func reparameterisationGradients() {
-        var mu: [Float] = [0.3, -1.2, 0.7], lv: [Float] = [0.1, -0.8, 1.1]
-        let eps: [Float] = [0.5, -1.5, 2.0], r: [Float] = [0.9, -0.4, 1.3]
+        var mu: [Float] = [0.3, -1.2, 0.7]
+        var lv: [Float] = [0.1, -0.8, 1.1]
+        let eps: [Float] = [0.5, -1.5, 2.0]
+        let r: [Float] = [0.9, -0.4, 1.3]
         var z = [Float](repeating: 0, count: 3)
         func loss() -> Double {
             Loss.reparameterize(mu: mu, logVar: lv, eps: eps, into: &z, count: 3)
             return dotDouble(z, r, 3)
         }
-        var gMu = [Float](repeating: 0, count: 3), gLv = [Float](repeating: 0, count: 3)
+        var gMu = [Float](repeating: 0, count: 3)
+        var gLv = [Float](repeating: 0, count: 3)
         Loss.reparameterizeBackward(dz: r, logVar: lv, eps: eps, gradMu: &gMu, gradLogVar: &gLv, count: 3)
         for i in 0..<3 {
-            let s = mu[i]; mu[i] = s + 1e-2; let a = loss(); mu[i] = s - 1e-2; let b = loss(); mu[i] = s
+            let s = mu[i]
+            mu[i] = s + 1e-2
+            let a = loss()
+            mu[i] = s - 1e-2
+            let b = loss()
+            mu[i] = s
             #expect(abs((a - b) / 2e-2 - Double(gMu[i])) < 1e-3)
-            let t = lv[i]; lv[i] = t + 1e-2; let c = loss(); lv[i] = t - 1e-2; let d = loss(); lv[i] = t
+            let t = lv[i]
+            lv[i] = t + 1e-2
+            let c = loss()
+            lv[i] = t - 1e-2
+            let d = loss()
+            lv[i] = t
             #expect(abs((c - d) / 2e-2 - Double(gLv[i])) < 1e-3)
         }
     }
@@ -111,7 +135,9 @@ struct OptimizerTests {
         let n = 1013
         var rng = Xoshiro256(seed: 5)
         var p = (0..<n).map { _ in rng.uniform(-1, 1) }
-        var ref = p, m = [Float](repeating: 0, count: n), v = m
+        var ref = p
+        var m = [Float](repeating: 0, count: n)
+        var v = m
         let adam = Adam(count: n)
         for step in 1...3 {
             let g = (0..<n).map { i in i % 97 == 0 ? 0 : rng.uniform(-2, 2) * Float(step) }
@@ -123,11 +149,15 @@ struct OptimizerTests {
             for i in 0..<n {
                 let mi = b1 * m[i] + c1 * g[i]
                 let vi = b2 * v[i] + c2 * g[i] * g[i]
-                m[i] = mi; v[i] = vi
+                m[i] = mi
+                v[i] = vi
                 ref[i] -= alpha * mi / (vi.squareRoot() + eps)
             }
             #expect(p.map(\.bitPattern) == ref.map(\.bitPattern), "step \(step)")
-            #expect((0..<n).allSatisfy { adam.m[$0].bitPattern == m[$0].bitPattern && adam.v[$0].bitPattern == v[$0].bitPattern })
+            #expect(
+                (0..<n).allSatisfy {
+                    adam.m[$0].bitPattern == m[$0].bitPattern && adam.v[$0].bitPattern == v[$0].bitPattern
+                })
         }
     }
 
@@ -138,7 +168,11 @@ struct OptimizerTests {
         let xs: [Float] = (0..<8).map { Float($0) / 4 - 1 }
         for _ in 0..<2000 {
             var g: [Float] = [0, 0]
-            for x in xs { let e = p[0] * x + p[1] - (3 * x - 1); g[0] += 2 * e * x / 8; g[1] += 2 * e / 8 }
+            for x in xs {
+                let e = p[0] * x + p[1] - (3 * x - 1)
+                g[0] += 2 * e * x / 8
+                g[1] += 2 * e / 8
+            }
             adam.update(&p, gradients: g)
         }
         #expect(abs(p[0] - 3) < 1e-2 && abs(p[1] + 1) < 1e-2)
@@ -147,8 +181,10 @@ struct OptimizerTests {
     @Test func glorotUniformBoundsAndContiguousStore() {
         let conv = Conv2D(name: "conv1", inputChannels: 3, outputChannels: 8, kernelSize: 3, stride: 1)
         let dense = Dense(name: "dense", inputFeatures: 50, outputFeatures: 10)
-        let store = ParameterStore([("conv1.weight", conv.weight), ("conv1.bias", conv.bias),
-                                    ("dense.weight", dense.weight), ("dense.bias", dense.bias)])
+        let store = ParameterStore([
+            ("conv1.weight", conv.weight), ("conv1.bias", conv.bias),
+            ("dense.weight", dense.weight), ("dense.bias", dense.bias),
+        ])
         #expect(store.count == 8 * 3 * 9 + 8 + 500 + 10)
         var rng = Xoshiro256(seed: 0, stream: .initialization)
         store.glorotUniformInit(&rng)
@@ -168,7 +204,8 @@ struct RandomTests {
     @Test func xoshiroMatchesReferenceSequence() {
         // Reference: xoshiro256** with state (1, 2, 3, 4) (Vigna's C code) gives 11520, 0, 1509978240, 1215971899390074240.
         var rng = Xoshiro256(state: [1, 2, 3, 4])
-        #expect([rng.next(), rng.next(), rng.next(), rng.next()] == [11520, 0, 1_509_978_240, 1_215_971_899_390_074_240])
+        #expect(
+            [rng.next(), rng.next(), rng.next(), rng.next()] == [11520, 0, 1_509_978_240, 1_215_971_899_390_074_240])
     }
 
     @Test func splitMixMatchesReference() {
@@ -178,8 +215,10 @@ struct RandomTests {
     }
 
     @Test func streamsAreReproducibleAndIndependent() {
-        var a = Xoshiro256(seed: 42, stream: .shuffle), b = Xoshiro256(seed: 42, stream: .shuffle)
-        let xs = (0..<100).map { _ in a.next() }, ys = (0..<100).map { _ in b.next() }
+        var a = Xoshiro256(seed: 42, stream: .shuffle)
+        var b = Xoshiro256(seed: 42, stream: .shuffle)
+        let xs = (0..<100).map { _ in a.next() }
+        let ys = (0..<100).map { _ in b.next() }
         #expect(xs == ys)
         var c = Xoshiro256(seed: 42, stream: .noise)
         let zs = (0..<100).map { _ in c.next() }

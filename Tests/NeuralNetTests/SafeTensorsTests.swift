@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import NeuralNet
+import Testing
 
 // MARK: - Helpers (file-private so they cannot collide with other test files)
 
@@ -73,7 +72,8 @@ private func stHexLE(_ values: [Float]) -> String {
 private func stSampleTensors() -> [NamedTensor] {
     [
         NamedTensor(name: "encoder.w", shape: [3, 4], values: (0..<12).map { Float($0) * 0.5 - 2.75 }),
-        NamedTensor(name: "encoder.b", shape: [4], values: [1.5, -0.0, .greatestFiniteMagnitude, .leastNonzeroMagnitude]),
+        NamedTensor(
+            name: "encoder.b", shape: [4], values: [1.5, -0.0, .greatestFiniteMagnitude, .leastNonzeroMagnitude]),
         NamedTensor(name: "scalar", shape: [], values: [42.125]),
         NamedTensor(name: "empty", shape: [0], values: []),
         NamedTensor(name: "empty2d", shape: [2, 0, 3], values: []),
@@ -168,7 +168,8 @@ struct SafeTensorsTests {
                 NamedTensor(name: "a", shape: [2], values: [2, 3]),
             ],
             metadata: ["x": "y"])
-        let header = #"{"__metadata__":{"x":"y"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},"b":{"data_offsets":[8,12],"dtype":"F32","shape":[1]}}"#
+        let header =
+            #"{"__metadata__":{"x":"y"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},"b":{"data_offsets":[8,12],"dtype":"F32","shape":[1]}}"#
         var padded = Array(header.utf8)
         while padded.count % 8 != 0 { padded.append(0x20) }
         var expected = stCraft(headerBytes: padded)
@@ -214,13 +215,16 @@ struct SafeTensorsTests {
 
     @Test func decodeAcceptsUnpaddedAndWhitespaceHeaders() throws {
         let data: [UInt8] = [0, 0, 0x80, 0x3F]  // 1.0f
-        let header = " { \"w\" : { \"dtype\" : \"F32\" , \"shape\" : [ 1 ] , \"data_offsets\" : [ 0 , 4 ] , \"extra\": [1, {\"z\": null}] } }\n"
+        let header =
+            " { \"w\" : { \"dtype\" : \"F32\" , \"shape\" : [ 1 ] , \"data_offsets\" : [ 0 , 4 ] , \"extra\": [1, {\"z\": null}] } }\n"
         let (t, m) = try SafeTensors.decode(stCraft(header, data: data))
         #expect(t == [NamedTensor(name: "w", shape: [1], values: [1.0])])
         #expect(m.isEmpty)
         // Null metadata is accepted as empty; escapes in names are decoded.
         let (t2, m2) = try SafeTensors.decode(
-            stCraft(#"{"__metadata__":null,"a\u00e9\ud83d\ude00\/":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#, data: data))
+            stCraft(
+                #"{"__metadata__":null,"a\u00e9\ud83d\ude00\/":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#,
+                data: data))
         #expect(t2.map(\.name) == ["aé😀/"])
         #expect(m2.isEmpty)
     }
@@ -379,28 +383,33 @@ struct SafeTensorsTests {
             bytes: stCraft(#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidEntry", fragment: "duplicate field"),
         BadFile(
-            label: "dtype F16", bytes: stCraft(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, dataBytes: 4),
+            label: "dtype F16",
+            bytes: stCraft(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "unsupportedDType", fragment: "\"F16\""),
         BadFile(
             label: "dtype f32 lowercase",
             bytes: stCraft(#"{"a":{"dtype":"f32","shape":[1],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "unsupportedDType", fragment: "\"f32\""),
         BadFile(
-            label: "negative dim", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, dataBytes: 4),
+            label: "negative dim",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidShape", fragment: "negative"),
         BadFile(
             label: "fractional dim",
             bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidShape", fragment: "not an integer"),
         BadFile(
-            label: "exponent dim", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1e0],"data_offsets":[0,4]}}"#, dataBytes: 4),
+            label: "exponent dim",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1e0],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidShape", fragment: "not an integer"),
         BadFile(
-            label: "string dim", bytes: stCraft(#"{"a":{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}}"#, dataBytes: 4),
+            label: "string dim",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidShape", fragment: "a string"),
         BadFile(
             label: "dim beyond Int",
-            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[99999999999999999999999],"data_offsets":[0,4]}}"#, dataBytes: 4),
+            bytes: stCraft(
+                #"{"a":{"dtype":"F32","shape":[99999999999999999999999],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidShape", fragment: "out of range"),
         BadFile(
             label: "product overflow",
@@ -412,33 +421,40 @@ struct SafeTensorsTests {
             bytes: stCraft(#"{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,4]}}"#, dataBytes: 4),
             kind: "invalidShape", fragment: "overflows"),
         BadFile(
-            label: "offsets one element", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4]}}"#, dataBytes: 4),
+            label: "offsets one element",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4]}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "found 1 elements"),
         BadFile(
             label: "offsets three elements",
             bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "found 3 elements"),
         BadFile(
-            label: "offsets not array", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":4}}"#, dataBytes: 4),
+            label: "offsets not array",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":4}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "found a number"),
         BadFile(
             label: "offsets fractional",
             bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "not an integer"),
         BadFile(
-            label: "offsets string", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":["0",4]}}"#, dataBytes: 4),
+            label: "offsets string",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":["0",4]}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "a string"),
         BadFile(
-            label: "offsets negative", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}"#, dataBytes: 4),
+            label: "offsets negative",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "non-negative"),
         BadFile(
-            label: "begin > end", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, dataBytes: 4),
+            label: "begin > end",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, dataBytes: 4),
             kind: "invalidOffsets", fragment: "begin 4 is greater than end 0"),
         BadFile(
-            label: "end beyond data", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 4),
+            label: "end beyond data",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, dataBytes: 4),
             kind: "offsetsOutOfBounds", fragment: "end 8"),
         BadFile(
-            label: "huge end", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,9223372036854775807]}}"#),
+            label: "huge end",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,9223372036854775807]}}"#),
             kind: "offsetsOutOfBounds", fragment: "beyond"),
         BadFile(
             label: "length != 4*product",
@@ -461,12 +477,14 @@ struct SafeTensorsTests {
                 dataBytes: 12),
             kind: "uncoveredData", fragment: "4..<8"),
         BadFile(
-            label: "gap at start", bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, dataBytes: 8),
+            label: "gap at start",
+            bytes: stCraft(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, dataBytes: 8),
             kind: "uncoveredData", fragment: "0..<4"),
         BadFile(
             label: "trailing data", bytes: stCraft(#"{"a":\#(e4)}"#, dataBytes: 6),
             kind: "uncoveredData", fragment: "4..<6"),
-        BadFile(label: "data with no tensors", bytes: stCraft("{}", dataBytes: 3), kind: "uncoveredData", fragment: "0..<3"),
+        BadFile(
+            label: "data with no tensors", bytes: stCraft("{}", dataBytes: 3), kind: "uncoveredData", fragment: "0..<3"),
         BadFile(
             label: "duplicate name", bytes: stCraft(#"{"a":\#(e4),"a":\#(e4)}"#, dataBytes: 4),
             kind: "duplicateName", fragment: "\"a\""),
@@ -523,7 +541,8 @@ struct SafeTensorsTests {
     }
 
     @Test func zeroSizedTensorsMayShareOffsets() throws {
-        let header = #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"c":{"dtype":"F32","shape":[3,0],"data_offsets":[4,4]}}"#
+        let header =
+            #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"c":{"dtype":"F32","shape":[3,0],"data_offsets":[4,4]}}"#
         let (t, _) = try SafeTensors.decode(stCraft(header, data: [0, 0, 0x80, 0xBF]))
         #expect(t.map(\.name) == ["a", "b", "c"])
         #expect(t[1].values == [-1])
@@ -608,10 +627,11 @@ struct SafeTensorsTests {
         let dir = try stMakeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/from_swift.safetensors"
-        let tensors = stSampleTensors() + [
-            NamedTensor(name: "nan", shape: [2], values: [.nan, -1]),
-            NamedTensor(name: "mid", shape: [10, 10], values: (0..<100).map { Float($0).squareRoot() }),
-        ]
+        let tensors =
+            stSampleTensors() + [
+                NamedTensor(name: "nan", shape: [2], values: [.nan, -1]),
+                NamedTensor(name: "mid", shape: [10, 10], values: (0..<100).map { Float($0).squareRoot() }),
+            ]
         try SafeTensors.write(tensors, metadata: stSampleMetadata, to: path)
         let script = """
             import sys, json, numpy as np
@@ -629,7 +649,8 @@ struct SafeTensorsTests {
         let result = stRunPython(script, [path])
         try #require(result.status == 0, "python failed: \(result.stderr)")
         let json = try #require(
-            JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "bad output: \(result.stdout)")
+            JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            "bad output: \(result.stdout)")
         let pyTensors = try #require(json["tensors"] as? [String: [String: Any]])
         let pyMeta = try #require(json["metadata"] as? [String: String])
         #expect(pyMeta == stSampleMetadata)

@@ -1,7 +1,7 @@
-import Testing
-import Foundation
 import Experiments
+import Foundation
 import Report
+import Testing
 
 // MARK: - Fixtures
 
@@ -24,18 +24,23 @@ enum DiffTestSupport {
     }
 
     static func config(_ model: String, d: Int, h: Int = 256, extra: [String: String] = [:]) -> [String: String] {
-        var c = ["model": model, "latent_dim": "\(d)", "hidden_units": "\(h)", "beta": "1", "batch_size": "128",
-                 "dataset": "mnist", "epochs": "25", "iwae_samples": "100", "knn_neighbors": "5",
-                 "learning_rate": "0.001", "test_limit": "null", "train_limit": "null"]
+        var c = [
+            "model": model, "latent_dim": "\(d)", "hidden_units": "\(h)", "beta": "1", "batch_size": "128",
+            "dataset": "mnist", "epochs": "25", "iwae_samples": "100", "knn_neighbors": "5",
+            "learning_rate": "0.001", "test_limit": "null", "train_limit": "null",
+        ]
         for (k, v) in extra { c[k] = v }
         return c
     }
 
     /// A summary.json in the shape `Summary` writes (every key present).
-    static func summaryJSON(_ studies: [(name: String, groups: [FixtureGroup])], format: String = Summary.currentFormat) -> Data {
+    static func summaryJSON(_ studies: [(name: String, groups: [FixtureGroup])], format: String = Summary.currentFormat)
+        -> Data
+    {
         let list: [[String: Any]] = studies.map { study in
             [
-                "name": study.name, "description": "fixture study \(study.name)", "spec_file": "experiments/\(study.name).json",
+                "name": study.name, "description": "fixture study \(study.name)",
+                "spec_file": "experiments/\(study.name).json",
                 "spec_sha256": String(repeating: "0", count: 64),
                 "groups": study.groups.map { g -> [String: Any] in
                     let n = g.metrics.values.map(\.n).max() ?? 1
@@ -51,7 +56,8 @@ enum DiffTestSupport {
             ]
         }
         let object: [String: Any] = ["format": format, "units": "fixture", "studies": list]
-        return try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return try! JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
     static let g1 = "vae d=2 H=256 β=1", g2 = "ae d=2 H=256", g3 = "ae d=16 H=256", g4 = "vae d=16 H=256 β=1"
@@ -59,15 +65,29 @@ enum DiffTestSupport {
     /// Revision v1 (A).
     static func summaryV1() -> Data {
         summaryJSON([
-            ("reference", [
-                FixtureGroup(label: g1, config: config("vae", d: 2), metrics: [
-                    "train_total": (100, 0.1, 3), "test_total": (100, 1, 3), "test_kl": (6.5, 0.2, 3),
-                    "active_units": (2, 0, 3), "zeta": (1, 0.1, 3), "alpha": (2, 0.1, 3),
-                ]),
-                FixtureGroup(label: g2, config: config("ae", d: 2), metrics: ["test_total": (90, nil, 1), "active_units": (0, nil, 1)]),
-                FixtureGroup(label: g3, config: config("ae", d: 16), metrics: ["test_total": (80, nil, 1)]),
-            ]),
-            ("width", [FixtureGroup(label: "vae d=16 H=16 β=1", config: config("vae", d: 16, h: 16), metrics: ["test_total": (99, nil, 1)])]),
+            (
+                "reference",
+                [
+                    FixtureGroup(
+                        label: g1, config: config("vae", d: 2),
+                        metrics: [
+                            "train_total": (100, 0.1, 3), "test_total": (100, 1, 3), "test_kl": (6.5, 0.2, 3),
+                            "active_units": (2, 0, 3), "zeta": (1, 0.1, 3), "alpha": (2, 0.1, 3),
+                        ]),
+                    FixtureGroup(
+                        label: g2, config: config("ae", d: 2),
+                        metrics: ["test_total": (90, nil, 1), "active_units": (0, nil, 1)]),
+                    FixtureGroup(label: g3, config: config("ae", d: 16), metrics: ["test_total": (80, nil, 1)]),
+                ]
+            ),
+            (
+                "width",
+                [
+                    FixtureGroup(
+                        label: "vae d=16 H=16 β=1", config: config("vae", d: 16, h: 16),
+                        metrics: ["test_total": (99, nil, 1)])
+                ]
+            ),
         ])
     }
 
@@ -76,15 +96,29 @@ enum DiffTestSupport {
     /// study "width" are removed; G4 and the study "beta" are added. `g1TestTotal` for the working tree.
     static func summaryV2(g1TestTotal: Double = 101) -> Data {
         summaryJSON([
-            ("reference", [
-                FixtureGroup(label: g4, config: config("vae", d: 16), metrics: ["test_total": (95, nil, 1)]),
-                FixtureGroup(label: g2, config: config("ae", d: 2), metrics: ["test_total": (95, nil, 1), "active_units": (2, nil, 1)]),
-                FixtureGroup(label: g1, config: config("vae", d: 2), metrics: [
-                    "train_total": (101, 0.1, 3), "test_total": (g1TestTotal, 1, 3), "test_kl": (6.5, 0.2, 3),
-                    "knn_accuracy": (0.9, 0.01, 3), "zeta": (1, 0.1, 3), "alpha": (2, 0.1, 3),
-                ]),
-            ]),
-            ("beta", [FixtureGroup(label: "vae d=2 H=256 β=4", config: config("vae", d: 2, extra: ["beta": "4"]), metrics: ["test_total": (150, nil, 1)])]),
+            (
+                "reference",
+                [
+                    FixtureGroup(label: g4, config: config("vae", d: 16), metrics: ["test_total": (95, nil, 1)]),
+                    FixtureGroup(
+                        label: g2, config: config("ae", d: 2),
+                        metrics: ["test_total": (95, nil, 1), "active_units": (2, nil, 1)]),
+                    FixtureGroup(
+                        label: g1, config: config("vae", d: 2),
+                        metrics: [
+                            "train_total": (101, 0.1, 3), "test_total": (g1TestTotal, 1, 3), "test_kl": (6.5, 0.2, 3),
+                            "knn_accuracy": (0.9, 0.01, 3), "zeta": (1, 0.1, 3), "alpha": (2, 0.1, 3),
+                        ]),
+                ]
+            ),
+            (
+                "beta",
+                [
+                    FixtureGroup(
+                        label: "vae d=2 H=256 β=4", config: config("vae", d: 2, extra: ["beta": "4"]),
+                        metrics: ["test_total": (150, nil, 1)])
+                ]
+            ),
         ])
     }
 
@@ -106,7 +140,10 @@ enum DiffTestSupport {
             try write(Data("{\"format\": \"vaelab.summary/1\", \"studies\": [\n  {\"name\": \"x\",}\n]}\n".utf8))
             try commit("badjson")
             var other = summaryV1()
-            other = Data(String(decoding: other, as: UTF8.self).replacingOccurrences(of: "vaelab.summary/1", with: "vaelab.summary/2").utf8)
+            other = Data(
+                String(decoding: other, as: UTF8.self).replacingOccurrences(
+                    of: "vaelab.summary/1", with: "vaelab.summary/2"
+                ).utf8)
             try write(other)
             try commit("newformat")
             try git("rm", "-q", Self.summaryPath)
@@ -133,9 +170,12 @@ enum DiffTestSupport {
         func git(_ arguments: String...) throws {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["git", "-c", "user.name=vaelab tests", "-c", "user.email=tests@vaelab.invalid",
-                           "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", "-c", "init.defaultBranch=main",
-                           "-c", "core.hooksPath=/dev/null"] + arguments
+            p.arguments =
+                [
+                    "git", "-c", "user.name=vaelab tests", "-c", "user.email=tests@vaelab.invalid",
+                    "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", "-c", "init.defaultBranch=main",
+                    "-c", "core.hooksPath=/dev/null",
+                ] + arguments
             p.currentDirectoryURL = URL(fileURLWithPath: root)
             let err = Pipe()
             p.standardError = err
@@ -144,7 +184,8 @@ enum DiffTestSupport {
             let message = err.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
             if p.terminationStatus != 0 {
-                throw GitError(description: "git \(arguments.joined(separator: " ")): \(String(decoding: message, as: UTF8.self))")
+                throw GitError(
+                    description: "git \(arguments.joined(separator: " ")): \(String(decoding: message, as: UTF8.self))")
             }
         }
     }
@@ -157,8 +198,9 @@ enum DiffTestSupport {
 
     /// The diff v1 -> v2, loaded through git.
     static func diffV1V2(_ f: GitFixture) throws -> SummaryDiff {
-        SummaryDiff(a: try SummaryDiff.load(revision: "v1", results: f.results),
-                    b: try SummaryDiff.load(revision: "v2", results: f.results))
+        SummaryDiff(
+            a: try SummaryDiff.load(revision: "v1", results: f.results),
+            b: try SummaryDiff.load(revision: "v2", results: f.results))
     }
 
     /// The error thrown by `body`, as a DiffError.
@@ -233,12 +275,17 @@ extension DiffTestSupport {
             try withFixture { f in
                 let diff = try diffV1V2(f)
                 let onlyB = try #require(diff.fixtureRow(g1, "knn_accuracy"))
-                #expect(onlyB.a == nil && onlyB.b?.mean == 0.9 && onlyB.delta == nil && onlyB.significance == .oneSided && onlyB.changed)
+                #expect(
+                    onlyB.a == nil && onlyB.b?.mean == 0.9 && onlyB.delta == nil && onlyB.significance == .oneSided
+                        && onlyB.changed)
                 let onlyA = try #require(diff.fixtureRow(g1, "active_units"))
                 #expect(onlyA.b == nil && onlyA.significance == .oneSided)
                 let text = diff.text(labelA: "v1", labelB: "v2")
                 #expect(text.split(separator: "\n").contains { $0.contains("knn_accuracy") && $0.hasSuffix("only B") })
-                #expect(text.split(separator: "\n").contains { $0.contains("active_units") && $0.contains(g1) && $0.hasSuffix("only A") })
+                #expect(
+                    text.split(separator: "\n").contains {
+                        $0.contains("active_units") && $0.contains(g1) && $0.hasSuffix("only A")
+                    })
             }
         }
 
@@ -246,25 +293,35 @@ extension DiffTestSupport {
             try withFixture { f in
                 let diff = try diffV1V2(f)
                 #expect(diff.addedStudies == ["beta"] && diff.removedStudies == ["width"])
-                #expect(diff.addedGroups.map { "\($0.study): \($0.label)" } == ["beta: vae d=2 H=256 β=4", "reference: \(g4)"])
-                #expect(diff.removedGroups.map { "\($0.study): \($0.label)" } == ["reference: \(g3)", "width: vae d=16 H=16 β=1"])
+                #expect(
+                    diff.addedGroups.map { "\($0.study): \($0.label)" } == [
+                        "beta: vae d=2 H=256 β=4", "reference: \(g4)",
+                    ])
+                #expect(
+                    diff.removedGroups.map { "\($0.study): \($0.label)" } == [
+                        "reference: \(g3)", "width: vae d=16 H=16 β=1",
+                    ])
                 // Rows only for groups on both sides.
                 #expect(Set(diff.rows.map(\.group.label)) == [g1, g2])
                 let text = diff.text(labelA: "v1", labelB: "v2")
                 #expect(text.contains("groups added (only in B):\n  beta: vae d=2 H=256 β=4\n  reference: \(g4)\n"))
                 #expect(text.contains("groups removed (only in A):\n  reference: \(g3)\n  width: vae d=16 H=16 β=1\n"))
-                #expect(text.contains("studies added (only in B):\n  beta\n") && text.contains("studies removed (only in A):\n  width\n"))
+                #expect(
+                    text.contains("studies added (only in B):\n  beta\n")
+                        && text.contains("studies removed (only in A):\n  width\n"))
             }
         }
 
         @Test func rowsAreSortedByStudyGroupAndMetricOrder() throws {
             try withFixture { f in
                 let diff = try diffV1V2(f)
-                #expect(diff.rows.map { "\($0.group.label)/\($0.metric)" } == [
-                    "\(g2)/test_total", "\(g2)/active_units",
-                    "\(g1)/train_total", "\(g1)/test_kl", "\(g1)/test_total", "\(g1)/active_units", "\(g1)/knn_accuracy",
-                    "\(g1)/alpha", "\(g1)/zeta",
-                ])
+                #expect(
+                    diff.rows.map { "\($0.group.label)/\($0.metric)" } == [
+                        "\(g2)/test_total", "\(g2)/active_units",
+                        "\(g1)/train_total", "\(g1)/test_kl", "\(g1)/test_total", "\(g1)/active_units",
+                        "\(g1)/knn_accuracy",
+                        "\(g1)/alpha", "\(g1)/zeta",
+                    ])
             }
         }
 
@@ -273,7 +330,8 @@ extension DiffTestSupport {
                 let diff = try diffV1V2(f)
                 let changed = diff.changedOnly()
                 #expect(changed.rows.allSatisfy { $0.changed })
-                #expect(Set(changed.rows.map(\.metric)) == ["train_total", "test_total", "active_units", "knn_accuracy"])
+                #expect(
+                    Set(changed.rows.map(\.metric)) == ["train_total", "test_total", "active_units", "knn_accuracy"])
                 #expect(changed.rows.count == diff.rows.count - 3)  // test_kl, alpha, zeta unchanged
                 #expect(changed.onlyChanged && changed.totalRows == diff.rows.count)
                 // Group and study lists are kept.
@@ -292,7 +350,10 @@ extension DiffTestSupport {
 
                 let md = diff.markdown(labelA: "v1", labelB: "v2")
                 #expect(md.contains("## reference\n\n| group | metric | A | B | Δ | rel. | sig. |\n"))
-                #expect(md.contains("| \(g1) | train_total | 100.0000 ± 0.1000 (3) | 101.0000 ± 0.1000 (3) | +1.0000 | +1.00% | **\\*** |"))
+                #expect(
+                    md.contains(
+                        "| \(g1) | train_total | 100.0000 ± 0.1000 (3) | 101.0000 ± 0.1000 (3) | +1.0000 | +1.00% | **\\*** |"
+                    ))
                 #expect(md.contains("| \(g2) | test_total | 90.0000 (1) | 95.0000 (1) | +5.0000 | +5.56% | n=1 |"))
                 #expect(md.contains("## Groups removed (only in A)\n\n- reference: \(g3)\n"))
 
@@ -313,8 +374,10 @@ extension DiffTestSupport {
                 #expect((object["studies_added"] as? [String]) == ["beta"])
                 #expect((object["groups_removed"] as? [[String: Any]])?.count == 2)
                 // Keys are sorted: "a" < "b" < "changed_only" < "counts" < "format" < "groups_added" ...
-                let keys = ["\"a\"", "\"b\"", "\"changed_only\"", "\"counts\"", "\"format\"", "\"groups_added\"",
-                            "\"groups_removed\"", "\"rows\"", "\"studies_added\"", "\"studies_removed\""]
+                let keys = [
+                    "\"a\"", "\"b\"", "\"changed_only\"", "\"counts\"", "\"format\"", "\"groups_added\"",
+                    "\"groups_removed\"", "\"rows\"", "\"studies_added\"", "\"studies_removed\"",
+                ]
                 let positions = keys.map { json.range(of: "\n  \($0)")?.lowerBound }
                 #expect(positions.allSatisfy { $0 != nil })
                 #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
@@ -327,23 +390,39 @@ extension DiffTestSupport {
         }
 
         @Test func groupsAreMatchedByConfigAndSharedLabelsAreDisambiguated() throws {
-            let a = summaryJSON([("s", [
-                FixtureGroup(label: "vae d=2", config: config("vae", d: 2), metrics: ["test_total": (1, nil, 1)]),
-            ])])
-            let b = summaryJSON([("s", [
-                // Same config, new label: the same group.
-                FixtureGroup(label: "vae d=2 renamed", config: config("vae", d: 2), metrics: ["test_total": (2, nil, 1)]),
-                // Same label as the first, another config: a new group.
-                FixtureGroup(label: "vae d=2 renamed", config: config("vae", d: 2, extra: ["iwae_samples": "10"]), metrics: ["test_total": (3, nil, 1)]),
-            ])])
-            let diff = SummaryDiff(a: try SummaryDiff.decode(a, revision: "A", path: "a.json"),
-                                   b: try SummaryDiff.decode(b, revision: "B", path: "b.json"))
+            let a = summaryJSON([
+                (
+                    "s",
+                    [
+                        FixtureGroup(
+                            label: "vae d=2", config: config("vae", d: 2), metrics: ["test_total": (1, nil, 1)])
+                    ]
+                )
+            ])
+            let b = summaryJSON([
+                (
+                    "s",
+                    [
+                        // Same config, new label: the same group.
+                        FixtureGroup(
+                            label: "vae d=2 renamed", config: config("vae", d: 2), metrics: ["test_total": (2, nil, 1)]),
+                        // Same label as the first, another config: a new group.
+                        FixtureGroup(
+                            label: "vae d=2 renamed", config: config("vae", d: 2, extra: ["iwae_samples": "10"]),
+                            metrics: ["test_total": (3, nil, 1)]),
+                    ]
+                )
+            ])
+            let diff = SummaryDiff(
+                a: try SummaryDiff.decode(a, revision: "A", path: "a.json"),
+                b: try SummaryDiff.decode(b, revision: "B", path: "b.json"))
             #expect(diff.rows.count == 1 && diff.rows[0].delta == 1)
             #expect(diff.rows[0].group.display == "vae d=2 renamed [iwae_samples=100]")
             #expect(diff.addedGroups.map(\.display) == ["vae d=2 renamed [iwae_samples=10]"])
             #expect(diff.removedGroups.isEmpty)
-            let identical = SummaryDiff(a: try SummaryDiff.decode(a, revision: "A", path: "a.json"),
-                                        b: try SummaryDiff.decode(a, revision: "A", path: "a.json"))
+            let identical = SummaryDiff(
+                a: try SummaryDiff.decode(a, revision: "A", path: "a.json"),
+                b: try SummaryDiff.decode(a, revision: "A", path: "a.json"))
             #expect(identical.isEmpty && identical.changedOnly().rows.isEmpty)
         }
 
@@ -352,7 +431,9 @@ extension DiffTestSupport {
                 let e = diffError { _ = try SummaryDiff.load(revision: "no-such-tag", results: f.results) }
                 #expect(e?.kind == .unknownRevision && e?.revision == "no-such-tag")
                 #expect(e?.description.contains("'no-such-tag'") == true && e?.description.contains("\n") == false)
-                #expect(diffError { _ = try SummaryDiff.load(revision: "--all", results: f.results) }?.kind == .unknownRevision)
+                #expect(
+                    diffError { _ = try SummaryDiff.load(revision: "--all", results: f.results) }?.kind
+                        == .unknownRevision)
             }
         }
 
@@ -368,7 +449,10 @@ extension DiffTestSupport {
             try withFixture { f in
                 let e = diffError { _ = try SummaryDiff.load(revision: "newformat", results: f.results) }
                 #expect(e?.kind == .unsupportedFormat)
-                #expect(e?.description == "newformat:lab/results/summary.json: format is \"vaelab.summary/2\", expected \"vaelab.summary/1\"")
+                #expect(
+                    e?.description
+                        == "newformat:lab/results/summary.json: format is \"vaelab.summary/2\", expected \"vaelab.summary/1\""
+                )
             }
         }
 
@@ -376,7 +460,9 @@ extension DiffTestSupport {
             try withFixture { f in
                 let e = diffError { _ = try SummaryDiff.load(revision: "badjson", results: f.results) }
                 #expect(e?.kind == .invalidJSON && e?.revision == "badjson")
-                #expect(e?.description.hasPrefix("badjson:lab/results/summary.json: invalid JSON at line 2, column ") == true)
+                #expect(
+                    e?.description.hasPrefix("badjson:lab/results/summary.json: invalid JSON at line 2, column ")
+                        == true)
                 // In the working tree too.
                 try f.write(Data("{\"format\": ".utf8))
                 let w = diffError { _ = try SummaryDiff.load(revision: SummaryDiff.worktree, results: f.results) }
@@ -385,22 +471,33 @@ extension DiffTestSupport {
         }
 
         @Test func wrongShapeAndMissingFormatAreReported() throws {
-            let noFormat = diffError { _ = try SummaryDiff.decode(Data("{\"studies\": []}".utf8), revision: "r", path: "p") }
+            let noFormat = diffError {
+                _ = try SummaryDiff.decode(Data("{\"studies\": []}".utf8), revision: "r", path: "p")
+            }
             #expect(noFormat?.kind == .unsupportedFormat && noFormat?.description.contains("no format field") == true)
             let shape = diffError {
-                _ = try SummaryDiff.decode(Data("{\"format\": \"vaelab.summary/1\", \"units\": \"\", \"studies\": [{}]}".utf8), revision: "r", path: "p")
+                _ = try SummaryDiff.decode(
+                    Data("{\"format\": \"vaelab.summary/1\", \"units\": \"\", \"studies\": [{}]}".utf8), revision: "r",
+                    path: "p")
             }
-            #expect(shape?.kind == .invalidSummary && shape?.description.hasPrefix("r:p: not a summary: studies[0].") == true)
+            #expect(
+                shape?.kind == .invalidSummary
+                    && shape?.description.hasPrefix("r:p: not a summary: studies[0].") == true)
         }
 
         @Test func missingWorkingTreeFileAndNoRepository() throws {
             try withFixture { f in
                 try FileManager.default.removeItem(atPath: f.results + "/summary.json")
                 let e = diffError { _ = try SummaryDiff.load(revision: SummaryDiff.worktree, results: f.results) }
-                #expect(e?.kind == .missingWorkingTreeFile && e?.description.hasSuffix("summary.json does not exist") == true)
+                #expect(
+                    e?.kind == .missingWorkingTreeFile
+                        && e?.description.hasSuffix("summary.json does not exist") == true)
                 // Committed revisions are still readable without the file on disk, even without the directory.
                 try FileManager.default.removeItem(atPath: f.results)
-                #expect(try SummaryDiff.load(revision: "v1", results: f.results).studies.map(\.name) == ["reference", "width"])
+                #expect(
+                    try SummaryDiff.load(revision: "v1", results: f.results).studies.map(\.name) == [
+                        "reference", "width",
+                    ])
             }
             let outside = NSTemporaryDirectory() + "vaelab-diff-norepo-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: outside + "/results", withIntermediateDirectories: true)
@@ -411,11 +508,13 @@ extension DiffTestSupport {
             if e?.kind != nil {
                 #expect(e?.kind == .notARepository && e?.description.contains("not inside a git repository") == true)
             }
-            #expect(try SummaryDiff.load(revision: SummaryDiff.worktree, results: outside + "/results").studies.count == 2)
+            #expect(
+                try SummaryDiff.load(revision: SummaryDiff.worktree, results: outside + "/results").studies.count == 2)
         }
 
         @Test func theProjectSummaryDecodes() throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
             let path = root.appendingPathComponent("results/summary.json").path
             guard let data = FileManager.default.contents(atPath: path) else { return }
             let summary = try SummaryDiff.decode(data, revision: SummaryDiff.worktree, path: "results/summary.json")

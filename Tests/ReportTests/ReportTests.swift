@@ -1,13 +1,13 @@
-import Testing
-import Foundation
-import NeuralNet
 import Datasets
-import Training
-import Models
 import Experiments
 import Figures
+import Foundation
+import Models
+import NeuralNet
 import Report
 import Support
+import Testing
+import Training
 
 private let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Golden/REPORT.md"
 private let fingerprint = datasetFingerprint(DatasetName.mnist.pinnedChecksums)
@@ -20,7 +20,11 @@ private func scratchDirectory() -> String {
 
 private func config(_ model: ModelKind, d: Int, beta: Double = 1, seed: UInt64) -> RunConfig {
     var c = RunConfig()
-    c.model = model; c.latentDim = d; c.beta = beta; c.seed = seed; c.epochs = 3
+    c.model = model
+    c.latentDim = d
+    c.beta = beta
+    c.seed = seed
+    c.epochs = 3
     return c
 }
 
@@ -30,7 +34,9 @@ private func metricsJSON(_ c: RunConfig, hash: String? = nil) -> String {
     let recon0 = 60 + 150 / Double(c.latentDim) + 8 * c.beta + Double(c.seed) * 0.5
     let kl0 = vae ? 3 * Double(c.latentDim).squareRoot() / c.beta + 1 + Double(c.seed) * 0.25 : 0
     func parts(_ r: Double, _ k: Double) -> String {
-        vae ? #"{"kl": \#(k), "recon": \#(r), "total": \#(r + c.beta * k)}"# : #"{"kl": null, "recon": \#(r), "total": \#(r)}"#
+        vae
+            ? #"{"kl": \#(k), "recon": \#(r), "total": \#(r + c.beta * k)}"#
+            : #"{"kl": null, "recon": \#(r), "total": \#(r)}"#
     }
     let epochs = (1...c.epochs).map { e -> String in
         let f = 1 + 0.5 / Double(e)
@@ -57,8 +63,10 @@ private func makeResults() throws -> String {
     let store = ResultsStore(root: root)
     try AtomicFile.makeDirectory(store.studiesDirectory)
     let reference: [(RunConfig, String)] = [
-        (config(.vae, d: 2, seed: 0), "done"), (config(.vae, d: 2, seed: 1), "done"), (config(.vae, d: 16, seed: 0), "done"),
-        (config(.ae, d: 2, seed: 0), "done"), (config(.ae, d: 16, seed: 0), "failed"), (config(.vae, d: 16, seed: 1), "missing"),
+        (config(.vae, d: 2, seed: 0), "done"), (config(.vae, d: 2, seed: 1), "done"),
+        (config(.vae, d: 16, seed: 0), "done"),
+        (config(.ae, d: 2, seed: 0), "done"), (config(.ae, d: 16, seed: 0), "failed"),
+        (config(.vae, d: 16, seed: 1), "missing"),
     ]
     let sweep: [(RunConfig, String)] = [0.5, 1, 2].map { (config(.vae, d: 16, beta: $0, seed: 0), "done") }
     var records: [StudyRecord] = []
@@ -66,7 +74,9 @@ private func makeResults() throws -> String {
         var entries: [String] = []
         for (c, state) in runs {
             let id = c.runID(dataFingerprint: fingerprint)
-            entries.append(#"{"id": "\#(id)", "origin": "fixture", "config": \#(String(decoding: c.canonicalJSON(), as: UTF8.self))}"#)
+            entries.append(
+                #"{"id": "\#(id)", "origin": "fixture", "config": \#(String(decoding: c.canonicalJSON(), as: UTF8.self))}"#
+            )
             let dir = store.run(id)
             switch state {
             case "done":
@@ -74,8 +84,9 @@ private func makeResults() throws -> String {
                 try AtomicFile.write(metricsJSON(c), to: dir.metricsPath)
             case "failed":
                 try dir.begin(c)
-                try AtomicFile.write(#"{"error": "non-finite loss nan at epoch 2, batch 7", "epoch": 2, "batch": 7, "finished_at": "x"}"#,
-                                     to: dir.failurePath)
+                try AtomicFile.write(
+                    #"{"error": "non-finite loss nan at epoch 2, batch 7", "epoch": 2, "batch": 7, "finished_at": "x"}"#,
+                    to: dir.failurePath)
             default: break
             }
         }
@@ -93,8 +104,9 @@ private func makeResults() throws -> String {
     try AtomicFile.makeDirectory(dir.figuresPath)
     var grid = ImageGrid(title: "Samples", images: (0..<(4 * 784)).map { Float($0 % 28) / 27 }, rows: 2, columns: 2)
     grid.cell = 28
-    try PNG.write(grid.render().pngImage(text: ["vaelab.run_id": first.runID(dataFingerprint: fingerprint)]),
-                  to: dir.figuresPath + "/" + RunFigures.samples)
+    try PNG.write(
+        grid.render().pngImage(text: ["vaelab.run_id": first.runID(dataFingerprint: fingerprint)]),
+        to: dir.figuresPath + "/" + RunFigures.samples)
     let summary = Summary.build(studies: records, store: store, dataFingerprints: ["mnist": fingerprint])
     try AtomicFile.write(CanonicalJSON.encode(summary), to: store.summaryJSONPath)
     return root
@@ -107,7 +119,8 @@ struct ReportTests {
         let out = scratchDirectory() + "/report"
         let outcome = try ReportGenerator.generate(results: results, out: out)
         // The golden file names the results directory the way the generator was given it.
-        let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8).replacingOccurrences(of: results, with: "RESULTS")
+        let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8).replacingOccurrences(
+            of: results, with: "RESULTS")
         if ProcessInfo.processInfo.environment["VAELAB_UPDATE_GOLDEN"] == "1" {
             try AtomicFile.write(text, to: golden)
         }
@@ -118,12 +131,17 @@ struct ReportTests {
 
     @Test func sameResultsGiveTheSameBytes() throws {
         let results = try makeResults()
-        let a = scratchDirectory(), b = scratchDirectory()
+        let a = scratchDirectory()
+        let b = scratchDirectory()
         let first = try ReportGenerator.generate(results: results, out: a)
         _ = try ReportGenerator.generate(results: results, out: b)
-        #expect(FileManager.default.contents(atPath: a + "/REPORT.md") == FileManager.default.contents(atPath: b + "/REPORT.md"))
+        #expect(
+            FileManager.default.contents(atPath: a + "/REPORT.md")
+                == FileManager.default.contents(atPath: b + "/REPORT.md"))
         for name in first.figures {
-            #expect(FileManager.default.contents(atPath: a + "/figures/" + name) == FileManager.default.contents(atPath: b + "/figures/" + name))
+            #expect(
+                FileManager.default.contents(atPath: a + "/figures/" + name)
+                    == FileManager.default.contents(atPath: b + "/figures/" + name))
         }
     }
 
@@ -169,11 +187,15 @@ struct ReportTests {
             try AtomicFile.write(json, to: results + "/pytorch/vae-s\(seed).json")
         }
         // Another configuration's run matches no group and is left out.
-        try AtomicFile.write(#"{"implementation": "PyTorch", "config": {"model": "vae", "latent_dim": 7, "hidden_units": 256, "beta": 1, "seed": 0, "epochs": 3, "batch_size": 128, "learning_rate": 0.001}, "final": {"test": {"recon": 1, "kl": 2, "total": 999}, "active_units": 1}}"#,
-                             to: results + "/pytorch/other.json")
+        try AtomicFile.write(
+            #"{"implementation": "PyTorch", "config": {"model": "vae", "latent_dim": 7, "hidden_units": 256, "beta": 1, "seed": 0, "epochs": 3, "batch_size": 128, "learning_rate": 0.001}, "final": {"test": {"recon": 1, "kl": 2, "total": 999}, "active_units": 1}}"#,
+            to: results + "/pytorch/other.json")
         let outcome = try ReportGenerator.generate(results: results, out: scratchDirectory())
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
-        #expect(text.contains("| PyTorch 9.9 &lt;script&gt;x&lt;/script&gt; \\| cell | 3 | s0 150.0 (1) · s1 171.5 (2) · s2 148.2 (3) | 156.58 ± 12.95 | 23.2 |"))
+        #expect(
+            text.contains(
+                "| PyTorch 9.9 &lt;script&gt;x&lt;/script&gt; \\| cell | 3 | s0 150.0 (1) · s1 171.5 (2) · s2 148.2 (3) | 156.58 ± 12.95 | 23.2 |"
+            ))
         #expect(text.contains("| vaelab | 2 | s0 "))
         #expect(!text.contains("999.0"))
         #expect(!text.contains("<script>"))

@@ -1,14 +1,15 @@
-import Testing
 import Datasets
 import Models
 import NeuralNet
+import Testing
 import Training
 
 @Suite("Evaluation")
 struct EvaluationTests {
     /// A seeded 8x8 VAE (or AE) and a split of `count` synthetic images (more than one batch).
     static func setUp(_ kind: ModelKind = .vae, count: Int = 150) -> (ConvAutoencoder, DatasetSplit) {
-        let model = ConvAutoencoder(ModelConfig(kind: kind, latentDim: 3, hiddenUnits: 6, imageHeight: 8, imageWidth: 8))
+        let model = ConvAutoencoder(
+            ModelConfig(kind: kind, latentDim: 3, hiddenUnits: 6, imageHeight: 8, imageWidth: 8))
         model.initialize(seed: 21)
         var rng = Xoshiro256(seed: 22)
         let images = (0..<(count * 64)).map { _ in rng.uniform() }
@@ -37,7 +38,8 @@ struct EvaluationTests {
     func slicedEvaluationMatchesSerial(_ kind: ModelKind, _ workers: Int) {
         let (model, split) = Self.setUp(kind)
         let parallel = DataParallelStep(model: model, workers: workers)
-        var a = Xoshiro256(seed: 3, stream: .eval), b = a
+        var a = Xoshiro256(seed: 3, stream: .eval)
+        var b = a
         let serial = Evaluation.losses(model, images: split, beta: 0.5, rng: &a)
         let sliced = Evaluation.losses(model, images: split, beta: 0.5, rng: &b, parallel: parallel)
         #expect(abs(serial.total - sliced.total) <= 1e-5 * serial.total)
@@ -48,9 +50,12 @@ struct EvaluationTests {
         let (mu2, logVar2) = Evaluation.latents(model, images: split, parallel: parallel)
         #expect(zip(mu, mu2).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) })
         #expect(mu.count == 150 * 3 && mu2.count == mu.count && (logVar == nil) == (logVar2 == nil))
-        if let logVar, let logVar2 { #expect(zip(logVar, logVar2).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }) }
+        if let logVar, let logVar2 {
+            #expect(zip(logVar, logVar2).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) })
+        }
         guard kind == .vae else { return }
-        var c = Xoshiro256(seed: 4, stream: .eval), d = c
+        var c = Xoshiro256(seed: 4, stream: .eval)
+        var d = c
         let nll = Evaluation.nllBound(model, images: split, samples: 5, rng: &c)
         let nll2 = Evaluation.nllBound(model, images: split, samples: 5, rng: &d, parallel: parallel)
         #expect(abs(nll - nll2) <= 1e-5 * nll)

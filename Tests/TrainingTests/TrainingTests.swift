@@ -1,18 +1,22 @@
-import Testing
-import Foundation
 import Datasets
+import Foundation
 import Models
 import NeuralNet
-import Training
 import Support
+import Testing
+import Training
 
 /// The first `train` / `test` images of the committed MNIST, loaded once.
 let smallMNIST: LoadedDataset = {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     // A broken checkout is a test failure, not a crash: tests check `smallMNIST.train.count`.
-    return (try? loadDataset(.mnist, directory: root.appendingPathComponent("data/mnist").path, trainLimit: 512, testLimit: 256))
-        ?? LoadedDataset(name: .mnist, train: DatasetSplit(images: [], labels: [], count: 0, rows: 28, cols: 28),
-                         test: DatasetSplit(images: [], labels: [], count: 0, rows: 28, cols: 28), checksums: [:], directory: "")
+    return
+        (try? loadDataset(
+            .mnist, directory: root.appendingPathComponent("data/mnist").path, trainLimit: 512, testLimit: 256))
+        ?? LoadedDataset(
+            name: .mnist, train: DatasetSplit(images: [], labels: [], count: 0, rows: 28, cols: 28),
+            test: DatasetSplit(images: [], labels: [], count: 0, rows: 28, cols: 28), checksums: [:], directory: "")
 }()
 
 func smallConfig(_ kind: ModelKind = .vae, epochs: Int = 1) -> RunConfig {
@@ -37,11 +41,14 @@ struct TrainingTests {
         let adam = Adam(count: model.parameterCount)
         var noise = Xoshiro256(seed: 0, stream: .noise)
         let x = Tensor(zeros: [64, 1, 28, 28])
-        var first = 0.0, last = 0.0
+        var first = 0.0
+        var last = 0.0
         for epoch in 0..<6 {
             var sum = 0.0
             for b in 0..<8 {
-                smallMNIST.train.images.withUnsafeBufferPointer { x.data.update(from: $0.baseAddress! + b * 64 * 784, count: 64 * 784) }
+                smallMNIST.train.images.withUnsafeBufferPointer {
+                    x.data.update(from: $0.baseAddress! + b * 64 * 784, count: 64 * 784)
+                }
                 sum += model.trainStep(x, beta: 1, noise: &noise, optimizer: adam).total
             }
             if epoch == 0 { first = sum / 8 }
@@ -99,11 +106,13 @@ struct TrainingTests {
     @Test func knnOnSeparableClusters() {
         // Two clusters far apart; every test point sits in its own cluster.
         let train: [Float] = [0, 0, 0.1, 0, 0, 0.1, 10, 10, 10.1, 10, 10, 10.1]
-        let acc = Evaluation.knnAccuracy(train: train, trainLabels: [0, 0, 0, 1, 1, 1], test: [0.05, 0.05, 9.9, 9.9],
-                                         testLabels: [0, 1], dimensions: 2, neighbors: 3)
+        let acc = Evaluation.knnAccuracy(
+            train: train, trainLabels: [0, 0, 0, 1, 1, 1], test: [0.05, 0.05, 9.9, 9.9],
+            testLabels: [0, 1], dimensions: 2, neighbors: 3)
         #expect(acc == 1)
-        let wrong = Evaluation.knnAccuracy(train: train, trainLabels: [0, 0, 0, 1, 1, 1], test: [0.05, 0.05],
-                                           testLabels: [1], dimensions: 2, neighbors: 3)
+        let wrong = Evaluation.knnAccuracy(
+            train: train, trainLabels: [0, 0, 0, 1, 1, 1], test: [0.05, 0.05],
+            testLabels: [1], dimensions: 2, neighbors: 3)
         #expect(wrong == 0)
     }
 
@@ -111,7 +120,10 @@ struct TrainingTests {
     /// points than one chunk and coordinates on a coarse grid (so many distances tie).
     @Test func knnMatchesADirectSearchAcrossChunks() {
         var rng = Xoshiro256(seed: 7)
-        let nTrain = 20_000, nTest = 300, d = 3, k = 5
+        let nTrain = 20_000
+        let nTest = 300
+        let d = 3
+        let k = 5
         let train = (0..<(nTrain * d)).map { _ in Float(Int(rng.uniform() * 8)) }
         let test = (0..<(nTest * d)).map { _ in Float(Int(rng.uniform() * 8)) }
         let trainLabels = (0..<nTrain).map { _ in UInt8(Int(rng.uniform() * 10)) }
@@ -119,15 +131,22 @@ struct TrainingTests {
         var correct = 0
         for t in 0..<nTest {
             // Stable sort by distance: ties keep the lower index, as the chunked search does.
-            let dist = (0..<nTrain).map { j in (0..<d).reduce(Float(0)) { $0 + (test[t * d + $1] - train[j * d + $1]) * (test[t * d + $1] - train[j * d + $1]) } }
+            let dist = (0..<nTrain).map { j in
+                (0..<d).reduce(Float(0)) {
+                    $0 + (test[t * d + $1] - train[j * d + $1]) * (test[t * d + $1] - train[j * d + $1])
+                }
+            }
             let nearest = (0..<nTrain).sorted { dist[$0] != dist[$1] ? dist[$0] < dist[$1] : $0 < $1 }.prefix(k)
             var votes = [Int](repeating: 0, count: 10)
             for j in nearest { votes[Int(trainLabels[j])] += 1 }
             let top = votes.max()!
-            if nearest.map({ trainLabels[$0] }).first(where: { votes[Int($0)] == top }) == testLabels[t] { correct += 1 }
+            if nearest.map({ trainLabels[$0] }).first(where: { votes[Int($0)] == top }) == testLabels[t] {
+                correct += 1
+            }
         }
-        let acc = Evaluation.knnAccuracy(train: train, trainLabels: trainLabels, test: test, testLabels: testLabels,
-                                         dimensions: d, neighbors: k)
+        let acc = Evaluation.knnAccuracy(
+            train: train, trainLabels: trainLabels, test: test, testLabels: testLabels,
+            dimensions: d, neighbors: k)
         #expect(acc == Double(correct) / Double(nTest))
     }
 
@@ -159,8 +178,10 @@ struct BLASKernelAdviceTests {
     let zen4: Set<String> = ["sse2", "avx", "avx2", "fma", "avx512f", "avx512bw"]
 
     @Test func forcedNarrowKernelOnAnAVX512CPUGetsAHintNamingTheVariable() throws {
-        let hint = try #require(BLASKernelAdvice.hint(core: "Haswell", cpuFlags: zen4,
-                                                      environment: ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"]))
+        let hint = try #require(
+            BLASKernelAdvice.hint(
+                core: "Haswell", cpuFlags: zen4,
+                environment: ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"]))
         #expect(hint.contains("AVX-512") && hint.contains("Haswell kernel (AVX2)"))
         #expect(hint.contains("OPENBLAS_CORETYPE=Haswell") && hint.contains("OPENBLAS_L2_SIZE=512"))
         #expect(!hint.contains("\n"))
@@ -169,11 +190,14 @@ struct BLASKernelAdviceTests {
     @Test func aKernelAsWideAsTheCPUGetsNone() {
         #expect(BLASKernelAdvice.hint(core: "Cooperlake", cpuFlags: zen4, environment: [:]) == nil)
         #expect(BLASKernelAdvice.hint(core: "Haswell", cpuFlags: ["avx", "avx2", "fma"], environment: [:]) == nil)
-        #expect(BLASKernelAdvice.hint(core: "Zen", cpuFlags: ["avx", "avx2", "fma"], environment: ["OPENBLAS_CORETYPE": "Zen"]) == nil)
+        #expect(
+            BLASKernelAdvice.hint(
+                core: "Zen", cpuFlags: ["avx", "avx2", "fma"], environment: ["OPENBLAS_CORETYPE": "Zen"]) == nil)
     }
 
     @Test func unforcedNarrowKernelSaysOpenBLASChoseIt() throws {
-        let hint = try #require(BLASKernelAdvice.hint(core: "Sandybridge", cpuFlags: ["avx", "avx2", "fma"], environment: [:]))
+        let hint = try #require(
+            BLASKernelAdvice.hint(core: "Sandybridge", cpuFlags: ["avx", "avx2", "fma"], environment: [:]))
         #expect(hint.contains("OpenBLAS chose it") && hint.contains("(AVX)"))
     }
 }

@@ -5,7 +5,9 @@ import Foundation
 public typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
 
 /// Runs libFuzzer (command line as usual: corpus directories and -flags) on `callback`.
-public func runLibFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ callback: FuzzCallback) -> CInt {
+public func runLibFuzzer(
+    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ callback: FuzzCallback
+) -> CInt {
     var argc = argc
     var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
     return LLVMFuzzerRunDriver(&argc, &argv, callback)
@@ -19,11 +21,13 @@ public func runLibFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutabl
 ///   - typed: whether a thrown error is one the API promises.
 ///   - body: parses the input; it may trap (`precondition`) on a broken invariant of a result.
 @inline(never)
-public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int, typed: (any Error) -> Bool, _ body: ([UInt8]) throws -> Void) -> CInt {
+public func fuzzOne(
+    _ data: UnsafePointer<UInt8>?, _ size: Int, typed: (any Error) -> Bool, _ body: ([UInt8]) throws -> Void
+) -> CInt {
     let bytes = size == 0 || data == nil ? [] : Array(UnsafeBufferPointer(start: data, count: size))
     do {
         try body(bytes)
-    } catch where typed(error) {
+    } catch  where typed(error) {
         // A typed rejection: fine.
     } catch {
         fatalError("untyped error \(type(of: error)): \(error)")

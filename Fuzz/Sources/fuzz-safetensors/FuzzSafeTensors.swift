@@ -8,7 +8,8 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         let (tensors, metadata) = try SafeTensors.decode(bytes, file: "fuzz.safetensors")
         precondition(tensors.allSatisfy { $0.values.count == $0.shape.reduce(1, *) }, "values do not match a shape")
         let again = try SafeTensors.decode(SafeTensors.encode(tensors, metadata: metadata))
-        precondition(again.metadata == metadata && again.tensors.map(\.name) == tensors.map(\.name), "round trip differs")
+        precondition(
+            again.metadata == metadata && again.tensors.map(\.name) == tensors.map(\.name), "round trip differs")
     }
 }
 

@@ -7,7 +7,8 @@ import Training
 public func fuzzSpec(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzOne(data, size, typed: { $0 is SpecError }) { bytes in
         let spec = try SpecParser.parse(bytes, file: "fuzz.json")
-        precondition(!spec.runs.isEmpty && spec.runs.count <= StudySpec.maxRuns, "accepted a spec with \(spec.runs.count) runs")
+        precondition(
+            !spec.runs.isEmpty && spec.runs.count <= StudySpec.maxRuns, "accepted a spec with \(spec.runs.count) runs")
         precondition(spec.runs.allSatisfy { $0.config.firstInvalidField() == nil }, "accepted an invalid run")
         precondition(Set(spec.runs.map(\.config)).count == spec.runs.count, "accepted duplicate runs")
     }

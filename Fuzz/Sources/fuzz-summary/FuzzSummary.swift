@@ -12,7 +12,8 @@ public func fuzzSummary(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let fromReport = try? ResultsTree.readSummary(fuzzScratchFile)
         let summary = try SummaryDiff.decode(Data(bytes), revision: "HEAD", path: "results/summary.json")
         precondition(fromReport == nil || fromReport == summary, "the two readers disagree")
-        let empty = try SummaryDiff.decode(Data(#"{"format":"vaelab.summary/1","units":"","studies":[]}"#.utf8), revision: "A", path: "a")
+        let empty = try SummaryDiff.decode(
+            Data(#"{"format":"vaelab.summary/1","units":"","studies":[]}"#.utf8), revision: "A", path: "a")
         for diff in [SummaryDiff(a: empty, b: summary), SummaryDiff(a: summary, b: summary).changedOnly()] {
             _ = diff.text(labelA: "A", labelB: "B")
             _ = diff.markdown(labelA: "A", labelB: "B")
