@@ -388,7 +388,8 @@ public struct ReportGenerator {
         }
         md +=
             ", against a range of \(Self.number(range(narrow.1), 1)) at \(narrow.0.label): there the result depends on the "
-        md += "initial draw (how many latent units survive it) more than on the implementation.\n\n"
+        md += "initial draw (how many latent units survive it)"
+        md += (wide.2.count >= 2 ? ", in both implementations" : "") + ".\n\n"
     }
 
     private func range(_ xs: [Double]) -> Double { (xs.max() ?? 0) - (xs.min() ?? 0) }
