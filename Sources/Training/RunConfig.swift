@@ -107,7 +107,7 @@ public struct RunConfig: Codable, Hashable, Sendable {
     }
 
     public static let latentDimRange = 1...4096
-    public static let datasets = ["mnist", "fashion-mnist"]
+    public static let datasets = DatasetName.allCases.map(\.rawValue)
 
     /// The run's identity: a readable prefix and the first 8 hex digits of
     /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`.
