@@ -93,49 +93,16 @@ public final class Trainer {
         let t0 = monotonicSeconds()
         let train = data.train
         let test = data.test
-        let pixels = train.pixelsPerImage
-        let batchCount = (train.count + config.batchSize - 1) / config.batchSize
         let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
-        let beta = Float(config.beta)
         // Made here, after any checkpoint was restored into the model: the replicas copy its weights.
         let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
 
         while records.count < config.epochs {
             let epoch = records.count + 1
             let e0 = monotonicSeconds()
-            let order = shuffle.permutation(train.count)
-            var sums = (recon: 0.0, kl: 0.0, total: 0.0)
-            var divergedAt: (batch: Int, value: Double)?
-            do {
-                for b in 0..<batchCount {
-                    let lo = b * config.batchSize
-                    let n = min(config.batchSize, train.count - lo)
-                    x.resize([n, 1, train.rows, train.cols])
-                    for i in 0..<n { train.copyImage(order[lo + i], into: x.data + i * pixels) }
-                    let parts =
-                        parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
-                        ?? model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
-                    FaultInjection.reached("batch")
-                    if !parts.total.isFinite {
-                        divergedAt = (b + 1, parts.total)
-                        break
-                    }
-                    sums.recon += parts.recon
-                    sums.kl += parts.kl
-                    sums.total += parts.total
-                    if b % 20 == 19 || b == batchCount - 1 {
-                        onEvent(
-                            .batch(
-                                epoch: epoch, batch: b + 1, batches: batchCount,
-                                runningTotal: sums.total / Double(b + 1),
-                                elapsed: monotonicSeconds() - e0))
-                    }
-                }
-            }
-            if let divergedAt {
-                throw TrainingError.nonFiniteLoss(epoch: epoch, batch: divergedAt.batch, value: divergedAt.value)
-            }
+            let sums = try trainEpoch(epoch, x: x, parallel: parallel, onEvent: onEvent)
             trainSeconds += monotonicSeconds() - e0
+            let batchCount = (train.count + config.batchSize - 1) / config.batchSize
             let isVAE = model.hasPosterior
             let trainSummary = LossSummary(
                 recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
@@ -168,6 +135,44 @@ public final class Trainer {
             peakResidentMB: Provenance.peakResidentMB, startedAt: started, finishedAt: timestamp(),
             provenance: Provenance.current(threads: threads))
         return TrainedRun(model: model, metrics: metrics, timing: timing)
+    }
+
+    /// One pass over the training set in this epoch's order (the `shuffle` stream), one
+    /// optimisation step per batch; returns the sums of the batches' loss parts. A non-finite
+    /// loss stops the run with its epoch and batch.
+    private func trainEpoch(
+        _ epoch: Int, x: Tensor, parallel: DataParallelStep?, onEvent: (TrainingEvent) -> Void
+    ) throws -> (recon: Double, kl: Double, total: Double) {
+        let train = data.train
+        let pixels = train.pixelsPerImage
+        let batchCount = (train.count + config.batchSize - 1) / config.batchSize
+        let beta = Float(config.beta)
+        let e0 = monotonicSeconds()
+        let order = shuffle.permutation(train.count)
+        var sums = (recon: 0.0, kl: 0.0, total: 0.0)
+        for b in 0..<batchCount {
+            let lo = b * config.batchSize
+            let n = min(config.batchSize, train.count - lo)
+            x.resize([n, 1, train.rows, train.cols])
+            for i in 0..<n { train.copyImage(order[lo + i], into: x.data + i * pixels) }
+            let parts =
+                parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+                ?? model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
+            FaultInjection.reached("batch")
+            if !parts.total.isFinite {
+                throw TrainingError.nonFiniteLoss(epoch: epoch, batch: b + 1, value: parts.total)
+            }
+            sums.recon += parts.recon
+            sums.kl += parts.kl
+            sums.total += parts.total
+            if b % 20 == 19 || b == batchCount - 1 {
+                onEvent(
+                    .batch(
+                        epoch: epoch, batch: b + 1, batches: batchCount, runningTotal: sums.total / Double(b + 1),
+                        elapsed: monotonicSeconds() - e0))
+            }
+        }
+        return sums
     }
 
     private func finalEvaluation(
