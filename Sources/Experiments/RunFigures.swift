@@ -54,20 +54,38 @@ public enum RunFigures {
         into dir: RunDirectory
     ) throws {
         try AtomicFile.makeDirectory(dir.figuresPath)
-        let meta = [
-            "Software": "vaelab \(Provenance.version)",
-            "vaelab.run_id": runID,
-            "vaelab.config_hash": config.hash,
-        ]
-        func save(_ canvas: Canvas, _ name: String, _ title: String) throws {
-            var text = meta
-            text["Title"] = title
-            try PNG.write(canvas.pngImage(text: text), to: dir.figuresPath + "/" + name)
+        let drawing = Drawing(model: model, config: config, runID: runID, test: test, dir: dir)
+        try drawing.reconstructions()
+        try drawing.samples()
+        let latents = Evaluation.latents(model, images: test).mu
+        try drawing.save(
+            latentMapChart(
+                latents, labels: test.labels, count: test.count, d: config.latentDim, model: config.model,
+                name: drawing.name),
+            latentMap, "Latent map of the test set")
+        try drawing.interpolations(latents)
+        if config.latentDim == 2 { try drawing.manifold() }
+    }
+
+    /// One run's figures: what they share (the model, its test set, the names and PNG text).
+    private struct Drawing {
+        let model: any AutoencoderModel
+        let config: RunConfig
+        let runID: String
+        let test: DatasetSplit
+        let dir: RunDirectory
+        var name: String { Summary.label(config) + " · seed \(config.seed)" }
+        var pixels: Int { test.pixelsPerImage }
+
+        func save(_ canvas: Canvas, _ file: String, _ title: String) throws {
+            let text = [
+                "Software": "vaelab \(Provenance.version)", "vaelab.run_id": runID,
+                "vaelab.config_hash": config.hash, "Title": title,
+            ]
+            try PNG.write(canvas.pngImage(text: text), to: dir.figuresPath + "/" + file)
         }
-        let name = Summary.label(config) + " · seed \(config.seed)"
-        let pixels = test.pixelsPerImage
-        let d = config.latentDim
-        // Test images in a fixed order: the k-th occurrence of each digit.
+
+        /// Test images in a fixed order: the k-th occurrence of each digit.
         func occurrence(_ digit: Int, _ k: Int) -> Int? {
             var seen = 0
             for i in 0..<test.count where Int(test.labels[i]) == digit {
@@ -76,53 +94,53 @@ public enum RunFigures {
             }
             return nil
         }
-        func image(_ i: Int) -> [Float] { test.image(i) }
 
-        // Reconstructions: two blocks of ten digits, originals over reconstructions.
-        let chosen = (0..<2).flatMap { k in (0..<10).compactMap { occurrence($0, k) } }
-        let originals = chosen.flatMap { image($0) }
-        let recon = reconstruct(model, originals, count: chosen.count, like: test)
-        let columns = min(10, chosen.count)
-        var grid: [Float] = []
-        var labels: [String] = []
-        for block in stride(from: 0, to: chosen.count, by: columns) {
-            let n = min(columns, chosen.count - block)
-            guard n == columns else { break }
-            grid += originals[(block * pixels)..<((block + n) * pixels)]
-            grid += recon[(block * pixels)..<((block + n) * pixels)]
-            labels += ["test image", config.model.hasPosterior ? "decoded mean" : "reconstruction"]
-        }
-        if !grid.isEmpty {
+        /// Two blocks of ten digits, originals over reconstructions.
+        func reconstructions() throws {
+            let chosen = (0..<2).flatMap { k in (0..<10).compactMap { occurrence($0, k) } }
+            let originals = chosen.flatMap { test.image($0) }
+            let recon = reconstruct(model, originals, count: chosen.count, like: test)
+            let columns = min(10, chosen.count)
+            var grid: [Float] = []
+            var labels: [String] = []
+            for block in stride(from: 0, to: chosen.count, by: columns) {
+                let n = min(columns, chosen.count - block)
+                guard n == columns else { break }
+                grid += originals[(block * pixels)..<((block + n) * pixels)]
+                grid += recon[(block * pixels)..<((block + n) * pixels)]
+                labels += ["test image", config.model.hasPosterior ? "decoded mean" : "reconstruction"]
+            }
+            guard !grid.isEmpty else { return }
             var g = ImageGrid(
                 title: "Reconstructions of test images", images: grid, rows: labels.count, columns: columns)
             g.subtitle = name
             g.rowLabels = labels
-            try save(g.render(), reconstructions, "Reconstructions of test images")
+            try save(g.render(), RunFigures.reconstructions, "Reconstructions of test images")
         }
 
-        // Samples: z ~ N(0, I), decoded.
-        var rng = Xoshiro256(seed: config.seed, stream: .figures)
-        var z = [Float](repeating: 0, count: 100 * d)
-        z.withUnsafeMutableBufferPointer { rng.fillNormal($0) }
-        var samples = ImageGrid(
-            title: "Samples decoded from z ~ N(0, I)", images: decode(model, z, count: 100), rows: 10, columns: 10)
-        samples.subtitle = name
-        samples.cell = 36
-        samples.gap = 2
-        try save(samples.render(), RunFigures.samples, "Samples decoded from z ~ N(0, I)")
-
-        // Latent map of the test set.
-        let latents = Evaluation.latents(model, images: test).mu
-        try save(
-            latentMapChart(latents, labels: test.labels, count: test.count, d: d, model: config.model, name: name),
-            latentMap, "Latent map of the test set")
-
-        // Interpolations between pairs of test images' latent means.
-        let pairs = [(0, 6), (1, 7), (2, 5), (3, 8), (4, 9), (5, 3), (7, 2), (9, 4)].compactMap { a, b -> (Int, Int)? in
-            guard let i = occurrence(a, 2), let j = occurrence(b, 2) else { return nil }
-            return (i, j)
+        /// z ~ N(0, I) from the run's `figures` stream, decoded.
+        func samples() throws {
+            let d = config.latentDim
+            var rng = Xoshiro256(seed: config.seed, stream: .figures)
+            var z = [Float](repeating: 0, count: 100 * d)
+            z.withUnsafeMutableBufferPointer { rng.fillNormal($0) }
+            var grid = ImageGrid(
+                title: "Samples decoded from z ~ N(0, I)", images: decode(model, z, count: 100), rows: 10, columns: 10)
+            grid.subtitle = name
+            grid.cell = 36
+            grid.gap = 2
+            try save(grid.render(), RunFigures.samples, "Samples decoded from z ~ N(0, I)")
         }
-        if !pairs.isEmpty {
+
+        /// Between pairs of test images' latent means [count, d].
+        func interpolations(_ latents: [Float]) throws {
+            let d = config.latentDim
+            let pairs = [(0, 6), (1, 7), (2, 5), (3, 8), (4, 9), (5, 3), (7, 2), (9, 4)].compactMap {
+                a, b -> (Int, Int)? in
+                guard let i = occurrence(a, 2), let j = occurrence(b, 2) else { return nil }
+                return (i, j)
+            }
+            guard !pairs.isEmpty else { return }
             let steps = 10
             var codes: [Float] = []
             for (i, j) in pairs {
@@ -134,9 +152,9 @@ public enum RunFigures {
             let decoded = decode(model, codes, count: pairs.count * steps)
             var rows: [Float] = []
             for (r, (i, j)) in pairs.enumerated() {
-                rows += image(i)
+                rows += test.image(i)
                 rows += decoded[(r * steps * pixels)..<((r + 1) * steps * pixels)]
-                rows += image(j)
+                rows += test.image(j)
             }
             var g = ImageGrid(
                 title: "Interpolations z = (1 − a)·z₁ + a·z₂ between test images x₁, x₂", images: rows,
@@ -152,11 +170,11 @@ public enum RunFigures {
             g.rowLabels = pairs.map { "\(test.labels[$0.0]) → \(test.labels[$0.1])" }
             g.cell = 36
             g.gap = 3
-            try save(g.render(), interpolations, "Interpolations between test images' latent means")
+            try save(g.render(), RunFigures.interpolations, "Interpolations between test images' latent means")
         }
 
-        // The decoded manifold of a 2-d latent space over the N(0, 1) quantiles.
-        if d == 2 {
+        /// The decoder of a 2-d latent space over a 20 x 20 grid of N(0, 1) quantiles.
+        func manifold() throws {
             let n = 20
             let q = (0..<n).map { Float(normalQuantile((Double($0) + 0.5) / Double(n))) }
             var codes: [Float] = []
@@ -169,7 +187,7 @@ public enum RunFigures {
             g.gap = 0
             g.xNote = String(format: "z₁ from %.2f to %.2f →", q[0], q[n - 1])
             g.yNote = String(format: "z₂ from %.2f to %.2f →", q[0], q[n - 1])
-            try save(g.render(), manifold, "Decoded manifold of the 2-d latent space")
+            try save(g.render(), RunFigures.manifold, "Decoded manifold of the 2-d latent space")
         }
     }
 
