@@ -152,6 +152,16 @@ public struct ReportGenerator {
             (g.config["model"] == "vae" ? 0 : 1, Int(g.config["latent_dim"] ?? "") ?? 0)
         }
         let groups = study.groups.sorted { order($0) < order($1) }
+        referenceTable(groups)
+        // Figures: curves of every group, then each group's first finished run.
+        let byGroup = groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
+        try referenceCharts(groups, byGroup)
+        try referenceGallery(byGroup)
+        if !md.hasSuffix("\n\n") { md += "\n" }
+    }
+
+    /// The reference study's rows beside the published values, and the relative differences.
+    private mutating func referenceTable(_ groups: [GroupSummary]) {
         var comparisons: [String] = []
         for g in groups {
             let model = (g.config["model"] ?? "?").uppercased()
@@ -178,8 +188,12 @@ public struct ReportGenerator {
         if !comparisons.isEmpty { md += "\n" + comparisons.joined(separator: "; ") + ".\n" }
         md += "\n"
 
-        // Figures: curves of every group, then each group's first finished run.
-        let byGroup = groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
+    }
+
+    /// Curves of every group, and the AE's and VAE's samples from the same draws per d.
+    private mutating func referenceCharts(_ groups: [GroupSummary], _ byGroup: [(GroupSummary, [ResultsTree.Run])])
+        throws
+    {
         let curveGroups = byGroup.enumerated().compactMap { i, pair -> ReportCharts.Group? in
             pair.1.isEmpty
                 ? nil
@@ -215,6 +229,10 @@ public struct ReportGenerator {
                     "The same N(0, I) draws through each decoder. The VAE was trained to make N(0, I) cover its codes; the AE was not, so its samples show whatever its decoder does near the origin: compare how many are clean digits."
             )
         }
+    }
+
+    /// Each group's first finished run: reconstructions, latent map, interpolations, manifold.
+    private mutating func referenceGallery(_ byGroup: [(GroupSummary, [ResultsTree.Run])]) throws {
         var blocks: [String] = []
         for (g, runs) in byGroup {
             guard let run = runs.first else { continue }
@@ -239,7 +257,6 @@ public struct ReportGenerator {
                 "\(Self.captions[RunFigures.interpolations]!) \(Self.captions[RunFigures.manifold]!)\n\n"
                 + blocks.joined()
         }
-        if !md.hasSuffix("\n\n") { md += "\n" }
     }
 
     // MARK: - Every study
