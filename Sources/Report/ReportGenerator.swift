@@ -289,6 +289,16 @@ public struct ReportGenerator {
         let ids = finishedGroups.flatMap { $0.1.map(\.id) }
         let slug = Self.anchor(record.name)
 
+        try studyCharts(record, study, finishedGroups, ids: ids, slug: slug)
+        try studyGallery(finishedGroups)
+    }
+
+    /// The final losses against the one setting a study varies (and the rate-distortion plane
+    /// for beta), and the curves of every configuration.
+    private mutating func studyCharts(
+        _ record: StudyRecord, _ study: StudySummary, _ finishedGroups: [(GroupSummary, [ResultsTree.Run])],
+        ids: [String], slug: String
+    ) throws {
         // What varies between the configurations.
         let keys = Set(study.groups.flatMap { $0.config.keys }).sorted()
         let varying = keys.filter { k in Set(study.groups.map { $0.config[k] ?? "" }).count > 1 }
@@ -333,6 +343,10 @@ public struct ReportGenerator {
                 name: "\(slug)-curves.png", runs: ids,
                 caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
         }
+    }
+
+    /// Samples and the latent map of each configuration's first finished run.
+    private mutating func studyGallery(_ finishedGroups: [(GroupSummary, [ResultsTree.Run])]) throws {
         // A gallery: samples and latent map of each configuration's first finished run.
         var cells: [(String, String, String)] = []
         for (g, runs) in finishedGroups {
