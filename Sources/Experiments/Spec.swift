@@ -143,49 +143,45 @@ struct Reader {
         return fail(path.isEmpty ? key : "\(path).\(key)", message)
     }
 
-    /// Sets `field` of `config` from a JSON value, checking type and range.
-    func apply(_ field: String, _ v: JSONValue, to config: inout RunConfig, path: String) throws {
-        func integer(_ nullable: Bool = false) throws -> Int? {
-            if case .null = v, nullable { return nil }
-            guard case .number(let text, let isInteger) = v, isInteger, let n = Int(text) else {
-                let what = nullable ? "an integer or null" : "an integer"
-                if case .number(let text, _) = v { throw fail(path, "expected \(what), got \(text)") }
-                throw fail(path, "expected \(what), got \(describe(v))")
-            }
-            return n
+    /// Sets the run field `key` of `config` from a JSON value, checking type and range.
+    func apply(_ key: String, _ v: JSONValue, to config: inout RunConfig, path: String) throws {
+        guard let field = RunField.named(key) else {
+            throw unknownKey(key, String(path.dropLast(key.count + 1)), allowed: RunConfig.fieldNames)
         }
-        func number() throws -> Double {
+        field.assign(try value(v, of: field.type, path), to: &config)
+        if let expected = field.check(config) { throw fail(path, "expected \(expected)") }
+    }
+
+    /// `v` as a value of a field of `type`, or the error saying what was expected.
+    func value(_ v: JSONValue, of type: FieldType, _ path: String) throws -> FieldValue {
+        switch type {
+        case .integer: return .integer(try integer(v, path, nullable: false)!)
+        case .positiveOrNull: return try integer(v, path, nullable: true).map(FieldValue.integer) ?? .null
+        case .seed:
+            let n = try integer(v, path, nullable: false)!
+            guard n >= 0 else { throw fail(path, "expected an integer >= 0, got \(n)") }
+            return .unsigned(UInt64(n))
+        case .number:
             guard case .number(let text, _) = v, let x = Double(text), x.isFinite else {
                 throw fail(path, "expected a number, got \(describe(v))")
             }
-            return x
-        }
-        switch field {
-        case "model":
+            return .number(x)
+        case .choice:
             let s = try string(v, path)
-            guard let kind = ModelKind(rawValue: s) else {
-                throw fail(path, "expected \"vae\" or \"ae\", got \"\(s)\"")
-            }
-            config.model = kind
-        case "dataset": config.dataset = try string(v, path)
-        case "latent_dim": config.latentDim = try integer()!
-        case "hidden_units": config.hiddenUnits = try integer()!
-        case "epochs": config.epochs = try integer()!
-        case "batch_size": config.batchSize = try integer()!
-        case "iwae_samples": config.iwaeSamples = try integer()!
-        case "knn_neighbors": config.knnNeighbors = try integer()!
-        case "train_limit": config.trainLimit = try integer(true)
-        case "test_limit": config.testLimit = try integer(true)
-        case "seed":
-            let n = try integer()!
-            guard n >= 0 else { throw fail(path, "expected an integer >= 0, got \(n)") }
-            config.seed = UInt64(n)
-        case "beta": config.beta = try number()
-        case "learning_rate": config.learningRate = try number()
-        default:
-            throw unknownKey(field, String(path.dropLast(field.count + 1)), allowed: RunConfig.fieldNames)
+            if let expected = type.check(.text(s)) { throw fail(path, "expected \(expected)") }
+            return .text(s)
         }
-        if let expected = config.check(field) { throw fail(path, "expected \(expected)") }
+    }
+
+    /// An integer (nil for null where that is allowed).
+    func integer(_ v: JSONValue, _ path: String, nullable: Bool) throws -> Int? {
+        if case .null = v, nullable { return nil }
+        guard case .number(let text, let isInteger) = v, isInteger, let n = Int(text) else {
+            let what = nullable ? "an integer or null" : "an integer"
+            if case .number(let text, _) = v { throw fail(path, "expected \(what), got \(text)") }
+            throw fail(path, "expected \(what), got \(describe(v))")
+        }
+        return n
     }
 
     func describe(_ v: JSONValue) -> String {

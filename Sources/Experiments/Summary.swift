@@ -54,8 +54,9 @@ public struct Statistic: Codable, Sendable, Equatable {
 /// One configuration group: the runs of a study that differ only by seed.
 public struct GroupSummary: Codable, Sendable, Equatable {
     public var label: String
-    /// The group's config with `seed` removed (canonical keys).
-    public var config: [String: String]
+    /// The configuration the group's runs share (its seed is 0). summary.json lists every field
+    /// but the seed, as text.
+    public var config: RunConfig
     public var seeds: [UInt64]
     public var runIDs: [String]
     public var done: Int
@@ -69,6 +70,48 @@ public struct GroupSummary: Codable, Sendable, Equatable {
         case label, config, seeds, done, missing, failed, metrics
         case runIDs = "run_ids"
     }
+
+    public init(
+        label: String, config: RunConfig, seeds: [UInt64], runIDs: [String], done: Int, missing: Int, failed: Int,
+        metrics: [String: Statistic]
+    ) {
+        (self.label, self.config, self.seeds, self.runIDs) = (label, config, seeds, runIDs)
+        (self.done, self.missing, self.failed, self.metrics) = (done, missing, failed, metrics)
+        self.config.seed = 0
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        config = RunConfig()
+        for (key, text) in try c.decode([String: String].self, forKey: .config) {
+            guard let field = RunField.named(key), let value = field.type.value(fromText: text),
+                field.assign(value, to: &config)
+            else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .config, in: c, debugDescription: "config.\(key): unexpected \"\(text)\"")
+            }
+        }
+        config.seed = 0
+        label = try c.decode(String.self, forKey: .label)
+        seeds = try c.decode([UInt64].self, forKey: .seeds)
+        runIDs = try c.decode([String].self, forKey: .runIDs)
+        done = try c.decode(Int.self, forKey: .done)
+        missing = try c.decode(Int.self, forKey: .missing)
+        failed = try c.decode(Int.self, forKey: .failed)
+        metrics = try c.decode([String: Statistic].self, forKey: .metrics)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(label, forKey: .label)
+        try c.encode(config.groupFields, forKey: .config)
+        try c.encode(seeds, forKey: .seeds)
+        try c.encode(runIDs, forKey: .runIDs)
+        try c.encode(done, forKey: .done)
+        try c.encode(missing, forKey: .missing)
+        try c.encode(failed, forKey: .failed)
+        try c.encode(metrics, forKey: .metrics)
+    }
 }
 
 public struct StudySummary: Codable, Sendable, Equatable {
@@ -81,6 +124,14 @@ public struct StudySummary: Codable, Sendable, Equatable {
         case name, description, groups
         case specFile = "spec_file"
         case specSHA256 = "spec_sha256"
+    }
+}
+
+extension RunConfig {
+    /// Every field but the seed, as text: a group's config in summary.json and in diffs.
+    public var groupFields: [String: String] {
+        let fields = RunField.all.filter { $0.type != .seed }
+        return Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value(of: self).text) })
     }
 }
 
@@ -143,10 +194,8 @@ public struct Summary: Codable, Sendable, Equatable {
                     }
                 }
                 let config = group.entries[0].config
-                var described = configDictionary(config)
-                described.removeValue(forKey: "seed")
                 return GroupSummary(
-                    label: label(config), config: described, seeds: group.entries.map(\.config.seed),
+                    label: label(config), config: config, seeds: group.entries.map(\.config.seed),
                     runIDs: group.entries.map(\.id), done: done, missing: missing, failed: failed,
                     metrics: values.compactMapValues { Statistic($0) })
             }
@@ -158,28 +207,9 @@ public struct Summary: Codable, Sendable, Equatable {
         return Summary(studies: out)
     }
 
-    /// "vae d=16 H=256 β=1" plus whatever differs from the defaults.
+    /// "vae d=16 H=256 β=1" plus whatever differs from the defaults (each field's label).
     public static func label(_ c: RunConfig) -> String {
-        var parts = ["\(c.model.rawValue) d=\(c.latentDim) H=\(c.hiddenUnits)"]
-        if c.model.hasPosterior { parts.append("β=\(RunConfig.compact(c.beta))") }
-        let d = RunConfig()
-        if c.dataset != d.dataset { parts.append(c.dataset) }
-        if c.epochs != d.epochs { parts.append("\(c.epochs) ep") }
-        if c.batchSize != d.batchSize { parts.append("batch \(c.batchSize)") }
-        if c.learningRate != d.learningRate { parts.append("lr \(c.learningRate)") }
-        if let t = c.trainLimit { parts.append("train \(t)") }
-        if let t = c.testLimit { parts.append("test \(t)") }
-        return parts.joined(separator: " ")
-    }
-
-    static func configDictionary(_ c: RunConfig) -> [String: String] {
-        guard let object = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else {
-            return [:]
-        }
-        return object.mapValues { value in
-            if value is NSNull { return "null" }
-            return "\(value)"
-        }
+        RunField.all.compactMap { $0.label(of: c) }.joined(separator: " ")
     }
 
     /// summary.md: one table per study, mean ± std (n) of the final metrics.

@@ -2,6 +2,7 @@ import Experiments
 import Foundation
 import NeuralNet
 import Support
+import Training
 
 /// Why `results/summary.json` could not be read at a revision. Every message is one line that
 /// names the revision and the file when they are known.
@@ -65,8 +66,8 @@ public struct SummaryDiff: Sendable {
         public var label: String
         /// The label, plus the config keys that tell it apart when another group of the study has the same label.
         public var display: String
-        /// The group's config (without the seed).
-        public var config: [String: String]
+        /// The group's config (seed 0).
+        public var config: RunConfig
         /// Canonical identity within the study: `key=value` pairs, keys sorted, joined by `;`.
         public var key: String
     }
@@ -132,7 +133,7 @@ public struct SummaryDiff: Sendable {
             let groupsA = Self.groups(studiesA[name])
             let groupsB = Self.groups(studiesB[name])
             // Labels, B's first; a label shared by several configs gets the distinguishing keys appended.
-            var labels: [String: (label: String, config: [String: String])] = [:]
+            var labels: [String: (label: String, config: RunConfig)] = [:]
             for (key, g) in groupsA { labels[key] = (g.label, g.config) }
             for (key, g) in groupsB { labels[key] = (g.label, g.config) }
             let refs = Self.references(study: name, labels)
@@ -172,8 +173,9 @@ public struct SummaryDiff: Sendable {
     // MARK: - Building
 
     /// The canonical identity of a group config.
-    public static func groupKey(_ config: [String: String]) -> String {
-        config.keys.sorted().map { "\($0)=\(config[$0]!)" }.joined(separator: ";")
+    public static func groupKey(_ config: RunConfig) -> String {
+        let fields = config.groupFields
+        return fields.keys.sorted().map { "\($0)=\(fields[$0]!)" }.joined(separator: ";")
     }
 
     private static func groups(_ study: StudySummary?) -> [String: GroupSummary] {
@@ -185,7 +187,7 @@ public struct SummaryDiff: Sendable {
         return out
     }
 
-    private static func references(study: String, _ labels: [String: (label: String, config: [String: String])])
+    private static func references(study: String, _ labels: [String: (label: String, config: RunConfig)])
         -> [String: GroupRef]
     {
         var byLabel: [String: [String]] = [:]
@@ -197,9 +199,10 @@ public struct SummaryDiff: Sendable {
             if clash.count > 1 {
                 // Keys whose values are not the same across the groups that share this label.
                 let configs = clash.compactMap { labels[$0]?.config }
-                let allKeys = Set(configs.flatMap(\.keys)).sorted()
-                let differing = allKeys.filter { k in Set(configs.map { $0[k] ?? "–" }).count > 1 }
-                display += " [" + differing.map { "\($0)=\(entry.config[$0] ?? "–")" }.joined(separator: ", ") + "]"
+                let differing = RunField.all.filter { f in Set(configs.map { f.value(of: $0) }).count > 1 }
+                display +=
+                    " [" + differing.map { "\($0.key)=\($0.value(of: entry.config).text)" }.joined(separator: ", ")
+                    + "]"
             }
             out[key] = GroupRef(study: study, label: entry.label, display: display, config: entry.config, key: key)
         }

@@ -147,7 +147,7 @@ extension SummaryDiff {
         init(_ g: GroupRef) {
             study = g.study
             label = g.display
-            config = g.config
+            config = g.config.groupFields
         }
     }
 
@@ -163,7 +163,7 @@ extension SummaryDiff {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(row.study, forKey: .study)
             try c.encode(row.group.display, forKey: .group)
-            try c.encode(row.group.config, forKey: .config)
+            try c.encode(row.group.config.groupFields, forKey: .config)
             try c.encode(row.metric, forKey: .metric)
             try c.encode(row.a, forKey: .a)
             try c.encode(row.b, forKey: .b)

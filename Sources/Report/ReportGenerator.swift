@@ -149,7 +149,7 @@ public struct ReportGenerator {
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         // VAE rows first, then the AE, each by latent dimension.
         func order(_ g: GroupSummary) -> (Int, Int) {
-            (g.config["model"] == "vae" ? 0 : 1, Int(g.config["latent_dim"] ?? "") ?? 0)
+            (g.config.model == .vae ? 0 : 1, g.config.latentDim)
         }
         let groups = study.groups.sorted { order($0) < order($1) }
         referenceTable(groups)
@@ -164,9 +164,9 @@ public struct ReportGenerator {
     private mutating func referenceTable(_ groups: [GroupSummary]) {
         var comparisons: [String] = []
         for g in groups {
-            let model = (g.config["model"] ?? "?").uppercased()
-            let d = Int(g.config["latent_dim"] ?? "") ?? 0
-            var row = "| \(model) | \(d) | \(g.config["hidden_units"] ?? "?") | \(g.done)/\(g.runIDs.count)"
+            let model = g.config.model.rawValue.uppercased()
+            let d = g.config.latentDim
+            var row = "| \(model) | \(d) | \(g.config.hiddenUnits) | \(g.done)/\(g.runIDs.count)"
             for key in ["train_recon", "train_kl", "train_total", "test_recon", "test_kl", "test_total"] {
                 row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–")
             }
@@ -211,9 +211,9 @@ public struct ReportGenerator {
             )
         }
         // AE against VAE samples, per latent dimension.
-        for d in Set(groups.compactMap { Int($0.config["latent_dim"] ?? "") }).sorted() {
-            let pair = ["vae", "ae"].compactMap { kind in
-                byGroup.first { $0.0.config["model"] == kind && $0.0.config["latent_dim"] == "\(d)" }?.1.first
+        for d in Set(groups.map(\.config.latentDim)).sorted() {
+            let pair = [ModelKind.vae, .ae].compactMap { kind in
+                byGroup.first { $0.0.config.model == kind && $0.0.config.latentDim == d }?.1.first
             }
             guard pair.count == 2 else { continue }
             let images = try pair.compactMap { run -> (String, PNGImage)? in
@@ -300,17 +300,17 @@ public struct ReportGenerator {
         ids: [String], slug: String
     ) throws {
         // What varies between the configurations.
-        let keys = Set(study.groups.flatMap { $0.config.keys }).sorted()
-        let varying = keys.filter { k in Set(study.groups.map { $0.config[k] ?? "" }).count > 1 }
-        if varying.count == 1, let key = varying.first, finishedGroups.count >= 2 {
+        let varying = RunField.all.filter { f in Set(study.groups.map { f.value(of: $0.config) }).count > 1 }
+        if varying.count == 1, let field = varying.first, finishedGroups.count >= 2 {
+            let key = field.key
             let points = finishedGroups.compactMap { g, runs -> (Double, [RunMetrics])? in
-                guard let v = Double(g.config[key] ?? "") else { return nil }
+                guard let v = field.value(of: g.config).number else { return nil }
                 return (v, runs.compactMap(\.metrics))
             }.sorted { $0.0 < $1.0 }
             if points.count >= 2 {
                 let positive = points.allSatisfy { $0.0 > 0 }
                 let log = positive && (points.last!.0 / points.first!.0) >= 8
-                let name = Self.axisName(key)
+                let name = field.axisName
                 try addChart(
                     ReportCharts.against(
                         title: "\(record.name): final losses against \(name)", key: key, axisLabel: name,
@@ -588,14 +588,4 @@ public struct ReportGenerator {
         String(s.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
     }
 
-    static func axisName(_ key: String) -> String {
-        switch key {
-        case "latent_dim": return "latent dimension d"
-        case "hidden_units": return "encoder width H"
-        case "beta": return "β"
-        case "learning_rate": return "learning rate"
-        case "batch_size": return "batch size"
-        default: return key.replacingOccurrences(of: "_", with: " ")
-        }
-    }
 }

@@ -25,86 +25,59 @@ public struct RunConfig: Codable, Hashable, Sendable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, beta, seed, dataset, epochs
-        case latentDim = "latent_dim"
-        case hiddenUnits = "hidden_units"
-        case batchSize = "batch_size"
-        case learningRate = "learning_rate"
-        case trainLimit = "train_limit"
-        case testLimit = "test_limit"
-        case iwaeSamples = "iwae_samples"
-        case knnNeighbors = "knn_neighbors"
-    }
-
     /// Field names as they appear in JSON (for validation messages and did-you-mean).
-    public static var fieldNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+    public static var fieldNames: [String] { RunField.keys }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(model, forKey: .model)
-        try c.encode(latentDim, forKey: .latentDim)
-        try c.encode(hiddenUnits, forKey: .hiddenUnits)
-        try c.encode(beta, forKey: .beta)
-        try c.encode(seed, forKey: .seed)
-        try c.encode(dataset, forKey: .dataset)
-        try c.encode(epochs, forKey: .epochs)
-        try c.encode(batchSize, forKey: .batchSize)
-        try c.encode(learningRate, forKey: .learningRate)
-        try c.encode(trainLimit, forKey: .trainLimit)  // explicit null: every field is always present
-        try c.encode(testLimit, forKey: .testLimit)
-        try c.encode(iwaeSamples, forKey: .iwaeSamples)
-        try c.encode(knnNeighbors, forKey: .knnNeighbors)
+    struct Key: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
     }
 
+    /// Every field, `null` for an absent limit: config.json always lists them all.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for field in RunField.all {
+            let key = Key(stringValue: field.key)
+            switch field.value(of: self) {
+            case .integer(let n): try c.encode(n, forKey: key)
+            case .unsigned(let n): try c.encode(n, forKey: key)
+            case .number(let x): try c.encode(x, forKey: key)
+            case .text(let s): try c.encode(s, forKey: key)
+            case .null: try c.encodeNil(forKey: key)
+            }
+        }
+    }
+
+    /// Absent (or null) fields take their defaults; unknown keys are ignored.
     public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = RunConfig()
-        model = try c.decodeIfPresent(ModelKind.self, forKey: .model) ?? d.model
-        latentDim = try c.decodeIfPresent(Int.self, forKey: .latentDim) ?? d.latentDim
-        hiddenUnits = try c.decodeIfPresent(Int.self, forKey: .hiddenUnits) ?? d.hiddenUnits
-        beta = try c.decodeIfPresent(Double.self, forKey: .beta) ?? d.beta
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        dataset = try c.decodeIfPresent(String.self, forKey: .dataset) ?? d.dataset
-        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-        learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
-        trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
-        testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
-        iwaeSamples = try c.decodeIfPresent(Int.self, forKey: .iwaeSamples) ?? d.iwaeSamples
-        knnNeighbors = try c.decodeIfPresent(Int.self, forKey: .knnNeighbors) ?? d.knnNeighbors
+        self.init()
+        let c = try decoder.container(keyedBy: Key.self)
+        for field in RunField.all {
+            let key = Key(stringValue: field.key)
+            let value: FieldValue?
+            switch field.type {
+            case .integer, .positiveOrNull: value = try c.decodeIfPresent(Int.self, forKey: key).map { .integer($0) }
+            case .seed: value = try c.decodeIfPresent(UInt64.self, forKey: key).map { .unsigned($0) }
+            case .number: value = try c.decodeIfPresent(Double.self, forKey: key).map { .number($0) }
+            case .choice: value = try c.decodeIfPresent(String.self, forKey: key).map { .text($0) }
+            }
+            if let value, !field.assign(value, to: &self) {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c, debugDescription: "\(field.key): not a valid value")
+            }
+        }
     }
 
     /// Range checks shared by the CLI and the spec validator: (field, what was expected) or nil.
     public func firstInvalidField() -> (field: String, expected: String)? {
-        for field in Self.fieldNames { if let expected = check(field) { return (field, expected) } }
+        for field in RunField.all { if let expected = field.check(self) { return (field.key, expected) } }
         return nil
     }
 
     /// What `field` should have been, if its current value is out of range.
-    public func check(_ field: String) -> String? {
-        func int(_ v: Int, _ range: ClosedRange<Int>) -> String? {
-            range.contains(v) ? nil : "an integer in \(range.lowerBound)...\(range.upperBound), got \(v)"
-        }
-        switch field {
-        case "latent_dim": return int(latentDim, Self.latentDimRange)
-        case "hidden_units": return int(hiddenUnits, 1...65536)
-        case "beta": return beta.isFinite && beta >= 0 && beta <= 1e6 ? nil : "a number in 0...1e6, got \(beta)"
-        case "dataset":
-            return Self.datasets.contains(dataset)
-                ? nil : "one of \(Self.datasets.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(dataset)\""
-        case "epochs": return int(epochs, 1...10_000)
-        case "batch_size": return int(batchSize, 1...60_000)
-        case "learning_rate":
-            return learningRate.isFinite && learningRate > 0 && learningRate <= 10
-                ? nil : "a number in (0, 10], got \(learningRate)"
-        case "train_limit": return trainLimit.flatMap { $0 >= 1 ? nil : "a positive integer or null, got \($0)" }
-        case "test_limit": return testLimit.flatMap { $0 >= 1 ? nil : "a positive integer or null, got \($0)" }
-        case "iwae_samples": return int(iwaeSamples, 0...100_000)
-        case "knn_neighbors": return int(knnNeighbors, 1...1000)
-        default: return nil
-        }
-    }
+    public func check(_ field: String) -> String? { RunField.named(field)?.check(self) }
 
     public static let latentDimRange = 1...4096
     public static let datasets = DatasetName.allCases.map(\.rawValue)

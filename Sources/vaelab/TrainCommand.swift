@@ -13,19 +13,20 @@ struct TrainCommand: ParsableCommand {
             "Train and evaluate one run from flags, writing config.json, metrics.json, timing.json and model.safetensors."
     )
 
-    @Option(help: "Model: vae or ae.") var model: ModelKind = .vae
-    @Option(help: "Latent dimension d.") var latentDim = 2
-    @Option(help: "Hidden units H of the encoder's dense layer.") var hiddenUnits = 256
-    @Option(help: "Weight of the KL term (beta-VAE).") var beta = 1.0
-    @Option(help: "Run seed (all random streams derive from it).") var seed: UInt64 = 0
-    @Option(help: "Training epochs.") var epochs = 25
-    @Option(help: "Images per batch.") var batchSize = 128
-    @Option(help: "Adam learning rate.") var learningRate = 0.001
-    @Option(help: "Dataset: mnist or fashion-mnist.") var dataset = "mnist"
-    @Option(help: "Use only the first N training images.") var trainLimit: Int?
-    @Option(help: "Use only the first N test images.") var testLimit: Int?
-    @Option(help: "Importance samples for the NLL bound (0 skips it).") var iwaeSamples = 100
-    @Option(help: "Neighbours of the k-NN probe.") var knnNeighbors = 5
+    // One flag per run field: help and defaults come from `RunField.all` and `RunConfig`.
+    @Option(help: help("model")) var model = defaults.model
+    @Option(help: help("latent_dim")) var latentDim = defaults.latentDim
+    @Option(help: help("hidden_units")) var hiddenUnits = defaults.hiddenUnits
+    @Option(help: help("beta")) var beta = defaults.beta
+    @Option(help: help("seed")) var seed = defaults.seed
+    @Option(help: help("epochs")) var epochs = defaults.epochs
+    @Option(help: help("batch_size")) var batchSize = defaults.batchSize
+    @Option(help: help("learning_rate")) var learningRate = defaults.learningRate
+    @Option(help: help("dataset")) var dataset = defaults.dataset
+    @Option(help: help("train_limit")) var trainLimit: Int?
+    @Option(help: help("test_limit")) var testLimit: Int?
+    @Option(help: help("iwae_samples")) var iwaeSamples = defaults.iwaeSamples
+    @Option(help: help("knn_neighbors")) var knnNeighbors = defaults.knnNeighbors
     @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).") var dataDir:
         String?
     @Option(
@@ -33,6 +34,9 @@ struct TrainCommand: ParsableCommand {
             "Threads for this run: each training and evaluation batch is split across them (one BLAS thread each). Metrics depend on it (float rounding); `vaelab run` always uses 1."
     ) var threads = 1
     @Option(help: "Output directory (default: results/runs/<run-id>).") var out: String?
+
+    private static let defaults = RunConfig()
+    private static func help(_ key: String) -> ArgumentHelp { ArgumentHelp(RunField.named(key)?.help ?? "") }
 
     var runConfig: RunConfig {
         var c = RunConfig()

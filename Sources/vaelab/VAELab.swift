@@ -7,5 +7,8 @@ struct VAELab: ParsableCommand {
         commandName: "vaelab",
         abstract: "Declarative VAE / autoencoder ablation studies on MNIST, in Swift on OpenBLAS.",
         version: Provenance.version,
-        subcommands: [RunCommand.self, TrainCommand.self, BenchCommand.self, ReportCommand.self, DiffCommand.self])
+        subcommands: [
+            RunCommand.self, TrainCommand.self, BenchCommand.self, ReportCommand.self, DiffCommand.self,
+            SchemaCommand.self,
+        ])
 }

@@ -96,7 +96,7 @@ struct SpecValidationTests {
             fragment: "base.epochs: expected an integer in 1...10000, got -1"),
         BadSpec(
             label: "unknown model", json: #"{"name": "x", "base": {"model": "gan"}}"#,
-            fragment: "base.model: expected \"vae\" or \"ae\", got \"gan\""),
+            fragment: "base.model: expected one of \"vae\", \"ae\", got \"gan\""),
         BadSpec(
             label: "unknown dataset", json: #"{"name": "x", "base": {"dataset": "cifar"}}"#,
             fragment: "base.dataset: expected one of \"mnist\", \"fashion-mnist\""),

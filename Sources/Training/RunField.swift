@@ -1,0 +1,261 @@
+import Datasets
+import Models
+import Support
+
+/// One run setting, defined once: its JSON key, type and range, where it lives in `RunConfig`,
+/// and how it is labelled. The spec reader, config.json's encoding, the range checks (and
+/// their messages, shared by specs and `vaelab train`), the summary labels, the report's axis
+/// names and `spec.schema.json` all read `RunField.all`. A new setting is one entry here, its
+/// property in `RunConfig`, and its use.
+public struct RunField: Sendable {
+    /// The JSON key, e.g. "latent_dim".
+    public let key: String
+    public let type: FieldType
+    /// One sentence for the schema and the CLI help.
+    public let help: String
+    /// How a chart axis names it ("encoder width H").
+    public let axisName: String
+    let get: @Sendable (RunConfig) -> FieldValue
+    /// False if the value does not fit the property (a wrong type, an unknown enum case).
+    let set: @Sendable (inout RunConfig, FieldValue) -> Bool
+    /// This field's part of a group label, if it has one for this config.
+    let label: @Sendable (RunConfig) -> String?
+
+    public func value(of config: RunConfig) -> FieldValue { get(config) }
+    public func label(of config: RunConfig) -> String? { label(config) }
+
+    /// Sets the field; false (and `config` unchanged) if the value does not fit it.
+    @discardableResult
+    public func assign(_ value: FieldValue, to config: inout RunConfig) -> Bool { set(&config, value) }
+
+    /// What the field should have been if its value in `config` is out of range, e.g.
+    /// "an integer in 1...4096, got 0".
+    public func check(_ config: RunConfig) -> String? { type.check(get(config)) }
+}
+
+/// A field's value as JSON sees it.
+public enum FieldValue: Hashable, Sendable {
+    case integer(Int)
+    case unsigned(UInt64)
+    case number(Double)
+    case text(String)
+    case null
+
+    /// The value as a plain number (for chart axes), if it is one.
+    public var number: Double? {
+        switch self {
+        case .integer(let n): return Double(n)
+        case .unsigned(let n): return Double(n)
+        case .number(let x): return x
+        case .text, .null: return nil
+        }
+    }
+
+    /// The value as JSON writes it: 16, 0.25, 1, "mnist" without quotes, null.
+    public var text: String {
+        switch self {
+        case .integer(let n): return String(n)
+        case .unsigned(let n): return String(n)
+        case .number(let x): return RunConfig.compact(x)
+        case .text(let s): return s
+        case .null: return "null"
+        }
+    }
+}
+
+/// The types of run fields: what JSON value each takes and which values are in range.
+public enum FieldType: Sendable, Equatable {
+    /// An integer in the range.
+    case integer(ClosedRange<Int>)
+    /// A positive integer, or null for "no limit".
+    case positiveOrNull
+    /// An integer >= 0 (a 64-bit seed).
+    case seed
+    /// A finite number in the range; `openBelow` excludes its lower bound.
+    case number(ClosedRange<Double>, openBelow: Bool)
+    /// One of the strings.
+    case choice([String])
+
+    /// What was expected, if `value` is out of range.
+    public func check(_ value: FieldValue) -> String? {
+        switch (self, value) {
+        case (.integer(let r), .integer(let n)):
+            return r.contains(n) ? nil : "an integer in \(r.lowerBound)...\(r.upperBound), got \(n)"
+        case (.positiveOrNull, .integer(let n)): return n >= 1 ? nil : "a positive integer or null, got \(n)"
+        case (.number(let r, let open), .number(let x)):
+            let inRange = x.isFinite && r.contains(x) && !(open && x == r.lowerBound)
+            return inRange ? nil : "a number in \(rangeText), got \(x)"
+        case (.choice(let values), .text(let s)):
+            return values.contains(s) ? nil : "one of \(Self.quoted(values)), got \"\(s)\""
+        default: return nil
+        }
+    }
+
+    /// The value that `text` (as `FieldValue.text` writes it) stands for.
+    public func value(fromText text: String) -> FieldValue? {
+        switch self {
+        case .integer: return Int(text).map(FieldValue.integer)
+        case .positiveOrNull: return text == "null" ? .null : Int(text).map(FieldValue.integer)
+        case .seed: return UInt64(text).map(FieldValue.unsigned)
+        case .number: return Double(text).map(FieldValue.number)
+        case .choice: return .text(text)
+        }
+    }
+
+    /// "0...1e6", "(0, 10]".
+    var rangeText: String {
+        guard case .number(let r, let open) = self else { return "" }
+        let (lo, hi) = (Self.short(r.lowerBound), Self.short(r.upperBound))
+        return open ? "(\(lo), \(hi)]" : "\(lo)...\(hi)"
+    }
+
+    /// 1e6 for a power of ten from 1e5 up, else the compact form.
+    static func short(_ x: Double) -> String {
+        var (power, exponent) = (1e5, 5)
+        while power < x {
+            power *= 10
+            exponent += 1
+        }
+        return power == x ? "1e\(exponent)" : RunConfig.compact(x)
+    }
+
+    static func quoted(_ values: [String]) -> String { values.map { "\"\($0)\"" }.joined(separator: ", ") }
+}
+
+extension RunField {
+    /// Every run field, in the order of config.json's documentation and of group labels.
+    public static let all: [RunField] = [
+        choice(
+            "model", \.model, ModelKind.allCases.map(\.rawValue), help: "The model kind.",
+            label: { $0.model.rawValue }),
+        integer(
+            "latent_dim", \.latentDim, RunConfig.latentDimRange, help: "Latent dimension d.",
+            axis: "latent dimension d", label: { "d=\($0)" }),
+        integer(
+            "hidden_units", \.hiddenUnits, 1...65536, help: "Hidden units H of the encoder's dense layer.",
+            axis: "encoder width H", label: { "H=\($0)" }),
+        number(
+            "beta", \.beta, 0...1e6, help: "Weight of the KL term (beta-VAE).", axis: "β",
+            label: { $0.model.hasPosterior ? "β=\(RunConfig.compact($0.beta))" : nil }),
+        RunField(
+            key: "seed", type: .seed, help: "Run seed (all random streams derive from it).", axisName: "seed",
+            get: { .unsigned($0.seed) },
+            set: { c, v in
+                guard case .unsigned(let n) = v else { return false }
+                c.seed = n
+                return true
+            },
+            label: { _ in nil }),
+        choice(
+            "dataset", \.dataset, DatasetName.allCases.map(\.rawValue),
+            help: "The dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: " or ")).",
+            label: { $0.dataset == RunConfig().dataset ? nil : $0.dataset }),
+        integer("epochs", \.epochs, 1...10_000, help: "Training epochs.", changed: { "\($0) ep" }),
+        integer(
+            "batch_size", \.batchSize, 1...60_000, help: "Images per batch.", axis: "batch size",
+            changed: { "batch \($0)" }),
+        number(
+            "learning_rate", \.learningRate, 0...10, openBelow: true, help: "Adam's learning rate.",
+            axis: "learning rate",
+            label: { $0.learningRate == RunConfig().learningRate ? nil : "lr \($0.learningRate)" }),
+        limit("train_limit", \.trainLimit, help: "Use only the first N training images.", label: "train"),
+        limit("test_limit", \.testLimit, help: "Use only the first N test images.", label: "test"),
+        integer(
+            "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."),
+        integer("knn_neighbors", \.knnNeighbors, 1...1000, help: "Neighbours of the k-NN probe on latent means."),
+    ]
+
+    /// The JSON keys, in table order.
+    public static var keys: [String] { all.map(\.key) }
+
+    public static func named(_ key: String) -> RunField? { all.first { $0.key == key } }
+}
+
+// MARK: - Entry constructors
+
+extension RunField {
+    typealias Path<T> = WritableKeyPath<RunConfig, T> & Sendable
+
+    /// An integer field labelled with `label(value)` always, or with `changed(value)` when it
+    /// differs from the default.
+    static func integer(
+        _ key: String, _ path: Path<Int>, _ range: ClosedRange<Int>, help: String, axis: String? = nil,
+        label: (@Sendable (Int) -> String)? = nil, changed: (@Sendable (Int) -> String)? = nil
+    ) -> RunField {
+        RunField(
+            key: key, type: .integer(range), help: help, axisName: axis ?? spaced(key),
+            get: { .integer($0[keyPath: path]) },
+            set: { c, v in
+                guard case .integer(let n) = v else { return false }
+                c[keyPath: path] = n
+                return true
+            },
+            label: { c in
+                let n = c[keyPath: path]
+                if let label { return label(n) }
+                return n == RunConfig()[keyPath: path] ? nil : changed?(n)
+            })
+    }
+
+    static func number(
+        _ key: String, _ path: Path<Double>, _ range: ClosedRange<Double>, openBelow: Bool = false, help: String,
+        axis: String, label: @escaping @Sendable (RunConfig) -> String?
+    ) -> RunField {
+        RunField(
+            key: key, type: .number(range, openBelow: openBelow), help: help, axisName: axis,
+            get: { .number($0[keyPath: path]) },
+            set: { c, v in
+                guard case .number(let x) = v else { return false }
+                c[keyPath: path] = x
+                return true
+            }, label: label)
+    }
+
+    /// A "first N images" limit: null (the default) means the whole split.
+    static func limit(_ key: String, _ path: Path<Int?>, help: String, label: String) -> RunField {
+        RunField(
+            key: key, type: .positiveOrNull, help: help, axisName: spaced(key),
+            get: { $0[keyPath: path].map(FieldValue.integer) ?? .null },
+            set: { c, v in
+                switch v {
+                case .integer(let n): c[keyPath: path] = n
+                case .null: c[keyPath: path] = nil
+                default: return false
+                }
+                return true
+            },
+            label: { c in c[keyPath: path].map { "\(label) \($0)" } })
+    }
+
+    /// The model kind: one of the registry's.
+    static func choice(
+        _ key: String, _ path: Path<ModelKind>, _ values: [String], help: String,
+        label: @escaping @Sendable (RunConfig) -> String?
+    ) -> RunField {
+        RunField(
+            key: key, type: .choice(values), help: help, axisName: spaced(key),
+            get: { .text($0[keyPath: path].rawValue) },
+            set: { c, v in
+                guard case .text(let s) = v, let x = ModelKind(rawValue: s) else { return false }
+                c[keyPath: path] = x
+                return true
+            }, label: label)
+    }
+
+    /// A string field from a fixed list (checked with the range checks).
+    static func choice(
+        _ key: String, _ path: Path<String>, _ values: [String], help: String,
+        label: @escaping @Sendable (RunConfig) -> String?
+    ) -> RunField {
+        RunField(
+            key: key, type: .choice(values), help: help, axisName: spaced(key),
+            get: { .text($0[keyPath: path]) },
+            set: { c, v in
+                guard case .text(let s) = v else { return false }
+                c[keyPath: path] = s
+                return true
+            }, label: label)
+    }
+
+    static func spaced(_ key: String) -> String { key.replacingOccurrences(of: "_", with: " ") }
+}
