@@ -87,8 +87,7 @@ public enum SpecParser {
             throw SpecError(
                 file: file, path: "", message: "malformed JSON at line \(line), column \(column): \(error.message)")
         }
-        var reader = Reader(file: file)
-        let spec = try reader.study(root)
+        let spec = try Reader(file: file).study(root)
         return StudySpec(
             name: spec.name, description: spec.description, file: file, sha256: sha256Hex(bytes), runs: spec.runs)
     }
@@ -194,150 +193,171 @@ struct Reader {
         }
     }
 
-    mutating func study(_ root: JSONValue) throws -> (name: String, description: String, runs: [PlannedRun]) {
-        let members = try object(root, "")
+    typealias Axis = (key: String, values: [JSONValue])
+
+    func study(_ root: JSONValue) throws -> (name: String, description: String, runs: [PlannedRun]) {
         var fields: [String: JSONValue] = [:]
-        for (key, value) in members {
+        for (key, value) in try object(root, "") {
             guard StudySpec.topLevelKeys.contains(key) else {
                 throw unknownKey(key, "", allowed: StudySpec.topLevelKeys)
             }
             fields[key] = value
         }
-        guard let nameValue = fields["name"] else { throw fail("name", "missing: every spec needs a \"name\"") }
-        let name = try string(nameValue, "name")
-        guard !name.isEmpty, name.count <= 100,
-            name.unicodeScalars.allSatisfy({
-                CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == "."
-            }),
-            name.unicodeScalars.allSatisfy({ $0.isASCII })
-        else { throw fail("name", "expected 1-100 ASCII letters, digits, '-', '_' or '.', got \"\(name)\"") }
+        let name = try studyName(fields["name"])
         let description = try fields["description"].map { try string($0, "description") } ?? ""
-
         var base = RunConfig()
         if let b = fields["base"] {
             for (key, value) in try object(b, "base") { try apply(key, value, to: &base, path: "base.\(key)") }
         }
+        let grid = try fields["grid"].map { try gridAxes($0, base: base) } ?? []
+        let zip = try fields["zip"].map { try zipAxes($0, base: base, grid: grid) } ?? []
+        let seeds = try fields["seeds"].map { try seedList($0, base: base, varied: grid + zip) }
+        let explicit = try fields["runs"].map { try array($0, "runs") } ?? []
+        let hasPoints = fields["grid"] != nil || fields["zip"] != nil || explicit.isEmpty
+        let runs = try expand(
+            base: base, grid: grid, zip: zip, points: hasPoints, explicit: explicit, seeds: seeds,
+            named: fields["grid"] != nil || fields["zip"] != nil)
+        return (name, description, runs)
+    }
 
-        // grid: Cartesian product in key order.
-        var gridAxes: [(String, [JSONValue])] = []
-        if let g = fields["grid"] {
-            for (key, value) in try object(g, "grid") {
-                guard RunConfig.fieldNames.contains(key) else {
-                    throw unknownKey(key, "grid", allowed: RunConfig.fieldNames)
-                }
-                let values = try array(value, "grid.\(key)")
-                guard !values.isEmpty else { throw fail("grid.\(key)", "expected a non-empty array of values") }
-                for (i, v) in values.enumerated() {
-                    var probe = base
-                    try apply(key, v, to: &probe, path: "grid.\(key)[\(i)]")
-                }
-                gridAxes.append((key, values))
-            }
-            guard !gridAxes.isEmpty else {
-                throw fail("grid", "expected at least one field to vary (the grid is empty)")
-            }
+    func studyName(_ value: JSONValue?) throws -> String {
+        guard let value else { throw fail("name", "missing: every spec needs a \"name\"") }
+        let name = try string(value, "name")
+        let allowed = name.unicodeScalars.allSatisfy {
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == ".")
         }
-        // zip: equal-length lists.
-        var zipAxes: [(String, [JSONValue])] = []
-        if let z = fields["zip"] {
-            for (key, value) in try object(z, "zip") {
-                guard RunConfig.fieldNames.contains(key) else {
-                    throw unknownKey(key, "zip", allowed: RunConfig.fieldNames)
-                }
-                if gridAxes.contains(where: { $0.0 == key }) {
-                    throw fail("zip.\(key)", "\"\(key)\" is already varied by the grid")
-                }
-                let values = try array(value, "zip.\(key)")
-                guard !values.isEmpty else { throw fail("zip.\(key)", "expected a non-empty array of values") }
-                if let first = zipAxes.first, first.1.count != values.count {
-                    throw fail(
-                        "zip.\(key)", "expected \(first.1.count) values like zip.\(first.0), got \(values.count)")
-                }
-                for (i, v) in values.enumerated() {
-                    var probe = base
-                    try apply(key, v, to: &probe, path: "zip.\(key)[\(i)]")
-                }
-                zipAxes.append((key, values))
-            }
-            guard !zipAxes.isEmpty else { throw fail("zip", "expected at least one field (zip is empty)") }
+        guard !name.isEmpty, name.count <= 100, allowed else {
+            throw fail("name", "expected 1-100 ASCII letters, digits, '-', '_' or '.', got \"\(name)\"")
         }
-        var seeds: [UInt64]?
-        if let s = fields["seeds"] {
-            let values = try array(s, "seeds")
-            guard !values.isEmpty else { throw fail("seeds", "expected a non-empty array of integers >= 0") }
-            if gridAxes.contains(where: { $0.0 == "seed" }) || zipAxes.contains(where: { $0.0 == "seed" }) {
-                throw fail("seeds", "seeds are already varied by grid or zip; give them in one place")
-            }
-            seeds = try values.enumerated().map { i, v in
-                var probe = base
-                try apply("seed", v, to: &probe, path: "seeds[\(i)]")
-                return probe.seed
-            }
-            if Set(seeds!).count != seeds!.count { throw fail("seeds", "expected distinct seeds, got duplicates") }
-        }
+        return name
+    }
 
-        // Size check before expanding anything.
-        let gridCount = gridAxes.reduce(1) {
-            $0.multipliedReportingOverflow(by: $1.1.count).overflow ? Int.max : $0 * $1.1.count
+    /// `grid`: fields and their values, in key order (the first varies slowest).
+    func gridAxes(_ value: JSONValue, base: RunConfig) throws -> [Axis] {
+        let axes = try object(value, "grid").map { key, values in try axis(key, values, "grid", base: base) }
+        guard !axes.isEmpty else { throw fail("grid", "expected at least one field to vary (the grid is empty)") }
+        return axes
+    }
+
+    /// `zip`: equal-length lists of fields the grid does not vary.
+    func zipAxes(_ value: JSONValue, base: RunConfig, grid: [Axis]) throws -> [Axis] {
+        var axes: [Axis] = []
+        for (key, values) in try object(value, "zip") {
+            if RunField.named(key) != nil, grid.contains(where: { $0.key == key }) {
+                throw fail("zip.\(key)", "\"\(key)\" is already varied by the grid")
+            }
+            axes.append(try axis(key, values, "zip", base: base, sameLengthAs: axes.first))
         }
-        let zipCount = zipAxes.first?.1.count ?? 1
-        var explicit: [JSONValue] = []
-        if let r = fields["runs"] { explicit = try array(r, "runs") }
-        let points =
-            (fields["grid"] == nil && fields["zip"] == nil && !explicit.isEmpty)
-            ? 0 : gridCount.multipliedReportingOverflow(by: zipCount).partialValue
+        guard !axes.isEmpty else { throw fail("zip", "expected at least one field (zip is empty)") }
+        return axes
+    }
+
+    /// One varied field of `section`: a known key with a non-empty list of valid values (as many
+    /// as `other`'s, for zip).
+    func axis(_ key: String, _ value: JSONValue, _ section: String, base: RunConfig, sameLengthAs other: Axis? = nil)
+        throws -> Axis
+    {
+        guard RunConfig.fieldNames.contains(key) else {
+            throw unknownKey(key, section, allowed: RunConfig.fieldNames)
+        }
+        let values = try array(value, "\(section).\(key)")
+        guard !values.isEmpty else { throw fail("\(section).\(key)", "expected a non-empty array of values") }
+        if let other, other.values.count != values.count {
+            throw fail(
+                "\(section).\(key)",
+                "expected \(other.values.count) values like \(section).\(other.key), got \(values.count)")
+        }
+        for (i, v) in values.enumerated() {
+            var probe = base
+            try apply(key, v, to: &probe, path: "\(section).\(key)[\(i)]")
+        }
+        return (key, values)
+    }
+
+    /// `seeds`: distinct seeds that grid and zip do not also vary.
+    func seedList(_ value: JSONValue, base: RunConfig, varied: [Axis]) throws -> [UInt64] {
+        let values = try array(value, "seeds")
+        guard !values.isEmpty else { throw fail("seeds", "expected a non-empty array of integers >= 0") }
+        if varied.contains(where: { $0.key == "seed" }) {
+            throw fail("seeds", "seeds are already varied by grid or zip; give them in one place")
+        }
+        let seeds = try values.enumerated().map { i, v in
+            var probe = base
+            try apply("seed", v, to: &probe, path: "seeds[\(i)]")
+            return probe.seed
+        }
+        if Set(seeds).count != seeds.count { throw fail("seeds", "expected distinct seeds, got duplicates") }
+        return seeds
+    }
+
+    /// Every run: the grid × zip points (or the base alone), then the explicit runs, each once
+    /// per seed unless it sets its own. The size is checked before anything is expanded.
+    func expand(
+        base: RunConfig, grid: [Axis], zip: [Axis], points hasPoints: Bool, explicit: [JSONValue], seeds: [UInt64]?,
+        named: Bool
+    ) throws -> [PlannedRun] {
+        let gridCount = grid.reduce(1) {
+            $0.multipliedReportingOverflow(by: $1.values.count).overflow ? Int.max : $0 * $1.values.count
+        }
+        let zipCount = zip.first?.values.count ?? 1
+        let points = hasPoints ? gridCount.multipliedReportingOverflow(by: zipCount).partialValue : 0
         let total = (points + explicit.count).multipliedReportingOverflow(by: seeds?.count ?? 1)
         if total.overflow || total.partialValue > StudySpec.maxRuns || gridCount == Int.max {
             throw fail("", "the spec expands to more than \(StudySpec.maxRuns) runs")
         }
-
         var planned: [PlannedRun] = []
-        func addSeeded(_ config: RunConfig, _ origin: String, explicitSeed: Bool) {
-            if let seeds, !explicitSeed {
-                for s in seeds {
-                    var c = config
-                    c.seed = s
-                    planned.append(PlannedRun(config: c, origin: "\(origin), seed \(s)"))
-                }
-            } else {
-                planned.append(PlannedRun(config: config, origin: origin))
+        func add(_ config: RunConfig, _ origin: String, ownSeed: Bool) {
+            guard let seeds, !ownSeed else { return planned.append(PlannedRun(config: config, origin: origin)) }
+            for s in seeds {
+                var c = config
+                c.seed = s
+                planned.append(PlannedRun(config: c, origin: "\(origin), seed \(s)"))
             }
         }
         if points > 0 {
-            var index = 0
-            var counters = [Int](repeating: 0, count: gridAxes.count)
-            for _ in 0..<gridCount {
-                var c = base
-                for (axis, (key, values)) in gridAxes.enumerated() {
-                    try apply(key, values[counters[axis]], to: &c, path: "grid.\(key)[\(counters[axis])]")
-                }
-                for row in 0..<zipCount {
-                    var z = c
-                    for (key, values) in zipAxes { try apply(key, values[row], to: &z, path: "zip.\(key)[\(row)]") }
-                    let origin = fields["grid"] == nil && fields["zip"] == nil ? "base" : "point \(index)"
-                    addSeeded(z, origin, explicitSeed: false)
-                    index += 1
-                }
-                var axis = gridAxes.count - 1
-                while axis >= 0 {
-                    counters[axis] += 1
-                    if counters[axis] < gridAxes[axis].1.count { break }
-                    counters[axis] = 0
-                    axis -= 1
-                }
+            for (index, config) in try gridPoints(base: base, grid: grid, zip: zip).enumerated() {
+                add(config, named ? "point \(index)" : "base", ownSeed: false)
             }
         }
         for (i, r) in explicit.enumerated() {
             var c = base
-            var hasSeed = false
-            for (key, value) in try object(r, "runs[\(i)]") {
-                try apply(key, value, to: &c, path: "runs[\(i)].\(key)")
-                if key == "seed" { hasSeed = true }
-            }
-            addSeeded(c, "runs[\(i)]", explicitSeed: hasSeed)
+            let members = try object(r, "runs[\(i)]")
+            for (key, value) in members { try apply(key, value, to: &c, path: "runs[\(i)].\(key)") }
+            add(c, "runs[\(i)]", ownSeed: members.contains { $0.0 == "seed" })
         }
         guard !planned.isEmpty else { throw fail("", "the spec describes no runs") }
+        try checkDistinct(planned)
+        return planned
+    }
 
+    /// The Cartesian product of the grid (first axis slowest), each point crossed with the zip rows.
+    func gridPoints(base: RunConfig, grid: [Axis], zip: [Axis]) throws -> [RunConfig] {
+        var out: [RunConfig] = []
+        var counters = [Int](repeating: 0, count: grid.count)
+        let gridCount = grid.reduce(1) { $0 * $1.values.count }
+        for _ in 0..<gridCount {
+            var c = base
+            for (axis, (key, values)) in grid.enumerated() {
+                try apply(key, values[counters[axis]], to: &c, path: "grid.\(key)[\(counters[axis])]")
+            }
+            for row in 0..<(zip.first?.values.count ?? 1) {
+                var z = c
+                for (key, values) in zip { try apply(key, values[row], to: &z, path: "zip.\(key)[\(row)]") }
+                out.append(z)
+            }
+            var axis = grid.count - 1
+            while axis >= 0 {
+                counters[axis] += 1
+                if counters[axis] < grid[axis].values.count { break }
+                counters[axis] = 0
+                axis -= 1
+            }
+        }
+        return out
+    }
+
+    /// No two runs may share a config.
+    func checkDistinct(_ planned: [PlannedRun]) throws {
         var firstOrigin: [RunConfig: String] = [:]
         for p in planned {
             if let other = firstOrigin[p.config] {
@@ -345,7 +365,6 @@ struct Reader {
             }
             firstOrigin[p.config] = p.origin
         }
-        return (name, description, planned)
     }
 }
 
