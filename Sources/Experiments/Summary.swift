@@ -128,9 +128,9 @@ public struct StudySummary: Codable, Sendable, Equatable {
 }
 
 extension RunConfig {
-    /// Every field but the seed, as text: a group's config in summary.json and in diffs.
+    /// Every written field but the seed, as text: a group's config in summary.json and in diffs.
     public var groupFields: [String: String] {
-        let fields = RunField.all.filter { $0.type != .seed }
+        let fields = RunField.all.filter { $0.type != .seed && $0.isWritten(for: self) }
         return Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value(of: self).text) })
     }
 }

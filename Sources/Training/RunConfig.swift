@@ -35,10 +35,11 @@ public struct RunConfig: Codable, Hashable, Sendable {
         init?(intValue: Int) { nil }
     }
 
-    /// Every field, `null` for an absent limit: config.json always lists them all.
+    /// Every field (`null` for an absent limit), except those added later while they hold their
+    /// default: the bytes, and so the run ids, of earlier runs never change.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
-        for field in RunField.all {
+        for field in RunField.all where field.isWritten(for: self) {
             let key = Key(stringValue: field.key)
             switch field.value(of: self) {
             case .integer(let n): try c.encode(n, forKey: key)

@@ -20,6 +20,22 @@ public struct RunField: Sendable {
     let set: @Sendable (inout RunConfig, FieldValue) -> Bool
     /// This field's part of a group label, if it has one for this config.
     let label: @Sendable (RunConfig) -> String?
+    /// Left out of config.json (and so of the run id) and of summaries while it holds its
+    /// default: how a field added later keeps every earlier run's id. See `addedLater()`.
+    public private(set) var omittedAtDefault = false
+
+    /// The same field, left out of the encodings at its default. Every field added after the
+    /// first results were committed must be declared so.
+    func addedLater() -> RunField {
+        var copy = self
+        copy.omittedAtDefault = true
+        return copy
+    }
+
+    /// Whether config.json and summaries list this field for `config`.
+    public func isWritten(for config: RunConfig) -> Bool {
+        !omittedAtDefault || get(config) != get(RunConfig())
+    }
 
     public func value(of config: RunConfig) -> FieldValue { get(config) }
     public func label(of config: RunConfig) -> String? { label(config) }
