@@ -1,244 +1,43 @@
 import NeuralNet
 
-/// The convolutional VAE / AE of the reference study (Keras "same" padding throughout):
+/// The convolutional VAE / AE of the reference study (Keras "same" padding throughout).
+public typealias ConvAutoencoder = Autoencoder<ConvNetwork>
+
+/// The reference study's layers (DESIGN.md):
 ///
 ///     encoder: conv1 1->32 3x3/2, ReLU (28->14); conv2 32->64 3x3/2, ReLU (14->7); flatten 3136;
-///              dense 3136->H, ReLU; z_mean H->d and z_log_var H->d (VAE) or z H->d (AE)
-///     z = mu + exp(logvar / 2) * eps                                            (VAE only)
+///              dense 3136->H, ReLU
 ///     decoder: dense d->3136, ReLU; reshape 64x7x7; deconv1 64->64 3x3/2, ReLU (7->14);
 ///              deconv2 64->32 3x3/2, ReLU (14->28); deconv3 32->1 3x3/1 -> logits
 ///
-/// Parameters live in one contiguous `ParameterStore`; their names (`encoder.conv1.weight`, ...)
-/// are the checkpoint's tensor names. All buffers are allocated on first use and reused.
-public final class ConvAutoencoder: AutoencoderModel {
-    public let config: ModelConfig
-    public let encoder: Sequential
-    /// The mean head (VAE) or the code head (AE).
-    public let zMean: Dense
-    public let zLogVar: Dense?
-    public let decoder: Sequential
-    public let store: ParameterStore
-
-    // Step buffers, [N, d] unless noted.
-    private let eps = Tensor(zeros: [0])
-    private let z = Tensor(zeros: [0])
-    private let gradMu = Tensor(zeros: [0])
-    private let gradLogVar = Tensor(zeros: [0])
-    private let gradHidden = Tensor(zeros: [0])  // [N, H]
-    private let gradLogits = Tensor(zeros: [0])  // [N, 1, 28, 28]
-    private var perImage: [Double] = []
-
-    public init(_ config: ModelConfig) {
-        self.config = config
-        let h4 = config.imageHeight / 4
-        let w4 = config.imageWidth / 4
-        let flat = 64 * h4 * w4
-        // ReLUs are fused into the layer before them (same maths, two memory passes fewer each).
-        let conv1 = Conv2D(name: "conv1", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
-        conv1.computesInputGradient = false  // its input is data
-        let conv2 = Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2)
-        let dense = Dense(name: "dense", inputFeatures: flat, outputFeatures: config.hiddenUnits)
-        conv1.fusedReLU = true
-        conv2.fusedReLU = true
-        dense.fusedReLU = true
-        encoder = Sequential(name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat]), dense])
-        let mean: Dense
-        let logVar: Dense?
-        if config.kind.hasPosterior {
-            mean = Dense(name: "z_mean", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
-            logVar = Dense(name: "z_log_var", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
-        } else {
-            mean = Dense(name: "z", inputFeatures: config.hiddenUnits, outputFeatures: config.latentDim)
-            logVar = nil
-        }
-        zMean = mean
-        zLogVar = logVar
-        let decoderDense = Dense(name: "dense", inputFeatures: config.latentDim, outputFeatures: flat)
-        let deconv1 = ConvTranspose2D(name: "deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2)
-        let deconv2 = ConvTranspose2D(name: "deconv2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2)
-        decoderDense.fusedReLU = true
-        deconv1.fusedReLU = true
-        deconv2.fusedReLU = true
-        decoder = Sequential(
-            name: "decoder",
-            [
-                decoderDense, Reshape(name: "unflatten", to: [64, h4, w4]), deconv1, deconv2,
-                ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1),
-            ])
-        var named = encoder.namedParameters
-        for head in [mean, logVar].compactMap({ $0 }) {
-            named += head.parameters.map { ("encoder.\(head.name).\($0.name)", $0) }
-        }
-        named += decoder.namedParameters
-        store = ParameterStore(named)
-    }
-
-    /// The architecture as the report's methods table gives it.
+/// ReLUs are fused into the layer before them (same maths, two memory passes fewer each).
+public enum ConvNetwork: AutoencoderNetwork {
     public static let architecture =
         "encoder: conv 1→32 and 32→64 (3×3, stride 2, same, ReLU), dense 3136→H (ReLU), "
         + "dense H→d for the mean and H→d for the log-variance (VAE) or one H→d code (AE); decoder: dense d→3136 (ReLU), "
         + "transposed conv 64→64 and 64→32 (3×3, stride 2, ReLU), 32→1 (3×3, stride 1) to logits"
 
-    public var hasPosterior: Bool { zLogVar != nil }
+    static func flat(_ config: ModelConfig) -> Int { 64 * (config.imageHeight / 4) * (config.imageWidth / 4) }
 
-    public func makeReplica() -> any AutoencoderModel { ConvAutoencoder(config) }
-
-    /// Glorot-uniform weights and zero biases from the run's `init` stream.
-    public func initialize(seed: UInt64) {
-        var rng = Xoshiro256(seed: seed, stream: .initialization)
-        store.glorotUniformInit(&rng)
+    public static func encoder(_ config: ModelConfig) -> Sequential {
+        let conv1 = Conv2D(name: "conv1", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
+        conv1.computesInputGradient = false  // its input is data
+        let conv2 = Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2)
+        let dense = Dense(name: "dense", inputFeatures: flat(config), outputFeatures: config.hiddenUnits)
+        for layer in [conv1, conv2] as [Conv2D] { layer.fusedReLU = true }
+        dense.fusedReLU = true
+        return Sequential(name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat(config)]), dense])
     }
 
-    /// Attaches (or detaches) a per-layer profiler to both halves.
-    public func setProfiler(_ profiler: Profiler?) {
-        encoder.profiler = profiler
-        decoder.profiler = profiler
-    }
-
-    // MARK: - Training
-
-    /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.
-    public func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts {
-        drawNoise(rows: x.shape[0], from: &noise)
-        return forwardBackward(x, beta: beta, gradientBatch: x.shape[0])
-    }
-
-    /// The same on a slice of a batch of `gradientBatch` images (`DataParallelStep`): the
-    /// gradients are this slice's share of the whole batch's mean, and `eps` [N, d] holds the
-    /// slice's reparameterisation noise (VAE; nil for the AE). The losses are this slice's means.
-    public func forwardBackward(_ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?, gradientBatch: Int)
-        -> LossParts
-    {
-        takeNoise(rows: x.shape[0], from: noise)
-        return forwardBackward(x, beta: beta, gradientBatch: gradientBatch)
-    }
-
-    /// The reparameterisation noise of a batch of n (VAE only; the AE has none), drawn from the
-    /// run's stream or copied from the caller (`DataParallelStep` draws a whole batch's at once).
-    private func drawNoise(rows n: Int, from noise: inout Xoshiro256) {
-        guard zLogVar != nil else { return }
-        eps.resize([n, config.latentDim])
-        noise.fillNormal(eps.buffer)
-    }
-
-    private func takeNoise(rows n: Int, from noise: UnsafePointer<Float>?) {
-        guard zLogVar != nil else { return }
-        guard let noise else { preconditionFailure("a VAE needs the noise of its rows") }
-        eps.resize([n, config.latentDim])
-        eps.data.update(from: noise, count: eps.count)
-    }
-
-    /// The step's body, with `eps` already drawn (VAE).
-    private func forwardBackward(_ x: Tensor, beta: Float, gradientBatch: Int) -> LossParts {
-        let n = x.shape[0]
-        let d = config.latentDim
-        let hidden = encoder.forward(x)
-        let mu = zMean.forward(hidden)
-        var kl = 0.0
-        let code: Tensor
-        var logVarOutput: Tensor?
-        gradMu.resize([n, d])
-        gradMu.zero()
-        if let zLogVar {
-            let logVar = zLogVar.forward(hidden)
-            logVarOutput = logVar
-            z.resize([n, d])
-            Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
-            gradLogVar.resize([n, d])
-            gradLogVar.zero()
-            kl = Loss.gaussianKL(
-                mu: mu.data, logVar: logVar.data, batch: n, dimensions: d,
-                gradMu: gradMu.data, gradLogVar: gradLogVar.data, gradScale: beta / Float(gradientBatch))
-            code = z
-        } else {
-            code = mu
-        }
-        let logits = decoder.forward(code)
-        gradLogits.resize(logits.shape)
-        let recon = Loss.bceWithLogits(
-            logits: logits.data, targets: x.data, batch: n, perImage: config.pixels,
-            gradient: gradLogits.data, gradScale: 1 / Float(gradientBatch))
-        let dz = decoder.backward(gradLogits)
-        let dHidden: Tensor
-        if let zLogVar, let logVar = logVarOutput {
-            Loss.reparameterizeBackward(
-                dz: dz.data, logVar: logVar.data, eps: eps.data,
-                gradMu: gradMu.data, gradLogVar: gradLogVar.data, count: n * d)
-            let a = zMean.backward(gradMu)
-            gradHidden.resize(a.shape)
-            gradHidden.copy(from: a)
-            let b = zLogVar.backward(gradLogVar)
-            let gh = gradHidden.data
-            let gb = b.data
-            for i in 0..<gradHidden.count { gh[i] += gb[i] }
-            dHidden = gradHidden
-        } else {
-            dHidden = zMean.backward(dz)
-        }
-        _ = encoder.backward(dHidden)
-        return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
-    }
-
-    // MARK: - Inference
-
-    /// Posterior parameters for a batch: mu [N, d] and logvar [N, d] (nil for the AE, whose
-    /// code is `mu`). The returned tensors belong to the model and are overwritten by its next call.
-    public func encode(_ x: Tensor) -> (mu: Tensor, logVar: Tensor?) {
-        let hidden = encoder.forward(x)
-        let mu = zMean.forward(hidden)
-        return (mu, zLogVar?.forward(hidden))
-    }
-
-    /// Decoder logits [N, 1, H, W] for codes z [N, d].
-    public func decode(_ z: Tensor) -> Tensor { decoder.forward(z) }
-
-    /// Per-image loss parts of a batch without updating anything. VAEs draw one z per image from
-    /// `noise`; per-image recon and KL (nats) are written to the given arrays.
-    public func evaluate(
-        _ x: Tensor, beta: Float, noise: inout Xoshiro256,
-        recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>
-    ) {
-        drawNoise(rows: x.shape[0], from: &noise)
-        evaluateDrawn(x, recon: recon, kl: kl)
-    }
-
-    /// The same with the noise given: `eps` [N, d] (VAE; nil for the AE).
-    public func evaluate(
-        _ x: Tensor, beta: Float, eps noise: UnsafePointer<Float>?,
-        recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>
-    ) {
-        takeNoise(rows: x.shape[0], from: noise)
-        evaluateDrawn(x, recon: recon, kl: kl)
-    }
-
-    private func evaluateDrawn(_ x: Tensor, recon: UnsafeMutablePointer<Double>, kl: UnsafeMutablePointer<Double>) {
-        let n = x.shape[0]
-        let d = config.latentDim
-        let (mu, logVar) = encode(x)
-        let code: Tensor
-        if let logVar {
-            z.resize([n, d])
-            Loss.reparameterize(mu: mu.data, logVar: logVar.data, eps: eps.data, into: z.data, count: n * d)
-            Loss.gaussianKL(mu: mu.data, logVar: logVar.data, batch: n, dimensions: d, perExample: kl)
-            code = z
-        } else {
-            kl.update(repeating: 0, count: n)
-            code = mu
-        }
-        let logits = decoder.forward(code)
-        Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: config.pixels, perImageLoss: recon)
-    }
-
-    /// Forward FLOPs per batch of n images, and the FLOPs of one training step
-    /// (forward + weight gradients + input gradients, where computed).
-    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) {
-        let inputShape = [n, 1, config.imageHeight, config.imageWidth]
-        let headFLOPs = 2 * n * config.hiddenUnits * config.latentDim * (zLogVar == nil ? 1 : 2)
-        let forward =
-            encoder.forwardFLOPs(inputShape: inputShape) + headFLOPs
-            + decoder.forwardFLOPs(inputShape: [n, config.latentDim])
-        // Backward costs two forwards (dW and dx) for every layer except conv1, which skips dx.
-        let conv1 = encoder.layers[0].forwardFLOPs(inputShape: inputShape)
-        return (forward, 3 * forward - conv1)
+    public static func decoder(_ config: ModelConfig) -> Sequential {
+        let dense = Dense(name: "dense", inputFeatures: config.latentDim, outputFeatures: flat(config))
+        let deconv1 = ConvTranspose2D(name: "deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2)
+        let deconv2 = ConvTranspose2D(name: "deconv2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2)
+        dense.fusedReLU = true
+        deconv1.fusedReLU = true
+        deconv2.fusedReLU = true
+        let unflatten = Reshape(name: "unflatten", to: [64, config.imageHeight / 4, config.imageWidth / 4])
+        let deconv3 = ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
+        return Sequential(name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3])
     }
 }

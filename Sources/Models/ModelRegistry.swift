@@ -22,7 +22,7 @@ public enum ModelRegistry {
         switch kind {
         case .vae, .ae:
             return Entry(
-                hasPosterior: kind == .vae, architecture: ConvAutoencoder.architecture, make: { ConvAutoencoder($0) })
+                hasPosterior: kind == .vae, architecture: ConvNetwork.architecture, make: { ConvAutoencoder($0) })
         }
     }
 
