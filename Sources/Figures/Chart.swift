@@ -88,42 +88,58 @@ public struct Chart: Sendable {
     }
 
     /// Draws the chart into `frame` of `canvas`.
+    /// Where the data go: the plot rectangle and the data -> pixel mapping of both axes.
+    struct Mapping {
+        let plot: Rect
+        let x: Axis, y: Axis
+        let xRange: ClosedRange<Double>, yRange: ClosedRange<Double>
+        func px(_ v: Double) -> Double {
+            let (t0, t1) = (x.transform(xRange.lowerBound), x.transform(xRange.upperBound))
+            return plot.x + (x.transform(v) - t0) / (t1 - t0) * plot.width
+        }
+        func py(_ v: Double) -> Double {
+            let (t0, t1) = (y.transform(yRange.lowerBound), y.transform(yRange.upperBound))
+            return plot.maxY - (y.transform(v) - t0) / (t1 - t0) * plot.height
+        }
+    }
+
     public func draw(on canvas: Canvas, in frame: Rect) {
         let fs = 13 * fontScale
         canvas.text(
             title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: 15 * fontScale, anchor: .center,
             bold: true)
-        let xr = resolvedRange(
-            x,
-            values: series.flatMap { s in
-                s.x.indices.flatMap { i in [s.x[i] - (s.xError?[i] ?? 0), s.x[i] + (s.xError?[i] ?? 0)] }
-            })
-        let yr = resolvedRange(
-            y,
-            values: series.flatMap { s in
-                s.y.indices.flatMap { i in [s.y[i] - (s.yError?[i] ?? 0), s.y[i] + (s.yError?[i] ?? 0)] }
-            })
+        func extent(_ v: [Double], _ e: [Double]?) -> [Double] {
+            v.indices.flatMap { i in [v[i] - (e?[i] ?? 0), v[i] + (e?[i] ?? 0)] }
+        }
+        let xr = resolvedRange(x, values: series.flatMap { extent($0.x, $0.xError) })
+        let yr = resolvedRange(y, values: series.flatMap { extent($0.y, $0.yError) })
         let yTicks = ticks(y, yr)
         let tickLabels = yTicks.map { Chart.format($0, step: step(of: yTicks)) }
         let labelWidth = tickLabels.map { canvas.textWidth($0, size: fs * 0.9) }.max() ?? 20
         let plot = frame.inset(
             top: 30 * fontScale, right: 14, bottom: 46 * fontScale, left: labelWidth + 30 * fontScale)
         guard plot.width > 10, plot.height > 10 else { return }
-        let (tx0, tx1) = (x.transform(xr.lowerBound), x.transform(xr.upperBound))
-        let (ty0, ty1) = (y.transform(yr.lowerBound), y.transform(yr.upperBound))
-        func px(_ v: Double) -> Double { plot.x + (x.transform(v) - tx0) / (tx1 - tx0) * plot.width }
-        func py(_ v: Double) -> Double { plot.maxY - (y.transform(v) - ty0) / (ty1 - ty0) * plot.height }
+        let m = Mapping(plot: plot, x: x, y: y, xRange: xr, yRange: yr)
+        drawAxes(on: canvas, m, frame: frame, yTicks: Array(zip(yTicks, tickLabels)), size: fs)
+        canvas.clip(plot)
+        drawData(on: canvas, m)
+        canvas.unclip()
+        drawLabels(on: canvas, m, size: fs)
+        drawLegend(on: canvas, plot: plot, size: fs * 0.9, avoiding: occupied(m, canvas: canvas, size: fs))
+    }
 
-        // Grid and ticks.
-        let xTicks = ticks(x, xr)
-        for (t, label) in zip(yTicks, tickLabels) {
-            let yy = py(t)
+    /// Grid lines, tick labels, the frame and the axis labels.
+    private func drawAxes(on canvas: Canvas, _ m: Mapping, frame: Rect, yTicks: [(Double, String)], size fs: Double) {
+        let plot = m.plot
+        for (t, label) in yTicks {
+            let yy = m.py(t)
             canvas.line([(plot.x, yy), (plot.maxX, yy)], .grid, width: 1)
             canvas.text(label, x: plot.x - 6, y: yy + fs * 0.32, size: fs * 0.9, color: .axis, anchor: .right)
         }
+        let xTicks = ticks(x, m.xRange)
         let xStep = step(of: xTicks)
         for t in xTicks {
-            let xx = px(t)
+            let xx = m.px(t)
             canvas.line([(xx, plot.y), (xx, plot.maxY)], .grid, width: 1)
             canvas.text(
                 Chart.format(t, step: xStep), x: xx, y: plot.maxY + fs * 1.25, size: fs * 0.9, color: .axis,
@@ -132,53 +148,58 @@ public struct Chart: Sendable {
         canvas.stroke(plot, .axis, width: 1)
         canvas.text(x.label, x: plot.x + plot.width / 2, y: frame.maxY - 8, size: fs, anchor: .center)
         canvas.text(y.label, x: frame.x + fs + 2, y: plot.y + plot.height / 2, size: fs, anchor: .center, rotated: true)
+    }
 
-        // Data, clipped to the plot.
-        canvas.clip(plot)
+    /// Guides, lines, error bars and markers (the caller clips them to the plot).
+    private func drawData(on canvas: Canvas, _ m: Mapping) {
         for g in guides {
-            canvas.line(zip(g.x, g.y).map { (px($0), py($1)) }, g.color, width: g.lineWidth, dash: g.dash)
+            canvas.line(zip(g.x, g.y).map { (m.px($0), m.py($1)) }, g.color, width: g.lineWidth, dash: g.dash)
         }
         for s in series {
             if s.lineWidth > 0 {
-                canvas.line(zip(s.x, s.y).map { (px($0), py($1)) }, s.color, width: s.lineWidth, dash: s.dash)
+                canvas.line(zip(s.x, s.y).map { (m.px($0), m.py($1)) }, s.color, width: s.lineWidth, dash: s.dash)
             }
             for i in s.x.indices {
+                let (xx, yy) = (m.px(s.x[i]), m.py(s.y[i]))
                 if let e = s.yError?[i], e > 0 {
-                    let xx = px(s.x[i])
-                    canvas.line([(xx, py(s.y[i] - e)), (xx, py(s.y[i] + e))], s.color, width: 1.5)
-                    canvas.line([(xx - 4, py(s.y[i] - e)), (xx + 4, py(s.y[i] - e))], s.color, width: 1.5)
-                    canvas.line([(xx - 4, py(s.y[i] + e)), (xx + 4, py(s.y[i] + e))], s.color, width: 1.5)
+                    let (lo, hi) = (m.py(s.y[i] - e), m.py(s.y[i] + e))
+                    canvas.line([(xx, lo), (xx, hi)], s.color, width: 1.5)
+                    canvas.line([(xx - 4, lo), (xx + 4, lo)], s.color, width: 1.5)
+                    canvas.line([(xx - 4, hi), (xx + 4, hi)], s.color, width: 1.5)
                 }
                 if let e = s.xError?[i], e > 0 {
-                    let yy = py(s.y[i])
-                    canvas.line([(px(s.x[i] - e), yy), (px(s.x[i] + e), yy)], s.color, width: 1.5)
+                    canvas.line([(m.px(s.x[i] - e), yy), (m.px(s.x[i] + e), yy)], s.color, width: 1.5)
                 }
                 if s.marker > 0 {
-                    canvas.circle(
-                        px(s.x[i]), py(s.y[i]), radius: s.marker, fill: s.color,
-                        outline: s.marker >= 3 ? .white : nil)
+                    canvas.circle(xx, yy, radius: s.marker, fill: s.color, outline: s.marker >= 3 ? .white : nil)
                 }
             }
         }
-        canvas.unclip()
+    }
+
+    /// Guide labels (where a guide leaves the plot's top or right edge) and point labels.
+    private func drawLabels(on canvas: Canvas, _ m: Mapping, size fs: Double) {
         for g in guides where !g.label.isEmpty {
-            // Label a guide where it leaves the plot's top or right edge.
-            if let i = g.x.indices.last(where: { px(g.x[$0]) <= plot.maxX - 4 && py(g.y[$0]) >= plot.y + 4 }) {
+            if let i = g.x.indices.last(where: { m.px(g.x[$0]) <= m.plot.maxX - 4 && m.py(g.y[$0]) >= m.plot.y + 4 }) {
                 canvas.text(
-                    g.label, x: px(g.x[i]) - 2, y: py(g.y[i]) - 3, size: fs * 0.75, color: Color.axis, anchor: .right)
+                    g.label, x: m.px(g.x[i]) - 2, y: m.py(g.y[i]) - 3, size: fs * 0.75, color: Color.axis,
+                    anchor: .right)
             }
         }
         for s in series {
             guard let labels = s.pointLabels else { continue }
             for i in s.x.indices where i < labels.count {
-                canvas.text(labels[i], x: px(s.x[i]) + 7, y: py(s.y[i]) - 7, size: fs * 0.85, color: s.color)
+                canvas.text(labels[i], x: m.px(s.x[i]) + 7, y: m.py(s.y[i]) - 7, size: fs * 0.85, color: s.color)
             }
         }
-        // Everything the legend should not hide, in pixels: points, samples along lines and error
-        // bars, and the boxes of point labels.
+    }
+
+    /// Everything the legend should not hide, in pixels: points, samples along lines and error
+    /// bars, and the boxes of point labels.
+    private func occupied(_ m: Mapping, canvas: Canvas, size fs: Double) -> [(Double, Double)] {
         var occupied: [(Double, Double)] = []
         for s in series {
-            let pts = zip(s.x, s.y).map { (px($0), py($1)) }
+            let pts = zip(s.x, s.y).map { (m.px($0), m.py($1)) }
             occupied += pts
             if s.lineWidth > 0 {
                 for (a, b) in zip(pts, pts.dropFirst()) {
@@ -190,15 +211,17 @@ public struct Chart: Sendable {
             }
             for i in s.x.indices {
                 if let e = s.yError?[i], e > 0 {
-                    for k in 0...6 { occupied.append((px(s.x[i]), py(s.y[i] - e + 2 * e * Double(k) / 6))) }
+                    for k in 0...6 { occupied.append((m.px(s.x[i]), m.py(s.y[i] - e + 2 * e * Double(k) / 6))) }
                 }
                 if let labels = s.pointLabels, i < labels.count {
                     let w = canvas.textWidth(labels[i], size: fs * 0.85)
-                    for k in 0...4 { occupied.append((px(s.x[i]) + 7 + w * Double(k) / 4, py(s.y[i]) - 7 - fs * 0.4)) }
+                    for k in 0...4 {
+                        occupied.append((m.px(s.x[i]) + 7 + w * Double(k) / 4, m.py(s.y[i]) - 7 - fs * 0.4))
+                    }
                 }
             }
         }
-        drawLegend(on: canvas, plot: plot, size: fs * 0.9, avoiding: occupied)
+        return occupied
     }
 
     private func drawLegend(on canvas: Canvas, plot: Rect, size: Double, avoiding occupied: [(Double, Double)]) {

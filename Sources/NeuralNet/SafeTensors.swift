@@ -194,11 +194,25 @@ extension SafeTensors {
     static let metadataKey = "__metadata__"
 
     static func encode(_ tensors: [NamedTensor], metadata: [String: String], file: String) throws -> [UInt8] {
-        // Validate and sort.
+        let counts = try validate(tensors, file: file)
+        let order = tensors.indices.sorted { utf8Less(tensors[$0].name, tensors[$1].name) }
+        // Contiguous offsets in name order.
+        var offsets = [(begin: Int, end: Int)](repeating: (0, 0), count: tensors.count)
+        var cursor = 0
+        for i in order {
+            let byteCount = counts[i] * 4  // cannot overflow: elementCount checked count * 4
+            offsets[i] = (cursor, cursor + byteCount)
+            cursor += byteCount
+        }
+        let header = self.header(tensors, offsets: offsets, metadata: metadata)
+        return assemble(header: header, tensors: tensors, order: order, offsets: offsets, dataSize: cursor)
+    }
+
+    /// Each tensor's element count, after checking names (non-empty, not reserved, unique) and
+    /// that shape and values agree.
+    private static func validate(_ tensors: [NamedTensor], file: String) throws -> [Int] {
         var seen = Set<[UInt8]>()
-        var counts: [Int] = []
-        counts.reserveCapacity(tensors.count)
-        for t in tensors {
+        return try tensors.map { t in
             if t.name.isEmpty {
                 throw SafeTensorsError.invalidTensor(file: file, tensor: t.name, reason: "name is empty")
             }
@@ -219,27 +233,19 @@ extension SafeTensors {
             if !seen.insert(Array(t.name.utf8)).inserted {
                 throw SafeTensorsError.duplicateName(file: file, name: t.name)
             }
-            counts.append(count)
+            return count
         }
-        let order = tensors.indices.sorted { utf8Less(tensors[$0].name, tensors[$1].name) }
+    }
 
-        // Assign contiguous offsets in name order.
-        var offsets = [(begin: Int, end: Int)](repeating: (0, 0), count: tensors.count)
-        var cursor = 0
-        for i in order {
-            let byteCount = counts[i] * 4  // cannot overflow: elementCount checked count * 4
-            offsets[i] = (cursor, cursor + byteCount)
-            cursor += byteCount
-        }
-        let dataSize = cursor
-
-        // Build the JSON header with all keys sorted by UTF-8 bytes.
+    /// The JSON header, keys sorted by UTF-8 bytes, space-padded to a multiple of 8 bytes.
+    private static func header(_ tensors: [NamedTensor], offsets: [(begin: Int, end: Int)], metadata: [String: String])
+        -> [UInt8]
+    {
         var entries: [(key: String, json: [UInt8])] = []
         entries.reserveCapacity(tensors.count + 1)
         if !metadata.isEmpty {
             var json: [UInt8] = [UInt8(ascii: "{")]
-            let keys = metadata.keys.sorted(by: utf8Less)
-            for (k, key) in keys.enumerated() {
+            for (k, key) in metadata.keys.sorted(by: utf8Less).enumerated() {
                 if k > 0 { json.append(UInt8(ascii: ",")) }
                 appendJSONString(key, to: &json)
                 json.append(UInt8(ascii: ":"))
@@ -248,23 +254,12 @@ extension SafeTensors {
             json.append(UInt8(ascii: "}"))
             entries.append((metadataKey, json))
         }
-        for i in tensors.indices {
-            let t = tensors[i]
-            var json: [UInt8] = []
-            json.append(contentsOf: #"{"data_offsets":["#.utf8)
-            json.append(contentsOf: String(offsets[i].begin).utf8)
-            json.append(UInt8(ascii: ","))
-            json.append(contentsOf: String(offsets[i].end).utf8)
-            json.append(contentsOf: #"],"dtype":"F32","shape":["#.utf8)
-            for (d, dim) in t.shape.enumerated() {
-                if d > 0 { json.append(UInt8(ascii: ",")) }
-                json.append(contentsOf: String(dim).utf8)
-            }
-            json.append(contentsOf: "]}".utf8)
-            entries.append((t.name, json))
+        for (t, offset) in zip(tensors, offsets) {
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            let json = #"{"data_offsets":[\#(offset.begin),\#(offset.end)],"dtype":"F32","shape":[\#(shape)]}"#
+            entries.append((t.name, Array(json.utf8)))
         }
         entries.sort { utf8Less($0.key, $1.key) }
-
         var header: [UInt8] = [UInt8(ascii: "{")]
         for (e, entry) in entries.enumerated() {
             if e > 0 { header.append(UInt8(ascii: ",")) }
@@ -274,8 +269,13 @@ extension SafeTensors {
         }
         header.append(UInt8(ascii: "}"))
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+        return header
+    }
 
-        // Assemble: prefix, header, payload.
+    /// The file: the header's length (8 bytes, little-endian), the header, the payloads.
+    private static func assemble(
+        header: [UInt8], tensors: [NamedTensor], order: [Int], offsets: [(begin: Int, end: Int)], dataSize: Int
+    ) -> [UInt8] {
         let dataStart = 8 + header.count
         let total = dataStart + dataSize
         return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
@@ -321,6 +321,35 @@ extension SafeTensors {
     static func decode(raw bytes: UnsafeRawBufferPointer, file: String) throws
         -> (tensors: [NamedTensor], metadata: [String: String])
     {
+        let (members, dataStart) = try readHeader(bytes, file: file)
+        let dataSize = bytes.count - dataStart
+        let (entries, metadata) = try parseEntries(members, dataSize: dataSize, file: file)
+        try checkCoverage(entries, dataSize: dataSize, file: file)
+        // Copy payloads (all ranges are verified to lie inside `bytes`).
+        let payload = bytes.baseAddress.map { $0 + dataStart }
+        let tensors = entries.sorted(by: { utf8Less($0.name, $1.name) }).map { e in
+            let values = [Float](unsafeUninitializedCapacity: e.count) { buffer, initialized in
+                if e.count > 0, let dst = buffer.baseAddress, let src = payload {
+                    #if _endian(little)
+                        UnsafeMutableRawPointer(dst).copyMemory(from: src + e.begin, byteCount: 4 * e.count)
+                    #else
+                        for k in 0..<e.count {
+                            let bits = src.loadUnaligned(fromByteOffset: e.begin + 4 * k, as: UInt32.self)
+                            dst[k] = Float(bitPattern: UInt32(littleEndian: bits))
+                        }
+                    #endif
+                }
+                initialized = e.count
+            }
+            return NamedTensor(name: e.name, shape: e.shape, values: values)
+        }
+        return (tensors, metadata)
+    }
+
+    /// The header's members (a JSON object, parsed strictly) and where the data section starts.
+    private static func readHeader(_ bytes: UnsafeRawBufferPointer, file: String) throws
+        -> (members: [(String, JSONValue)], dataStart: Int)
+    {
         guard bytes.count >= 8 else {
             throw SafeTensorsError.fileTooShort(file: file, size: bytes.count)
         }
@@ -330,11 +359,7 @@ extension SafeTensors {
         guard length <= UInt64(maxHeaderLength), length <= UInt64(available) else {
             throw SafeTensorsError.invalidHeaderLength(file: file, length: length, available: available)
         }
-        let headerLength = Int(length)
-        let header = Array(bytes[8..<(8 + headerLength)])
-        let dataStart = 8 + headerLength
-        let dataSize = bytes.count - dataStart
-
+        let header = Array(bytes[8..<(8 + Int(length))])
         guard isValidUTF8(header) else {
             throw SafeTensorsError.invalidHeader(file: file, reason: "not valid UTF-8")
         }
@@ -350,8 +375,13 @@ extension SafeTensors {
             throw SafeTensorsError.invalidHeader(
                 file: file, reason: "expected a JSON object at the top level, found \(root.typeName)")
         }
+        return (members, 8 + Int(length))
+    }
 
-        // Entries.
+    /// The tensor entries and the metadata; names must be unique.
+    private static func parseEntries(_ members: [(String, JSONValue)], dataSize: Int, file: String) throws
+        -> (entries: [Entry], metadata: [String: String])
+    {
         var metadata: [String: String] = [:]
         var seen = Set<[UInt8]>()
         var entries: [Entry] = []
@@ -369,19 +399,19 @@ extension SafeTensors {
             }
             entries.append(try parseEntry(name: name, value: value, dataSize: dataSize, file: file))
         }
+        return (entries, metadata)
+    }
 
-        // The data section must be covered exactly, without overlaps or gaps.
-        let byPosition = entries.indices.sorted { a, b in
-            let x = entries[a]
-            let y = entries[b]
+    /// The data section must be covered exactly, without overlaps or gaps.
+    private static func checkCoverage(_ entries: [Entry], dataSize: Int, file: String) throws {
+        let byPosition = entries.sorted { x, y in
             if x.begin != y.begin { return x.begin < y.begin }
             if x.end != y.end { return x.end < y.end }
             return utf8Less(x.name, y.name)
         }
         var cursor = 0
         var previous: String? = nil
-        for i in byPosition {
-            let e = entries[i]
+        for e in byPosition {
             if e.begin < cursor {
                 throw SafeTensorsError.overlappingTensors(file: file, tensor: e.name, other: previous ?? "")
             }
@@ -394,28 +424,6 @@ extension SafeTensors {
         if cursor != dataSize {
             throw SafeTensorsError.uncoveredData(file: file, begin: cursor, end: dataSize)
         }
-
-        // Copy payloads (all ranges are verified to lie inside `bytes`).
-        let payload = bytes.baseAddress.map { $0 + dataStart }
-        var tensors: [NamedTensor] = []
-        tensors.reserveCapacity(entries.count)
-        for e in entries.sorted(by: { utf8Less($0.name, $1.name) }) {
-            let values = [Float](unsafeUninitializedCapacity: e.count) { buffer, initialized in
-                if e.count > 0, let dst = buffer.baseAddress, let src = payload {
-                    #if _endian(little)
-                        UnsafeMutableRawPointer(dst).copyMemory(from: src + e.begin, byteCount: 4 * e.count)
-                    #else
-                        for k in 0..<e.count {
-                            let bits = src.loadUnaligned(fromByteOffset: e.begin + 4 * k, as: UInt32.self)
-                            dst[k] = Float(bitPattern: UInt32(littleEndian: bits))
-                        }
-                    #endif
-                }
-                initialized = e.count
-            }
-            tensors.append(NamedTensor(name: e.name, shape: e.shape, values: values))
-        }
-        return (tensors, metadata)
     }
 
     private static func parseMetadata(_ value: JSONValue, file: String) throws -> [String: String] {
@@ -470,15 +478,43 @@ extension SafeTensors {
                 file: file, tensor: name, reason: "field \"dtype\" is \(dtypeValue.typeName), expected a string")
         }
 
-        // shape
-        let shapeValue = try field("shape")
-        guard case .array(let dims) = shapeValue else {
-            throw SafeTensorsError.invalidEntry(
-                file: file, tensor: name, reason: "field \"shape\" is \(shapeValue.typeName), expected an array")
+        let shape = try parseShape(try field("shape"), tensor: name, file: file)
+        let count: Int
+        switch elementCount(shape) {
+        case .success(let c): count = c
+        case .failure(let reason):
+            throw SafeTensorsError.invalidShape(file: file, tensor: name, reason: reason.description)
         }
-        var shape: [Int] = []
-        shape.reserveCapacity(dims.count)
-        for (d, dim) in dims.enumerated() {
+
+        // The dtype is checked after the shape is known to be well-formed, so that a
+        // structurally broken entry is reported as such first.
+        guard dtype == "F32" else {
+            throw SafeTensorsError.unsupportedDType(file: file, tensor: name, dtype: dtype)
+        }
+
+        let bounds = try parseOffsets(try field("data_offsets"), tensor: name, file: file)
+        let (begin, end) = (bounds[0], bounds[1])
+        guard begin <= end else {
+            throw SafeTensorsError.invalidOffsets(
+                file: file, tensor: name, reason: "begin \(begin) is greater than end \(end)")
+        }
+        guard end <= dataSize else {
+            throw SafeTensorsError.offsetsOutOfBounds(file: file, tensor: name, end: end, dataSize: dataSize)
+        }
+        guard end - begin == 4 * count else {
+            throw SafeTensorsError.sizeMismatch(
+                file: file, tensor: name, expectedBytes: 4 * count, actualBytes: end - begin)
+        }
+        return Entry(name: name, shape: shape, count: count, begin: begin, end: end)
+    }
+
+    /// A shape: non-negative integers.
+    private static func parseShape(_ value: JSONValue, tensor name: String, file: String) throws -> [Int] {
+        guard case .array(let dims) = value else {
+            throw SafeTensorsError.invalidEntry(
+                file: file, tensor: name, reason: "field \"shape\" is \(value.typeName), expected an array")
+        }
+        return try dims.enumerated().map { d, dim in
             guard case .number(let text, let isInteger) = dim else {
                 throw SafeTensorsError.invalidShape(
                     file: file, tensor: name, reason: "dimension \(d) is \(dim.typeName), expected an integer")
@@ -495,33 +531,21 @@ extension SafeTensors {
                 throw SafeTensorsError.invalidShape(
                     file: file, tensor: name, reason: "dimension \(d) is \(n), which is negative")
             }
-            shape.append(n)
+            return n
         }
-        let count: Int
-        switch elementCount(shape) {
-        case .success(let c): count = c
-        case .failure(let reason):
-            throw SafeTensorsError.invalidShape(file: file, tensor: name, reason: reason.description)
-        }
+    }
 
-        // The dtype is checked after the shape is known to be well-formed, so that a
-        // structurally broken entry is reported as such first.
-        guard dtype == "F32" else {
-            throw SafeTensorsError.unsupportedDType(file: file, tensor: name, dtype: dtype)
-        }
-
-        // data_offsets
-        let offsetsValue = try field("data_offsets")
-        guard case .array(let offs) = offsetsValue else {
+    /// `data_offsets`: two non-negative integers, begin and end.
+    private static func parseOffsets(_ value: JSONValue, tensor name: String, file: String) throws -> [Int] {
+        guard case .array(let offs) = value else {
             throw SafeTensorsError.invalidOffsets(
-                file: file, tensor: name, reason: "expected an array of two integers, found \(offsetsValue.typeName)")
+                file: file, tensor: name, reason: "expected an array of two integers, found \(value.typeName)")
         }
         guard offs.count == 2 else {
             throw SafeTensorsError.invalidOffsets(
                 file: file, tensor: name, reason: "expected two integers, found \(offs.count) elements")
         }
-        var bounds: [Int] = []
-        for (k, o) in offs.enumerated() {
+        return try offs.enumerated().map { k, o in
             let which = k == 0 ? "begin" : "end"
             guard case .number(let text, let isInteger) = o else {
                 throw SafeTensorsError.invalidOffsets(
@@ -535,21 +559,8 @@ extension SafeTensors {
                 throw SafeTensorsError.invalidOffsets(
                     file: file, tensor: name, reason: "\(which) is \(text), expected a non-negative integer")
             }
-            bounds.append(n)
+            return n
         }
-        let (begin, end) = (bounds[0], bounds[1])
-        guard begin <= end else {
-            throw SafeTensorsError.invalidOffsets(
-                file: file, tensor: name, reason: "begin \(begin) is greater than end \(end)")
-        }
-        guard end <= dataSize else {
-            throw SafeTensorsError.offsetsOutOfBounds(file: file, tensor: name, end: end, dataSize: dataSize)
-        }
-        guard end - begin == 4 * count else {
-            throw SafeTensorsError.sizeMismatch(
-                file: file, tensor: name, expectedBytes: 4 * count, actualBytes: end - begin)
-        }
-        return Entry(name: name, shape: shape, count: count, begin: begin, end: end)
     }
 }
 
