@@ -35,7 +35,8 @@ public struct ExecutionPolicy: Sendable, Equatable {
 ///     evaluate -> finish atomically (weights, timing, metrics last) -> draw the figures
 ///
 /// A failure (a non-finite loss, an I/O error) leaves `failure.json` with the epoch and batch
-/// and is thrown; the lock is released on every path.
+/// and is thrown; a stop signal (`StopRequest`) returns `.interrupted` with the last epoch
+/// checkpoint kept; the lock is released on every path.
 public struct RunJob {
     public enum Outcome {
         /// Trained and finished here; `figureError` says why figures are missing, if they are.
@@ -44,6 +45,8 @@ public struct RunJob {
         case finishedElsewhere
         /// Another process holds the run's lock.
         case busy
+        /// A stop signal ended training; the last epoch checkpoint (if any) is kept, nothing failed.
+        case interrupted(TrainingError)
     }
 
     public let id: String
@@ -107,16 +110,24 @@ public struct RunJob {
             } catch {
                 return .trained(trained, figureError: "\(error)")
             }
+        } catch let error as TrainingError {
+            guard case .interrupted = error else { throw recordFailure(error, epoch: epochReached) }
+            return .interrupted(error)
         } catch {
-            var failure = RunFailure(error: "\(error)", epoch: epochReached, batch: nil, finishedAt: timestamp())
-            if case TrainingError.nonFiniteLoss(let epoch, let batch, _) = error {
-                failure.epoch = epoch
-                failure.batch = batch
-            }
-            if let bytes = try? CanonicalJSON.encode(failure) {
-                try? AtomicFile.write(bytes, to: directory.failurePath)
-            }
-            throw error
+            throw recordFailure(error, epoch: epochReached)
         }
+    }
+
+    /// Writes `failure.json` (with the epoch and batch where known) and returns the error.
+    private func recordFailure(_ error: Error, epoch epochReached: Int?) -> Error {
+        var failure = RunFailure(error: "\(error)", epoch: epochReached, batch: nil, finishedAt: timestamp())
+        if case TrainingError.nonFiniteLoss(let epoch, let batch, _) = error {
+            failure.epoch = epoch
+            failure.batch = batch
+        }
+        if let bytes = try? CanonicalJSON.encode(failure) {
+            try? AtomicFile.write(bytes, to: directory.failurePath)
+        }
+        return error
     }
 }

@@ -48,6 +48,8 @@ public enum RunnerEvent: Sendable {
     case finished(id: String, seconds: Double, metrics: RunMetrics)
     case failed(id: String, message: String)
     case busy(id: String)
+    /// A stop signal ended the run's training; its last epoch checkpoint is kept.
+    case interrupted(id: String, message: String)
     /// Figures were drawn for a finished run (`error` nil) or could not be (the run stays finished).
     case figures(id: String, error: String?)
 }
@@ -58,6 +60,8 @@ public struct RunnerOutcome: Sendable {
     public var finishedElsewhere: [String] = []
     public var failed: [(id: String, message: String)] = []
     public var busy: [String] = []
+    /// Runs a stop signal ended (checkpoints kept); `notStarted` then lists the rest of the queue.
+    public var interrupted: [String] = []
     public var notStarted: [String] = []
     /// Finished runs whose figures could not be drawn, with why.
     public var figureErrors: [(id: String, message: String)] = []
@@ -181,6 +185,7 @@ public final class Runner: @unchecked Sendable {
                     state.serially { try? writeSummary(fingerprints: plan.dataFingerprints) }
                 case .finishedElsewhere: state.record { $0.finishedElsewhere.append(entry.id) }
                 case .busy: state.record { $0.busy.append(entry.id) }
+                case .interrupted: state.record { $0.interrupted.append(entry.id) }
                 case .failed(let message):
                     state.record {
                         $0.failed.append((entry.id, message))
@@ -193,7 +198,7 @@ public final class Runner: @unchecked Sendable {
         outcome.figureErrors = drawMissingFigures(plan, trained: outcome.finished, onEvent: onEvent)
         outcome.notStarted = queue.map(\.id).filter { id in
             !outcome.finished.contains(id) && !outcome.finishedElsewhere.contains(id) && !outcome.busy.contains(id)
-                && !outcome.failed.contains { $0.id == id }
+                && !outcome.interrupted.contains(id) && !outcome.failed.contains { $0.id == id }
         }
         try writeSummary(fingerprints: plan.dataFingerprints)
         return outcome
@@ -247,7 +252,7 @@ public final class Runner: @unchecked Sendable {
     }
 
     enum Result {
-        case finished, finishedElsewhere, busy
+        case finished, finishedElsewhere, busy, interrupted
         case failed(String)
     }
 
@@ -274,6 +279,9 @@ public final class Runner: @unchecked Sendable {
                 return .busy
             case .finishedElsewhere:
                 return .finishedElsewhere
+            case .interrupted(let reason):
+                onEvent(.interrupted(id: entry.id, message: "\(reason)"))
+                return .interrupted
             case .trained(let trained, let figureError):
                 onEvent(.finished(id: entry.id, seconds: monotonicSeconds() - t0, metrics: trained.metrics))
                 onEvent(.figures(id: entry.id, error: figureError))
@@ -293,6 +301,7 @@ private final class SharedState: @unchecked Sendable {
         var finishedElsewhere: [String] = []
         var failed: [(String, String)] = []
         var busy: [String] = []
+        var interrupted: [String] = []
         var sawFailure = false
     }
     private let lock = NSLock()
@@ -302,7 +311,7 @@ private final class SharedState: @unchecked Sendable {
     func next(_ queue: [PlanEntry], stopOnFailure: Bool) -> PlanEntry? {
         lock.lock()
         defer { lock.unlock() }
-        if stopOnFailure && current.sawFailure { return nil }
+        if (stopOnFailure && current.sawFailure) || StopRequest.isRequested { return nil }
         guard nextIndex < queue.count else { return nil }
         defer { nextIndex += 1 }
         return queue[nextIndex]
@@ -327,7 +336,7 @@ private final class SharedState: @unchecked Sendable {
         defer { lock.unlock() }
         return RunnerOutcome(
             finished: current.finished, finishedElsewhere: current.finishedElsewhere,
-            failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy)
+            failed: current.failed.map { ($0.0, $0.1) }, busy: current.busy, interrupted: current.interrupted)
     }
 }
 

@@ -9,9 +9,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(epoch: Int, batch: Int, value: Double)
     case invalidConfig(field: String, expected: String)
     case datasetTooSmall(String)
+    /// A stop signal arrived (`StopRequest`); the run keeps its last epoch checkpoint.
+    case interrupted(signal: Int32, epoch: Int)
 
     public var description: String {
         switch self {
+        case .interrupted(let signal, let epoch):
+            return
+                "stopped by \(StopRequest.name(signal)) during epoch \(epoch); resumes from the last epoch checkpoint"
         case .nonFiniteLoss(let epoch, let batch, let value):
             return "training diverged: loss is \(value) at epoch \(epoch), batch \(batch) (try a smaller learning_rate)"
         case .invalidConfig(let field, let expected):
@@ -107,6 +112,7 @@ public final class Trainer {
             let trainSummary = LossSummary(
                 recon: sums.recon / Double(batchCount), kl: isVAE ? sums.kl / Double(batchCount) : nil,
                 total: sums.total / Double(batchCount))
+            try stopIfRequested(epoch: epoch)
             let testSummary = Evaluation.losses(
                 model, images: test, beta: config.beta, rng: &evalRNG, parallel: parallel)
             let record = EpochRecord(epoch: epoch, train: trainSummary, test: testSummary)
@@ -121,6 +127,7 @@ public final class Trainer {
         }
 
         let ev0 = monotonicSeconds()
+        try stopIfRequested(epoch: records.count)
         FaultInjection.reached("evaluation")
         let final = try finalEvaluation(
             last: records[records.count - 1], rng: &evalRNG, parallel: parallel, onEvent: onEvent)
@@ -137,6 +144,12 @@ public final class Trainer {
         return TrainedRun(model: model, metrics: metrics, timing: timing)
     }
 
+    /// Throws `interrupted` once a stop signal has arrived: called where stopping loses at most
+    /// the current epoch (the checkpoint of the one before stays).
+    private func stopIfRequested(epoch: Int) throws {
+        if let signal = StopRequest.signal { throw TrainingError.interrupted(signal: signal, epoch: epoch) }
+    }
+
     /// One pass over the training set in this epoch's order (the `shuffle` stream), one
     /// optimisation step per batch; returns the sums of the batches' loss parts. A non-finite
     /// loss stops the run with its epoch and batch.
@@ -151,6 +164,7 @@ public final class Trainer {
         let order = shuffle.permutation(train.count)
         var sums = (recon: 0.0, kl: 0.0, total: 0.0)
         for b in 0..<batchCount {
+            try stopIfRequested(epoch: epoch)
             let lo = b * config.batchSize
             let n = min(config.batchSize, train.count - lo)
             x.resize([n, 1, train.rows, train.cols])

@@ -2,6 +2,7 @@ import ArgumentParser
 import Experiments
 import Foundation
 import NeuralNet
+import Support
 import Training
 
 struct RunCommand: ParsableCommand {
@@ -78,6 +79,7 @@ struct RunCommand: ParsableCommand {
         }
         printPlan(plan)
         if dryRun { return }
+        StopRequest.install(onFirst: announceStop)
 
         let board = ProgressBoard(live: isatty(2) == 1)
         let outcome: RunnerOutcome
@@ -93,11 +95,18 @@ struct RunCommand: ParsableCommand {
         let cached = plan.entries.count - plan.toRun.count + outcome.finishedElsewhere.count
         var line = "\(outcome.finished.count) trained, \(cached) cached, \(outcome.failed.count) failed"
         if !outcome.busy.isEmpty { line += ", \(outcome.busy.count) running in another process" }
-        if !outcome.notStarted.isEmpty { line += ", \(outcome.notStarted.count) not started (--fail-fast)" }
+        if !outcome.interrupted.isEmpty { line += ", \(outcome.interrupted.count) interrupted" }
+        if !outcome.notStarted.isEmpty {
+            line += ", \(outcome.notStarted.count) not started" + (StopRequest.isRequested ? "" : " (--fail-fast)")
+        }
         print(line + "; summary: \(results)/summary.md")
         for f in outcome.failed { print("FAILED \(f.id): \(f.message)") }
         for f in outcome.figureErrors { print("figures missing for \(f.id): \(f.message)") }
         if !outcome.failed.isEmpty { throw ExitCode.failure }
+        if let signal = StopRequest.signal {
+            print("stopped by \(StopRequest.name(signal)): checkpoints kept; the same command resumes")
+            throw ExitCode(128 + signal)
+        }
         if !outcome.busy.isEmpty {
             print(
                 "not finished: \(outcome.busy.count) run(s) are being trained by another vaelab process; run again when it ends"
@@ -172,6 +181,10 @@ final class ProgressBoard: @unchecked Sendable {
             log("\(id): FAILED: \(message)", always: true)
         case .busy(let id):
             log("\(id): skipped, another process is training it", always: true)
+        case .interrupted(let id, let message):
+            lines[id] = nil
+            order.removeAll { $0 == id }
+            log("\(id): \(message)", always: true)
         case .figures(let id, let error):
             log("\(id): " + (error.map { "figures not drawn: \($0)" } ?? "figures drawn"), always: error != nil)
         }

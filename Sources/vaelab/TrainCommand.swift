@@ -4,6 +4,7 @@ import Experiments
 import Foundation
 import Models
 import NeuralNet
+import Support
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -69,6 +70,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let policy = ExecutionPolicy(threadsPerRun: threads)
         policy.apply()
+        StopRequest.install(onFirst: announceStop)
         let config = runConfig
         do {
             guard let name = DatasetName(rawValue: config.dataset) else {
@@ -90,6 +92,10 @@ struct TrainCommand: ParsableCommand {
                     }
                 },
                 onEvent: progress.handle)
+            if case .interrupted(let reason) = outcome, let signal = StopRequest.signal {
+                FileHandle.standardError.write(Data("vaelab train: \(reason)\n".utf8))
+                throw ExitCode(128 + signal)
+            }
             guard case .trained(let trained, let figureError) = outcome else {
                 FileHandle.standardError.write(
                     Data("vaelab train: \(out) is being trained by another vaelab process\n".utf8))

@@ -291,4 +291,55 @@ struct RunCLITests {
         #expect(a != nil && a == b, "resumed metrics.json differs from the uninterrupted run's")
         #expect(!FileManager.default.fileExists(atPath: checkpoint))
     }
+
+    /// Stops a real `vaelab run` with SIGTERM, SIGUSR1 (Slurm's warning) and SIGINT after its
+    /// first epoch checkpoint: each stops at a batch boundary with 128 + the signal, keeps the
+    /// checkpoint, marks nothing failed, and the same command resumes to the uninterrupted
+    /// run's metrics.json, byte for byte.
+    @Test func stopSignalsEndCleanlyAndResumeToIdenticalMetrics() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try Self.writeSpec(
+            tmp,
+            #"""
+            {"name": "stop", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
+             "train_limit": 3000, "test_limit": 500, "iwae_samples": 4}}
+            """#)
+        let reference = try CLI.run(["run", spec, "--results", tmp + "/uninterrupted"])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let id = try #require(try FileManager.default.contentsOfDirectory(atPath: tmp + "/uninterrupted/runs").first)
+        let expected = FileManager.default.contents(atPath: tmp + "/uninterrupted/runs/\(id)/metrics.json")
+        for signal in [SIGTERM, SIGUSR1, SIGINT] {
+            let results = tmp + "/signal-\(signal)"
+            let run = results + "/runs/\(id)"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["run", spec, "--results", results]
+            process.currentDirectoryURL = CLI.root
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(120)
+            while !FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors") && Date() < deadline
+                && process.isRunning
+            {
+                usleep(20_000)
+            }
+            kill(process.processIdentifier, signal)
+            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 128 + signal, "signal \(signal): \(stdout)")
+            #expect(stdout.contains("1 interrupted") && stdout.contains("the same command resumes"), "\(stdout)")
+            #expect(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
+            #expect(!FileManager.default.fileExists(atPath: run + "/metrics.json"))
+            #expect(!FileManager.default.fileExists(atPath: run + "/failure.json"), "a stop is not a failure")
+
+            let resumed = try CLI.run(["run", spec, "--results", results])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect(resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
+            let metrics = FileManager.default.contents(atPath: run + "/metrics.json")
+            #expect(expected != nil && metrics == expected, "signal \(signal): resumed metrics.json differs")
+        }
+    }
 }
