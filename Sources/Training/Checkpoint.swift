@@ -92,3 +92,13 @@ extension Trainer {
         return w.count == 4 && w.contains(where: { $0 != 0 }) ? w : nil
     }
 }
+
+extension Trainer {
+    /// How many epochs the checkpoint at `path` holds, or nil when it cannot be read.
+    public static func checkpointEpochs(at path: String) -> Int? {
+        guard let (_, metadata) = try? SafeTensors.read(path: path), let text = metadata["records"],
+            let records = try? JSONDecoder().decode([EpochRecord].self, from: Data(text.utf8))
+        else { return nil }
+        return records.count
+    }
+}

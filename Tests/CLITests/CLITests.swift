@@ -342,4 +342,61 @@ struct RunCLITests {
             #expect(expected != nil && metrics == expected, "signal \(signal): resumed metrics.json differs")
         }
     }
+
+    /// `vaelab status` on a tree with a run in every state: done, checkpointed (killed after its
+    /// first epoch), failed, running (its lock held, with a holder record), not started.
+    @Test func statusNamesEveryState() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try Self.writeSpec(
+            tmp,
+            #"""
+            {"name": "states", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 2, "batch_size": 64,
+             "train_limit": 256, "test_limit": 128, "iwae_samples": 2}, "seeds": [0, 1, 2, 3, 4]}
+            """#)
+        let results = tmp + "/results"
+        #expect(try CLI.run(["run", spec, "--results", results, "--jobs", "1"]).status == 0)
+        let ids = try FileManager.default.contentsOfDirectory(atPath: results + "/runs").sorted()
+        try #require(ids.count == 5)
+        let runs = ids.map { results + "/runs/" + $0 }
+        let fm = FileManager.default
+        // ids[0] checkpointed: retrained and killed at its first epoch checkpoint.
+        try fm.removeItem(atPath: runs[0])
+        let killed = try CLI.run(
+            ["run", spec, "--results", results, "--jobs", "1"], environment: ["VAELAB_FAULT_KILL": "epoch:1"])
+        #expect(killed.status != 0)
+        // ids[1] failed, ids[2] not started, ids[3] running (its lock held here).
+        for name in ["metrics.json", "timing.json", "model.safetensors"] {
+            try fm.removeItem(atPath: runs[1] + "/" + name)
+        }
+        try Data(#"{"error":"training diverged","finished_at":"2026-01-01T00:00:00Z"}"#.utf8)
+            .write(to: URL(fileURLWithPath: runs[1] + "/failure.json"))
+        try fm.removeItem(atPath: runs[2])
+        try fm.removeItem(atPath: runs[3] + "/metrics.json")
+        let fd = open(runs[3] + "/.lock", O_RDWR | O_CREAT, 0o644)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX) == 0)
+        let record = #"{"host":"node7","pid":4242,"since":"2026-01-01T00:00:00Z","slurm_job":"99_3"}"#
+        _ = record.withCString { write(fd, $0, strlen($0)) }
+
+        let status = try CLI.run(["status", spec, "--results", results])
+        #expect(status.status == 0, "\(status.stderr)")
+        let line = { (id: String) in
+            status.stdout.split(separator: "\n").first { $0.contains(id) }.map(String.init) ?? ""
+        }
+        #expect(line(ids[0]).hasPrefix("checkpointed") && line(ids[0]).contains("epoch 1/2 done"), "\(status.stdout)")
+        #expect(line(ids[1]).hasPrefix("failed") && line(ids[1]).contains("training diverged"))
+        #expect(line(ids[2]).hasPrefix("not started"))
+        #expect(line(ids[3]).hasPrefix("running") && line(ids[3]).contains("node7 (pid 4242, Slurm job 99_3)"))
+        #expect(line(ids[4]).hasPrefix("done"))
+        #expect(status.stdout.contains("5 runs: 1 done, 1 running, 1 checkpointed, 1 failed, 1 not started"))
+
+        let json = try CLI.run(["status", "--results", results, "--json"])  // the recorded study
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["format"] as? String == "vaelab.status/1")
+        #expect(
+            (object["totals"] as? [String: Int]) == [
+                "done": 1, "running": 1, "checkpointed": 1, "failed": 1, "not_started": 1,
+            ])
+    }
 }
