@@ -2,6 +2,8 @@
 SWIFT      ?= swift
 BIN        := .build/release/vaelab
 APT_PKGS   := pkg-config libopenblas-dev libpng-dev libcairo2-dev zlib1g-dev fonts-dejavu-core dataset-fashion-mnist
+# A real one-node Slurm for the `vaelab slurm` tests (started by the tests themselves).
+SLURM_PKGS := slurmctld slurmd slurm-client munge
 # The reference study first, then every other spec (a new one is picked up with no change here).
 SPECS      := experiments/reference.json $(filter-out experiments/reference.json experiments/smoke.json experiments/spec.schema.json,$(wildcard experiments/*.json))
 JOBS       ?= $(shell nproc)
@@ -10,7 +12,7 @@ TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 .PHONY: setup build test fmt fmt-check bench bench-compare ablation report smoke clean fuzz
 FORMATTED  := Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
-## setup: install the Debian packages (when missing), Python's safetensors for the interop test,
+## setup: install the Debian packages (when missing; Slurm for its tests), Python's safetensors for the interop test,
 ## jsonschema for the schema test and PyTorch (CPU) for the golden test, which fail without them
 setup:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -18,6 +20,12 @@ setup:
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@missing=""; for p in $(SLURM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy 2>/dev/null \
 	  || echo "note: Python safetensors unavailable; the interop test will be skipped"

@@ -74,7 +74,8 @@ let package = Package(
         .testTarget(
             name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
-        .testTarget(name: "CLITests"),
+        // The real binary end to end; slurm-cluster.sh starts the one-node Slurm of SlurmTests.swift.
+        .testTarget(name: "CLITests", exclude: ["slurm-cluster.sh"]),
         // The engine against the PyTorch reference beside it (torch_model.py, golden.py; seeds.py
         // trains that reference for the width study's comparison).
         .testTarget(

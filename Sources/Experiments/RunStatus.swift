@@ -22,19 +22,24 @@ public struct RunStatus: Codable, Sendable {
     public var secondsSinceCheckpoint: Double?
     /// Why it failed, or why its metrics cannot be trusted.
     public var reason: String?
+    /// The Slurm array task that last had the run (`<job>_<task>`), from the submission records.
+    public var slurmTask: String?
 
     enum CodingKeys: String, CodingKey {
         case id, studies, state, epochs, holder, reason
+        case slurmTask = "slurm_task"
         case epochsDone = "epochs_done"
         case secondsSinceCheckpoint = "seconds_since_checkpoint"
     }
 
     /// The status of every entry of `plan` in `store`, in plan order.
     public static func collect(_ plan: Plan, store: ResultsStore, now: Date = Date()) -> [RunStatus] {
-        plan.entries.map { entry in
+        let tasks = SlurmBackend.taskIDs(results: store.root)
+        return plan.entries.map { entry in
             let dir = store.run(entry.id)
             var status = RunStatus(
                 id: entry.id, studies: entry.studies, state: .notStarted, epochs: entry.config.epochs)
+            status.slurmTask = tasks[entry.id]
             let fingerprint = plan.dataFingerprints[entry.config.dataset] ?? ""
             let checkpoint = try? FileManager.default.attributesOfItem(atPath: dir.checkpointPath)
             if checkpoint != nil {
@@ -67,6 +72,7 @@ public struct RunStatus: Codable, Sendable {
         if let done = epochsDone { detail.append("epoch \(done)/\(epochs) done") }
         if let s = secondsSinceCheckpoint { detail.append("checkpoint \(Self.age(s)) ago") }
         if state == .running && epochsDone == nil { detail.append("in epoch 1/\(epochs)") }
+        if let task = slurmTask, holder?.slurmJob == nil { detail.append("Slurm task \(task)") }
         if let reason { detail.append(reason) }
         let name = state.rawValue.replacingOccurrences(of: "_", with: " ")
         return name.padding(toLength: 13, withPad: " ", startingAt: 0) + id

@@ -160,16 +160,7 @@ public final class Runner: @unchecked Sendable {
 
     /// Records the studies, trains every run that is not cached (in parallel), then writes the summary.
     public func execute(_ plan: Plan, onEvent: @escaping @Sendable (RunnerEvent) -> Void) throws -> RunnerOutcome {
-        try AtomicFile.makeDirectory(store.runsDirectory)
-        try AtomicFile.makeDirectory(store.studiesDirectory)
-        do {
-            let lock = try RunLock.acquire(directory: store.root, wait: true)
-            defer { withExtendedLifetime(lock) {} }
-            AtomicFile.removeStaleTemporaries(in: store.studiesDirectory)
-            for study in plan.studies {
-                try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
-            }
-        }
+        try recordStudies(plan)
         try writeSummary(fingerprints: plan.dataFingerprints)  // what is already finished, before training more
         let queue = options.figuresOnly ? [] : plan.toRun
         let jobs = max(1, min(options.jobs, queue.count))
@@ -202,6 +193,18 @@ public final class Runner: @unchecked Sendable {
         }
         try writeSummary(fingerprints: plan.dataFingerprints)
         return outcome
+    }
+
+    /// Writes `studies/<name>.json` for every study of the plan (under the tree's lock).
+    public func recordStudies(_ plan: Plan) throws {
+        try AtomicFile.makeDirectory(store.runsDirectory)
+        try AtomicFile.makeDirectory(store.studiesDirectory)
+        let lock = try RunLock.acquire(directory: store.root, wait: true)
+        defer { withExtendedLifetime(lock) {} }
+        AtomicFile.removeStaleTemporaries(in: store.studiesDirectory)
+        for study in plan.studies {
+            try AtomicFile.write(CanonicalJSON.encode(study), to: store.studiesDirectory + "/\(study.name).json")
+        }
     }
 
     /// Rebuilds summary.json and summary.md from every recorded study.
