@@ -91,6 +91,12 @@ struct RunCommand: ParsableCommand {
             throw ExitCode.failure
         }
         board.finish()
+        try finish(plan, outcome)
+    }
+
+    /// The last line (trained, cached, failed, ...), the failures, and the exit status: 1 when a
+    /// run failed, 128 + the signal after a stop, 3 when runs were busy in another process.
+    private func finish(_ plan: Plan, _ outcome: RunnerOutcome) throws {
         // Runs that another process finished while this one waited count as cached.
         let cached = plan.entries.count - plan.toRun.count + outcome.finishedElsewhere.count
         var line = "\(outcome.finished.count) trained, \(cached) cached, \(outcome.failed.count) failed"
@@ -109,8 +115,8 @@ struct RunCommand: ParsableCommand {
         }
         if !outcome.busy.isEmpty {
             print(
-                "not finished: \(outcome.busy.count) run(s) are being trained by another vaelab process; run again when it ends"
-            )
+                "not finished: \(outcome.busy.count) run(s) are being trained by another vaelab process;"
+                    + " run again when it ends")
             throw ExitCode(3)
         }
     }
