@@ -28,6 +28,8 @@ public struct ReportGenerator {
     let out: String
     /// Path of the results tree as the report names it (relative where possible).
     let resultsName: String
+    /// The results tree as a link from the report's directory ("../results" for the defaults).
+    let resultsLink: String
     private var figures: [(name: String, bytes: [UInt8])] = []
     private var md = ""
 
@@ -40,6 +42,18 @@ public struct ReportGenerator {
         self.tree = tree
         self.out = out
         self.resultsName = resultsName
+        resultsLink = Self.relativePath(from: out, to: resultsName)
+    }
+
+    /// `target` as a relative link from the directory `base` (both relative to the working
+    /// directory or absolute), e.g. ("report", "results") -> "../results".
+    static func relativePath(from base: String, to target: String) -> String {
+        let b = URL(fileURLWithPath: base).standardizedFileURL.pathComponents
+        let t = URL(fileURLWithPath: target).standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(b.count, t.count) && b[common] == t[common] { common += 1 }
+        let parts = Array(repeating: "..", count: b.count - common) + t[common...]
+        return parts.isEmpty ? "." : parts.joined(separator: "/")
     }
 
     // MARK: - Writing
@@ -547,7 +561,7 @@ public struct ReportGenerator {
                     FileManager.default.fileExists(atPath: run.directory.figuresPath + "/" + kind)
                 {
                     links.append(
-                        "[\(kind.replacingOccurrences(of: ".png", with: ""))](../\(resultsName)/runs/\(run.id)/figures/\(kind))"
+                        "[\(kind.replacingOccurrences(of: ".png", with: ""))](\(resultsLink)/runs/\(run.id)/figures/\(kind))"
                     )
                 }
             }

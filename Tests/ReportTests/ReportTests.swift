@@ -116,7 +116,7 @@ private func makeResults() throws -> String {
 struct ReportTests {
     @Test func reportMatchesTheGoldenMarkdown() throws {
         let results = try makeResults()
-        let out = scratchDirectory() + "/report"
+        let out = URL(fileURLWithPath: results).deletingLastPathComponent().path + "/report"
         let outcome = try ReportGenerator.generate(results: results, out: out)
         // The golden file names the results directory the way the generator was given it.
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8).replacingOccurrences(
@@ -143,6 +143,30 @@ struct ReportTests {
                 FileManager.default.contents(atPath: a + "/figures/" + name)
                     == FileManager.default.contents(atPath: b + "/figures/" + name))
         }
+    }
+
+    /// Links into the results tree resolve from the report's directory, wherever each is.
+    @Test func runFigureLinksResolveFromTheReport() throws {
+        let results = try makeResults()
+        // A figure of a finished run that is not its group's first: linked into the results tree.
+        let runs = try FileManager.default.contentsOfDirectory(atPath: results + "/runs").sorted()
+        let second = try #require(
+            runs.first {
+                $0.contains("-s1-") && FileManager.default.fileExists(atPath: "\(results)/runs/\($0)/metrics.json")
+            })
+        let samples = try #require(
+            FileManager.default.enumerator(atPath: results + "/runs")?.compactMap { $0 as? String }
+                .first { $0.hasSuffix("/figures/" + RunFigures.samples) })
+        try AtomicFile.makeDirectory("\(results)/runs/\(second)/figures")
+        try FileManager.default.copyItem(
+            atPath: results + "/runs/" + samples,
+            toPath: "\(results)/runs/\(second)/figures/\(RunFigures.reconstructions)")
+        let out = scratchDirectory() + "/deeper/report"
+        let outcome = try ReportGenerator.generate(results: results, out: out)
+        let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
+        let links = text.matches(of: /\]\(([^)]*\/runs\/[^)]*\.png)\)/).map { String($0.1) }
+        #expect(!links.isEmpty)
+        for link in links { #expect(FileManager.default.fileExists(atPath: out + "/" + link), "\(link)") }
     }
 
     @Test func figuresAreLinkedAndCarryTheirRuns() throws {
