@@ -13,7 +13,10 @@ public enum SpecSchema {
             (
                 "description",
                 .string(
-                    "A study: base settings, a grid (Cartesian product), zipped lists that vary together, explicit runs, and seeds. Every expanded run is trained once under results/runs/<run-id>/."
+                    """
+                    A study: base settings, a grid (Cartesian product), zipped lists that vary together, explicit \
+                    runs, and seeds. Every expanded run is trained once under results/runs/<run-id>/.
+                    """
                 )
             ),
             ("type", .string("object")),
@@ -62,7 +65,10 @@ public enum SpecSchema {
                         (
                             "description",
                             .string(
-                                "Every point is run once per seed; runs that differ only by seed form one group (mean ± std)."
+                                """
+                                Every point is run once per seed; runs that differ only by seed form one group \
+                                (mean ± std).
+                                """
                             )
                         )
                     ])

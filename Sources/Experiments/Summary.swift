@@ -221,7 +221,10 @@ public struct Summary: Codable, Sendable, Equatable {
             s += "\n## \(study.name)\n\n"
             if !study.description.isEmpty { s += "\(study.description)\n\n" }
             s +=
-                "| group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | 5-NN acc. |\n"
+                """
+                | group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) \
+                | active units | 5-NN acc. |\n
+                """
             s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
             for g in study.groups {
                 var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"

@@ -58,7 +58,10 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var outPlane: Int { outHeight * outWidth }
 
     public var description: String {
-        "C=\(channels) \(inHeight)x\(inWidth) k=\(kernel) s=\(stride) pad=(\(padTop),\(padLeft)) -> \(outHeight)x\(outWidth)"
+        """
+        C=\(channels) \(inHeight)x\(inWidth) k=\(kernel) s=\(stride) pad=(\(padTop),\(padLeft)) -> \
+        \(outHeight)x\(outWidth)
+        """
     }
 }
 

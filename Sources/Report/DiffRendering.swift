@@ -39,7 +39,10 @@ extension SummaryDiff {
         if onlyChanged { s += " (of \(totalRows); unchanged rows hidden)" }
         s += ", \(changedCount) changed, \(significantCount) significant (*)"
         s +=
-            "; groups +\(addedGroups.count) −\(removedGroups.count); studies +\(addedStudies.count) −\(removedStudies.count)"
+            """
+            ; groups +\(addedGroups.count) −\(removedGroups.count); studies +\(addedStudies.count) \
+            −\(removedStudies.count)
+            """
         return s
     }
 
@@ -98,7 +101,10 @@ extension SummaryDiff {
             if r.study != study {
                 study = r.study
                 s +=
-                    "\n## \(cell(r.study))\n\n| group | metric | A | B | Δ | rel. | sig. |\n|---|---|--:|--:|--:|--:|:-:|\n"
+                    """
+                    \n## \(cell(r.study))\n\n| group | metric | A | B | Δ | rel. | sig. \
+                    |\n|---|---|--:|--:|--:|--:|:-:|\n
+                    """
             }
             let sig = Self.mark(r)
             let cells = [

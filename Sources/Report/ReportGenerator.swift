@@ -116,7 +116,10 @@ public struct ReportGenerator {
         md += "## Methods\n\n"
         md += "| | |\n|---|---|\n"
         md +=
-            "| Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n"
+            """
+            | Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer \
+            where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n
+            """
         md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised) |\n"
         let kinds = Set(configs.map(\.model))
         var architectures: [String] = []
@@ -126,25 +129,47 @@ public struct ReportGenerator {
         }
         md += "| Model | \(architectures.joined(separator: " · ")). H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
         md +=
-            "| Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each averaged over the images (AE: recon only). Units: nats per image |\n"
+            """
+            | Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = \
+            KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each \
+            averaged over the images (AE: recon only). Units: nats per image |\n
+            """
         md +=
             "| Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n"
         md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"
         md +=
-            "| Train / test losses | train: mean over the epoch's batches while training; test: all test images after the epoch, one z per image |\n"
+            """
+            | Train / test losses | train: mean over the epoch's batches while training; test: all test images \
+            after the epoch, one z per image |\n
+            """
         md +=
             "| Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) samples per test image; active units: dimensions whose posterior mean varies over the test set by more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test latent means among the training ones |\n"
         md += "| Seeds | mean ± sample standard deviation over seeds, n = number of finished seeds |\n"
         md +=
-            "| Engine checks | every `make test`: finite-difference gradient checks of every layer and loss; the golden test "
+            """
+            | Engine checks | every `make test`: finite-difference gradient checks of every layer and loss; the \
+            golden test 
+            """
         md +=
-            "(`Tests/GoldenTests`): from vaelab's initial weights, MNIST's first batches and vaelab's noise, a float64 PyTorch "
+            """
+            (`Tests/GoldenTests`): from vaelab's initial weights, MNIST's first batches and vaelab's noise, a \
+            float64 PyTorch 
+            """
         md +=
-            "implementation with Keras's padding reproduced exactly computes the loss parts, every gradient, the Adam step and "
+            """
+            implementation with Keras's padding reproduced exactly computes the loss parts, every gradient, the \
+            Adam step and 
+            """
         md +=
-            "a 20-step trajectory, for the VAE and the AE at d = 2 and 16 and H = 16 and 256, each on the direct and the GEMM "
+            """
+            a 20-step trajectory, for the VAE and the AE at d = 2 and 16 and H = 16 and 256, each on the direct and \
+            the GEMM 
+            """
         md +=
-            "kernels and on 2 threads; vaelab agrees per tensor within 1e-5 (losses), 1e-4 (gradients), 1e-3 (the step) or "
+            """
+            kernels and on 2 threads; vaelab agrees per tensor within 1e-5 (losses), 1e-4 (gradients), 1e-3 (the \
+            step) or 
+            """
         md += "4× PyTorch's own float32 error where float32 cannot do better |\n\n"
     }
 
@@ -159,7 +184,10 @@ public struct ReportGenerator {
             "Final-epoch losses in nats per image, mean ± std over the n finished seeds. The published values are the "
         md += "training losses after 25 epochs (~ marks an approximate figure).\n\n"
         md +=
-            "| model | d | H | n | train recon | train KL | train total | test recon | test KL | test total | published recon / KL / total |\n"
+            """
+            | model | d | H | n | train recon | train KL | train total | test recon | test KL | test total | \
+            published recon / KL / total |\n
+            """
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         // VAE rows first, then the AE, each by latent dimension.
         func order(_ g: GroupSummary) -> (Int, Int) {
@@ -187,11 +215,18 @@ public struct ReportGenerator {
             if model == "VAE", let p = Self.published[d] {
                 let t = p.approximate ? "~" : ""
                 row +=
-                    " | \(t)\(Self.number(p.recon, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.kl, p.approximate ? 1 : 2)) / \(t)\(Self.number(p.total, p.approximate ? 1 : 2)) |"
+                    """
+                     | \(t)\(Self.number(p.recon, p.approximate ? 1 : 2)) / \
+                    \(t)\(Self.number(p.kl, p.approximate ? 1 : 2)) / \
+                    \(t)\(Self.number(p.total, p.approximate ? 1 : 2)) |
+                    """
                 if let total = g.metrics["train_total"] {
                     let delta = (total.mean - p.total) / p.total * 100
                     comparisons.append(
-                        "VAE d = \(d): train total \(Self.number(total.mean, 2)) against \(t)\(Self.number(p.total, 2)) published (\(Self.signed(delta, 1))%)"
+                        """
+                        VAE d = \(d): train total \(Self.number(total.mean, 2)) against \
+                        \(t)\(Self.number(p.total, 2)) published (\(Self.signed(delta, 1))%)
+                        """
                     )
                 }
             } else {
@@ -221,7 +256,10 @@ public struct ReportGenerator {
                 ReportCharts.curves(title: "Reference study: loss per epoch (mean over seeds)", groups: curveGroups),
                 name: "reference-curves.png", runs: ids,
                 caption:
-                    "Test (solid) and train (dashed) losses per epoch, mean over seeds; look at the gap between d = 2 and d = 16 in reconstruction, paid for in KL."
+                    """
+                    Test (solid) and train (dashed) losses per epoch, mean over seeds; look at the gap between d = \
+                    2 and d = 16 in reconstruction, paid for in KL.
+                    """
             )
         }
         // AE against VAE samples, per latent dimension.
@@ -240,7 +278,11 @@ public struct ReportGenerator {
                 ReportCharts.sideBySide(title: "Samples from the prior: VAE against AE, d = \(d)", panels: images),
                 name: "reference-samples-vae-vs-ae-d\(d).png", runs: pair.map(\.id),
                 caption:
-                    "The same N(0, I) draws through each decoder. The VAE was trained to make N(0, I) cover its codes; the AE was not, so its samples show whatever its decoder does near the origin: compare how many are clean digits."
+                    """
+                    The same N(0, I) draws through each decoder. The VAE was trained to make N(0, I) cover its \
+                    codes; the AE was not, so its samples show whatever its decoder does near the origin: compare \
+                    how many are clean digits.
+                    """
             )
         }
     }
@@ -266,7 +308,10 @@ public struct ReportGenerator {
             md +=
                 "Each configuration's first finished seed: reconstructions and the latent map, then interpolations and "
             md +=
-                "(d = 2) the decoded manifold. \(Self.captions[RunFigures.reconstructions]!) \(Self.captions[RunFigures.latentMap]!) "
+                """
+                (d = 2) the decoded manifold. \(Self.captions[RunFigures.reconstructions]!) \
+                \(Self.captions[RunFigures.latentMap]!) 
+                """
             md +=
                 "\(Self.captions[RunFigures.interpolations]!) \(Self.captions[RunFigures.manifold]!)\n\n"
                 + blocks.joined()
@@ -285,7 +330,10 @@ public struct ReportGenerator {
         let runCount = study.groups.reduce(0) { $0 + $1.runIDs.count }
         let finished = study.groups.reduce(0) { $0 + $1.done }
         md +=
-            "Spec `\(record.specFile)` (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) configurations, "
+            """
+            Spec `\(record.specFile)` (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) \
+            configurations, 
+            """
         md += "\(finished) of \(runCount) runs finished.\n\n"
         md +=
             "| configuration | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n"
@@ -340,7 +388,10 @@ public struct ReportGenerator {
                             points: points.map { (beta: $0.0, runs: $0.1) }),
                         name: "\(slug)-rate-distortion.png", runs: ids,
                         caption:
-                            "One point per β (test set): larger β buys a lower rate (KL) with more distortion (recon); grey lines join points of equal recon + KL, the β = 1 objective."
+                            """
+                            One point per β (test set): larger β buys a lower rate (KL) with more distortion \
+                            (recon); grey lines join points of equal recon + KL, the β = 1 objective.
+                            """
                     )
                 }
             }
@@ -425,14 +476,20 @@ public struct ReportGenerator {
             let narrow = spread.min(by: { range($0.1) < range($1.1) }), range(wide.1) >= 3 * range(narrow.1)
         else { return }
         md +=
-            "At \(wide.0.label) the final test total spans \(Self.number(wide.1.min()!, 1))–\(Self.number(wide.1.max()!, 1)) "
+            """
+            At \(wide.0.label) the final test total spans \
+            \(Self.number(wide.1.min()!, 1))–\(Self.number(wide.1.max()!, 1)) 
+            """
         md += "over \(wide.1.count) seeds in vaelab"
         if wide.2.count >= 2 {
             md +=
                 " and \(Self.number(wide.2.min()!, 1))–\(Self.number(wide.2.max()!, 1)) over \(wide.2.count) in \(name)"
         }
         md +=
-            ", against a range of \(Self.number(range(narrow.1), 1)) at \(narrow.0.label): there the result depends on the "
+            """
+            , against a range of \(Self.number(range(narrow.1), 1)) at \(narrow.0.label): there the result depends \
+            on the 
+            """
         md += "initial draw (how many latent units survive it)"
         md += (wide.2.count >= 2 ? ", in both implementations" : "") + ".\n\n"
     }
@@ -461,15 +518,27 @@ public struct ReportGenerator {
 
     private static let captions: [String: String] = [
         RunFigures.reconstructions:
-            "Test images over their reconstructions (decoded posterior means): blur and digit swaps show what the code keeps.",
+            """
+        Test images over their reconstructions (decoded posterior means): blur and digit swaps show what the \
+        code keeps.
+        """,
         RunFigures.samples:
             "Samples decoded from z ~ N(0, I): sharp, varied digits mean the prior covers the latent space.",
         RunFigures.latentMap:
-            "Posterior means of the test images coloured by digit (first two principal components when d > 2): look for separated, round clusters.",
+            """
+        Posterior means of the test images coloured by digit (first two principal components when d > 2): look \
+        for separated, round clusters.
+        """,
         RunFigures.interpolations:
-            "Decoded straight lines between two test images' latent means: smooth morphs without blanks mean a continuous latent space.",
+            """
+        Decoded straight lines between two test images' latent means: smooth morphs without blanks mean a \
+        continuous latent space.
+        """,
         RunFigures.manifold:
-            "The decoder over a 20 × 20 grid of N(0, 1) quantiles of a 2-d latent space: every digit should have a region.",
+            """
+        The decoder over a 20 × 20 grid of N(0, 1) quantiles of a 2-d latent space: every digit should have a \
+        region.
+        """,
     ]
 
     /// Copies `<run>/figures/<kind>` into the report (once); its name there, or nil if the run has none.
@@ -518,15 +587,24 @@ public struct ReportGenerator {
         md += "| CPU | \(distinct(\.cpuModel)), \(distinct { "\($0.hostCores)" }) cores |\n"
         let total = timings.reduce(0) { $0 + $1.totalSeconds }
         md +=
-            "| compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall times) |\n"
+            """
+            | compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall \
+            times) |\n
+            """
         let rss = timings.map(\.peakResidentMB).max()
         md +=
             "| peak resident memory of a vaelab process (the runs of one `vaelab run --jobs N` share it) | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
         let runs = tree.runs
         md +=
-            "| runs | \(runs.count): \(runs.filter { $0.status == .done }.count) done, \(runs.filter { $0.status == .failed }.count) failed, "
+            """
+            | runs | \(runs.count): \(runs.filter { $0.status == .done }.count) done, \
+            \(runs.filter { $0.status == .failed }.count) failed, 
+            """
         md +=
-            "\(runs.filter { $0.status == .missing }.count) not run, \(runs.filter { $0.status == .invalid }.count) invalid |\n\n"
+            """
+            \(runs.filter { $0.status == .missing }.count) not run, \(runs.filter { $0.status == .invalid }.count) \
+            invalid |\n\n
+            """
         md += "Data (SHA-256 of each decompressed file, checked on every load):\n\n"
         for name in Set(tree.runs.map(\.config.dataset)).sorted() {
             guard let dataset = DatasetName(rawValue: name) else { continue }

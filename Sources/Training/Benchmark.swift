@@ -363,6 +363,9 @@ public enum BLASKernelAdvice {
             ? "OpenBLAS chose it"
             : "the environment forces it (\(forced.joined(separator: ", "))); unset \(forced.count == 1 ? "it" : "them") for one command to compare"
         return
-            "hint: this CPU supports \(cpu) but OpenBLAS runs its \(core) kernel (\(kernel)): \(cause); vaelab leaves the BLAS environment as it is"
+            """
+            hint: this CPU supports \(cpu) but OpenBLAS runs its \(core) kernel (\(kernel)): \(cause); vaelab \
+            leaves the BLAS environment as it is
+            """
     }
 }

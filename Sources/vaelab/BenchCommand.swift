@@ -12,13 +12,20 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Images per batch.") var batchSize = 128
     @Option(
         help:
-            "Threads for one run, as vaelab train --threads: each batch of the training step and the evaluation pass split across them, one BLAS thread each (the per-layer profile: the one-thread step on as many BLAS threads)."
+            """
+            Threads for one run, as vaelab train --threads: each batch of the training step and the evaluation pass \
+            split across them, one BLAS thread each (the per-layer profile: the one-thread step on as many BLAS \
+            threads).
+            """
     ) var threads = 1
     @Option(help: "Timed steps per model (median reported).") var steps = 12
     @Option(help: "Hidden widths H to measure (comma-separated).") var hiddenUnits = "16,256"
     @Option(
         help: ArgumentHelp(
-            "Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) against one alone; 1 skips it.",
+            """
+            Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) \
+            against one alone; 1 skips it.
+            """,
             valueName: "n"))
     var jobs = 2
     @Flag(help: "Print one JSON object instead of tables.") var json = false
@@ -93,24 +100,36 @@ struct BenchCommand: ParsableCommand {
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
             print(
-                "\nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside sgemm):"
+                """
+                \nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside \
+                sgemm):
+                """
             )
             for l in worst.layers {
                 print(
-                    "  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"
+                    """
+                      \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) \
+                    (\(fixed(l.forwardGEMMMs, 2, width: 6)))
+                    """
                         + "  backward \(fixed(l.backwardMs, 2, width: 7)) (\(fixed(l.backwardGEMMMs, 2, width: 6)))")
             }
             let total = worst.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
             let gemm = worst.layers.reduce(0) { $0 + $1.forwardGEMMMs + $1.backwardGEMMMs }
             print(
-                "  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)"
+                """
+                  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms \
+                (\(fixed(100 * gemm / max(total, 1e-9), 0))%)
+                """
             )
         }
     }
 
     private func printRow(_ r: ModelBenchmark) {
         print(
-            "\(r.name.padded(14)) \(fixed(r.msPerStep, 1, width: 7)) ms/step \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  "
+            """
+            \(r.name.padded(14)) \(fixed(r.msPerStep, 1, width: 7)) ms/step \
+            \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  
+            """
                 + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
                 + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s"
         )

@@ -34,7 +34,10 @@ final class ProgressPrinter {
             var line = "\(label) epoch \(record.epoch)/\(epochs): train recon \(fixed(record.train.recon, 2))"
             if let kl = record.train.kl { line += " kl \(fixed(kl, 2))" }
             line +=
-                " total \(fixed(record.train.total, 2)) | test total \(fixed(record.test.total, 2)) | \(fixed(seconds, 1)) s"
+                """
+                 total \(fixed(record.train.total, 2)) | test total \(fixed(record.test.total, 2)) | \
+                \(fixed(seconds, 1)) s
+                """
             write(line + "\n")
         case .evaluating(let what):
             write("\(label) evaluating: \(what)\n")

@@ -11,7 +11,10 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract:
-            "Train and evaluate one run from flags, writing config.json, metrics.json, timing.json and model.safetensors."
+            """
+            Train and evaluate one run from flags, writing config.json, metrics.json, timing.json and \
+            model.safetensors.
+            """
     )
 
     // One flag per run field: help and defaults come from `RunField.all` and `RunConfig`.
@@ -32,7 +35,10 @@ struct TrainCommand: ParsableCommand {
         String?
     @Option(
         help:
-            "Threads for this run: each training and evaluation batch is split across them (one BLAS thread each). Metrics depend on it (float rounding); `vaelab run` always uses 1."
+            """
+            Threads for this run: each training and evaluation batch is split across them (one BLAS thread each). \
+            Metrics depend on it (float rounding); `vaelab run` always uses 1.
+            """
     ) var threads = 1
     @Option(help: "Output directory (default: results/runs/<run-id>).") var out: String?
 
