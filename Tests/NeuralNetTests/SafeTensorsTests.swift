@@ -216,7 +216,10 @@ struct SafeTensorsTests {
     @Test func decodeAcceptsUnpaddedAndWhitespaceHeaders() throws {
         let data: [UInt8] = [0, 0, 0x80, 0x3F]  // 1.0f
         let header =
-            " { \"w\" : { \"dtype\" : \"F32\" , \"shape\" : [ 1 ] , \"data_offsets\" : [ 0 , 4 ] , \"extra\": [1, {\"z\": null}] } }\n"
+            """
+             { \"w\" : { \"dtype\" : \"F32\" , \"shape\" : [ 1 ] , \"data_offsets\" : [ 0 , 4 ] , \"extra\": [1, \
+            {\"z\": null}] } }\n
+            """
         let (t, m) = try SafeTensors.decode(stCraft(header, data: data))
         #expect(t == [NamedTensor(name: "w", shape: [1], values: [1.0])])
         #expect(m.isEmpty)

@@ -352,7 +352,10 @@ extension DiffTestSupport {
                 #expect(md.contains("## reference\n\n| group | metric | A | B | Δ | rel. | sig. |\n"))
                 #expect(
                     md.contains(
-                        "| \(g1) | train_total | 100.0000 ± 0.1000 (3) | 101.0000 ± 0.1000 (3) | +1.0000 | +1.00% | **\\*** |"
+                        """
+                        | \(g1) | train_total | 100.0000 ± 0.1000 (3) | 101.0000 ± 0.1000 (3) | +1.0000 | +1.00% | \
+                        **\\*** |
+                        """
                     ))
                 #expect(md.contains("| \(g2) | test_total | 90.0000 (1) | 95.0000 (1) | +5.0000 | +5.56% | n=1 |"))
                 #expect(md.contains("## Groups removed (only in A)\n\n- reference: \(g3)\n"))

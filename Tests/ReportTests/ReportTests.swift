@@ -218,7 +218,10 @@ struct ReportTests {
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
         #expect(
             text.contains(
-                "| PyTorch 9.9 &lt;script&gt;x&lt;/script&gt; \\| cell | 3 | s0 150.0 (1) · s1 171.5 (2) · s2 148.2 (3) | 156.58 ± 12.95 | 23.2 |"
+                """
+                | PyTorch 9.9 &lt;script&gt;x&lt;/script&gt; \\| cell | 3 | s0 150.0 (1) · s1 171.5 (2) · s2 148.2 \
+                (3) | 156.58 ± 12.95 | 23.2 |
+                """
             ))
         #expect(text.contains("| vaelab | 2 | s0 "))
         #expect(!text.contains("999.0"))
