@@ -166,6 +166,35 @@ struct SlurmSubmitErrorTests {
         #expect(!FileManager.default.fileExists(atPath: tmp + "/results"))
     }
 
+    /// A task whose run another process finished, or is training, exits 0 and says so.
+    @Test func taskOfAFinishedOrBusyRunExitsZero() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try RunCLITests.writeSpec(
+            tmp,
+            #"""
+            {"name": "x", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
+             "train_limit": 256, "test_limit": 128, "iwae_samples": 2}, "seeds": [0, 1]}
+            """#)
+        let results = tmp + "/results"
+        #expect(try CLI.run(["slurm", "submit", spec, "--results", results, "--dry-run"]).status == 0)
+        let submission = try #require(try FileManager.default.contentsOfDirectory(atPath: results + "/slurm").first)
+        let dir = results + "/slurm/" + submission
+        #expect(try CLI.run(["run", spec, "--results", results]).status == 0)
+        let done = try CLI.run(["slurm", "task", dir, "--index", "0"])
+        #expect(done.status == 0 && done.stdout.contains("already finished; nothing to do"), "\(done)")
+
+        let runs = try FileManager.default.contentsOfDirectory(atPath: results + "/runs").sorted()
+        let plan = try String(contentsOfFile: dir + "/plan.json", encoding: .utf8)
+        let second = try #require(runs.first { plan.contains($0) && !done.stdout.contains($0) })
+        try FileManager.default.removeItem(atPath: "\(results)/runs/\(second)/metrics.json")
+        let fd = open("\(results)/runs/\(second)/.lock", O_RDWR | O_CREAT, 0o644)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX) == 0)
+        let busy = try CLI.run(["slurm", "task", dir, "--index", "1"])
+        #expect(busy.status == 0 && busy.stdout.contains("being trained by a live process"), "\(busy)")
+    }
+
     /// --dry-run freezes the unfinished runs in plan.json and writes both scripts, submitting nothing.
     @Test func dryRunWritesThePlanAndScripts() throws {
         let tmp = CLI.temporaryDirectory()
