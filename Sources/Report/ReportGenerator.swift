@@ -135,7 +135,11 @@ public struct ReportGenerator {
             averaged over the images (AE: recon only). Units: nats per image |\n
             """
         md +=
-            "| Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n"
+            """
+            | Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \
+            \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \
+            \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n
+            """
         md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"
         md +=
             """
@@ -143,7 +147,12 @@ public struct ReportGenerator {
             after the epoch, one z per image |\n
             """
         md +=
-            "| Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) samples per test image; active units: dimensions whose posterior mean varies over the test set by more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test latent means among the training ones |\n"
+            """
+            | Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) \
+            samples per test image; active units: dimensions whose posterior mean varies over the test set by \
+            more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test \
+            latent means among the training ones |\n
+            """
         md += "| Seeds | mean ± sample standard deviation over seeds, n = number of finished seeds |\n"
         md +=
             """
@@ -336,11 +345,16 @@ public struct ReportGenerator {
             """
         md += "\(finished) of \(runCount) runs finished.\n\n"
         md +=
-            "| configuration | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n"
+            """
+            | configuration | n | train recon | train KL | train total | test recon | test KL | test total | \
+            NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n
+            """
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for g in study.groups {
             var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
-            for key in Summary.metricOrder { row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–") }
+            for key in Summary.metricOrder {
+                row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–")
+            }
             md += row + " |\n"
         }
         md += "\n"
@@ -379,7 +393,8 @@ public struct ReportGenerator {
                         points: points.map { (value: $0.0, runs: $0.1) }, logScale: log),
                     name: "\(slug)-against-\(Self.anchor(key)).png", runs: ids,
                     caption:
-                        "Final test (solid) and train (dashed) losses against \(name)\(log ? " (log scale)" : ""); bars: ± one std over seeds where n > 1."
+                        "Final test (solid) and train (dashed) losses against \(name)\(log ? " (log scale)" : ""); "
+                        + "bars: ± one std over seeds where n > 1."
                 )
                 if key == "beta" {
                     try addChart(
@@ -483,7 +498,8 @@ public struct ReportGenerator {
         md += "over \(wide.1.count) seeds in vaelab"
         if wide.2.count >= 2 {
             md +=
-                " and \(Self.number(wide.2.min()!, 1))–\(Self.number(wide.2.max()!, 1)) over \(wide.2.count) in \(name)"
+                " and \(Self.number(wide.2.min()!, 1))–\(Self.number(wide.2.max()!, 1))"
+                + " over \(wide.2.count) in \(name)"
         }
         md +=
             """
@@ -580,10 +596,16 @@ public struct ReportGenerator {
         md += "| | |\n|---|---|\n"
         md += "| vaelab | \(distinct(\.vaelabVersion)) |\n"
         md +=
-            "| commits the runs were trained at | \(distinct { "`\($0.gitCommit.prefix(12))`" + ($0.gitDirty ? " (dirty)" : "") }) |\n"
+            """
+            | commits the runs were trained at | \
+            \(distinct { "`\($0.gitCommit.prefix(12))`" + ($0.gitDirty ? " (dirty)" : "") }) |\n
+            """
         md += "| Swift | \(distinct(\.swiftVersion)) |\n"
         md +=
-            "| BLAS | OpenBLAS, kernel \(distinct(\.blasCore)), \(distinct { "\($0.blasThreads)" }) thread(s) per run |\n"
+            """
+            | BLAS | OpenBLAS, kernel \(distinct(\.blasCore)), \(distinct { "\($0.blasThreads)" }) thread(s) per \
+            run |\n
+            """
         md += "| CPU | \(distinct(\.cpuModel)), \(distinct { "\($0.hostCores)" }) cores |\n"
         let total = timings.reduce(0) { $0 + $1.totalSeconds }
         md +=
@@ -593,7 +615,10 @@ public struct ReportGenerator {
             """
         let rss = timings.map(\.peakResidentMB).max()
         md +=
-            "| peak resident memory of a vaelab process (the runs of one `vaelab run --jobs N` share it) | \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n"
+            """
+            | peak resident memory of a vaelab process (the runs of one `vaelab run --jobs N` share it) | \
+            \(rss.map { "\(Int($0.rounded())) MB" } ?? "–") |\n
+            """
         let runs = tree.runs
         md +=
             """
@@ -639,12 +664,16 @@ public struct ReportGenerator {
                     FileManager.default.fileExists(atPath: run.directory.figuresPath + "/" + kind)
                 {
                     links.append(
-                        "[\(kind.replacingOccurrences(of: ".png", with: ""))](\(resultsLink)/runs/\(run.id)/figures/\(kind))"
+                        "[\(kind.replacingOccurrences(of: ".png", with: ""))]"
+                            + "(\(resultsLink)/runs/\(run.id)/figures/\(kind))"
                     )
                 }
             }
             md +=
-                "| `\(run.id)` | \(run.studies.joined(separator: ", ")) | \(Summary.label(run.config)) | \(run.config.seed) | \(status) | \(wall) | \(links.joined(separator: " · ")) |\n"
+                """
+                | `\(run.id)` | \(run.studies.joined(separator: ", ")) | \(Summary.label(run.config)) | \
+                \(run.config.seed) | \(status) | \(wall) | \(links.joined(separator: " · ")) |\n
+                """
         }
     }
 

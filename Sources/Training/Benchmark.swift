@@ -361,7 +361,8 @@ public enum BLASKernelAdvice {
         let cause =
             forced.isEmpty
             ? "OpenBLAS chose it"
-            : "the environment forces it (\(forced.joined(separator: ", "))); unset \(forced.count == 1 ? "it" : "them") for one command to compare"
+            : "the environment forces it (\(forced.joined(separator: ", "))); "
+                + "unset \(forced.count == 1 ? "it" : "them") for one command to compare"
         return
             """
             hint: this CPU supports \(cpu) but OpenBLAS runs its \(core) kernel (\(kernel)): \(cause); vaelab \

@@ -78,7 +78,8 @@ struct BenchCommand: ParsableCommand {
                     print(
                         "\(p.name.padded(14)) \(p.jobs) runs side by side (run --jobs \(p.jobs), 1 BLAS thread each): "
                             + "\(fixed(p.parallelImagesPerSecond, 0)) img/s = \(fixed(p.speedup, 2))x one run alone "
-                            + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
+                            + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); "
+                            + "an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
                             + "(medians of \(p.rounds) alternating rounds)")
                 }
             }
@@ -131,7 +132,8 @@ struct BenchCommand: ParsableCommand {
             \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  
             """
                 + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
-                + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s"
+                + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  "
+                + "eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s"
         )
     }
 }

@@ -11,7 +11,8 @@ func temporaryDirectory() -> String {
 }
 
 let tinyBase =
-    #""base": {"hidden_units": 16, "epochs": 2, "batch_size": 64, "train_limit": 512, "test_limit": 256, "iwae_samples": 4}"#
+    #""base": {"hidden_units": 16, "epochs": 2, "batch_size": 64, "train_limit": 512, "test_limit": 256, "#
+    + #""iwae_samples": 4}"#
 
 func tinySpec(_ name: String, _ rest: String) throws -> StudySpec {
     try SpecParser.parse(Array("{\"name\": \"\(name)\", \(tinyBase), \(rest)}".utf8), file: "\(name).json")

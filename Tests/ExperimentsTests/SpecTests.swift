@@ -17,7 +17,8 @@ struct SpecExpansionTests {
 
     @Test func zipVariesTogetherAndCrossesTheGrid() throws {
         let spec = try parse(
-            #"{"name": "z", "grid": {"model": ["vae", "ae"]}, "zip": {"latent_dim": [2, 16], "hidden_units": [16, 256]}}"#
+            #"{"name": "z", "grid": {"model": ["vae", "ae"]}, "#
+                + #""zip": {"latent_dim": [2, 16], "hidden_units": [16, 256]}}"#
         )
         #expect(
             spec.runs.map { "\($0.config.model.rawValue)-\($0.config.latentDim)-\($0.config.hiddenUnits)" }
@@ -145,7 +146,8 @@ struct SpecValidationTests {
         BadSpec(
             label: "a million runs",
             json:
-                #"{"name": "x", "grid": {"latent_dim": \#(Array(1...1000)), "hidden_units": \#(Array(1...1000))}, "seeds": [0]}"#,
+                #"{"name": "x", "grid": {"latent_dim": \#(Array(1...1000)), "#
+                + #""hidden_units": \#(Array(1...1000))}, "seeds": [0]}"#,
             fragment: "expands to more than 10000 runs"),
         BadSpec(
             label: "deeply nested",

@@ -24,9 +24,13 @@ enum Corpus {
     }()
 
     static let inlineSpecs = [
-        #"{"name":"zip-and-runs","base":{"epochs":1,"hidden_units":8},"zip":{"latent_dim":[2,4],"beta":[0.5,1.0]},"runs":[{"model":"ae","seed":3},{"latent_dim":8,"train_limit":100,"test_limit":null}],"seeds":[0,1]}"#,
-        #"{"name":"x.y_z-1","description":"every field \u00e9\n","base":{"model":"vae","latent_dim":3,"hidden_units":8,"beta":0.5,"seed":2,"dataset":"fashion-mnist","epochs":3,"batch_size":16,"learning_rate":0.01,"train_limit":64,"test_limit":32,"iwae_samples":0,"knn_neighbors":3}}"#,
-        #"{"name":"g","grid":{"model":["vae","ae"],"latent_dim":[1,2,4096],"beta":[0,1e6],"learning_rate":[10,1e-9]},"runs":[]}"#,
+        #"{"name":"zip-and-runs","base":{"epochs":1,"hidden_units":8},"zip":{"latent_dim":[2,4],"beta":[0.5,1.0]},"#
+            + #""runs":[{"model":"ae","seed":3},{"latent_dim":8,"train_limit":100,"test_limit":null}],"seeds":[0,1]}"#,
+        #"{"name":"x.y_z-1","description":"every field \u00e9\n","base":{"model":"vae","latent_dim":3,"#
+            + #""hidden_units":8,"beta":0.5,"seed":2,"dataset":"fashion-mnist","epochs":3,"batch_size":16,"#
+            + #""learning_rate":0.01,"train_limit":64,"test_limit":32,"iwae_samples":0,"knn_neighbors":3}}"#,
+        #"{"name":"g","grid":{"model":["vae","ae"],"latent_dim":[1,2,4096],"beta":[0,1e6],"#
+            + #""learning_rate":[10,1e-9]},"runs":[]}"#,
         #"{"name":"r","runs":[{"seed":0},{"seed":1},{"seed":9223372036854775807}]}"#,
     ]
 
@@ -57,19 +61,25 @@ enum Corpus {
     }()
 
     static let smallSummary = #"""
-        {"format":"vaelab.summary/1","units":"losses","studies":[{"name":"s","description":"d","spec_file":"experiments/s.json","spec_sha256":"00",
-        "groups":[{"label":"vae d=2","config":{"model":"vae","latent_dim":"2"},"seeds":[0,1],"run_ids":["a","b"],"done":2,"missing":0,"failed":0,
+        {"format":"vaelab.summary/1","units":"losses","studies":[{"name":"s","description":"d",\#
+        "spec_file":"experiments/s.json","spec_sha256":"00",
+        "groups":[{"label":"vae d=2","config":{"model":"vae","latent_dim":"2"},"seeds":[0,1],"run_ids":["a","b"],\#
+        "done":2,"missing":0,"failed":0,
         "metrics":{"test_total":{"mean":140.5,"std":0.25,"n":2},"knn_accuracy":{"mean":0.9,"std":null,"n":1}}},
-        {"label":"vae d=2","config":{"model":"vae","latent_dim":"16"},"seeds":[0],"run_ids":["c"],"done":1,"missing":0,"failed":0,
+        {"label":"vae d=2","config":{"model":"vae","latent_dim":"16"},"seeds":[0],"run_ids":["c"],\#
+        "done":1,"missing":0,"failed":0,
         "metrics":{"test_total":{"mean":-3,"std":0,"n":1}}}]},
         {"name":"t","description":"","spec_file":"t.json","spec_sha256":"","groups":[]}]}
         """#
 
     /// A study record (`results/studies/<name>.json`) as `vaelab run` writes it.
     static let studyRecord = #"""
-        {"description":"d","format":"vaelab.study/1","name":"s","runs":[{"config":{"batch_size":64,"beta":1,"dataset":"mnist","epochs":2,
-        "hidden_units":16,"iwae_samples":5,"knn_neighbors":5,"latent_dim":2,"learning_rate":0.001,"model":"vae","seed":0,"test_limit":256,
-        "train_limit":512},"id":"vae-mnist-d2-h16-b1-s0-00000000","origin":"point 0, seed 0"}],"spec_file":"experiments/s.json","spec_sha256":"00"}
+        {"description":"d","format":"vaelab.study/1","name":"s","runs":[{"config":{"batch_size":64,"beta":1,\#
+        "dataset":"mnist","epochs":2,
+        "hidden_units":16,"iwae_samples":5,"knn_neighbors":5,"latent_dim":2,"learning_rate":0.001,"model":"vae",\#
+        "seed":0,"test_limit":256,
+        "train_limit":512},"id":"vae-mnist-d2-h16-b1-s0-00000000","origin":"point 0, seed 0"}],\#
+        "spec_file":"experiments/s.json","spec_sha256":"00"}
         """#
 
     // MARK: Datasets

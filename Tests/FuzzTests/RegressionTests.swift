@@ -26,7 +26,10 @@ struct FuzzRegressionTests {
         let found = try #require(
             Data(
                 base64Encoded: """
-                    iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAC3RFWHRUaXRsZQDOsiDDvAcvUzFcAAATdEVYdHZhZWxhYi5ydW5faWQAdmFlLXiVjyBWAAAASURBVAjXY2Rg5eKHARYbGxsiOABq0gRVkJ0JEQAAAABJRU5ErkIAAAQIAgAAACaTCSkAAAAABAgCAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAcAAAACAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAAABAgCAAAA
+                    iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAC3RFWHRUaXRsZQDOsiDDvAcvUzFcAA\
+                    ATdEVYdHZhZWxhYi5ydW5faWQAdmFlLXiVjyBWAAAASURBVAjXY2Rg5eKHARYbGxsiOABq0gRVkJ0J\
+                    EQAAAABJRU5ErkIAAAQIAgAAACaTCSkAAAAABAgCAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAg\
+                    AAACaTCSkAAAcAAAACAAAAJpMJKQAAAAAECAIAAAAmkwkpAAAAAAQIAgAAACaTCSkAAAAABAgCAAAA
                     """))
         // The same in miniature: a valid image with a tEXt chunk header claiming 2^31 - 1 bytes.
         let valid = PNGCorpus.encoded[0]

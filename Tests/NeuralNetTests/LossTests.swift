@@ -202,7 +202,8 @@ struct OptimizerTests {
 @Suite("Random streams")
 struct RandomTests {
     @Test func xoshiroMatchesReferenceSequence() {
-        // Reference: xoshiro256** with state (1, 2, 3, 4) (Vigna's C code) gives 11520, 0, 1509978240, 1215971899390074240.
+        // Reference: xoshiro256** with state (1, 2, 3, 4) (Vigna's C code) gives 11520, 0, 1509978240,
+        // 1215971899390074240.
         var rng = Xoshiro256(state: [1, 2, 3, 4])
         #expect(
             [rng.next(), rng.next(), rng.next(), rng.next()] == [11520, 0, 1_509_978_240, 1_215_971_899_390_074_240])

@@ -169,7 +169,8 @@ struct SafeTensorsTests {
             ],
             metadata: ["x": "y"])
         let header =
-            #"{"__metadata__":{"x":"y"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},"b":{"data_offsets":[8,12],"dtype":"F32","shape":[1]}}"#
+            #"{"__metadata__":{"x":"y"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},"#
+            + #""b":{"data_offsets":[8,12],"dtype":"F32","shape":[1]}}"#
         var padded = Array(header.utf8)
         while padded.count % 8 != 0 { padded.append(0x20) }
         var expected = stCraft(headerBytes: padded)
@@ -466,7 +467,8 @@ struct SafeTensorsTests {
         BadFile(
             label: "overlap",
             bytes: stCraft(
-                #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+                    + #""b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
                 dataBytes: 12),
             kind: "overlappingTensors", fragment: "\"b\" overlaps tensor \"a\""),
         BadFile(
@@ -476,7 +478,8 @@ struct SafeTensorsTests {
         BadFile(
             label: "gap between tensors",
             bytes: stCraft(
-                #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
+                #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+                    + #""b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
                 dataBytes: 12),
             kind: "uncoveredData", fragment: "4..<8"),
         BadFile(
@@ -487,7 +490,8 @@ struct SafeTensorsTests {
             label: "trailing data", bytes: stCraft(#"{"a":\#(e4)}"#, dataBytes: 6),
             kind: "uncoveredData", fragment: "4..<6"),
         BadFile(
-            label: "data with no tensors", bytes: stCraft("{}", dataBytes: 3), kind: "uncoveredData", fragment: "0..<3"),
+            label: "data with no tensors", bytes: stCraft("{}", dataBytes: 3),
+            kind: "uncoveredData", fragment: "0..<3"),
         BadFile(
             label: "duplicate name", bytes: stCraft(#"{"a":\#(e4),"a":\#(e4)}"#, dataBytes: 4),
             kind: "duplicateName", fragment: "\"a\""),
@@ -545,7 +549,9 @@ struct SafeTensorsTests {
 
     @Test func zeroSizedTensorsMayShareOffsets() throws {
         let header =
-            #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"c":{"dtype":"F32","shape":[3,0],"data_offsets":[4,4]}}"#
+            #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"#
+            + #""b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+            + #""c":{"dtype":"F32","shape":[3,0],"data_offsets":[4,4]}}"#
         let (t, _) = try SafeTensors.decode(stCraft(header, data: [0, 0, 0x80, 0xBF]))
         #expect(t.map(\.name) == ["a", "b", "c"])
         #expect(t[1].values == [-1])

@@ -408,7 +408,8 @@ extension DiffTestSupport {
                     [
                         // Same config, new label: the same group.
                         FixtureGroup(
-                            label: "vae d=2 renamed", config: config("vae", d: 2), metrics: ["test_total": (2, nil, 1)]),
+                            label: "vae d=2 renamed", config: config("vae", d: 2),
+                            metrics: ["test_total": (2, nil, 1)]),
                         // Same label as the first, another config: a new group.
                         FixtureGroup(
                             label: "vae d=2 renamed", config: config("vae", d: 2, extra: ["iwae_samples": "10"]),
@@ -454,7 +455,8 @@ extension DiffTestSupport {
                 #expect(e?.kind == .unsupportedFormat)
                 #expect(
                     e?.description
-                        == "newformat:lab/results/summary.json: format is \"vaelab.summary/2\", expected \"vaelab.summary/1\""
+                        == "newformat:lab/results/summary.json: format is \"vaelab.summary/2\", "
+                        + "expected \"vaelab.summary/1\""
                 )
             }
         }

@@ -44,14 +44,18 @@ private func metricsJSON(_ c: RunConfig, hash: String? = nil) -> String {
     }
     let d = c.latentDim
     let final = """
-        {"active_unit_threshold": 0.01, "active_units": \(vae ? "\(d)" : "null"), "iwae_samples": \(vae ? "100" : "null"),
-         "kl_per_dimension": \(vae ? "[" + Array(repeating: "\(kl0 / Double(d))", count: d).joined(separator: ",") + "]" : "null"),
+        {"active_unit_threshold": 0.01, "active_units": \(vae ? "\(d)" : "null"), \
+        "iwae_samples": \(vae ? "100" : "null"),
+         "kl_per_dimension": \
+        \(vae ? "[" + Array(repeating: "\(kl0 / Double(d))", count: d).joined(separator: ",") + "]" : "null"),
          "knn_accuracy": \(0.7 + Double(d) / 100), "knn_neighbors": 5,
          "latent_variance": [\(Array(repeating: "1.0", count: d).joined(separator: ","))],
-         "test": \(parts(recon0 + 1, kl0)), "test_nll_iwae": \(vae ? "\(recon0 + kl0 - 3)" : "null"), "train": \(parts(recon0, kl0))}
+         "test": \(parts(recon0 + 1, kl0)), "test_nll_iwae": \(vae ? "\(recon0 + kl0 - 3)" : "null"), \
+        "train": \(parts(recon0, kl0))}
         """
     return """
-        {"config_hash": "\(hash ?? c.hash)", "data_fingerprint": "\(fingerprint)", "epochs": [\(epochs.joined(separator: ","))],
+        {"config_hash": "\(hash ?? c.hash)", "data_fingerprint": "\(fingerprint)", \
+        "epochs": [\(epochs.joined(separator: ","))],
          "final": \(final), "format": "vaelab.metrics/1", "units": "nats per image"}
         """
 }
@@ -75,7 +79,8 @@ private func makeResults() throws -> String {
         for (c, state) in runs {
             let id = c.runID(dataFingerprint: fingerprint)
             entries.append(
-                #"{"id": "\#(id)", "origin": "fixture", "config": \#(String(decoding: c.canonicalJSON(), as: UTF8.self))}"#
+                #"{"id": "\#(id)", "origin": "fixture", "#
+                    + #""config": \#(String(decoding: c.canonicalJSON(), as: UTF8.self))}"#
             )
             let dir = store.run(id)
             switch state {
@@ -85,14 +90,16 @@ private func makeResults() throws -> String {
             case "failed":
                 try dir.begin(c)
                 try AtomicFile.write(
-                    #"{"error": "non-finite loss nan at epoch 2, batch 7", "epoch": 2, "batch": 7, "finished_at": "x"}"#,
+                    #"{"error": "non-finite loss nan at epoch 2, batch 7", "#
+                        + #""epoch": 2, "batch": 7, "finished_at": "x"}"#,
                     to: dir.failurePath)
             default: break
             }
         }
         let json = """
             {"format": "vaelab.study/1", "name": "\(name)", "description": "Fixture study \(name).",
-             "spec_file": "experiments/\(name).json", "spec_sha256": "\(String(repeating: name == "reference" ? "a" : "b", count: 64))",
+             "spec_file": "experiments/\(name).json", \
+            "spec_sha256": "\(String(repeating: name == "reference" ? "a" : "b", count: 64))",
              "runs": [\(entries.joined(separator: ","))]}
             """
         try AtomicFile.write(json, to: store.studiesDirectory + "/\(name).json")
@@ -205,14 +212,17 @@ struct ReportTests {
         for (seed, total) in [(0, 150.0), (1, 171.5), (2, 148.25)] {
             let json = """
                 {"implementation": "PyTorch 9.9 <script>x</script> | cell", "config": {"model": "vae", "latent_dim": 2,
-                 "hidden_units": 256, "beta": 1.0, "seed": \(seed), "epochs": 3, "batch_size": 128, "learning_rate": 0.001},
+                 "hidden_units": 256, "beta": 1.0, "seed": \(seed), "epochs": 3, "batch_size": 128, \
+                "learning_rate": 0.001},
                  "final": {"test": {"recon": 1, "kl": 2, "total": \(total)}, "active_units": \(seed + 1)}}
                 """
             try AtomicFile.write(json, to: results + "/pytorch/vae-s\(seed).json")
         }
         // Another configuration's run matches no group and is left out.
         try AtomicFile.write(
-            #"{"implementation": "PyTorch", "config": {"model": "vae", "latent_dim": 7, "hidden_units": 256, "beta": 1, "seed": 0, "epochs": 3, "batch_size": 128, "learning_rate": 0.001}, "final": {"test": {"recon": 1, "kl": 2, "total": 999}, "active_units": 1}}"#,
+            #"{"implementation": "PyTorch", "config": {"model": "vae", "latent_dim": 7, "hidden_units": 256, "#
+                + #""beta": 1, "seed": 0, "epochs": 3, "batch_size": 128, "learning_rate": 0.001}, "#
+                + #""final": {"test": {"recon": 1, "kl": 2, "total": 999}, "active_units": 1}}"#,
             to: results + "/pytorch/other.json")
         let outcome = try ReportGenerator.generate(results: results, out: scratchDirectory())
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
