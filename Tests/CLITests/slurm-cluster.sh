@@ -8,6 +8,19 @@ cmd=${1:?start or stop}
 DIR=${2:?state directory}
 export SLURM_CONF="$DIR/slurm.conf"
 
+# Starts a daemon with no inherited descriptor but stdout and stderr. Foundation's Process (the
+# Swift tests) gives its child a socket and waits until every holder has closed it: a daemon
+# that kept it would hang the test for ever (munged does keep what it inherits).
+detached() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec "$@" </dev/null
+  )
+}
+
 if [ "$cmd" = stop ]; then
   scancel --user="$(id -un)" 2>/dev/null || true
   for i in $(seq 50); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
@@ -28,7 +41,7 @@ if [ ! -s /etc/munge/munge.key ]; then
   chown munge:munge /etc/munge/munge.key
   chmod 400 /etc/munge/munge.key
 fi
-pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged
+pgrep -x munged >/dev/null || detached su -s /bin/sh munge -c /usr/sbin/munged
 host=$(hostname -s)
 node=$(slurmd -C | head -1 | sed "s/^NodeName=[^ ]*/NodeName=$host/")
 cat > "$SLURM_CONF" <<CONF
@@ -57,8 +70,8 @@ MinJobAge=2
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-slurmctld -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF"
+detached slurmctld -f "$SLURM_CONF"
+detached slurmd -f "$SLURM_CONF"
 for i in $(seq 100); do
   sinfo -h -o %T 2>/dev/null | grep -q idle && exit 0
   sleep 0.1
