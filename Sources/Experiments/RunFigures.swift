@@ -253,7 +253,7 @@ public enum RunFigures {
         return canvas
     }
 
-    /// Sigmoid of the decoder's logits for `count` codes.
+    /// The decoder's mean images (`Likelihood.mean` of its logits) for `count` codes.
     static func decode(_ model: any AutoencoderModel, _ codes: [Float], count: Int) -> [Float] {
         let d = model.config.latentDim
         let pixels = model.config.pixels
@@ -263,7 +263,10 @@ public enum RunFigures {
             let n = min(batch, count - start)
             let z = Tensor(shape: [n, d], values: Array(codes[(start * d)..<((start + n) * d)]))
             let logits = model.decode(z)
-            for i in 0..<(n * pixels) { out[start * pixels + i] = 1 / (1 + Foundation.exp(-logits.data[i])) }
+            out.withUnsafeMutableBufferPointer {
+                model.config.likelihood.mean(
+                    logits: logits.data, into: $0.baseAddress! + start * pixels, count: n * pixels)
+            }
         }
         return out
     }

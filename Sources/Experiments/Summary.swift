@@ -233,8 +233,20 @@ public struct Summary: Codable, Sendable, Equatable {
                 }
                 s += row + " |\n"
             }
+            if let note = Self.scaleNote(study.groups.map(\.config)) { s += "\n\(note)\n" }
         }
         return s
+    }
+
+    /// What a reader must know when rows' losses are on different scales (nil when they are not):
+    /// the continuous Bernoulli's -log p includes -log C(λ) per pixel.
+    public static func scaleNote(_ configs: [RunConfig]) -> String? {
+        guard configs.contains(where: { $0.likelihood == .continuousBernoulli }) else { return nil }
+        return """
+            Rows marked *cont. Bernoulli* use the continuous Bernoulli likelihood: their recon, total and NLL \
+            include -log C(λ) for every pixel, so they are on another scale than the Bernoulli rows and not \
+            comparable with them (compare latent statistics, k-NN accuracy and figures across likelihoods).
+            """
     }
 
     /// Losses with 2 decimals, active units with 1, accuracies as percentages with 1.

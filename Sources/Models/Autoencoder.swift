@@ -18,7 +18,8 @@ public protocol AutoencoderNetwork {
 ///     mu = z_mean(hidden), logvar = z_log_var(hidden) (VAE)       [N, d]; the AE's code z(hidden)
 ///     z = mu + exp(logvar / 2) * eps                              (VAE only)
 ///     logits = decoder(z)                                          [N, 1, H, W]
-///     loss = BCE(logits, x) summed over pixels + beta * KL(q(z|x) || N(0, I)), mean over images
+///     loss = -log p(x|z) summed over pixels + beta * KL(q(z|x) || N(0, I)), mean over images
+///     (p: `config.likelihood`, Bernoulli BCE(logits, x) or the continuous Bernoulli)
 ///
 /// Parameters live in one contiguous `ParameterStore`; their names (`encoder.conv1.weight`, ...)
 /// are the checkpoint's tensor names. All buffers are allocated on first use and reused.
@@ -136,7 +137,7 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
         }
         let logits = decoder.forward(code)
         gradLogits.resize(logits.shape)
-        let recon = Loss.bceWithLogits(
+        let recon = config.likelihood.negativeLogLikelihood(
             logits: logits.data, targets: x.data, batch: n, perImage: config.pixels,
             gradient: gradLogits.data, gradScale: 1 / Float(gradientBatch))
         let dz = decoder.backward(gradLogits)
@@ -207,7 +208,8 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
             code = mu
         }
         let logits = decoder.forward(code)
-        Loss.bceWithLogits(logits: logits.data, targets: x.data, batch: n, perImage: config.pixels, perImageLoss: recon)
+        config.likelihood.negativeLogLikelihood(
+            logits: logits.data, targets: x.data, batch: n, perImage: config.pixels, perImageLoss: recon)
     }
 
     /// Forward FLOPs per batch of n images, and the FLOPs of one training step

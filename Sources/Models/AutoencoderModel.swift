@@ -8,8 +8,13 @@ public struct ModelConfig: Hashable, Sendable {
     public var hiddenUnits: Int
     public var imageHeight: Int
     public var imageWidth: Int
+    /// p(x|z) of each pixel given the decoder's logits.
+    public var likelihood: Likelihood
 
-    public init(kind: ModelKind, latentDim: Int, hiddenUnits: Int = 256, imageHeight: Int = 28, imageWidth: Int = 28) {
+    public init(
+        kind: ModelKind, latentDim: Int, hiddenUnits: Int = 256, imageHeight: Int = 28, imageWidth: Int = 28,
+        likelihood: Likelihood = .bernoulli
+    ) {
         precondition(latentDim > 0 && hiddenUnits > 0, "latentDim and hiddenUnits must be positive")
         precondition(imageHeight % 4 == 0 && imageWidth % 4 == 0, "image sides must be multiples of 4")
         self.kind = kind
@@ -17,6 +22,7 @@ public struct ModelConfig: Hashable, Sendable {
         self.hiddenUnits = hiddenUnits
         self.imageHeight = imageHeight
         self.imageWidth = imageWidth
+        self.likelihood = likelihood
     }
 
     public var pixels: Int { imageHeight * imageWidth }

@@ -128,9 +128,16 @@ public struct ReportGenerator {
             if !architectures.contains(text) { architectures.append(text) }
         }
         md += "| Model | \(architectures.joined(separator: " · ")). H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
+        let recon =
+            configs.contains { $0.likelihood == .continuousBernoulli }
+            ? "−log p(x\\|z) summed over 784 pixels: the binary cross-entropy of the logits against the pixels "
+                + "(Bernoulli), or for rows marked *cont. Bernoulli* the continuous Bernoulli's BCE − log C(λ), "
+                + "C(λ) = 2 atanh(1 − 2λ) / (1 − 2λ), a density on [0, 1] whose losses are not comparable with the "
+                + "Bernoulli ones"
+            : "binary cross-entropy of the logits against the pixels, summed over 784 pixels"
         md +=
             """
-            | Loss | recon = binary cross-entropy of the logits against the pixels, summed over 784 pixels; KL = \
+            | Loss | recon = \(recon); KL = \
             KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each \
             averaged over the images (AE: recon only). Units: nats per image |\n
             """
@@ -358,6 +365,7 @@ public struct ReportGenerator {
             md += row + " |\n"
         }
         md += "\n"
+        if let note = Summary.scaleNote(study.groups.map(\.config)) { md += note + "\n\n" }
         let groups = study.groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
         let finishedGroups = groups.filter { !$0.1.isEmpty }
         guard !finishedGroups.isEmpty else { return }

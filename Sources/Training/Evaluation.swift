@@ -89,7 +89,7 @@ public enum Evaluation {
 
     /// IWAE bound (Burda et al. 2016) on -log p(x), in nats per image:
     /// -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), combined with log-sum-exp.
-    /// p(x|z) is the Bernoulli likelihood of the continuous pixels (the same BCE as training).
+    /// p(x|z) is the run's likelihood (`ModelConfig.likelihood`, the same as training).
     /// With `parallel`, each of the k decodings of a batch is cut into its workers' slices.
     /// `progress(done, count)` follows each batch (images done of the split's).
     public static func nllBound(
@@ -119,13 +119,13 @@ public enum Evaluation {
                 if let parallel {
                     parallel.forEachSlice(rowsOf: z) { replica, codes, lo in
                         let logits = replica.decode(codes)
-                        _ = Loss.bceWithLogits(
+                        model.config.likelihood.negativeLogLikelihood(
                             logits: logits.data, targets: x.data + lo * pixels, batch: codes.shape[0],
                             perImage: pixels, perImageLoss: bce + lo)
                     }
                 } else {
                     let logits = model.decode(z)
-                    _ = Loss.bceWithLogits(
+                    model.config.likelihood.negativeLogLikelihood(
                         logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: bce)
                 }
                 for i in 0..<n {

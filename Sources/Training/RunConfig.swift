@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import NeuralNet
 import Support
 
 /// Everything that determines one run's results. Its canonical JSON (sorted keys, every field
@@ -22,6 +23,8 @@ public struct RunConfig: Codable, Hashable, Sendable {
     public var iwaeSamples = 100
     /// Neighbours for the k-NN probe on latent means.
     public var knnNeighbors = 5
+    /// The decoder's pixel likelihood (Bernoulli, the reference study's, or continuous Bernoulli).
+    public var likelihood = Likelihood.bernoulli
 
     public init() {}
 
@@ -84,10 +87,12 @@ public struct RunConfig: Codable, Hashable, Sendable {
     public static let datasets = DatasetName.allCases.map(\.rawValue)
 
     /// The run's identity: a readable prefix and the first 8 hex digits of
-    /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`.
+    /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`
+    /// (`-cb` before the seed for the continuous Bernoulli).
     public func runID(dataFingerprint: String) -> String {
         var prefix = "\(model.rawValue)-\(dataset)-d\(latentDim)-h\(hiddenUnits)"
         if model.hasPosterior { prefix += "-b\(Self.compact(beta))" }
+        if likelihood == .continuousBernoulli { prefix += "-cb" }
         prefix += "-s\(seed)"
         let digest = sha256Hex([UInt8](canonicalJSON()) + Array(dataFingerprint.utf8))
         return "\(prefix)-\(digest.prefix(8))"
@@ -99,7 +104,7 @@ public struct RunConfig: Codable, Hashable, Sendable {
     }
 
     public var modelConfig: ModelConfig {
-        ModelConfig(kind: model, latentDim: latentDim, hiddenUnits: hiddenUnits)
+        ModelConfig(kind: model, latentDim: latentDim, hiddenUnits: hiddenUnits, likelihood: likelihood)
     }
 
     /// SHA-256 (hex) of the canonical JSON.

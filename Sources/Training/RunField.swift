@@ -141,9 +141,7 @@ public enum FieldType: Sendable, Equatable {
 extension RunField {
     /// Every run field, in the order of config.json's documentation and of group labels.
     public static let all: [RunField] = [
-        choice(
-            "model", \.model, ModelKind.allCases.map(\.rawValue), help: "The model kind.",
-            label: { $0.model.rawValue }),
+        choice("model", \.model, help: "The model kind.", label: { $0.model.rawValue }),
         integer(
             "latent_dim", \.latentDim, RunConfig.latentDimRange, help: "Latent dimension d.",
             axis: "latent dimension d", label: { "d=\($0)" }),
@@ -179,6 +177,11 @@ extension RunField {
         integer(
             "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."),
         integer("knn_neighbors", \.knnNeighbors, 1...1000, help: "Neighbours of the k-NN probe on latent means."),
+        choice(
+            "likelihood", \.likelihood,
+            help: "The decoder's pixel likelihood: Bernoulli, or the continuous Bernoulli (a density on [0, 1]).",
+            label: { $0.likelihood == .bernoulli ? nil : "cont. Bernoulli" }
+        ).addedLater(),
     ]
 
     /// The JSON keys, in table order.
@@ -243,16 +246,15 @@ extension RunField {
             label: { c in c[keyPath: path].map { "\(label) \($0)" } })
     }
 
-    /// The model kind: one of the registry's.
-    static func choice(
-        _ key: String, _ path: Path<ModelKind>, _ values: [String], help: String,
-        label: @escaping @Sendable (RunConfig) -> String?
-    ) -> RunField {
+    /// One of an enumeration's cases, by raw value (the model kind, the likelihood).
+    static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
+        _ key: String, _ path: Path<Value>, help: String, label: @escaping @Sendable (RunConfig) -> String?
+    ) -> RunField where Value.RawValue == String {
         RunField(
-            key: key, type: .choice(values), help: help, axisName: spaced(key),
+            key: key, type: .choice(Value.allCases.map(\.rawValue)), help: help, axisName: spaced(key),
             get: { .text($0[keyPath: path].rawValue) },
             set: { c, v in
-                guard case .text(let s) = v, let x = ModelKind(rawValue: s) else { return false }
+                guard case .text(let s) = v, let x = Value(rawValue: s) else { return false }
                 c[keyPath: path] = x
                 return true
             }, label: label)

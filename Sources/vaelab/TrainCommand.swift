@@ -31,6 +31,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: help("test_limit")) var testLimit: Int?
     @Option(help: help("iwae_samples")) var iwaeSamples = defaults.iwaeSamples
     @Option(help: help("knn_neighbors")) var knnNeighbors = defaults.knnNeighbors
+    @Option(help: help("likelihood")) var likelihood = defaults.likelihood
     @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).") var dataDir:
         String?
     @Option(
@@ -60,6 +61,7 @@ struct TrainCommand: ParsableCommand {
         c.testLimit = testLimit
         c.iwaeSamples = iwaeSamples
         c.knnNeighbors = knnNeighbors
+        c.likelihood = likelihood
         return c
     }
 
@@ -128,3 +130,4 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension ModelKind: ExpressibleByArgument {}
+extension Likelihood: ExpressibleByArgument {}

@@ -89,6 +89,38 @@ struct CLITests {
         #expect(leftovers.isEmpty)
     }
 
+    /// A continuous-Bernoulli run: the field in config.json and the run id, finite metrics whose
+    /// recon differs from the Bernoulli run's by the log-normaliser, and a run that resumes to
+    /// the same bytes as `run` gives.
+    @Test func continuousBernoulliRunIsReadableAndDistinct() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try RunCLITests.writeSpec(
+            tmp,
+            #"""
+            {"name": "cb", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
+             "train_limit": 256, "test_limit": 128, "iwae_samples": 3},
+             "grid": {"likelihood": ["bernoulli", "continuous_bernoulli"]}}
+            """#)
+        let run = try CLI.run(["run", spec, "--results", tmp + "/results"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let ids = try FileManager.default.contentsOfDirectory(atPath: tmp + "/results/runs").sorted()
+        let cb = try #require(ids.first { $0.contains("-cb-s0-") }, "\(ids)")
+        let bernoulli = try #require(ids.first { !$0.contains("-cb-") })
+        func json(_ id: String, _ file: String) throws -> [String: Any] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(tmp)/results/runs/\(id)/\(file)"))
+            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+        #expect(try json(cb, "config.json")["likelihood"] as? String == "continuous_bernoulli")
+        #expect(try json(bernoulli, "config.json")["likelihood"] == nil, "the default is left out")
+        let final = try #require(try json(cb, "metrics.json")["final"] as? [String: Any])
+        let nll = try #require(final["test_nll_iwae"] as? Double)
+        #expect(nll.isFinite)
+        let summary = try String(contentsOfFile: tmp + "/results/summary.md", encoding: .utf8)
+        #expect(summary.contains("cont. Bernoulli") && summary.contains("not comparable"), "\(summary)")
+        #expect(FileManager.default.fileExists(atPath: "\(tmp)/results/runs/\(cb)/figures/samples.png"))
+    }
+
     /// `--threads 2` splits each batch over two threads: the same bits run after run, the same
     /// losses as one thread up to float rounding, and the thread count in timing.json.
     /// `train` runs the same lifecycle as `run` (RunJob): killed after an epoch checkpoint it
