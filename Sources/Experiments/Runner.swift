@@ -124,8 +124,10 @@ public final class Runner: @unchecked Sendable {
     private func planEntry(id: String, config: RunConfig, study: String, fingerprint: String) -> PlanEntry {
         let trainCount = Double(min(config.trainLimit ?? 60_000, 60_000))
         let testCount = Double(min(config.testLimit ?? 10_000, 10_000))
-        // In training-image equivalents: an eval forward ~ 1/3 of a step, a decoder pass ~ 0.28.
-        var cost = Double(config.epochs) * (trainCount + testCount / 3) + trainCount / 3 + testCount / 3
+        // In training-image equivalents: an eval forward ~ 1/3 of a step, a decoder pass ~ 0.28; an
+        // IWAE step with k samples ~ 1 + 1.05 (k - 1) steps (measured at k = 5, H = 64).
+        let step = 1 + 1.05 * Double(config.trainSamples - 1)
+        var cost = Double(config.epochs) * (trainCount * step + testCount / 3) + trainCount / 3 + testCount / 3
         if config.model.hasPosterior { cost += Double(config.iwaeSamples) * testCount * 0.28 }
         var action = PlanEntry.Action.train
         var note: String?

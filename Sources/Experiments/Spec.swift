@@ -356,10 +356,13 @@ struct Reader {
         return out
     }
 
-    /// No two runs may share a config.
+    /// Every run's fields go together, and no two runs share a config.
     func checkDistinct(_ planned: [PlannedRun]) throws {
         var firstOrigin: [RunConfig: String] = [:]
         for p in planned {
+            if let (field, expected) = p.config.combinationProblem() {
+                throw fail("", "\(p.origin): \(field): expected \(expected)")
+            }
             if let other = firstOrigin[p.config] {
                 throw fail("", "duplicate run: \(p.origin) has the same config as \(other)")
             }

@@ -62,6 +62,7 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
     }
 
     public var hasPosterior: Bool { zLogVar != nil }
+    public var noisePerImage: Int { hasPosterior ? config.latentDim : 0 }
 
     public func makeReplica() -> any AutoencoderModel { Autoencoder(config) }
 
@@ -214,12 +215,15 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
 
     /// Forward FLOPs per batch of n images, and the FLOPs of one training step
     /// (forward + weight gradients + input gradients, where computed).
-    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) {
+    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) { flops(batch: n, decoderRows: n) }
+
+    /// The same when the decoder runs on `decoderRows` codes (several per image: the IWAE).
+    public func flops(batch n: Int, decoderRows: Int) -> (forward: Int, trainingStep: Int) {
         let inputShape = [n, 1, config.imageHeight, config.imageWidth]
         let headFLOPs = 2 * n * config.hiddenUnits * config.latentDim * (zLogVar == nil ? 1 : 2)
         let forward =
             encoder.forwardFLOPs(inputShape: inputShape) + headFLOPs
-            + decoder.forwardFLOPs(inputShape: [n, config.latentDim])
+            + decoder.forwardFLOPs(inputShape: [decoderRows, config.latentDim])
         // Backward costs two forwards (dW and dx) for every layer, less dx of a first layer that skips it.
         let first = encoder.layers[0]
         let skipped = (first as? InputGradientOptional)?.computesInputGradient == false

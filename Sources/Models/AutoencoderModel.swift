@@ -8,12 +8,14 @@ public struct ModelConfig: Hashable, Sendable {
     public var hiddenUnits: Int
     public var imageHeight: Int
     public var imageWidth: Int
+    /// Posterior samples per image in a training step (the IWAE's k; 1 for the others).
+    public var trainSamples: Int
     /// p(x|z) of each pixel given the decoder's logits.
     public var likelihood: Likelihood
 
     public init(
         kind: ModelKind, latentDim: Int, hiddenUnits: Int = 256, imageHeight: Int = 28, imageWidth: Int = 28,
-        likelihood: Likelihood = .bernoulli
+        trainSamples: Int = 1, likelihood: Likelihood = .bernoulli
     ) {
         precondition(latentDim > 0 && hiddenUnits > 0, "latentDim and hiddenUnits must be positive")
         precondition(imageHeight % 4 == 0 && imageWidth % 4 == 0, "image sides must be multiples of 4")
@@ -23,6 +25,7 @@ public struct ModelConfig: Hashable, Sendable {
         self.imageHeight = imageHeight
         self.imageWidth = imageWidth
         self.likelihood = likelihood
+        self.trainSamples = trainSamples
     }
 
     public var pixels: Int { imageHeight * imageWidth }
@@ -54,6 +57,9 @@ public protocol AutoencoderModel: AnyObject {
     /// eps [N, d] per batch (z = mu + e^(logvar/2) * eps) and has a KL term. False for a
     /// deterministic code z = mu (no noise, KL 0).
     var hasPosterior: Bool { get }
+    /// Noise values a training step draws per image: d with a posterior (k·d for the IWAE's k
+    /// samples), 0 without. `DataParallelStep` draws a batch's and hands each slice its rows.
+    var noisePerImage: Int { get }
 
     /// Draws the initial weights from the run's `init` stream.
     func initialize(seed: UInt64)
@@ -61,7 +67,7 @@ public protocol AutoencoderModel: AnyObject {
     /// added into `store`, the noise (with a posterior) drawn from `noise`.
     func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts
     /// The same on a slice of a batch of `gradientBatch` images (`DataParallelStep`): the
-    /// gradients are this slice's share of the batch's mean; `eps` [N, d] is the slice's noise
+    /// gradients are this slice's share of the batch's mean; `eps` [N, noisePerImage] is the slice's noise
     /// (nil without a posterior). Returns the slice's mean loss parts.
     func forwardBackward(_ x: Tensor, beta: Float, eps: UnsafePointer<Float>?, gradientBatch: Int) -> LossParts
     /// Posterior means mu [N, d] and log-variances (nil without a posterior, when mu is the code).

@@ -24,7 +24,7 @@ public final class DataParallelStep: @unchecked Sendable {
     public let workers: Int
     private let replicas: [any AutoencoderModel]  // replicas[0] is `model`
     private let slices: [Tensor]  // each worker's rows of a batch
-    private let eps = Tensor(zeros: [0])  // the whole batch's noise [N, d]
+    private let eps = Tensor(zeros: [0])  // the whole batch's noise [N, noisePerImage]
     private let parts: UnsafeMutablePointer<LossParts>  // each worker writes its own element
     private let threads: WorkerThreads
 
@@ -50,10 +50,9 @@ public final class DataParallelStep: @unchecked Sendable {
     /// One optimisation step on x [N, 1, H, W]: the same contract as `AutoencoderModel.trainStep`.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
         let n = x.shape[0]
-        let d = model.config.latentDim
-        let isVAE = model.hasPosterior
-        if isVAE {
-            eps.resize([n, d])
+        let width = model.noisePerImage
+        if width > 0 {
+            eps.resize([n, width])
             noise.fillNormal(eps.buffer)
         }
         threads.run { k in
@@ -65,7 +64,7 @@ public final class DataParallelStep: @unchecked Sendable {
                 ? LossParts(recon: 0, kl: 0, total: 0)
                 : replica.forwardBackward(
                     self.copy(r, of: x, worker: k), beta: beta,
-                    eps: isVAE ? self.eps.data + r.lowerBound * d : nil, gradientBatch: n)
+                    eps: width > 0 ? self.eps.data + r.lowerBound * width : nil, gradientBatch: n)
         }
         // Sum, update and copy back, each thread over its own range of the parameters (every
         // element's arithmetic is the same whichever thread does it).
@@ -93,7 +92,7 @@ public final class DataParallelStep: @unchecked Sendable {
             recon += share * parts[k].recon
             kl += share * parts[k].kl
         }
-        return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
+        return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)  // the IWAE's beta is 1
     }
 
     /// Calls body(replica, rows, lo) for each worker whose slice [lo, lo + rows.shape[0]) of t's

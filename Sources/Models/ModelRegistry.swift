@@ -4,6 +4,8 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable {
     case vae
     /// The same network with a deterministic code: a plain autoencoder of matched capacity.
     case ae
+    /// The VAE's network trained on the importance-weighted bound with `train_samples` samples.
+    case iwae
 }
 
 /// From a run's model kind to its factory and what is known of it before one is made. A new
@@ -23,6 +25,10 @@ public enum ModelRegistry {
         case .vae, .ae:
             return Entry(
                 hasPosterior: kind == .vae, architecture: ConvNetwork.architecture, make: { ConvAutoencoder($0) })
+        case .iwae:
+            return Entry(
+                hasPosterior: true, architecture: ConvNetwork.architecture,
+                make: { ImportanceWeightedAutoencoder<ConvNetwork>($0) })
         }
     }
 

@@ -139,7 +139,8 @@ public struct ReportGenerator {
             """
             | Loss | recon = \(recon); KL = \
             KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each \
-            averaged over the images (AE: recon only). Units: nats per image |\n
+            averaged over the images (AE: recon only)\(configs.contains { $0.model == .iwae } ? Self.iwaeLoss : ""). \
+            Units: nats per image |\n
             """
         md +=
             """
@@ -695,6 +696,12 @@ public struct ReportGenerator {
         if let std = s.std { out += " ± " + number(std * scale, digits) }
         return out + (percent ? "%" : "")
     }
+
+    /// The Loss row's words on IWAE rows.
+    static let iwaeLoss =
+        "; IWAE rows (*k=…*, Burda et al. 2016) train the same network on −log (1/k) Σₛ wₛ, "
+        + "wₛ = p(x\\|zₛ) p(zₛ) / q(zₛ\\|x) for k samples zₛ per image (gradients through the normalised weights); "
+        + "their train total is that bound and their test columns are the same one-sample ELBO as the VAE's"
 
     static func number(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 

@@ -25,6 +25,8 @@ public struct RunConfig: Codable, Hashable, Sendable {
     public var knnNeighbors = 5
     /// The decoder's pixel likelihood (Bernoulli, the reference study's, or continuous Bernoulli).
     public var likelihood = Likelihood.bernoulli
+    /// Posterior samples per image in a training step: the IWAE's k (1 for the other models).
+    public var trainSamples = 1
 
     public init() {}
 
@@ -77,6 +79,20 @@ public struct RunConfig: Codable, Hashable, Sendable {
     /// Range checks shared by the CLI and the spec validator: (field, what was expected) or nil.
     public func firstInvalidField() -> (field: String, expected: String)? {
         for field in RunField.all { if let expected = field.check(self) { return (field.key, expected) } }
+        return combinationProblem()
+    }
+
+    /// Fields whose values are in range but do not go together.
+    public func combinationProblem() -> (field: String, expected: String)? {
+        if model == .iwae && beta != 1 {
+            return ("beta", "1 for model \"iwae\" (its bound has no KL weight), got \(Self.compact(beta))")
+        }
+        if model != .iwae && trainSamples != 1 {
+            return (
+                "train_samples",
+                "1 for model \"\(model.rawValue)\" (only \"iwae\" takes k samples), got \(trainSamples)"
+            )
+        }
         return nil
     }
 
@@ -88,10 +104,11 @@ public struct RunConfig: Codable, Hashable, Sendable {
 
     /// The run's identity: a readable prefix and the first 8 hex digits of
     /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`
-    /// (`-cb` before the seed for the continuous Bernoulli).
+    /// (`-k5` for the IWAE's samples and `-cb` for the continuous Bernoulli go before the seed).
     public func runID(dataFingerprint: String) -> String {
         var prefix = "\(model.rawValue)-\(dataset)-d\(latentDim)-h\(hiddenUnits)"
         if model.hasPosterior { prefix += "-b\(Self.compact(beta))" }
+        if model == .iwae { prefix += "-k\(trainSamples)" }
         if likelihood == .continuousBernoulli { prefix += "-cb" }
         prefix += "-s\(seed)"
         let digest = sha256Hex([UInt8](canonicalJSON()) + Array(dataFingerprint.utf8))
@@ -104,7 +121,9 @@ public struct RunConfig: Codable, Hashable, Sendable {
     }
 
     public var modelConfig: ModelConfig {
-        ModelConfig(kind: model, latentDim: latentDim, hiddenUnits: hiddenUnits, likelihood: likelihood)
+        ModelConfig(
+            kind: model, latentDim: latentDim, hiddenUnits: hiddenUnits, trainSamples: trainSamples,
+            likelihood: likelihood)
     }
 
     /// SHA-256 (hex) of the canonical JSON.

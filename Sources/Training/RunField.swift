@@ -19,7 +19,7 @@ public struct RunField: Sendable {
     /// False if the value does not fit the property (a wrong type, an unknown enum case).
     let set: @Sendable (inout RunConfig, FieldValue) -> Bool
     /// This field's part of a group label, if it has one for this config.
-    let label: @Sendable (RunConfig) -> String?
+    private(set) var label: @Sendable (RunConfig) -> String?
     /// Left out of config.json (and so of the run id) and of summaries while it holds its
     /// default: how a field added later keeps every earlier run's id. See `addedLater()`.
     public private(set) var omittedAtDefault = false
@@ -29,6 +29,13 @@ public struct RunField: Sendable {
     func addedLater() -> RunField {
         var copy = self
         copy.omittedAtDefault = true
+        return copy
+    }
+
+    /// The same field with another group label (one that depends on other fields).
+    func labelled(_ label: @escaping @Sendable (RunConfig) -> String?) -> RunField {
+        var copy = self
+        copy.label = label
         return copy
     }
 
@@ -182,6 +189,11 @@ extension RunField {
             help: "The decoder's pixel likelihood: Bernoulli, or the continuous Bernoulli (a density on [0, 1]).",
             label: { $0.likelihood == .bernoulli ? nil : "cont. Bernoulli" }
         ).addedLater(),
+        integer(
+            "train_samples", \.trainSamples, 1...5000,
+            help: "Posterior samples per image in a training step: the IWAE's k (model \"iwae\"; 1 otherwise).",
+            axis: "IWAE samples k"
+        ).labelled { $0.model == .iwae ? "k=\($0.trainSamples)" : nil }.addedLater(),
     ]
 
     /// The JSON keys, in table order.

@@ -32,6 +32,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: help("iwae_samples")) var iwaeSamples = defaults.iwaeSamples
     @Option(help: help("knn_neighbors")) var knnNeighbors = defaults.knnNeighbors
     @Option(help: help("likelihood")) var likelihood = defaults.likelihood
+    @Option(help: help("train_samples")) var trainSamples = defaults.trainSamples
     @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).") var dataDir:
         String?
     @Option(
@@ -62,6 +63,7 @@ struct TrainCommand: ParsableCommand {
         c.iwaeSamples = iwaeSamples
         c.knnNeighbors = knnNeighbors
         c.likelihood = likelihood
+        c.trainSamples = trainSamples
         return c
     }
 

@@ -281,15 +281,17 @@ struct RunCLITests {
     }
 
     /// Kills a real `vaelab run` with SIGKILL after its first epoch checkpoint, restarts it, and
-    /// compares the resumed run's metrics.json with an uninterrupted run's.
-    @Test func killedRunResumesToIdenticalMetrics() throws {
+    /// compares the resumed run's metrics.json with an uninterrupted run's: for the VAE, and for
+    /// an IWAE (k noise values per image and step).
+    @Test(arguments: ["", #", "model": "iwae", "train_samples": 3"#])
+    func killedRunResumesToIdenticalMetrics(_ extra: String) throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let spec = try Self.writeSpec(
             tmp,
             #"""
             {"name": "resume", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
-             "train_limit": 3000, "test_limit": 500, "iwae_samples": 4}}
+             "train_limit": 3000, "test_limit": 500, "iwae_samples": 4\#(extra)}}
             """#)
         let reference = try CLI.run(["run", spec, "--results", tmp + "/uninterrupted"])
         #expect(reference.status == 0, "\(reference.stderr)")

@@ -97,7 +97,16 @@ struct SpecValidationTests {
             fragment: "base.epochs: expected an integer in 1...10000, got -1"),
         BadSpec(
             label: "unknown model", json: #"{"name": "x", "base": {"model": "gan"}}"#,
-            fragment: "base.model: expected one of \"vae\", \"ae\", got \"gan\""),
+            fragment: "base.model: expected one of \"vae\", \"ae\", \"iwae\", got \"gan\""),
+        BadSpec(
+            label: "weighted IWAE", json: #"{"name": "x", "base": {"model": "iwae"}, "grid": {"beta": [1, 4]}}"#,
+            fragment: "point 1: beta: expected 1 for model \"iwae\""),
+        BadSpec(
+            label: "samples for a VAE", json: #"{"name": "x", "runs": [{"train_samples": 5}]}"#,
+            fragment: "runs[0]: train_samples: expected 1 for model \"vae\""),
+        BadSpec(
+            label: "unknown likelihood", json: #"{"name": "x", "base": {"likelihood": "gaussian"}}"#,
+            fragment: "base.likelihood: expected one of \"bernoulli\", \"continuous_bernoulli\""),
         BadSpec(
             label: "unknown dataset", json: #"{"name": "x", "base": {"dataset": "cifar"}}"#,
             fragment: "base.dataset: expected one of \"mnist\", \"fashion-mnist\""),

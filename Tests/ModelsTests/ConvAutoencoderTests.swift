@@ -50,51 +50,56 @@ struct ConvAutoencoderTests {
     /// mixed with a random vector, (L(p + e v) - L(p - e v)) / 2e against g . v. A directional
     /// check stays clear of the Float32 noise that makes elementwise whole-network checks flaky;
     /// every layer has its own elementwise check in NeuralNetTests.
-    @Test(arguments: [ModelKind.vae, .ae])
-    func wholeModelGradients(_ kind: ModelKind) {
+    @Test(arguments: [(ModelKind.vae, Likelihood.bernoulli), (.ae, .bernoulli), (.vae, .continuousBernoulli)])
+    func wholeModelGradients(_ kind: ModelKind, _ likelihood: Likelihood) {
         let model = ConvAutoencoder(
-            ModelConfig(kind: kind, latentDim: 3, hiddenUnits: 5, imageHeight: 8, imageWidth: 8))
-        // Random weights *and biases*: with Keras's zero biases, units whose inputs are all zero
-        // sit exactly on the ReLU kink, where a central difference sees half the slope.
-        var pixels = Xoshiro256(seed: 12)
-        for i in 0..<model.store.count { model.store.values[i] = pixels.uniform(-0.3, 0.3) }
-        let x = Tensor(zeros: [3, 1, 8, 8])
-        for i in 0..<x.count { x.data[i] = pixels.uniform() }
-        let noise = Xoshiro256(seed: 13)
-        let beta: Float = 0.7
-        let count = model.store.count
-        func loss() -> Double {
-            var rng = noise
-            return model.forwardBackward(x, beta: beta, noise: &rng).total
-        }
-        model.store.zeroGradients()
+            ModelConfig(
+                kind: kind, latentDim: 3, hiddenUnits: 5, imageHeight: 8, imageWidth: 8, likelihood: likelihood))
+        checkWholeModelGradients(model, beta: 0.7)
+    }
+}
+
+/// The directional finite-difference check of `wholeModelGradients` for any model on 8x8 images.
+func checkWholeModelGradients(_ model: any AutoencoderModel, beta: Float) {
+    // Random weights *and biases*: with Keras's zero biases, units whose inputs are all zero
+    // sit exactly on the ReLU kink, where a central difference sees half the slope.
+    var pixels = Xoshiro256(seed: 12)
+    for i in 0..<model.store.count { model.store.values[i] = pixels.uniform(-0.3, 0.3) }
+    let x = Tensor(zeros: [3, 1, 8, 8])
+    for i in 0..<x.count { x.data[i] = pixels.uniform() }
+    let noise = Xoshiro256(seed: 13)
+    let count = model.store.count
+    func loss() -> Double {
         var rng = noise
-        _ = model.forwardBackward(x, beta: beta, noise: &rng)
-        let g = Array(UnsafeBufferPointer(start: model.store.gradients, count: count))
-        var directions = Xoshiro256(seed: 14)
-        // One direction per parameter tensor: its own gradient plus a random vector, normalised.
-        for (name, p) in model.store.named {
-            let offset = p.value.data - model.store.values
-            let n = p.value.count
-            let gp = (0..<n).map { Double(g[offset + $0]) }
-            let r = (0..<n).map { _ in Double(directions.normal()) }
-            let gNorm = max(gp.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-            let rNorm = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            var v = (0..<n).map { gp[$0] / gNorm + r[$0] / rNorm }
-            let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            v = v.map { $0 / vNorm }
-            let saved = p.value.array
-            let eps = 1e-3
-            for i in 0..<n { p.value.data[i] = saved[i] + Float(eps * v[i]) }
-            let up = loss()
-            for i in 0..<n { p.value.data[i] = saved[i] - Float(eps * v[i]) }
-            let down = loss()
-            for i in 0..<n { p.value.data[i] = saved[i] }
-            let numeric = (up - down) / (2 * eps)
-            let analytic = (0..<n).reduce(0.0) { $0 + gp[$1] * v[$1] }
-            #expect(
-                abs(numeric - analytic) <= 1e-2 + 1e-2 * max(abs(numeric), abs(analytic)),
-                "\(name): numeric \(numeric) vs analytic \(analytic)")
-        }
+        return model.forwardBackward(x, beta: beta, noise: &rng).total
+    }
+    model.store.zeroGradients()
+    var rng = noise
+    _ = model.forwardBackward(x, beta: beta, noise: &rng)
+    let g = Array(UnsafeBufferPointer(start: model.store.gradients, count: count))
+    var directions = Xoshiro256(seed: 14)
+    // One direction per parameter tensor: its own gradient plus a random vector, normalised.
+    for (name, p) in model.store.named {
+        let offset = p.value.data - model.store.values
+        let n = p.value.count
+        let gp = (0..<n).map { Double(g[offset + $0]) }
+        let r = (0..<n).map { _ in Double(directions.normal()) }
+        let gNorm = max(gp.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+        let rNorm = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        var v = (0..<n).map { gp[$0] / gNorm + r[$0] / rNorm }
+        let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        v = v.map { $0 / vNorm }
+        let saved = p.value.array
+        let eps = 1e-3
+        for i in 0..<n { p.value.data[i] = saved[i] + Float(eps * v[i]) }
+        let up = loss()
+        for i in 0..<n { p.value.data[i] = saved[i] - Float(eps * v[i]) }
+        let down = loss()
+        for i in 0..<n { p.value.data[i] = saved[i] }
+        let numeric = (up - down) / (2 * eps)
+        let analytic = (0..<n).reduce(0.0) { $0 + gp[$1] * v[$1] }
+        #expect(
+            abs(numeric - analytic) <= 1e-2 + 1e-2 * max(abs(numeric), abs(analytic)),
+            "\(name): numeric \(numeric) vs analytic \(analytic)")
     }
 }
