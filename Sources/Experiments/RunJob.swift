@@ -105,7 +105,8 @@ public struct RunJob {
             // The run is complete with its metrics; figures that fail here are drawn again from
             // the saved weights later (`vaelab run` retries missing figures).
             do {
-                try RunFigures.render(model: trained.model, config: config, runID: id, test: data.test, into: directory)
+                try RunFigures.render(
+                    model: trained.model, config: config, runID: id, test: trainer.data.test, into: directory)
                 return .trained(trained, figureError: nil)
             } catch {
                 return .trained(trained, figureError: "\(error)")

@@ -246,7 +246,8 @@ public final class Runner: @unchecked Sendable {
                 defer { withExtendedLifetime(lock) {} }
                 AtomicFile.removeStaleTemporaries(in: dir.figuresPath)
                 let data = try full.limited(train: entry.config.trainLimit, test: entry.config.testLimit)
-                try RunFigures.renderSaved(dir, runID: entry.id, config: entry.config, test: data.test)
+                try RunFigures.renderSaved(
+                    dir, runID: entry.id, config: entry.config, test: entry.config.binarize.evaluationImages(data.test))
                 onEvent(.figures(id: entry.id, error: nil))
             } catch {
                 errors.append((entry.id, "\(error)"))

@@ -21,6 +21,8 @@ public enum RandomStream: String, CaseIterable, Sendable {
     case eval
     /// Latent draws for the figures of a finished run.
     case figures
+    /// Pixel draws of dynamic binarisation (`Binarization`).
+    case binarize
 }
 
 /// xoshiro256** 1.0 (Blackman & Vigna 2018), seeded through SplitMix64.

@@ -31,7 +31,7 @@ public struct ReportGenerator {
     /// The results tree as a link from the report's directory ("../results" for the defaults).
     let resultsLink: String
     private var figures: [(name: String, bytes: [UInt8])] = []
-    private var md = ""
+    var md = ""  // the report being written (LiteratureNLL.swift adds to it)
 
     public static func generate(results: String, out: String) throws -> Outcome {
         var generator = ReportGenerator(tree: try ResultsTree(root: results), out: out, resultsName: results)
@@ -120,7 +120,12 @@ public struct ReportGenerator {
             | Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer \
             where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n
             """
-        md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised) |\n"
+        md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised)"
+        if configs.contains(where: { $0.binarize == .dynamic }) {
+            md += "; rows marked *binarised*: each training epoch draws every pixel x ~ Bernoulli(grey level) "
+            md += "afresh (the run's own stream), the test images are binarised once from a fixed stream"
+        }
+        md += " |\n"
         let kinds = Set(configs.map(\.model))
         var architectures: [String] = []
         for kind in ModelKind.allCases where kinds.contains(kind) {
@@ -371,6 +376,7 @@ public struct ReportGenerator {
         let finishedGroups = groups.filter { !$0.1.isEmpty }
         guard !finishedGroups.isEmpty else { return }
         seedSpread(finishedGroups)
+        literatureComparison(finishedGroups)
         let ids = finishedGroups.flatMap { $0.1.map(\.id) }
         let slug = Self.anchor(record.name)
 

@@ -30,10 +30,10 @@ extension Trainer {
             NamedTensor(
                 name: "optimizer.v", shape: [adam.count],
                 values: Array(UnsafeBufferPointer(start: adam.v, count: adam.count))))
-        let metadata: [String: String] = [
+        var metadata: [String: String] = [
             "format": Self.checkpointFormat,
             "config_hash": config.hash,
-            "data_fingerprint": datasetFingerprint(data.checksums),
+            "data_fingerprint": dataFingerprint,
             "adam_step": String(adam.step),
             "rng_shuffle": Self.hexWords(shuffle.stateWords),
             "rng_noise": Self.hexWords(noise.stateWords),
@@ -42,6 +42,7 @@ extension Trainer {
             "epoch_seconds": epochSeconds.map { String($0) }.joined(separator: ","),
             "train_seconds": String(trainSeconds),
         ]
+        if let binarizeRNG { metadata["rng_binarize"] = Self.hexWords(binarizeRNG.stateWords) }
         try SafeTensors.write(tensors, metadata: metadata, to: path)
     }
 
@@ -54,7 +55,7 @@ extension Trainer {
             throw bad("format is \(meta["format"] ?? "missing"), expected \(Self.checkpointFormat)")
         }
         guard meta["config_hash"] == config.hash else { throw bad("it was written for another config") }
-        guard meta["data_fingerprint"] == datasetFingerprint(data.checksums) else {
+        guard meta["data_fingerprint"] == dataFingerprint else {
             throw bad("it was written for other data")
         }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -72,6 +73,8 @@ extension Trainer {
             restored.count < config.epochs, restored.enumerated().allSatisfy({ $0.element.epoch == $0.offset + 1 }),
             let trainTime = Double(meta["train_seconds"] ?? "")
         else { throw bad("metadata missing or malformed") }
+        let binarizeState = Self.words(meta["rng_binarize"])
+        guard (binarizeState != nil) == (binarizeRNG != nil) else { throw bad("binarisation state missing") }
         let seconds = (meta["epoch_seconds"] ?? "").split(separator: ",").compactMap { Double($0) }
         // Everything validated: apply.
         model.store.load(byName)
@@ -79,6 +82,7 @@ extension Trainer {
         shuffle = Xoshiro256(state: s1)
         noise = Xoshiro256(state: s2)
         evalRNG = Xoshiro256(state: s3)
+        binarizeRNG = binarizeState.map { Xoshiro256(state: $0) }
         records = restored
         epochSeconds = seconds.count == restored.count ? seconds : Array(repeating: 0, count: restored.count)
         trainSeconds = trainTime

@@ -96,7 +96,7 @@ public enum Evaluation {
         _ model: any AutoencoderModel, images: DatasetSplit, samples k: Int,
         rng: inout Xoshiro256, parallel: DataParallelStep? = nil,
         progress: (_ done: Int, _ count: Int) -> Void = { _, _ in }
-    ) -> Double {
+    ) -> NLLBound {
         precondition(model.hasPosterior && k > 0)
         let count = images.count
         let d = model.config.latentDim
@@ -106,7 +106,7 @@ public enum Evaluation {
         let bce = UnsafeMutablePointer<Double>.allocate(capacity: batchSize)
         defer { bce.deallocate() }
         var logW = [Double](repeating: 0, count: batchSize * k)
-        var total = 0.0
+        var (total, squares) = (0.0, 0.0)
         forEachBatch(model, images: images) { x, start, n in
             // The encoder heads own mu and logvar; decoding does not touch them, so no copies.
             let (mu, logVar) = model.encode(x)
@@ -144,11 +144,21 @@ public enum Evaluation {
                 for s in 0..<k { mx = max(mx, logW[i * k + s]) }
                 var acc = 0.0
                 for s in 0..<k { acc += exp(logW[i * k + s] - mx) }
-                total += -(mx + log(acc) - log(Double(k)))
+                let bound = -(mx + log(acc) - log(Double(k)))
+                total += bound
+                squares += bound * bound
             }
             progress(start + n, count)
         }
-        return total / Double(count)
+        let mean = total / Double(count)
+        let variance = count > 1 ? max(0, (squares - Double(count) * mean * mean) / Double(count - 1)) : 0
+        return NLLBound(mean: mean, standardError: (variance / Double(count)).squareRoot())
+    }
+
+    /// The IWAE bound's mean over the images and its standard error over them (sample std / √n).
+    public struct NLLBound: Sendable, Equatable {
+        public var mean: Double
+        public var standardError: Double
     }
 
     /// Calls `body(x, start, n)` for consecutive batches of at most `batchSize` images; `x` is

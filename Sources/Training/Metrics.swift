@@ -36,6 +36,9 @@ public struct FinalMetrics: Codable, Sendable, Equatable {
     public var test: LossSummary
     /// Importance-sampled bound on the test negative log-likelihood (nats per image); VAE only.
     public var testNLLBound: Double?
+    /// Its standard error over the test images; written for binarised runs only (the ones the
+    /// report sets beside the literature), so earlier runs' bytes never change.
+    public var testNLLStandardError: Double?
     public var iwaeSamples: Int?
     /// Latent dimensions whose posterior-mean variance over the test set exceeds `activeUnitThreshold`.
     public var activeUnits: Int?
@@ -51,6 +54,7 @@ public struct FinalMetrics: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case train, test
         case testNLLBound = "test_nll_iwae"
+        case testNLLStandardError = "test_nll_iwae_stderr"
         case iwaeSamples = "iwae_samples"
         case activeUnits = "active_units"
         case activeUnitThreshold = "active_unit_threshold"
@@ -65,6 +69,7 @@ public struct FinalMetrics: Codable, Sendable, Equatable {
         try c.encode(train, forKey: .train)
         try c.encode(test, forKey: .test)
         try c.encode(testNLLBound, forKey: .testNLLBound)
+        try c.encodeIfPresent(testNLLStandardError, forKey: .testNLLStandardError)
         try c.encode(iwaeSamples, forKey: .iwaeSamples)
         try c.encode(activeUnits, forKey: .activeUnits)
         try c.encode(activeUnitThreshold, forKey: .activeUnitThreshold)

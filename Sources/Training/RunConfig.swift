@@ -27,6 +27,8 @@ public struct RunConfig: Codable, Hashable, Sendable {
     public var likelihood = Likelihood.bernoulli
     /// Posterior samples per image in a training step: the IWAE's k (1 for the other models).
     public var trainSamples = 1
+    /// Grey levels, or dynamically binarised pixels (`Binarization`).
+    public var binarize = Binarization.none
 
     public init() {}
 
@@ -104,16 +106,21 @@ public struct RunConfig: Codable, Hashable, Sendable {
 
     /// The run's identity: a readable prefix and the first 8 hex digits of
     /// SHA-256(canonical config JSON + data fingerprint), e.g. `vae-mnist-d2-h256-b1-s0-3f9c2a1b`
-    /// (`-k5` for the IWAE's samples and `-cb` for the continuous Bernoulli go before the seed).
-    public func runID(dataFingerprint: String) -> String {
-        var prefix = "\(model.rawValue)-\(dataset)-d\(latentDim)-h\(hiddenUnits)"
+    /// (`-bin` follows a binarised dataset; `-k5` for the IWAE's samples and `-cb` for the
+    /// continuous Bernoulli go before the seed).
+    public func runID(dataFingerprint files: String) -> String {
+        var prefix = "\(model.rawValue)-\(dataset)\(binarize == .dynamic ? "-bin" : "")-d\(latentDim)-h\(hiddenUnits)"
         if model.hasPosterior { prefix += "-b\(Self.compact(beta))" }
         if model == .iwae { prefix += "-k\(trainSamples)" }
         if likelihood == .continuousBernoulli { prefix += "-cb" }
         prefix += "-s\(seed)"
-        let digest = sha256Hex([UInt8](canonicalJSON()) + Array(dataFingerprint.utf8))
+        let digest = sha256Hex([UInt8](canonicalJSON()) + Array(dataFingerprint(files).utf8))
         return "\(prefix)-\(digest.prefix(8))"
     }
+
+    /// This run's data fingerprint from its files' (`datasetFingerprint`): the same unless the
+    /// run binarises, which records how (`Binarization.fingerprint`).
+    public func dataFingerprint(_ files: String) -> String { binarize.fingerprint(files) }
 
     /// 1.0 -> "1", 0.25 -> "0.25".
     public static func compact(_ x: Double) -> String {

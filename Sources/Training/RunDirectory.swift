@@ -48,7 +48,8 @@ public struct RunDirectory: Sendable {
     public struct MetricsProblem: Error { public let reason: String }
 
     /// Reads metrics.json and checks that it is complete, unmodified (its SHA-256 is recorded in
-    /// timing.json) and made from this config and data.
+    /// timing.json) and made from this config and data (`dataFingerprint`: the files',
+    /// `datasetFingerprint`; the config adds its binarisation).
     public func verifyMetrics(config: RunConfig, dataFingerprint: String) -> Result<RunMetrics, MetricsProblem> {
         func problem(_ s: String) -> Result<RunMetrics, MetricsProblem> { .failure(MetricsProblem(reason: s)) }
         guard let bytes = FileManager.default.contents(atPath: metricsPath) else {
@@ -61,7 +62,7 @@ public struct RunDirectory: Sendable {
             return problem("metrics.json has format \(metrics.format)")
         }
         guard metrics.configHash == config.hash else { return problem("metrics.json was made with another config") }
-        guard metrics.dataFingerprint == dataFingerprint else {
+        guard metrics.dataFingerprint == config.dataFingerprint(dataFingerprint) else {
             return problem("metrics.json was made with other data")
         }
         guard metrics.epochs.count == config.epochs else {

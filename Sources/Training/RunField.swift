@@ -194,6 +194,11 @@ extension RunField {
             help: "Posterior samples per image in a training step: the IWAE's k (model \"iwae\"; 1 otherwise).",
             axis: "IWAE samples k"
         ).labelled { $0.model == .iwae ? "k=\($0.trainSamples)" : nil }.addedLater(),
+        choice(
+            "binarize", \.binarize,
+            help: "Pixels: \"none\" keeps the grey levels; \"dynamic\" draws x ~ Bernoulli(grey) every epoch.",
+            label: { $0.binarize == .none ? nil : "binarised" }
+        ).addedLater(),
     ]
 
     /// The JSON keys, in table order.

@@ -51,14 +51,20 @@ public struct TrainedRun {
 /// The last batch of an epoch may be smaller (every image is seen once per epoch).
 public final class Trainer {
     public let config: RunConfig
+    /// The data as the run sees it: with `binarize: dynamic`, the test split binarised once
+    /// (`binarizedForEvaluation`); training batches are binarised as they are drawn.
     public let data: LoadedDataset
     public let model: any AutoencoderModel
+    /// `RunConfig.dataFingerprint` of the files: what metrics.json and checkpoints record.
+    public let dataFingerprint: String
 
     // Everything that changes during training; a checkpoint saves all of it.
     let adam: Adam
     var shuffle: Xoshiro256
     var noise: Xoshiro256
     var evalRNG: Xoshiro256
+    /// Dynamic binarisation's pixel draws (nil without it).
+    var binarizeRNG: Xoshiro256?
     public internal(set) var records: [EpochRecord] = []
     var epochSeconds: [Double] = []
     var trainSeconds = 0.0
@@ -76,7 +82,11 @@ public final class Trainer {
             throw TrainingError.datasetTooSmall("dataset \(data.name.rawValue): expected 28x28 images")
         }
         self.config = config
-        self.data = data
+        dataFingerprint = config.dataFingerprint(datasetFingerprint(data.checksums))
+        self.data = LoadedDataset(
+            name: data.name, train: data.train, test: config.binarize.evaluationImages(data.test),
+            checksums: data.checksums, directory: data.directory)
+        if config.binarize == .dynamic { binarizeRNG = Xoshiro256(seed: config.seed, stream: .binarize) }
         model = ModelRegistry.make(config.modelConfig)
         model.initialize(seed: config.seed)
         adam = Adam(count: model.parameterCount, learningRate: Float(config.learningRate))
@@ -134,7 +144,7 @@ public final class Trainer {
         let evaluationSeconds = monotonicSeconds() - ev0
         let metrics = RunMetrics(
             configHash: config.hash,
-            dataFingerprint: datasetFingerprint(data.checksums), epochs: records, final: final)
+            dataFingerprint: dataFingerprint, epochs: records, final: final)
         let timing = RunTiming(
             totalSeconds: monotonicSeconds() - t0, trainSeconds: trainSeconds, evaluationSeconds: evaluationSeconds,
             epochSeconds: epochSeconds,
@@ -169,6 +179,7 @@ public final class Trainer {
             let n = min(config.batchSize, train.count - lo)
             x.resize([n, 1, train.rows, train.cols])
             for i in 0..<n { train.copyImage(order[lo + i], into: x.data + i * pixels) }
+            if binarizeRNG != nil { Binarization.sample(x.data, count: x.count, rng: &binarizeRNG!) }
             let parts =
                 parallel?.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
                 ?? model.trainStep(x, beta: beta, noise: &noise, optimizer: adam)
@@ -204,11 +215,12 @@ public final class Trainer {
             klPerDim = Evaluation.klPerDimension(mu: testMu, logVar: testLogVar, count: test.count, dimensions: d)
         }
         onEvent(.evaluating("k-NN probe"))
-        let (trainMu, _) = Evaluation.latents(model, images: train, parallel: parallel)
+        let probe = config.binarize.evaluationImages(train)
+        let (trainMu, _) = Evaluation.latents(model, images: probe, parallel: parallel)
         let knn = Evaluation.knnAccuracy(
             train: trainMu, trainLabels: train.labels, test: testMu, testLabels: test.labels,
             dimensions: d, neighbors: config.knnNeighbors)
-        var nll: Double?
+        var nll: Evaluation.NLLBound?
         if model.hasPosterior && config.iwaeSamples > 0 {
             let what = "IWAE bound, k = \(config.iwaeSamples)"
             onEvent(.evaluating(what))
@@ -221,7 +233,9 @@ public final class Trainer {
         }
         let isVAE = model.hasPosterior
         return FinalMetrics(
-            train: last.train, test: last.test, testNLLBound: nll, iwaeSamples: isVAE ? config.iwaeSamples : nil,
+            train: last.train, test: last.test, testNLLBound: nll?.mean,
+            testNLLStandardError: config.binarize == .dynamic ? nll?.standardError : nil,
+            iwaeSamples: isVAE ? config.iwaeSamples : nil,
             activeUnits: isVAE ? variance.filter { $0 > Evaluation.activeUnitThreshold }.count : nil,
             activeUnitThreshold: Evaluation.activeUnitThreshold, klPerDimension: klPerDim, latentVariance: variance,
             knnAccuracy: knn, knnNeighbors: config.knnNeighbors)

@@ -33,6 +33,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: help("knn_neighbors")) var knnNeighbors = defaults.knnNeighbors
     @Option(help: help("likelihood")) var likelihood = defaults.likelihood
     @Option(help: help("train_samples")) var trainSamples = defaults.trainSamples
+    @Option(help: help("binarize")) var binarize = defaults.binarize
     @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).") var dataDir:
         String?
     @Option(
@@ -64,6 +65,7 @@ struct TrainCommand: ParsableCommand {
         c.knnNeighbors = knnNeighbors
         c.likelihood = likelihood
         c.trainSamples = trainSamples
+        c.binarize = binarize
         return c
     }
 
@@ -133,3 +135,4 @@ struct TrainCommand: ParsableCommand {
 
 extension ModelKind: ExpressibleByArgument {}
 extension Likelihood: ExpressibleByArgument {}
+extension Binarization: ExpressibleByArgument {}

@@ -121,6 +121,33 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: "\(tmp)/results/runs/\(cb)/figures/samples.png"))
     }
 
+    /// A binarised run: its id and fingerprint say so, its NLL carries a standard error, and the
+    /// report sets it beside the literature's binarised-MNIST numbers.
+    @Test func binarisedRunIsComparedWithTheLiterature() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try RunCLITests.writeSpec(
+            tmp,
+            #"""
+            {"name": "bin", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
+             "train_limit": 256, "test_limit": 128, "iwae_samples": 3, "binarize": "dynamic"}}
+            """#)
+        let run = try CLI.run(["run", spec, "--results", tmp + "/results"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = try #require(try FileManager.default.contentsOfDirectory(atPath: tmp + "/results/runs").first)
+        #expect(id.hasPrefix("vae-mnist-bin-d2-"), "\(id)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(tmp)/results/runs/\(id)/metrics.json"))
+        let final = try #require(
+            (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["final"] as? [String: Any])
+        #expect((final["test_nll_iwae_stderr"] as? Double).map { $0 > 0 } == true)
+        let report = try CLI.run(["report", "--results", tmp + "/results", "--out", tmp + "/report"])
+        #expect(report.status == 0, "\(report.stderr)")
+        let md = try String(contentsOfFile: tmp + "/report/REPORT.md", encoding: .utf8)
+        for text in ["beside the literature", "86.76", "84.78", "89.78", "k = 3, 128 test images", "binarised"] {
+            #expect(md.contains(text), "REPORT.md lacks \(text)")
+        }
+    }
+
     /// `--threads 2` splits each batch over two threads: the same bits run after run, the same
     /// losses as one thread up to float rounding, and the thread count in timing.json.
     /// `train` runs the same lifecycle as `run` (RunJob): killed after an epoch checkpoint it
@@ -282,8 +309,8 @@ struct RunCLITests {
 
     /// Kills a real `vaelab run` with SIGKILL after its first epoch checkpoint, restarts it, and
     /// compares the resumed run's metrics.json with an uninterrupted run's: for the VAE, and for
-    /// an IWAE (k noise values per image and step).
-    @Test(arguments: ["", #", "model": "iwae", "train_samples": 3"#])
+    /// an IWAE on dynamically binarised MNIST (whose binarisation stream the checkpoint carries).
+    @Test(arguments: ["", #", "model": "iwae", "train_samples": 3, "binarize": "dynamic""#])
     func killedRunResumesToIdenticalMetrics(_ extra: String) throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }

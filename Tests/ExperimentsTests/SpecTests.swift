@@ -105,6 +105,9 @@ struct SpecValidationTests {
             label: "samples for a VAE", json: #"{"name": "x", "runs": [{"train_samples": 5}]}"#,
             fragment: "runs[0]: train_samples: expected 1 for model \"vae\""),
         BadSpec(
+            label: "unknown binarisation", json: #"{"name": "x", "base": {"binarize": "static"}}"#,
+            fragment: "base.binarize: expected one of \"none\", \"dynamic\", got \"static\""),
+        BadSpec(
             label: "unknown likelihood", json: #"{"name": "x", "base": {"likelihood": "gaussian"}}"#,
             fragment: "base.likelihood: expected one of \"bernoulli\", \"continuous_bernoulli\""),
         BadSpec(

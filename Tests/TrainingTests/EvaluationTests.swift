@@ -21,12 +21,12 @@ struct EvaluationTests {
     @Test func iwaeBoundTightensWithSamplesAndReportsProgress() {
         let (model, split) = Self.setUp()
         var rng = Xoshiro256(seed: 1, stream: .eval)
-        let single = Evaluation.nllBound(model, images: split, samples: 1, rng: &rng)
+        let single = Evaluation.nllBound(model, images: split, samples: 1, rng: &rng).mean
         var seen: [Int] = []
         let many = Evaluation.nllBound(model, images: split, samples: 40, rng: &rng) { done, count in
             #expect(count == 150)
             seen.append(done)
-        }
+        }.mean
         #expect(many.isFinite && single.isFinite)
         #expect(many < single, "k = 40: \(many), k = 1: \(single)")
         #expect(seen == [128, 150])
@@ -56,8 +56,8 @@ struct EvaluationTests {
         guard kind == .vae else { return }
         var c = Xoshiro256(seed: 4, stream: .eval)
         var d = c
-        let nll = Evaluation.nllBound(model, images: split, samples: 5, rng: &c)
-        let nll2 = Evaluation.nllBound(model, images: split, samples: 5, rng: &d, parallel: parallel)
+        let nll = Evaluation.nllBound(model, images: split, samples: 5, rng: &c).mean
+        let nll2 = Evaluation.nllBound(model, images: split, samples: 5, rng: &d, parallel: parallel).mean
         #expect(abs(nll - nll2) <= 1e-5 * nll)
     }
 }
