@@ -119,13 +119,16 @@ public enum Likelihood: String, Codable, CaseIterable, Sendable {
     }
 
     /// The decoder's mean image E[x] for `count` logits (what figures show): λ itself for the
-    /// Bernoulli, the continuous Bernoulli's mean (not λ) for it.
+    /// Bernoulli, the continuous Bernoulli's mean (not λ, and at λ clamped as in its NLL) for it.
     public func mean(logits: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .bernoulli:
             for i in 0..<count { y[i] = 1 / (1 + expf(-logits[i])) }
         case .continuousBernoulli:
-            for i in 0..<count { y[i] = Float(Loss.continuousBernoulliMean(Double(logits[i]))) }
+            let bound = Loss.continuousBernoulliLogitBound
+            for i in 0..<count {
+                y[i] = Float(Loss.continuousBernoulliMean(min(max(Double(logits[i]), -bound), bound)))
+            }
         }
     }
 }
@@ -133,6 +136,11 @@ public enum Likelihood: String, Codable, CaseIterable, Sendable {
 extension Loss {
     /// Continuous Bernoulli NLL: the Bernoulli cross-entropy (`bceWithLogits`, same bits) minus
     /// log C per pixel, C's terms summed in Double. Same arguments and result as `bceWithLogits`.
+    ///
+    /// C is taken at λ clamped to [ε, 1 - ε] (ε = 2^-23, Float's epsilon), i.e. at the logit
+    /// clamped to ±`continuousBernoulliLogitBound`, as PyTorch's `ContinuousBernoulli` does: the
+    /// density at an exact 0 or 1 pixel grows without bound as λ -> 0 or 1 (C(λ) ~ |l|), and
+    /// MNIST's background is exact zeros, so unclamped logits diverge and the test loss with them.
     @discardableResult
     public static func continuousBernoulliNLL(
         logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch n: Int, perImage: Int,
@@ -147,14 +155,20 @@ extension Loss {
                 gradient: gradient.map { $0 + offset }, gradScale: gradScale)
             for i in offset..<(offset + perImage) {
                 let l = Double(logits[i])
-                nll -= continuousBernoulliLogNormalizer(l)
-                gradient?[i] -= gradScale * Float(continuousBernoulliLogNormalizerDerivative(l))
+                let bounded = min(max(l, -continuousBernoulliLogitBound), continuousBernoulliLogitBound)
+                nll -= continuousBernoulliLogNormalizer(bounded)
+                if l == bounded {
+                    gradient?[i] -= gradScale * Float(continuousBernoulliLogNormalizerDerivative(l))
+                }
             }
             perImageLoss?[b] = nll
             total += nll
         }
         return total / Double(n)
     }
+
+    /// logit(1 - ε) for ε = 2^-23: |l| beyond it counts as λ = ε or 1 - ε for log C and the mean.
+    public static let continuousBernoulliLogitBound = log((1 - Double(Float.ulpOfOne)) / Double(Float.ulpOfOne))
 
     /// Below this |l| the closed forms cancel (λ near 1/2) and their Taylor series take over.
     static let continuousBernoulliSeriesBound = 0.1

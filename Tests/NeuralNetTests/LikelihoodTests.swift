@@ -83,6 +83,27 @@ struct LikelihoodTests {
         }
     }
 
+    /// Beyond logit(1 - ε) the normaliser and the mean stay at λ = ε or 1 - ε (as PyTorch's
+    /// ContinuousBernoulli clamps them) and only the cross-entropy's gradient is left; PyTorch
+    /// gives log p(0.3 | l = -50) = -12.2310 and log p(0 | l = -20) = 2.7690.
+    @Test func clampedBeyondTheFloatEpsilon() {
+        let bound = Loss.continuousBernoulliLogitBound
+        #expect(abs(bound - 15.942385) < 1e-5)
+        let logits: [Float] = [-50, -20, 30]
+        let targets: [Float] = [0.3, 0, 1]
+        var per = [Double](repeating: 0, count: 3)
+        var grad = [Float](repeating: 0, count: 3)
+        var bceGrad = grad
+        Likelihood.continuousBernoulli.negativeLogLikelihood(
+            logits: logits, targets: targets, batch: 3, perImage: 1, perImageLoss: &per, gradient: &grad)
+        Loss.bceWithLogits(logits: logits, targets: targets, batch: 3, perImage: 1, gradient: &bceGrad)
+        #expect(abs(-per[0] - -12.2310) < 1e-3 && abs(-per[1] - 2.7690) < 1e-3, "\(per)")
+        #expect(grad == bceGrad)
+        var mean = [Float](repeating: 0, count: 3)
+        Likelihood.continuousBernoulli.mean(logits: logits, into: &mean, count: 3)
+        #expect(mean[0] == mean[1] && mean[0] == Float(Loss.continuousBernoulliMean(-bound)))
+    }
+
     /// Figures show the likelihood's mean: λ for the Bernoulli, the CB mean (not λ) for it.
     @Test func meansOfBothLikelihoods() {
         let logits: [Float] = [-3, 0, 0.05, 2]
