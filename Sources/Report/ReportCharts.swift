@@ -29,6 +29,11 @@ enum ReportCharts {
         }
     }
 
+    /// The recon panel's title: BCE, unless a continuous-Bernoulli run is among `configs`.
+    static func reconTitle(for configs: [RunConfig]) -> String {
+        configs.contains { $0.likelihood == .continuousBernoulli } ? "Reconstruction (−log p(x|z))" : Part.recon.title
+    }
+
     /// Mean over seeds of one loss part per epoch (nil where any seed lacks it).
     static func meanCurve(_ runs: [RunMetrics], _ part: Part, test: Bool) -> [Double]? {
         guard let epochs = runs.map(\.epochs.count).min(), epochs > 0 else { return nil }
@@ -42,8 +47,8 @@ enum ReportCharts {
     }
 
     /// Train (dashed) and test (solid) recon, KL and total per epoch, one panel each, one colour
-    /// per group (mean over its seeds).
-    static func curves(title: String, groups: [Group]) -> Canvas {
+    /// per group (mean over its seeds). `reconTitle` names the recon panel (`reconTitle(for:)`).
+    static func curves(title: String, groups: [Group], reconTitle: String = Part.recon.title) -> Canvas {
         var parts = Part.allCases.filter { p in groups.contains { meanCurve($0.runs, p, test: true) != nil } }
         if !parts.contains(.kl) { parts = [.recon] }  // autoencoders only: the total is the recon
         let panelWidth = 520.0
@@ -77,7 +82,8 @@ enum ReportCharts {
             let hi = values.max() ?? 1
             let pad = max(0.5, (hi - lo) * 0.06)
             let chart = Chart(
-                title: part.title, x: Axis("epoch"), y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
+                title: part == .recon ? reconTitle : part.title, x: Axis("epoch"),
+                y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
                 series: series, legend: .none)
             chart.draw(on: canvas, in: Rect(x: Double(i) * panelWidth, y: top, width: panelWidth, height: height - top))
         }

@@ -434,7 +434,9 @@ public struct ReportGenerator {
                 )
             }
             try addChart(
-                ReportCharts.curves(title: "\(record.name): loss per epoch", groups: curveGroups),
+                ReportCharts.curves(
+                    title: "\(record.name): loss per epoch", groups: curveGroups,
+                    reconTitle: ReportCharts.reconTitle(for: study.groups.map(\.config))),
                 name: "\(slug)-curves.png", runs: ids,
                 caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
         }
@@ -535,7 +537,8 @@ public struct ReportGenerator {
             guard let m = run.metrics else { continue }
             let canvas = ReportCharts.curves(
                 title: "\(Summary.label(run.config)) · seed \(run.config.seed): loss per epoch",
-                groups: [.init(label: "", color: Color.categorical[0], runs: [m])])
+                groups: [.init(label: "", color: Color.categorical[0], runs: [m])],
+                reconTitle: ReportCharts.reconTitle(for: [run.config]))
             figures.append(
                 (
                     "\(run.id)-curves.png",
