@@ -13,7 +13,8 @@ TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 FORMATTED  := Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 ## setup: install the Debian packages (when missing; Slurm for its tests), Python's safetensors for the interop test,
-## jsonschema for the schema test and PyTorch (CPU) for the golden test, which fail without them
+## jsonschema for the schema test, Python-Markdown for the report-escaping test and PyTorch (CPU) for the golden
+## test, which fail without them
 setup:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -29,8 +30,8 @@ setup:
 	fi
 	@python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy 2>/dev/null \
 	  || echo "note: Python safetensors unavailable; the interop test will be skipped"
-	@python3 -c "import jsonschema" 2>/dev/null || python3 -m pip install -q jsonschema \
-	  || echo "error: jsonschema did not install; the schema test will fail"
+	@python3 -c "import jsonschema, markdown" 2>/dev/null || python3 -m pip install -q jsonschema markdown \
+	  || echo "error: jsonschema or markdown did not install; the schema and report-escaping tests will fail"
 	@python3 -c "import torch, safetensors" 2>/dev/null || python3 -m pip install -q "$(TORCH)" safetensors \
 	  || echo "error: $(TORCH) did not install (bench/requirements-torch.txt says where the wheel comes from); the golden test will fail"
 

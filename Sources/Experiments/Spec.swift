@@ -226,8 +226,13 @@ struct Reader {
         let allowed = name.unicodeScalars.allSatisfy {
             $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == ".")
         }
-        guard !name.isEmpty, name.count <= 100, allowed else {
-            throw fail("name", "expected 1-100 ASCII letters, digits, '-', '_' or '.', got \"\(name)\"")
+        // The name is a file name (results/studies/<name>.json): no "..", no hidden or option-like names.
+        let plain = name.first.map { $0.isASCII && ($0.isLetter || $0.isNumber) } ?? false
+        guard !name.isEmpty, name.count <= 100, allowed, plain else {
+            throw fail(
+                "name",
+                "expected 1-100 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit, got \"\(name)\""
+            )
         }
         return name
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import NeuralNet
+import Support
 import Training
 
 /// `results/studies/<name>.json`: which runs make up a study, recorded when the spec is run.
@@ -218,8 +219,8 @@ public struct Summary: Codable, Sendable, Equatable {
         s += "(BCE summed over 784 pixels, KL summed over latent dimensions, mean over images); "
         s += "final epoch; mean ± sample std over seeds (n).\n"
         for study in studies {
-            s += "\n## \(study.name)\n\n"
-            if !study.description.isEmpty { s += "\(study.description)\n\n" }
+            s += "\n## \(Markdown.inline(study.name))\n\n"
+            if !study.description.isEmpty { s += "\(Markdown.inline(study.description))\n\n" }
             s +=
                 """
                 | group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) \
@@ -227,7 +228,7 @@ public struct Summary: Codable, Sendable, Equatable {
                 """
             s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
             for g in study.groups {
-                var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
+                var row = "| \(Markdown.inline(g.label)) | \(g.done)/\(g.runIDs.count)"
                 for key in Summary.metricOrder {
                     row += " | " + (g.metrics[key].map { Summary.format($0, key: key) } ?? "–")
                 }

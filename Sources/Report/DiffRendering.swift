@@ -1,5 +1,6 @@
 import Experiments
 import Foundation
+import Support
 
 /// The three renderings of a diff: Markdown, plain text and JSON.
 extension SummaryDiff {
@@ -88,9 +89,12 @@ extension SummaryDiff {
 
     /// Markdown: one table per study, then the groups and studies on one side only.
     public func markdown(labelA: String, labelB: String) -> String {
+        // Computed cells only need their pipes escaped; user text (revisions, names) goes through
+        // `Markdown.inline`.
         func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
+        let user = Markdown.inline
         var s = "# Results summary diff\n\n"
-        s += "**A**: \(cell(labelA)) · **B**: \(cell(labelB))\n\n"
+        s += "**A**: \(user(labelA)) · **B**: \(user(labelB))\n\n"
         s += "Δ = B − A; rel. = Δ / |A|; `*` marks |Δ| > 2·SE with SE = √(s_A²/n_A + s_B²/n_B) over seeds; "
         s += "`n=1`: a single seed, no test. Values are mean ± std (n).\n"
         if rows.isEmpty {
@@ -102,20 +106,20 @@ extension SummaryDiff {
                 study = r.study
                 s +=
                     """
-                    \n## \(cell(r.study))\n\n| group | metric | A | B | Δ | rel. | sig. \
+                    \n## \(user(r.study))\n\n| group | metric | A | B | Δ | rel. | sig. \
                     |\n|---|---|--:|--:|--:|--:|:-:|\n
                     """
             }
             let sig = Self.mark(r)
             let cells = [
-                r.group.display, r.metric, Self.value(r.a), Self.value(r.b), Self.signed(r.delta, 4),
+                r.metric, Self.value(r.a), Self.value(r.b), Self.signed(r.delta, 4),
                 Self.signed(r.relativePercent, 2, suffix: "%"), sig == "*" ? "**\\***" : sig,
             ]
-            s += "| " + cells.map(cell).joined(separator: " | ") + " |\n"
+            s += "| " + ([user(r.group.display)] + cells.map(cell)).joined(separator: " | ") + " |\n"
         }
         func list(_ title: String, _ items: [String]) {
             guard !items.isEmpty else { return }
-            s += "\n## \(title)\n\n" + items.map { "- \(cell($0))\n" }.joined()
+            s += "\n## \(title)\n\n" + items.map { "- \(user($0))\n" }.joined()
         }
         list("Studies added (only in B)", addedStudies)
         list("Studies removed (only in A)", removedStudies)

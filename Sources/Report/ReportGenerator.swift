@@ -201,7 +201,7 @@ public struct ReportGenerator {
         guard let record = tree.studies.first(where: { $0.name == Self.referenceStudy }),
             let study = tree.summary.studies.first(where: { $0.name == Self.referenceStudy })
         else { return }
-        md += "## The reference study\n\n\(record.description)\n\n"
+        md += "## The reference study\n\n\(Markdown.inline(record.description))\n\n"
         md +=
             "Final-epoch losses in nats per image, mean ± std over the n finished seeds. The published values are the "
         md += "training losses after 25 epochs (~ marks an approximate figure).\n\n"
@@ -347,13 +347,13 @@ public struct ReportGenerator {
             md += "## Study: \(record.name)\n\nNot in `summary.json` yet (run `vaelab run` to refresh it).\n\n"
             return
         }
-        md += "## Study: \(record.name)\n\n"
-        if !record.description.isEmpty { md += record.description + "\n\n" }
+        md += "## Study: \(Markdown.inline(record.name))\n\n"
+        if !record.description.isEmpty { md += Markdown.inline(record.description) + "\n\n" }
         let runCount = study.groups.reduce(0) { $0 + $1.runIDs.count }
         let finished = study.groups.reduce(0) { $0 + $1.done }
         md +=
             """
-            Spec `\(record.specFile)` (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) \
+            Spec \(Markdown.code(record.specFile)) (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) \
             configurations, 
             """
         md += "\(finished) of \(runCount) runs finished.\n\n"
@@ -364,7 +364,7 @@ public struct ReportGenerator {
             """
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for g in study.groups {
-            var row = "| \(g.label) | \(g.done)/\(g.runIDs.count)"
+            var row = "| \(Self.cell(g.label)) | \(g.done)/\(g.runIDs.count)"
             for key in Summary.metricOrder {
                 row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–")
             }
@@ -492,10 +492,10 @@ public struct ReportGenerator {
             md += " | \(stat) | \(seeds.count > 1 ? Self.number(range(totals), 1) : "–") |\n"
         }
         for (g, mine, refs) in rows {
-            if !mine.isEmpty { row(g.label, "vaelab", mine) }
+            if !mine.isEmpty { row(Self.cell(g.label), "vaelab", mine) }
             if !refs.isEmpty {
                 row(
-                    g.label, Self.cell(refs[0].implementation),
+                    Self.cell(g.label), Self.cell(refs[0].implementation),
                     refs.map { ($0.config.seed, $0.final.test.total, $0.final.activeUnits) })
             }
         }
@@ -656,7 +656,9 @@ public struct ReportGenerator {
             }
         }
         md += "\nSpecs:\n\n"
-        for s in tree.studies { md += "- `\(s.specFile)` (study \(s.name)): SHA-256 `\(s.specSHA256)`\n" }
+        for s in tree.studies {
+            md += "- \(Markdown.code(s.specFile)) (study \(Markdown.inline(s.name))): SHA-256 `\(s.specSHA256)`\n"
+        }
         md += "\n"
     }
 
@@ -665,7 +667,7 @@ public struct ReportGenerator {
         md += "| run | studies | configuration | seed | status | wall time | figures |\n|---|---|---|---|---|---|---|\n"
         for run in tree.runs.sorted(by: { $0.id < $1.id }) {
             var status = run.status.rawValue
-            if let note = run.note { status += ": " + note.replacingOccurrences(of: "|", with: "\\|") }
+            if let note = run.note { status += ": " + Self.cell(note) }
             let wall = run.timing.map { Self.duration($0.totalSeconds) } ?? "–"
             var links: [String] = []
             if figures.contains(where: { $0.name == "\(run.id)-curves.png" }) {
@@ -715,11 +717,8 @@ public struct ReportGenerator {
     static func number(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
     /// Text from a results file as a Markdown table cell: no raw HTML, no cell breaks.
-    static func cell(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "|", with: "\\|")
-            .replacingOccurrences(of: "\n", with: " ")
-    }
+    /// User text in a table cell or a paragraph (`Markdown.inline`).
+    static func cell(_ s: String) -> String { Markdown.inline(s) }
     static func signed(_ x: Double, _ digits: Int) -> String { (x >= 0 ? "+" : "−") + number(abs(x), digits) }
 
     static func duration(_ s: Double) -> String {

@@ -148,6 +148,35 @@ struct CLITests {
         }
     }
 
+    /// A description with HTML, a `javascript:` link, pipes, emphasis and line breaks is inert
+    /// text in REPORT.md and summary.md, as a real Markdown renderer (Python-Markdown) shows.
+    @Test func hostileDescriptionRendersAsInertText() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let hostile =
+            #"<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror=alert(3)> a | b *em* \n# heading"#
+        let spec = try RunCLITests.writeSpec(
+            tmp,
+            #"{"name": "x", "description": "\#(hostile)", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "#
+                + #""batch_size": 64, "train_limit": 128, "test_limit": 64, "iwae_samples": 2}}"#)
+        #expect(try CLI.run(["run", spec, "--results", tmp + "/results"]).status == 0)
+        #expect(try CLI.run(["report", "--results", tmp + "/results", "--out", tmp + "/report"]).status == 0)
+        let render = #"""
+            import markdown, sys
+            for path in sys.argv[1:]:
+                html = markdown.markdown(open(path).read(), extensions=["tables"])
+                for bad in ("<script", "<img src=x", "javascript:alert(2)\"", "<h1>heading", "<em>em</em>"):
+                    assert bad not in html, (path, bad)
+                assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+            """#
+        let check = try SlurmTests.shell(
+            ["python3", "-c", render, tmp + "/report/REPORT.md", tmp + "/results/summary.md"])
+        #expect(check.status == 0, "\(check.output)")
+        let summary = try String(contentsOfFile: tmp + "/results/summary.md", encoding: .utf8)
+        let table = summary.split(separator: "\n").filter { $0.hasPrefix("| vae") }
+        #expect(table.count == 1 && table[0].split(separator: "|", omittingEmptySubsequences: false).count == 13)
+    }
+
     /// `--threads 2` splits each batch over two threads: the same bits run after run, the same
     /// losses as one thread up to float rounding, and the thread count in timing.json.
     /// `train` runs the same lifecycle as `run` (RunJob): killed after an epoch checkpoint it

@@ -68,6 +68,9 @@ struct SpecValidationTests {
         BadSpec(label: "not an object", json: "[1, 2]", fragment: "expected an object, got an array"),
         BadSpec(label: "missing name", json: "{}", fragment: "name: missing"),
         BadSpec(label: "bad name", json: #"{"name": "a b/c"}"#, fragment: "name: expected 1-100 ASCII letters"),
+        BadSpec(label: "dots only", json: #"{"name": ".."}"#, fragment: "starting with a letter or digit, got \"..\""),
+        BadSpec(label: "hidden name", json: #"{"name": ".x"}"#, fragment: "starting with a letter or digit"),
+        BadSpec(label: "option-like name", json: #"{"name": "-x"}"#, fragment: "starting with a letter or digit"),
         BadSpec(
             label: "unknown top-level key", json: #"{"name": "x", "gird": {}}"#,
             fragment: "gird: unknown key \"gird\" (did you mean \"grid\"?)"),
