@@ -138,11 +138,8 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
         var logW = [Double](repeating: 0, count: k)
         for s in 0..<k {
             let r = i * k + s
-            var ratio = 0.0  // log p(z) - log q(z|x)
-            for j in 0..<d {
-                let (zz, e) = (Double(z.data[r * d + j]), Double(eps.data[r * d + j]))
-                ratio += -0.5 * zz * zz + 0.5 * e * e + 0.5 * Double(logVar.data[i * d + j])
-            }
+            let ratio = Loss.logPriorOverPosterior(
+                z: z.data + r * d, eps: eps.data + r * d, logVar: logVar.data + i * d, dimensions: d)
             logW[s] = -nll[r] + ratio
         }
         let top = logW.max()!

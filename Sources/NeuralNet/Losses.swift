@@ -66,6 +66,22 @@ public enum Loss {
         return total / Double(n)
     }
 
+    /// log p(z) - log q(z|x) of one sample z = mu + e^(logvar/2) * eps of a d-dimensional
+    /// posterior: sum_j [-z_j²/2 + eps_j²/2 + logvar_j/2] (the 2π terms cancel), in Double.
+    /// The importance weight's prior-over-posterior part (the NLL bound, the IWAE).
+    @inline(__always)
+    public static func logPriorOverPosterior(
+        z: UnsafePointer<Float>, eps: UnsafePointer<Float>, logVar: UnsafePointer<Float>, dimensions d: Int
+    ) -> Double {
+        var ratio = 0.0
+        for j in 0..<d {
+            let zz = Double(z[j])
+            let e = Double(eps[j])
+            ratio += -0.5 * zz * zz + 0.5 * e * e + 0.5 * Double(logVar[j])
+        }
+        return ratio
+    }
+
     /// The reparameterisation z = mu + e^(logvar/2) * eps, elementwise over `count` values.
     public static func reparameterize(
         mu: UnsafePointer<Float>, logVar: UnsafePointer<Float>, eps: UnsafePointer<Float>,

@@ -129,13 +129,8 @@ public enum Evaluation {
                         logits: logits.data, targets: x.data, batch: n, perImage: pixels, perImageLoss: bce)
                 }
                 for i in 0..<n {
-                    // log p(z) - log q(z|x) = sum_j [-z^2/2 + eps^2/2 + logvar/2] (the 2 pi terms cancel)
-                    var ratio = 0.0
-                    for j in 0..<d {
-                        let zz = Double(z.data[i * d + j])
-                        let e = Double(eps.data[i * d + j])
-                        ratio += -0.5 * zz * zz + 0.5 * e * e + 0.5 * Double(lv.data[i * d + j])
-                    }
+                    let ratio = Loss.logPriorOverPosterior(
+                        z: z.data + i * d, eps: eps.data + i * d, logVar: lv.data + i * d, dimensions: d)
                     logW[i * k + s] = -bce[i] + ratio
                 }
             }
