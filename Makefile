@@ -9,12 +9,12 @@ SPECS      := experiments/reference.json $(filter-out experiments/reference.json
 JOBS       ?= $(shell nproc)
 TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 
-.PHONY: setup build test fmt fmt-check bench bench-compare ablation report smoke clean fuzz
+.PHONY: setup build test fmt fmt-check bench bench-compare ablation report export proto smoke clean fuzz
 FORMATTED  := Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 ## setup: install the Debian packages (when missing; Slurm for its tests), Python's safetensors for the interop test,
-## jsonschema for the schema test, Python-Markdown for the report-escaping test and PyTorch (CPU) for the golden
-## test, which fail without them
+## jsonschema for the schema test, Python-Markdown for the report-escaping test, pandas, TensorBoard and DVC for the
+## export tests and PyTorch (CPU) for the golden test, which fail without them
 setup:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -32,6 +32,8 @@ setup:
 	  || echo "note: Python safetensors unavailable; the interop test will be skipped"
 	@python3 -c "import jsonschema, markdown" 2>/dev/null || python3 -m pip install -q jsonschema markdown \
 	  || echo "error: jsonschema or markdown did not install; the schema and report-escaping tests will fail"
+	@python3 -c "import pandas, tensorboard, dvc" 2>/dev/null || python3 -m pip install -q pandas tensorboard dvc \
+	  || echo "error: pandas, tensorboard or dvc did not install; the export tests will be skipped (fail under CI)"
 	@python3 -c "import torch, safetensors" 2>/dev/null || python3 -m pip install -q "$(TORCH)" safetensors \
 	  || echo "error: $(TORCH) did not install (bench/requirements-torch.txt says where the wheel comes from); the golden test will fail"
 
@@ -83,6 +85,16 @@ ablation: build
 ## report: REPORT.md and its figures from results/ alone (no training)
 report: build
 	$(BIN) report --results results --out report
+
+## export: export/ from results/ alone: long CSV and JSON Lines (pandas), TensorBoard event files, dvc.yaml
+export: build
+	$(BIN) export --results results --out export
+
+## proto: regenerate Sources/Export/TensorBoardProto.pb.swift (needs protoc and swift-protobuf's protoc-gen-swift
+## on PATH; the generated file is committed, so builds need neither)
+proto:
+	cd Sources/Export && protoc --swift_out=. --swift_opt=Visibility=Public tensorboard.proto \
+	  && mv tensorboard.pb.swift TensorBoardProto.pb.swift
 
 ## smoke: the one-minute study, into a scratch results directory
 smoke: build

@@ -15,6 +15,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
     ],
     targets: [
         // MARK: - C system libraries (module map + uniquely guarded shim header each)
@@ -51,12 +54,22 @@ let package = Package(
         .target(
             name: "Report",
             dependencies: ["Support", "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures"]),
+        // The results in the formats other tools read: long CSV / JSONL (pandas), TensorBoard
+        // event files (TensorBoardProto.pb.swift is generated from tensorboard.proto), DVC.
+        .target(
+            name: "Export",
+            dependencies: [
+                "Support", "Training", "Experiments", "Report",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "CSV", package: "CSV.swift"),
+            ], exclude: ["tensorboard.proto"]),
 
         // MARK: - Command-line tool
         .executableTarget(
             name: "vaelab",
             dependencies: [
-                "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures", "Report",
+                "NeuralNet", "Models", "Datasets", "Training", "Experiments", "Figures", "Report", "Export",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -65,12 +78,21 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Support"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet", "Support"]),
+        // A fabricated results tree for the report and export tests.
+        .target(
+            name: "ResultsFixture",
+            dependencies: ["Experiments", "Training", "Datasets", "Figures", "Models", "Support"],
+            path: "Tests/Fixtures"),
         .testTarget(name: "FiguresTests", dependencies: ["Figures", "NeuralNet"], exclude: ["Golden"]),
         .testTarget(
             name: "ReportTests",
             dependencies: [
                 "Report", "Experiments", "Training", "Models", "Datasets", "Figures", "NeuralNet", "Support",
+                "ResultsFixture",
             ], exclude: ["Golden"]),
+        .testTarget(
+            name: "ExportTests",
+            dependencies: ["Export", "Report", "Experiments", "Training", "Support", "ResultsFixture"]),
         .testTarget(
             name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).

@@ -121,6 +121,23 @@ public struct StudySummary: Codable, Sendable, Equatable {
     public var specFile: String
     public var specSHA256: String
     public var groups: [GroupSummary]
+
+    public init(name: String, description: String, specFile: String, specSHA256: String, groups: [GroupSummary]) {
+        (self.name, self.description, self.specFile, self.specSHA256, self.groups) =
+            (name, description, specFile, specSHA256, groups)
+    }
+
+    /// The groups' labels, unique within the study: a label that groups share (their configs
+    /// differ only in fields without a label, such as iwae_samples) gets " #2", " #3", … on its
+    /// later groups. The exports key groups by these.
+    public var uniqueLabels: [String] {
+        var seen: [String: Int] = [:]
+        return groups.map { g in
+            seen[g.label, default: 0] += 1
+            return seen[g.label]! == 1 ? g.label : "\(g.label) #\(seen[g.label]!)"
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, description, groups
         case specFile = "spec_file"
@@ -133,6 +150,20 @@ extension RunConfig {
     public var groupFields: [String: String] {
         let fields = RunField.all.filter { $0.type != .seed && $0.isWritten(for: self) }
         return Dictionary(uniqueKeysWithValues: fields.map { ($0.key, $0.value(of: self).text) })
+    }
+}
+
+extension FinalMetrics {
+    /// The run's values of the summary's metrics (`Summary.metricOrder`), those it has: an AE
+    /// has no KL and no NLL bound.
+    public var summaryValues: [(key: String, value: Double)] {
+        let byKey: [String: Double?] = [
+            "train_recon": train.recon, "train_kl": train.kl, "train_total": train.total,
+            "test_recon": test.recon, "test_kl": test.kl, "test_total": test.total,
+            "test_nll_iwae": testNLLBound, "active_units": activeUnits.map(Double.init),
+            "knn_accuracy": knnAccuracy,
+        ]
+        return Summary.metricOrder.compactMap { key in byKey[key].flatMap { $0 }.map { (key, $0) } }
     }
 }
 
@@ -177,17 +208,7 @@ public struct Summary: Codable, Sendable, Equatable {
                     let fingerprint = dataFingerprints[entry.config.dataset] ?? ""
                     if case .success(let m) = dir.verifyMetrics(config: entry.config, dataFingerprint: fingerprint) {
                         done += 1
-                        let f = m.final
-                        func add(_ k: String, _ v: Double?) { if let v { values[k, default: []].append(v) } }
-                        add("train_recon", f.train.recon)
-                        add("train_kl", f.train.kl)
-                        add("train_total", f.train.total)
-                        add("test_recon", f.test.recon)
-                        add("test_kl", f.test.kl)
-                        add("test_total", f.test.total)
-                        add("test_nll_iwae", f.testNLLBound)
-                        add("active_units", f.activeUnits.map(Double.init))
-                        add("knn_accuracy", f.knnAccuracy)
+                        for (key, value) in m.final.summaryValues { values[key, default: []].append(value) }
                     } else if FileManager.default.fileExists(atPath: dir.failurePath) {
                         failed += 1
                     } else {

@@ -299,6 +299,16 @@ extension JSONValue {
         }
     }
 
+    /// The same on one line, no spaces (a JSON Lines record).
+    public var compact: String {
+        switch self {
+        case .object(let members):
+            return "{" + members.map { Self.quote($0.0) + ":" + $0.1.compact }.joined(separator: ",") + "}"
+        case .array(let items): return "[" + items.map(\.compact).joined(separator: ",") + "]"
+        case .string, .number, .bool, .null: return pretty()
+        }
+    }
+
     /// `s` as a JSON string literal.
     public static func quote(_ s: String) -> String {
         var out = "\""

@@ -9,6 +9,6 @@ struct VAELab: ParsableCommand {
         version: Provenance.version,
         subcommands: [
             RunCommand.self, TrainCommand.self, BenchCommand.self, ReportCommand.self, DiffCommand.self,
-            SchemaCommand.self, StatusCommand.self, SlurmCommand.self,
+            ExportCommand.self, SchemaCommand.self, StatusCommand.self, SlurmCommand.self,
         ])
 }

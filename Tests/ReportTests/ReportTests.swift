@@ -5,124 +5,16 @@ import Foundation
 import Models
 import NeuralNet
 import Report
+import ResultsFixture
 import Support
 import Testing
 import Training
 
 private let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Golden/REPORT.md"
-private let fingerprint = datasetFingerprint(DatasetName.mnist.pinnedChecksums)
-
-private func scratchDirectory() -> String {
-    let dir = NSTemporaryDirectory() + "vaelab-report-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
-private func config(_ model: ModelKind, d: Int, beta: Double = 1, seed: UInt64) -> RunConfig {
-    var c = RunConfig()
-    c.model = model
-    c.latentDim = d
-    c.beta = beta
-    c.seed = seed
-    c.epochs = 3
-    return c
-}
-
-/// metrics.json text for a fabricated run: losses that depend smoothly on d, beta and the seed.
-private func metricsJSON(_ c: RunConfig, hash: String? = nil) -> String {
-    let vae = c.model == .vae
-    let recon0 = 60 + 150 / Double(c.latentDim) + 8 * c.beta + Double(c.seed) * 0.5
-    let kl0 = vae ? 3 * Double(c.latentDim).squareRoot() / c.beta + 1 + Double(c.seed) * 0.25 : 0
-    func parts(_ r: Double, _ k: Double) -> String {
-        vae
-            ? #"{"kl": \#(k), "recon": \#(r), "total": \#(r + c.beta * k)}"#
-            : #"{"kl": null, "recon": \#(r), "total": \#(r)}"#
-    }
-    let epochs = (1...c.epochs).map { e -> String in
-        let f = 1 + 0.5 / Double(e)
-        return #"{"epoch": \#(e), "test": \#(parts(recon0 * f + 1, kl0 / f)), "train": \#(parts(recon0 * f, kl0 / f))}"#
-    }
-    let d = c.latentDim
-    let final = """
-        {"active_unit_threshold": 0.01, "active_units": \(vae ? "\(d)" : "null"), \
-        "iwae_samples": \(vae ? "100" : "null"),
-         "kl_per_dimension": \
-        \(vae ? "[" + Array(repeating: "\(kl0 / Double(d))", count: d).joined(separator: ",") + "]" : "null"),
-         "knn_accuracy": \(0.7 + Double(d) / 100), "knn_neighbors": 5,
-         "latent_variance": [\(Array(repeating: "1.0", count: d).joined(separator: ","))],
-         "test": \(parts(recon0 + 1, kl0)), "test_nll_iwae": \(vae ? "\(recon0 + kl0 - 3)" : "null"), \
-        "train": \(parts(recon0, kl0))}
-        """
-    return """
-        {"config_hash": "\(hash ?? c.hash)", "data_fingerprint": "\(fingerprint)", \
-        "epochs": [\(epochs.joined(separator: ","))],
-         "final": \(final), "format": "vaelab.metrics/1", "units": "nats per image"}
-        """
-}
-
-/// A small results tree: a reference study (two VAE seeds at d = 2, one at d = 16, an AE, a
-/// failed run and one never run) and a beta sweep sharing a run with it.
-private func makeResults() throws -> String {
-    let root = scratchDirectory() + "/results"
-    let store = ResultsStore(root: root)
-    try AtomicFile.makeDirectory(store.studiesDirectory)
-    let reference: [(RunConfig, String)] = [
-        (config(.vae, d: 2, seed: 0), "done"), (config(.vae, d: 2, seed: 1), "done"),
-        (config(.vae, d: 16, seed: 0), "done"),
-        (config(.ae, d: 2, seed: 0), "done"), (config(.ae, d: 16, seed: 0), "failed"),
-        (config(.vae, d: 16, seed: 1), "missing"),
-    ]
-    let sweep: [(RunConfig, String)] = [0.5, 1, 2].map { (config(.vae, d: 16, beta: $0, seed: 0), "done") }
-    var records: [StudyRecord] = []
-    for (name, runs) in [("reference", reference), ("beta-sweep", sweep)] {
-        var entries: [String] = []
-        for (c, state) in runs {
-            let id = c.runID(dataFingerprint: fingerprint)
-            entries.append(
-                #"{"id": "\#(id)", "origin": "fixture", "#
-                    + #""config": \#(String(decoding: c.canonicalJSON(), as: UTF8.self))}"#
-            )
-            let dir = store.run(id)
-            switch state {
-            case "done":
-                try dir.begin(c)
-                try AtomicFile.write(metricsJSON(c), to: dir.metricsPath)
-            case "failed":
-                try dir.begin(c)
-                try AtomicFile.write(
-                    #"{"error": "non-finite loss nan at epoch 2, batch 7", "#
-                        + #""epoch": 2, "batch": 7, "finished_at": "x"}"#,
-                    to: dir.failurePath)
-            default: break
-            }
-        }
-        let json = """
-            {"format": "vaelab.study/1", "name": "\(name)", "description": "Fixture study \(name).",
-             "spec_file": "experiments/\(name).json", \
-            "spec_sha256": "\(String(repeating: name == "reference" ? "a" : "b", count: 64))",
-             "runs": [\(entries.joined(separator: ","))]}
-            """
-        try AtomicFile.write(json, to: store.studiesDirectory + "/\(name).json")
-        records.append(try JSONDecoder().decode(StudyRecord.self, from: Data(json.utf8)))
-    }
-    // One run has its figures: a samples grid carrying its id.
-    let first = config(.vae, d: 2, seed: 0)
-    let dir = store.run(first.runID(dataFingerprint: fingerprint))
-    try AtomicFile.makeDirectory(dir.figuresPath)
-    var grid = ImageGrid(title: "Samples", images: (0..<(4 * 784)).map { Float($0 % 28) / 27 }, rows: 2, columns: 2)
-    grid.cell = 28
-    try PNG.write(
-        grid.render().pngImage(text: ["vaelab.run_id": first.runID(dataFingerprint: fingerprint)]),
-        to: dir.figuresPath + "/" + RunFigures.samples)
-    let summary = Summary.build(studies: records, store: store, dataFingerprints: ["mnist": fingerprint])
-    try AtomicFile.write(CanonicalJSON.encode(summary), to: store.summaryJSONPath)
-    return root
-}
-
 @Suite("Report generator", .serialized)
 struct ReportTests {
     @Test func reportMatchesTheGoldenMarkdown() throws {
-        let results = try makeResults()
+        let results = try ResultsFixture.makeResults()
         let out = URL(fileURLWithPath: results).deletingLastPathComponent().path + "/report"
         let outcome = try ReportGenerator.generate(results: results, out: out)
         // The golden file names the results directory the way the generator was given it.
@@ -137,9 +29,9 @@ struct ReportTests {
     }
 
     @Test func sameResultsGiveTheSameBytes() throws {
-        let results = try makeResults()
-        let a = scratchDirectory()
-        let b = scratchDirectory()
+        let results = try ResultsFixture.makeResults()
+        let a = ResultsFixture.scratchDirectory()
+        let b = ResultsFixture.scratchDirectory()
         let first = try ReportGenerator.generate(results: results, out: a)
         _ = try ReportGenerator.generate(results: results, out: b)
         #expect(
@@ -154,7 +46,7 @@ struct ReportTests {
 
     /// Links into the results tree resolve from the report's directory, wherever each is.
     @Test func runFigureLinksResolveFromTheReport() throws {
-        let results = try makeResults()
+        let results = try ResultsFixture.makeResults()
         // A figure of a finished run that is not its group's first: linked into the results tree.
         let runs = try FileManager.default.contentsOfDirectory(atPath: results + "/runs").sorted()
         let second = try #require(
@@ -168,7 +60,7 @@ struct ReportTests {
         try FileManager.default.copyItem(
             atPath: results + "/runs/" + samples,
             toPath: "\(results)/runs/\(second)/figures/\(RunFigures.reconstructions)")
-        let out = scratchDirectory() + "/deeper/report"
+        let out = ResultsFixture.scratchDirectory() + "/deeper/report"
         let outcome = try ReportGenerator.generate(results: results, out: out)
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
         let links = text.matches(of: /\]\(([^)]*\/runs\/[^)]*\.png)\)/).map { String($0.1) }
@@ -177,8 +69,8 @@ struct ReportTests {
     }
 
     @Test func figuresAreLinkedAndCarryTheirRuns() throws {
-        let results = try makeResults()
-        let out = scratchDirectory()
+        let results = try ResultsFixture.makeResults()
+        let out = ResultsFixture.scratchDirectory()
         let outcome = try ReportGenerator.generate(results: results, out: out)
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
         #expect(outcome.figures.contains("reference-curves.png"))
@@ -196,18 +88,19 @@ struct ReportTests {
     }
 
     @Test func editedMetricsAreReportedInvalidNotUsed() throws {
-        let results = try makeResults()
-        let c = config(.vae, d: 16, seed: 0)
-        let dir = ResultsStore(root: results).run(c.runID(dataFingerprint: fingerprint))
-        try AtomicFile.write(metricsJSON(c, hash: String(repeating: "0", count: 64)), to: dir.metricsPath)
-        let outcome = try ReportGenerator.generate(results: results, out: scratchDirectory())
+        let results = try ResultsFixture.makeResults()
+        let c = ResultsFixture.config(.vae, d: 16, seed: 0)
+        let dir = ResultsStore(root: results).run(c.runID(dataFingerprint: ResultsFixture.fingerprint))
+        try AtomicFile.write(
+            ResultsFixture.metricsJSON(c, hash: String(repeating: "0", count: 64)), to: dir.metricsPath)
+        let outcome = try ReportGenerator.generate(results: results, out: ResultsFixture.scratchDirectory())
         #expect(outcome.runs.invalid == 1)
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
         #expect(text.contains("invalid: metrics.json was made with another config"))
     }
 
     @Test func referenceRunsAppearSeedBySeedBesideVaelabs() throws {
-        let results = try makeResults()
+        let results = try ResultsFixture.makeResults()
         try AtomicFile.makeDirectory(results + "/pytorch")
         for (seed, total) in [(0, 150.0), (1, 171.5), (2, 148.25)] {
             let json = """
@@ -224,7 +117,7 @@ struct ReportTests {
                 + #""beta": 1, "seed": 0, "epochs": 3, "batch_size": 128, "learning_rate": 0.001}, "#
                 + #""final": {"test": {"recon": 1, "kl": 2, "total": 999}, "active_units": 1}}"#,
             to: results + "/pytorch/other.json")
-        let outcome = try ReportGenerator.generate(results: results, out: scratchDirectory())
+        let outcome = try ReportGenerator.generate(results: results, out: ResultsFixture.scratchDirectory())
         let text = try String(contentsOfFile: outcome.reportPath, encoding: .utf8)
         #expect(
             text.contains(
@@ -239,7 +132,7 @@ struct ReportTests {
 
         try AtomicFile.write(#"{"implementation": "PyTorch", "config": {}}"#, to: results + "/pytorch/broken.json")
         do {
-            _ = try ReportGenerator.generate(results: results, out: scratchDirectory())
+            _ = try ReportGenerator.generate(results: results, out: ResultsFixture.scratchDirectory())
             Issue.record("accepted a broken reference run")
         } catch let e as ReportError {
             #expect(e.file.hasSuffix("pytorch/broken.json"))
@@ -248,25 +141,29 @@ struct ReportTests {
     }
 
     @Test func badResultsTreesGiveOneLineErrors() throws {
-        let missing = scratchDirectory() + "/nothing"
-        #expect(throws: ReportError.self) { try ReportGenerator.generate(results: missing, out: scratchDirectory()) }
+        let missing = ResultsFixture.scratchDirectory() + "/nothing"
+        #expect(throws: ReportError.self) {
+            try ReportGenerator.generate(results: missing, out: ResultsFixture.scratchDirectory())
+        }
 
-        let results = try makeResults()
+        let results = try ResultsFixture.makeResults()
         let summaryPath = results + "/summary.json"
         try AtomicFile.write(#"{"format": "vaelab.summary/9", "studies": []}"#, to: summaryPath)
         do {
-            _ = try ReportGenerator.generate(results: results, out: scratchDirectory())
+            _ = try ReportGenerator.generate(results: results, out: ResultsFixture.scratchDirectory())
             Issue.record("accepted a summary of another format")
         } catch let e as ReportError {
             #expect(e.description == "\(summaryPath): format vaelab.summary/9, expected vaelab.summary/1")
         }
         try AtomicFile.write(#"{"format": "vaelab.summary/1", "studies": [}"#, to: summaryPath)
-        #expect(throws: ReportError.self) { try ReportGenerator.generate(results: results, out: scratchDirectory()) }
+        #expect(throws: ReportError.self) {
+            try ReportGenerator.generate(results: results, out: ResultsFixture.scratchDirectory())
+        }
 
-        let results2 = try makeResults()
+        let results2 = try ResultsFixture.makeResults()
         try AtomicFile.write("{not json", to: results2 + "/studies/reference.json")
         do {
-            _ = try ReportGenerator.generate(results: results2, out: scratchDirectory())
+            _ = try ReportGenerator.generate(results: results2, out: ResultsFixture.scratchDirectory())
             Issue.record("accepted a broken study record")
         } catch let e as ReportError {
             #expect(e.file.hasSuffix("studies/reference.json"))
