@@ -30,6 +30,43 @@ public enum SpecSchema {
     /// The document as committed: pretty JSON and a final newline.
     public static var text: String { document().pretty() + "\n" }
 
+    /// The spec format as text (`vaelab help spec`): the study's keys and every run field with
+    /// the values it takes, its default and its help, from the same definitions as the schema.
+    public static var reference: String {
+        var s = "A study spec is one JSON object with these keys (only name is required):\n\n"
+        for (key, property) in studyProperties() {
+            guard case .object(let members) = property,
+                case .string(let text)? = members.first(where: { $0.0 == "description" })?.1
+            else { continue }
+            s += wrap(key.padding(toLength: 13, withPad: " ", startingAt: 0) + text, indent: "  ", hanging: 13)
+        }
+        s += "\nRun fields, in base, grid, zip and runs (a field left out keeps its default):\n\n"
+        let defaults = RunConfig()
+        for field in RunField.all {
+            s += wrap("\(field.key): \(field.type.expected); default \(field.value(of: defaults).text)", indent: "  ")
+            s += wrap(field.help, indent: "      ")
+        }
+        return s
+    }
+
+    /// `text` in lines of at most `width` characters, each after `indent`, those after the first
+    /// indented `hanging` more (help output is read in 80-column terminals).
+    static func wrap(_ text: String, indent: String, hanging: Int = 0, width: Int = 78) -> String {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            let lead = indent + (lines.isEmpty ? "" : String(repeating: " ", count: hanging))
+            if !line.isEmpty && lead.count + line.count + 1 + word.count > width {
+                lines.append(lead + line)
+                line = String(word)
+            } else {
+                line += (line.isEmpty ? "" : " ") + word
+            }
+        }
+        lines.append(indent + (lines.isEmpty ? "" : String(repeating: " ", count: hanging)) + line)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     static func studyProperties() -> [(String, JSONValue)] {
         let seed = RunField.named("seed")!
         return [
@@ -41,7 +78,13 @@ public enum SpecSchema {
                     ("description", .string("Study name: the table's title and results/studies/<name>.json.")),
                 ])
             ),
-            ("description", .object([("type", .string("string"))])),
+            (
+                "description",
+                .object([
+                    ("type", .string("string")),
+                    ("description", .string("Free text for the report's study section (shown as text, escaped).")),
+                ])
+            ),
             (
                 "base",
                 .object([

@@ -99,17 +99,26 @@ public enum FieldType: Sendable, Equatable {
     /// One of the strings.
     case choice([String])
 
+    /// The values the type takes: "an integer in 1...4096", "one of "vae", "ae"".
+    public var expected: String {
+        switch self {
+        case .integer(let r): return "an integer in \(r.lowerBound)...\(r.upperBound)"
+        case .positiveOrNull: return "a positive integer or null"
+        case .seed: return "an integer >= 0"
+        case .number: return "a number in \(rangeText)"
+        case .choice(let values): return "one of \(Self.quoted(values))"
+        }
+    }
+
     /// What was expected, if `value` is out of range.
     public func check(_ value: FieldValue) -> String? {
         switch (self, value) {
-        case (.integer(let r), .integer(let n)):
-            return r.contains(n) ? nil : "an integer in \(r.lowerBound)...\(r.upperBound), got \(n)"
-        case (.positiveOrNull, .integer(let n)): return n >= 1 ? nil : "a positive integer or null, got \(n)"
+        case (.integer(let r), .integer(let n)): return r.contains(n) ? nil : "\(expected), got \(n)"
+        case (.positiveOrNull, .integer(let n)): return n >= 1 ? nil : "\(expected), got \(n)"
         case (.number(let r, let open), .number(let x)):
             let inRange = x.isFinite && r.contains(x) && !(open && x == r.lowerBound)
-            return inRange ? nil : "a number in \(rangeText), got \(x)"
-        case (.choice(let values), .text(let s)):
-            return values.contains(s) ? nil : "one of \(Self.quoted(values)), got \"\(s)\""
+            return inRange ? nil : "\(expected), got \(x)"
+        case (.choice(let values), .text(let s)): return values.contains(s) ? nil : "\(expected), got \"\(s)\""
         default: return nil
         }
     }

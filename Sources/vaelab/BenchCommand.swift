@@ -7,7 +7,16 @@ import Training
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time one training step of the reference models against the machine's sgemm peak.")
+        abstract: "Time one training step of the reference models against the machine's sgemm peak.",
+        discussion: """
+            Prints the BLAS core and the sgemm peak, then per model the step time, images/s and \
+            the share of the peak, a per-layer split, and runs side by side against one alone. \
+            Benchmark on a quiet machine, in a release build (make bench).
+
+            Examples:
+              vaelab bench
+              vaelab bench --hidden-units 16 --steps 4 --json
+            """)
 
     @Option(help: "Images per batch.") var batchSize = 128
     @Option(

@@ -24,6 +24,11 @@ struct DiffCommand: ParsableCommand {
             Exit status: 0 when both summaries could be read (whether or not they differ), 2 when one \
             could not (not a git repository, unknown revision, no summary at that revision, invalid JSON \
             or another summary format).
+
+            Examples:
+              vaelab diff
+              vaelab diff HEAD~3 HEAD --changed
+              vaelab diff v1 v2 --format md
             """)
 
     @Argument(

@@ -8,12 +8,12 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write the results for pandas, TensorBoard and DVC (no training).",
         discussion: """
             Reads the results tree alone (the same results give the same bytes) and writes, in <out>:
-              curves.csv, curves.jsonl   one row per (study, run, epoch, split, metric)
-              final.csv, final.jsonl     one row per (study, run, final metric)
-              tensorboard/<run id>/      an event file per run: train/… and test/… per epoch,
-                                         final/… at the last epoch, the config as text
-              dvc.yaml, dvc/             top-level metrics (dvc/metrics.json: study, group,
-                                         metric → mean, std, n) and plots (dvc/curves/*.csv)
+              curves.csv, curves.jsonl  a row per (study, run, epoch, split, metric)
+              final.csv, final.jsonl    a row per (study, run, final metric)
+              tensorboard/<run id>/     an event file per run: train/… and test/… per
+                                        epoch, final/… at the last, the config as text
+              dvc.yaml, dvc/            metrics (dvc/metrics.json: study, group, metric
+                                        → mean, std, n), plots (dvc/curves/*.csv)
             Rows carry run_id, study, group and every run field. A run that two studies share \
             appears under each. Only finished runs are exported.
 
@@ -25,7 +25,10 @@ struct ExportCommand: ParsableCommand {
               vaelab export
               vaelab export --format csv,dvc --out /tmp/export
               tensorboard --logdir export/tensorboard
-              python3 -c 'import pandas as pd; print(pd.read_csv("export/final.csv").groupby(["study", "group", "metric"]).value.agg(["mean", "std", "count"]))'
+              dvc metrics diff HEAD~1     (in a git repository with dvc init)
+            In pandas:
+              df = pd.read_csv("export/final.csv")
+              df.groupby(["study", "group", "metric"]).value.agg(["mean", "std"])
             """)
 
     @Option(help: ArgumentHelp("Results directory.", valueName: "dir")) var results = "results"

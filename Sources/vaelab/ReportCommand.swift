@@ -11,6 +11,10 @@ struct ReportCommand: ParsableCommand {
             <out>/REPORT.md with relative links to <out>/figures/*.png: the methods, the reference \
             study's comparison table beside the published values, a table and figures per study, \
             provenance and every run. The same results give the same bytes.
+
+            Examples:
+              vaelab report
+              vaelab report --results /scratch/results --out /tmp/report
             """)
 
     @Option(help: "Results directory.")

@@ -17,24 +17,33 @@ struct RunCommand: ParsableCommand {
 
             Exit status: 0 when every run finished, 1 when any failed, 2 when a spec is invalid (nothing is \
             written then), 3 when another vaelab process was still training some of the runs.
+
+            Examples:
+              vaelab run experiments/reference.json --dry-run
+              vaelab run experiments/*.json --jobs 2
+              vaelab run experiments/beta-sweep.json --shard 1/4
             """)
 
     @Argument(help: "Spec files (experiments/*.json; *.schema.json files are ignored).") var specs: [String]
-    @Option(help: "Parallel runs (default: the number of cores).") var jobs: Int = ProcessInfo.processInfo
-        .activeProcessorCount
+    @Option(help: "Parallel runs (default: the number of cores).") var jobs: Int?
     @Flag(help: "Retrain runs that are already finished.") var force = false
     @Flag(help: "Stop starting new runs after the first failure.") var failFast = false
     @Flag(help: "Train nothing; only draw the missing figures of finished runs (from their saved weights).")
     var figuresOnly = false
 
     @Flag(help: "Print the plan and exit without writing anything.") var dryRun = false
-    @Option(help: "Run only slice K of N of the plan (e.g. 2/4), for several machines sharing one study.") var shard:
-        String?
+    @Option(
+        help: "Run only slice K of N of the plan (e.g. 2/4), for several machines sharing one study (default: all).")
+    var shard: String?
     @Option(help: "Results directory.") var results = "results"
-    @Option(help: "Directory holding the dataset files.") var dataDir: String?
+    @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).")
+    var dataDir: String?
+
+    /// --jobs, or the number of cores.
+    var workers: Int { jobs ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
-        guard jobs >= 1 && jobs <= 256 else { throw ValidationError("--jobs: expected 1...256, got \(jobs)") }
+        guard (1...256).contains(workers) else { throw ValidationError("--jobs: expected 1...256, got \(workers)") }
         if let shard, parseShard(shard) == nil {
             throw ValidationError("--shard: expected K/N with 1 <= K <= N, got '\(shard)'")
         }
@@ -64,7 +73,7 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        var options = RunnerOptions(jobs: jobs)
+        var options = RunnerOptions(jobs: workers)
         options.force = force
         options.failFast = failFast
         options.shard = shard.flatMap(parseShard)
@@ -134,7 +143,7 @@ struct RunCommand: ParsableCommand {
             print(line)
         }
         if !run.isEmpty {
-            print("estimate: about \(duration(plan.estimatedSeconds)) with \(max(1, min(jobs, run.count))) job(s)")
+            print("estimate: about \(duration(plan.estimatedSeconds)) with \(max(1, min(workers, run.count))) job(s)")
         }
     }
 }

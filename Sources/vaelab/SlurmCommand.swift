@@ -9,18 +9,25 @@ struct SlurmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slurm",
         abstract: "Train studies on a Slurm cluster: submit, and walk away.",
+        discussion: """
+            Examples:
+              vaelab slurm submit experiments/reference.json --partition cpu --time 2:00:00
+              vaelab status
+              vaelab slurm resubmit
+            """,
         subcommands: [Submit.self, Resubmit.self, Task.self, Finish.self])
 
     /// The `#SBATCH` flags of submit and resubmit.
     struct Flags: ParsableArguments {
-        @Option(help: "Partition (sbatch --partition).") var partition: String?
-        @Option(help: "Time limit per run: minutes, HH:MM:SS or D-HH:MM:SS (sbatch --time).") var time: String?
-        @Option(help: "Runs at a time (the array's %N).") var maxParallel: Int?
+        @Option(help: "Partition (sbatch --partition; default: the cluster's).") var partition: String?
+        @Option(help: "Time limit per run: minutes, HH:MM:SS or D-HH:MM:SS (sbatch --time; default: the partition's).")
+        var time: String?
+        @Option(help: "Runs at a time (the array's %N; default: no limit).") var maxParallel: Int?
         @Option(help: "CPUs per task (vaelab trains on one; more only reserves).") var cpusPerTask = 1
-        @Option(help: "Memory per task, e.g. 4G (sbatch --mem).") var mem: String?
-        @Option(help: "Account (sbatch --account).") var account: String?
-        @Option(help: "Quality of service (sbatch --qos).") var qos: String?
-        @Option(help: "Any other sbatch option, e.g. --sbatch-arg=--constraint=avx512 (repeatable).")
+        @Option(help: "Memory per task, e.g. 4G (sbatch --mem; default: the partition's).") var mem: String?
+        @Option(help: "Account (sbatch --account; default: yours).") var account: String?
+        @Option(help: "Quality of service (sbatch --qos; default: the account's).") var qos: String?
+        @Option(help: "Any other sbatch option, e.g. --sbatch-arg=--constraint=avx512 (repeatable; default: none).")
         var sbatchArg: [String] = []
 
         var options: SlurmOptions {
@@ -111,6 +118,10 @@ extension SlurmCommand {
                 frozen in <results>/slurm/<submission>/plan.json (array task i trains runs[i]), with \
                 array.sbatch and report.sbatch beside it; `sbatch` submits the array and a report job \
                 that runs after it (afterany) and writes summary.* and the report. Returns at once.
+
+                Examples:
+                  vaelab slurm submit experiments/reference.json --time 1:00:00 --max-parallel 8
+                  vaelab slurm submit experiments/*.json --dry-run
                 """)
 
         @Argument(help: "Study specs.") var specs: [String]
@@ -167,6 +178,10 @@ extension SlurmCommand {
                 Reads <results>/slurm/<submission>/plan.json (default: the latest submission), keeps \
                 the runs that are neither finished nor being trained, and submits them as a new \
                 array with the same settings and a new report job.
+
+                Examples:
+                  vaelab slurm resubmit
+                  vaelab slurm resubmit results/slurm/<submission> --dry-run
                 """)
 
         @Argument(help: "Submission directory or id (default: the latest).") var submission: String?
@@ -212,6 +227,9 @@ extension SlurmCommand {
                 stop signal (SIGUSR1 before the time limit, SIGTERM on preemption) stops at a batch \
                 boundary with the last epoch checkpoint kept, requeues the task (scontrol requeue) \
                 and exits 128 + the signal. A failure leaves failure.json and exits 1.
+
+                Examples:
+                  vaelab slurm task results/slurm/<submission> --index 3   (retry task 3 by hand)
                 """)
 
         @Argument(help: "The submission directory.") var directory: String
@@ -261,7 +279,13 @@ extension SlurmCommand {
 
     struct Finish: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The report job (run by report.sbatch): summary.* and the report, after every task.")
+            abstract: "The report job (run by report.sbatch): summary.* and the report, after every task.",
+            discussion: """
+                report.sbatch runs it after every task of the array has ended.
+
+                Examples:
+                  vaelab slurm finish results/slurm/<submission>   (redo the report by hand)
+                """)
 
         @Argument(help: "The submission directory.") var directory: String
 

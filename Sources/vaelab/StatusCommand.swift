@@ -12,11 +12,16 @@ struct StatusCommand: ParsableCommand {
             long since it was written); checkpointed but not running; started without a \
             checkpoint; failed (the reason from failure.json); invalid; not started. Totals at the \
             end. Reads the results tree only: nothing is written, nothing waits.
+
+            Examples:
+              vaelab status
+              vaelab status experiments/objective.json --json
             """)
 
     @Argument(help: "Study specs (default: the studies recorded in <results>/studies).") var specs: [String] = []
     @Option(help: "Results directory.") var results = "results"
-    @Option(help: "Directory holding the dataset files.") var dataDir: String?
+    @Option(help: "Directory holding the dataset files (default: $VAELAB_DATA_DIR, ./data/<dataset>).")
+    var dataDir: String?
     @Flag(help: "Print one JSON object (format vaelab.status/1) instead of lines.") var json = false
 
     struct Report: Encodable {

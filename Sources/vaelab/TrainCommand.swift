@@ -14,6 +14,14 @@ struct TrainCommand: ParsableCommand {
             """
             Train and evaluate one run from flags, writing config.json, metrics.json, timing.json and \
             model.safetensors.
+            """,
+        discussion: """
+            Every run field is a flag (vaelab help spec lists them); the run id, and so the \
+            default --out, follows from their values as in a spec.
+
+            Examples:
+              vaelab train --latent-dim 16 --epochs 2 --train-limit 3000 --test-limit 500
+              vaelab train --model iwae --train-samples 5 --binarize dynamic --threads 2
             """
     )
 
@@ -27,8 +35,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: help("batch_size")) var batchSize = defaults.batchSize
     @Option(help: help("learning_rate")) var learningRate = defaults.learningRate
     @Option(help: help("dataset")) var dataset = defaults.dataset
-    @Option(help: help("train_limit")) var trainLimit: Int?
-    @Option(help: help("test_limit")) var testLimit: Int?
+    @Option(help: help("train_limit", "all")) var trainLimit: Int?
+    @Option(help: help("test_limit", "all")) var testLimit: Int?
     @Option(help: help("iwae_samples")) var iwaeSamples = defaults.iwaeSamples
     @Option(help: help("knn_neighbors")) var knnNeighbors = defaults.knnNeighbors
     @Option(help: help("likelihood")) var likelihood = defaults.likelihood
@@ -46,7 +54,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output directory (default: results/runs/<run-id>).") var out: String?
 
     private static let defaults = RunConfig()
-    private static func help(_ key: String) -> ArgumentHelp { ArgumentHelp(RunField.named(key)?.help ?? "") }
+    /// The field's help; `unset` says what leaving out a flag without a default means.
+    private static func help(_ key: String, _ unset: String? = nil) -> ArgumentHelp {
+        ArgumentHelp((RunField.named(key)?.help ?? "") + (unset.map { " (default: \($0))" } ?? ""))
+    }
 
     var runConfig: RunConfig {
         var c = RunConfig()

@@ -64,6 +64,51 @@ struct CLITests {
         #expect(h.status == 0 && h.stdout.contains("train") && h.stdout.contains("bench"))
     }
 
+    /// Read as a newcomer would: every command's help has examples, and every option that takes a
+    /// value shows its default or says what leaving it out means (from swift-argument-parser's
+    /// own description of the commands, so a new option is checked too).
+    @Test func everyCommandsHelpNamesItsDefaultsAndExamples() throws {
+        let dump = try CLI.run(["--experimental-dump-help"])
+        let root = try #require(
+            (try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])?["command"]
+                as? [String: Any])
+        var commands = 0
+        func check(_ command: [String: Any], _ path: String) {
+            guard command["commandName"] as? String != "help" else { return }
+            commands += 1
+            #expect((command["discussion"] as? String)?.contains("Examples:") == true, "\(path): no examples")
+            for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["kind"] as? String == "option"
+            {
+                let name = ((argument["names"] as? [[String: Any]])?.first?["name"] as? String) ?? "?"
+                let stated = (argument["abstract"] as? String)?.contains("default") == true
+                #expect(argument["defaultValue"] != nil || stated, "\(path) --\(name): no default named")
+            }
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] {
+                check(sub, path + " " + (sub["commandName"] as? String ?? "?"))
+            }
+        }
+        check(root, "vaelab")
+        #expect(commands == 15)
+        let spec = try CLI.run(["help", "spec"])
+        #expect(spec.status == 0 && spec.stdout.contains("binarize: one of \"none\", \"dynamic\"; default none"))
+        #expect(spec.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 }, "\(spec.stdout)")
+    }
+
+    /// The completion scripts swift-argument-parser generates know every subcommand; bash parses its own.
+    @Test func shellCompletionsCoverEverySubcommand() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let r = try CLI.run(["--generate-completion-script", shell])
+            #expect(r.status == 0, "\(shell): \(r.stderr)")
+            for command in ["run", "train", "export", "spec", "slurm", "submit"] {
+                #expect(r.stdout.contains(command), "\(shell) completion lacks \(command)")
+            }
+        }
+        let script = CLI.temporaryDirectory() + "/vaelab.bash"
+        try CLI.run(["--generate-completion-script", "bash"]).stdout.write(
+            toFile: script, atomically: true, encoding: .utf8)
+        #expect(try SlurmTests.shell(["bash", "-n", script]).status == 0)
+    }
+
     @Test func trainWritesARunDirectoryAndIsReproducible() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
