@@ -1,5 +1,6 @@
 import Figures
 import Foundation
+import NeuralNet
 import Training
 
 /// The charts of the report, drawn from metrics alone.
@@ -9,6 +10,8 @@ enum ReportCharts {
         var label: String
         var color: Color
         var runs: [RunMetrics]
+        /// Groups of different likelihoods get rows of their own: their losses are on other scales.
+        var likelihood: Likelihood = .bernoulli
     }
 
     enum Part: String, CaseIterable {
@@ -29,9 +32,13 @@ enum ReportCharts {
         }
     }
 
-    /// The recon panel's title: BCE, unless a continuous-Bernoulli run is among `configs`.
-    static func reconTitle(for configs: [RunConfig]) -> String {
-        configs.contains { $0.likelihood == .continuousBernoulli } ? "Reconstruction (−log p(x|z))" : Part.recon.title
+    static func name(_ likelihood: Likelihood) -> String {
+        likelihood == .bernoulli ? "Bernoulli" : "continuous Bernoulli"
+    }
+
+    /// A panel's title; the recon panel says BCE only for the Bernoulli likelihood.
+    static func title(_ part: Part, _ likelihood: Likelihood) -> String {
+        part == .recon && likelihood != .bernoulli ? "Reconstruction (−log p(x|z))" : part.title
     }
 
     /// Mean over seeds of one loss part per epoch (nil where any seed lacks it).
@@ -47,14 +54,17 @@ enum ReportCharts {
     }
 
     /// Train (dashed) and test (solid) recon, KL and total per epoch, one panel each, one colour
-    /// per group (mean over its seeds). `reconTitle` names the recon panel (`reconTitle(for:)`).
-    static func curves(title: String, groups: [Group], reconTitle: String = Part.recon.title) -> Canvas {
+    /// per group (mean over its seeds); a row of panels per likelihood when groups differ in it.
+    static func curves(title: String, groups: [Group]) -> Canvas {
         var parts = Part.allCases.filter { p in groups.contains { meanCurve($0.runs, p, test: true) != nil } }
         if !parts.contains(.kl) { parts = [.recon] }  // autoencoders only: the total is the recon
+        let used = Likelihood.allCases.filter { l in groups.contains { $0.likelihood == l } }
+        let rows = used.isEmpty ? [Likelihood.bernoulli] : used
         let panelWidth = 520.0
-        let height = 490.0
+        let panelHeight = 432.0
         let top = 58.0
-        let canvas = Canvas(width: Int(panelWidth * Double(parts.count)), height: Int(height))
+        let canvas = Canvas(
+            width: Int(panelWidth * Double(parts.count)), height: Int(top + panelHeight * Double(max(1, rows.count))))
         canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)
         // One legend for all panels, in a row under the title.
         var entries: [(String, Color, [Double])] = groups.filter { !$0.label.isEmpty }.map { ($0.label, $0.color, []) }
@@ -66,28 +76,39 @@ enum ReportCharts {
             canvas.text(entry.0, x: x + 32, y: 48.5, size: 12.5)
             x += w
         }
-        for (i, part) in parts.enumerated() {
-            var series: [Series] = []
-            var values: [Double] = []
-            for g in groups {
-                guard let test = meanCurve(g.runs, part, test: true), let train = meanCurve(g.runs, part, test: false)
-                else { continue }
-                let x = (1...test.count).map(Double.init)
-                series.append(Series("\(g.label) test", color: g.color, x: x, y: test, lineWidth: 2.2))
-                series.append(Series("\(g.label) train", color: g.color, x: x, y: train, lineWidth: 1.6, dash: [6, 4]))
-                // Epoch 1 is far above the rest; scale the axis to epochs 2 on when there are enough.
-                values += (test.count >= 5 ? Array(test.dropFirst()) + Array(train.dropFirst()) : test + train)
+        for (row, likelihood) in rows.enumerated() {
+            for (i, part) in parts.enumerated() {
+                var heading = Self.title(part, likelihood)
+                if rows.count > 1 { heading += " · \(name(likelihood))" }
+                let y = top + Double(row) * panelHeight
+                panel(
+                    part, heading, groups.filter { $0.likelihood == likelihood }, canvas,
+                    Rect(x: Double(i) * panelWidth, y: y, width: panelWidth, height: panelHeight))
             }
-            let lo = values.min() ?? 0
-            let hi = values.max() ?? 1
-            let pad = max(0.5, (hi - lo) * 0.06)
-            let chart = Chart(
-                title: part == .recon ? reconTitle : part.title, x: Axis("epoch"),
-                y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
-                series: series, legend: .none)
-            chart.draw(on: canvas, in: Rect(x: Double(i) * panelWidth, y: top, width: panelWidth, height: height - top))
         }
         return canvas
+    }
+
+    /// One panel of `curves`: the part's test and train curves of each group.
+    private static func panel(_ part: Part, _ heading: String, _ groups: [Group], _ canvas: Canvas, _ rect: Rect) {
+        var series: [Series] = []
+        var values: [Double] = []
+        for g in groups {
+            guard let test = meanCurve(g.runs, part, test: true), let train = meanCurve(g.runs, part, test: false)
+            else { continue }
+            let x = (1...test.count).map(Double.init)
+            series.append(Series("\(g.label) test", color: g.color, x: x, y: test, lineWidth: 2.2))
+            series.append(Series("\(g.label) train", color: g.color, x: x, y: train, lineWidth: 1.6, dash: [6, 4]))
+            // Epoch 1 is far above the rest; scale the axis to epochs 2 on when there are enough.
+            values += (test.count >= 5 ? Array(test.dropFirst()) + Array(train.dropFirst()) : test + train)
+        }
+        let lo = values.min() ?? 0
+        let hi = values.max() ?? 1
+        let pad = max(0.5, (hi - lo) * 0.06)
+        let chart = Chart(
+            title: heading, x: Axis("epoch"), y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
+            series: series, legend: .none)
+        chart.draw(on: canvas, in: rect)
     }
 
     /// Final test (solid) and train (dashed) losses against one varied config value, error bars

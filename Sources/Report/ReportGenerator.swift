@@ -430,13 +430,12 @@ public struct ReportGenerator {
         if record.name != Self.referenceStudy && (finishedGroups.count >= 2 || tree.studies.count == 1) {
             let curveGroups = finishedGroups.enumerated().map { i, pair in
                 ReportCharts.Group(
-                    label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics)
-                )
+                    label: Self.shortLabel(pair.0), color: Color.categorical[i % 10],
+                    runs: pair.1.compactMap(\.metrics),
+                    likelihood: pair.0.config.likelihood)
             }
             try addChart(
-                ReportCharts.curves(
-                    title: "\(record.name): loss per epoch", groups: curveGroups,
-                    reconTitle: ReportCharts.reconTitle(for: study.groups.map(\.config))),
+                ReportCharts.curves(title: "\(record.name): loss per epoch", groups: curveGroups),
                 name: "\(slug)-curves.png", runs: ids,
                 caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
         }
@@ -537,8 +536,7 @@ public struct ReportGenerator {
             guard let m = run.metrics else { continue }
             let canvas = ReportCharts.curves(
                 title: "\(Summary.label(run.config)) · seed \(run.config.seed): loss per epoch",
-                groups: [.init(label: "", color: Color.categorical[0], runs: [m])],
-                reconTitle: ReportCharts.reconTitle(for: [run.config]))
+                groups: [.init(label: "", color: Color.categorical[0], runs: [m], likelihood: run.config.likelihood)])
             figures.append(
                 (
                     "\(run.id)-curves.png",

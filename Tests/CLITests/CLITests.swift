@@ -164,6 +164,14 @@ struct CLITests {
         let summary = try String(contentsOfFile: tmp + "/results/summary.md", encoding: .utf8)
         #expect(summary.contains("cont. Bernoulli") && summary.contains("not comparable"), "\(summary)")
         #expect(FileManager.default.fileExists(atPath: "\(tmp)/results/runs/\(cb)/figures/samples.png"))
+        // The study's curves get a row of panels per likelihood (their losses are on other scales).
+        #expect(try CLI.run(["report", "--results", tmp + "/results", "--out", tmp + "/report"]).status == 0)
+        func pngHeight(_ name: String) throws -> Int {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(tmp)/report/figures/\(name)")))
+            return bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }  // IHDR height, big-endian
+        }
+        #expect(try pngHeight("cb-curves.png") == 58 + 2 * 432)
+        #expect(try pngHeight("\(bernoulli)-curves.png") == 58 + 432)
     }
 
     /// A binarised run: its id and fingerprint say so, its NLL carries a standard error, and the
