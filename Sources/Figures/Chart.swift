@@ -105,8 +105,13 @@ public struct Chart: Sendable {
 
     public func draw(on canvas: Canvas, in frame: Rect) {
         let fs = 13 * fontScale
+        // A title wider than the frame is set smaller until it fits (one that fits is untouched).
+        var titleSize = 15 * fontScale
+        let room = frame.width - 12
+        let width = canvas.textWidth(title, size: titleSize, bold: true)
+        if width > room { titleSize = max(9, titleSize * room / width) }
         canvas.text(
-            title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: 15 * fontScale, anchor: .center,
+            title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: titleSize, anchor: .center,
             bold: true)
         func extent(_ v: [Double], _ e: [Double]?) -> [Double] {
             v.indices.flatMap { i in [v[i] - (e?[i] ?? 0), v[i] + (e?[i] ?? 0)] }

@@ -103,6 +103,19 @@ struct ChartTests {
         #expect(goldenChart().pngImage() == goldenChart().pngImage())
     }
 
+    /// A title wider than its chart is set smaller: no ink at the canvas' left and right edges
+    /// in the title band, and ink near the middle.
+    @Test func aLongTitleFitsItsFrame() {
+        let title = "Latent map of 10000 test images, by digit — vae d=2 H=256 β=1 cont. Bernoulli · seed 1"
+        let chart = Chart(title: title, x: Axis("", range: 0...1), y: Axis("", range: 0...1), series: [], legend: .none)
+        let canvas = Canvas(width: 600, height: 200)
+        chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 600, height: 200))
+        let img = canvas.pngImage()
+        let band = (0..<24).flatMap { y in (0..<600).map { x in (x, Int(img.pixels[(y * 600 + x) * 3])) } }
+        #expect(band.filter { $0.0 < 3 || $0.0 >= 597 }.allSatisfy { $0.1 > 200 })
+        #expect(band.contains { (200..<400).contains($0.0) && $0.1 < 100 })
+    }
+
     @Test func chartDrawsInkWhereTheDataAre() {
         // A single thick black line across the middle of an explicit 0...1 square.
         var chart = Chart(
