@@ -79,7 +79,8 @@ public enum Exporter {
         return ExportOutcome(files: files.count, runs: Set(runs.map(\.run.id)).count)
     }
 
-    /// Creates `out` with its marker, or checks that an existing `out` has it (or is empty).
+    /// Creates `out` with its marker, or checks that an existing `out` has it (or is empty), and
+    /// clears what crashed exports left there.
     static func claim(_ out: String) throws {
         let fm = FileManager.default
         if let names = try? fm.contentsOfDirectory(atPath: out), !names.isEmpty, !names.contains(marker) {
@@ -87,6 +88,11 @@ public enum Exporter {
                 path: out, reason: "exists and was not written by vaelab export (no \(marker)); choose another --out")
         }
         try AtomicFile.makeDirectory(out)
+        // Staging directories of exports that died (their process is gone) are removed.
+        for name in (try? fm.contentsOfDirectory(atPath: out)) ?? [] where name.hasPrefix(".staging-") {
+            guard let pid = Int32(name.dropFirst(".staging-".count).prefix { $0.isNumber }) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? fm.removeItem(atPath: "\(out)/\(name)") }
+        }
         if !fm.fileExists(atPath: "\(out)/\(marker)") {
             try AtomicFile.write(
                 "Written by `vaelab export`; its entries are replaced on each export.\n", to: "\(out)/\(marker)")

@@ -118,6 +118,12 @@ struct ExportTests {
         _ = try Exporter.export(results: results, out: a, formats: [.csv])
         #expect(try tree(a) == tree(b))
         #expect(try FileManager.default.contentsOfDirectory(atPath: a).allSatisfy { !$0.hasPrefix(".staging") })
+
+        // What an export killed mid-way left (its process is gone) is cleared by the next one.
+        try AtomicFile.makeDirectory(a + "/.staging-2147483646/tensorboard")
+        _ = try Exporter.export(results: results, out: a, formats: [.jsonl])
+        #expect(try tree(a) == tree(b))
+        #expect(!FileManager.default.fileExists(atPath: a + "/.staging-2147483646"))
     }
 
     @Test func aDirectoryNotWrittenByExportIsRefused() throws {
