@@ -10,6 +10,9 @@ import Support
 public enum ExportFormat: String, CaseIterable, Sendable {
     case csv, jsonl, tensorboard, dvc
 
+    /// Relative path -> bytes.
+    typealias Files = [String: [UInt8]]
+
     /// Files, and directories (a trailing "/"), each replaced whole.
     var entries: [String] {
         switch self {
@@ -20,20 +23,20 @@ public enum ExportFormat: String, CaseIterable, Sendable {
         }
     }
 
-    /// Relative path -> bytes.
-    func files(_ tree: ResultsTree, _ runs: [StudyRun]) throws -> [String: [UInt8]] {
+    /// The format's files. `tables` are the long tables (curves, finals), built once for
+    /// both of the formats that write them.
+    func files(_ tree: ResultsTree, _ runs: [StudyRun], _ tables: () -> (LongTable, LongTable)) throws -> Files {
         switch self {
         case .csv:
-            return ["curves.csv": try LongTable.curves(runs).csv(), "final.csv": try LongTable.finals(runs).csv()]
+            let (curves, finals) = tables()
+            return ["curves.csv": try curves.csv(), "final.csv": try finals.csv()]
         case .jsonl:
-            return [
-                "curves.jsonl": LongTable.curves(runs).jsonLines(), "final.jsonl": LongTable.finals(runs).jsonLines(),
-            ]
+            let (curves, finals) = tables()
+            return ["curves.jsonl": curves.jsonLines(), "final.jsonl": finals.jsonLines()]
         case .tensorboard:
-            var files: [String: [UInt8]] = [:]
+            var files: Files = [:]
             for r in runs where files["tensorboard/\(r.run.id)/\(TensorBoardRun.fileName)"] == nil {
-                files["tensorboard/\(r.run.id)/\(TensorBoardRun.fileName)"] = try TensorBoardRun.file(
-                    r, studies: r.run.studies)
+                files["tensorboard/\(r.run.id)/\(TensorBoardRun.fileName)"] = try TensorBoardRun.file(r)
             }
             return files
         case .dvc: return try DVCExport.files(tree, runs)
@@ -58,8 +61,13 @@ public enum Exporter {
     public static func export(results: String, out: String, formats: [ExportFormat]) throws -> ExportOutcome {
         let tree = try ResultsTree(root: results)
         let runs = tree.studyRuns
-        var files: [String: [UInt8]] = [:]
-        for format in formats { files.merge(try format.files(tree, runs)) { a, _ in a } }
+        var built: (LongTable, LongTable)?
+        func tables() -> (LongTable, LongTable) {
+            if built == nil { built = (LongTable.curves(runs), LongTable.finals(runs)) }
+            return built!
+        }
+        var files: ExportFormat.Files = [:]
+        for format in formats { files.merge(try format.files(tree, runs, tables)) { a, _ in a } }
         try claim(out)
         let staging = "\(out)/.staging-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)

@@ -6,8 +6,9 @@ import Support
 import Training
 
 /// A finished run as one study lists it. Every export row carries the study, the group (the
-/// summary's row label, made unique within its study: `StudySummary.uniqueLabels`) and the run; a run that two studies share appears under each, so that
-/// grouping by study and group gives each study's table.
+/// summary's row label, made unique within its study: `StudySummary.uniqueLabels`) and the run;
+/// a run that two studies share appears under each, so grouping by study and group gives each
+/// study's table.
 public struct StudyRun {
     public let study: String
     public let group: String

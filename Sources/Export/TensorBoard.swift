@@ -62,11 +62,11 @@ public struct TFRecordError: Error, CustomStringConvertible {
 public enum TensorBoardRun {
     public static let fileName = "events.out.tfevents.0.vaelab"
 
-    public static func events(_ r: StudyRun, studies: [String]) -> [Tensorboard_Event] {
+    public static func events(_ r: StudyRun) -> [Tensorboard_Event] {
         let start = r.run.timing.flatMap { parseDate($0.startedAt) } ?? 0
         let epochSeconds = r.run.timing?.epochSeconds ?? []
         var events = [event(wall: start, step: 0) { $0.fileVersion = "brain.Event:2" }]
-        events.append(event(wall: start, step: 0) { $0.summary.value = [text("config", configTable(r, studies))] })
+        events.append(event(wall: start, step: 0) { $0.summary.value = [text("config", configTable(r))] })
         for record in r.metrics.epochs {
             let wall = start + epochSeconds.prefix(record.epoch).reduce(0, +)
             let values = [("train", record.train), ("test", record.test)].flatMap { split, losses in
@@ -81,8 +81,8 @@ public enum TensorBoardRun {
         return events
     }
 
-    public static func file(_ r: StudyRun, studies: [String]) throws -> [UInt8] {
-        try events(r, studies: studies).flatMap { TFRecord.frame(try $0.serializedBytes()) }
+    public static func file(_ r: StudyRun) throws -> [UInt8] {
+        try events(r).flatMap { TFRecord.frame(try $0.serializedBytes()) }
     }
 
     /// The events of an event file; throws at a framing error or a payload that is not an `Event`.
@@ -118,8 +118,8 @@ public enum TensorBoardRun {
     }
 
     /// "| field | value |" rows: the run id, its studies and every field config.json lists.
-    static func configTable(_ r: StudyRun, _ studies: [String]) -> String {
-        var rows = [("run", r.run.id), ("studies", studies.joined(separator: ", ")), ("group", r.group)]
+    static func configTable(_ r: StudyRun) -> String {
+        var rows = [("run", r.run.id), ("studies", r.run.studies.joined(separator: ", ")), ("group", r.group)]
         rows += RunField.all.filter { $0.isWritten(for: r.run.config) }.map {
             ($0.key, $0.value(of: r.run.config).text)
         }

@@ -64,7 +64,7 @@ enum ReportCharts {
         let panelHeight = 432.0
         let top = 58.0
         let canvas = Canvas(
-            width: Int(panelWidth * Double(parts.count)), height: Int(top + panelHeight * Double(max(1, rows.count))))
+            width: Int(panelWidth * Double(parts.count)), height: Int(top + panelHeight * Double(rows.count)))
         canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)
         // One legend for all panels, in a row under the title.
         var entries: [(String, Color, [Double])] = groups.filter { !$0.label.isEmpty }.map { ($0.label, $0.color, []) }

@@ -82,7 +82,7 @@ struct ExportTests {
     @Test func eventFileHoldsTheRunsCurvesAndFinals() throws {
         let results = try ResultsFixture.makeResults()
         let r = try #require(try ResultsTree(root: results).studyRuns.first { $0.run.config.model == .ae })
-        let events = try TensorBoardRun.read(try TensorBoardRun.file(r, studies: r.run.studies))
+        let events = try TensorBoardRun.read(try TensorBoardRun.file(r))
         #expect(events.count == 2 + 3 + 1)
         #expect(events[0].fileVersion == "brain.Event:2")
         let text = String(decoding: events[1].summary.value[0].tensor.stringVal[0], as: UTF8.self)
