@@ -120,11 +120,13 @@ def expected_parameters(kind, d, h):
 def command(peer, threads, args, processes=1):
     if peer == "vaelab":
         # The 1-thread run alone also times two runs side by side in its one process
-        # (`vaelab run --jobs 2`); the others skip that (--jobs 1).
-        jobs = 2 if threads == 1 and processes == 1 else 1
+        # (`vaelab run --jobs 2`) and the IWAE bound (k = 100, in the JSON only: the peers have
+        # no IWAE); the others skip both.
+        alone = threads == 1 and processes == 1
         return [args.vaelab, "bench", "--json", "--hidden-units", ",".join(map(str, args.hidden_units)),
                 "--threads", str(threads), "--batch-size", str(args.batch_size),
-                "--steps", str(args.reps * args.steps), "--jobs", str(jobs)]
+                "--steps", str(args.reps * args.steps), "--jobs", "2" if alone else "1",
+                "--iwae-samples", "100" if alone else "0"]
     script = os.path.join(ROOT, "bench", "keras_bench.py" if peer == "keras" else "torch_bench.py")
     python = args.keras_python if peer == "keras" else args.torch_python
     return [python, script, "--threads", str(threads), "--batch-size", str(args.batch_size),

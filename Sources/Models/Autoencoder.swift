@@ -213,11 +213,8 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
             logits: logits.data, targets: x.data, batch: n, perImage: config.pixels, perImageLoss: recon)
     }
 
-    /// Forward FLOPs per batch of n images, and the FLOPs of one training step
-    /// (forward + weight gradients + input gradients, where computed).
-    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) { flops(batch: n, decoderRows: n) }
-
-    /// The same when the decoder runs on `decoderRows` codes (several per image: the IWAE).
+    /// Forward FLOPs, and those of one training step: forward + weight gradients + input
+    /// gradients, where computed.
     public func flops(batch n: Int, decoderRows: Int) -> (forward: Int, trainingStep: Int) {
         let inputShape = [n, 1, config.imageHeight, config.imageWidth]
         let headFLOPs = 2 * n * config.hiddenUnits * config.latentDim * (zLogVar == nil ? 1 : 2)

@@ -84,8 +84,9 @@ public protocol AutoencoderModel: AnyObject {
     func evaluate(
         _ x: Tensor, beta: Float, eps: UnsafePointer<Float>?, recon: UnsafeMutablePointer<Double>,
         kl: UnsafeMutablePointer<Double>)
-    /// Forward FLOPs per batch of n images, and those of one training step.
-    func flops(batch n: Int) -> (forward: Int, trainingStep: Int)
+    /// Forward FLOPs of n images whose codes make `decoderRows` decoder rows (n, or n·k for
+    /// k samples per image), and those of one training step on them.
+    func flops(batch n: Int, decoderRows: Int) -> (forward: Int, trainingStep: Int)
     /// Attaches (or detaches) a per-layer profiler.
     func setProfiler(_ profiler: Profiler?)
     /// A new model of the same configuration, its weights not yet set (a data-parallel replica).
@@ -94,6 +95,12 @@ public protocol AutoencoderModel: AnyObject {
 
 extension AutoencoderModel {
     public var parameterCount: Int { store.count }
+
+    /// Forward FLOPs per batch of n images, and those of one training step (`trainSamples`
+    /// decoder rows per image).
+    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) {
+        flops(batch: n, decoderRows: n * config.trainSamples)
+    }
 
     /// One optimisation step on a batch: zero the gradients, forward, loss, backward, update.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {

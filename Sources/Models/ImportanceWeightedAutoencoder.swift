@@ -57,9 +57,8 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
         kl: UnsafeMutablePointer<Double>
     ) { vae.evaluate(x, beta: beta, eps: eps, recon: recon, kl: kl) }
 
-    /// The encoder once per image, the decoder k times.
-    public func flops(batch n: Int) -> (forward: Int, trainingStep: Int) {
-        vae.flops(batch: n, decoderRows: n * config.trainSamples)
+    public func flops(batch n: Int, decoderRows: Int) -> (forward: Int, trainingStep: Int) {
+        vae.flops(batch: n, decoderRows: decoderRows)
     }
 
     // MARK: - Training

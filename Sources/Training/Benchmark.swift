@@ -1,3 +1,4 @@
+import Datasets
 import Dispatch
 import Foundation
 import Models
@@ -34,6 +35,8 @@ public struct ModelBenchmark: Codable, Sendable {
     public var efficiency: Double
     public var evalImagesPerSecond: Double
     public var layers: [LayerTime]
+    /// The IWAE bound's evaluation, for models with a posterior when measured.
+    public var bound: BoundBenchmark?
 
     enum CodingKeys: String, CodingKey {
         case name, kind, layers, gflops, efficiency
@@ -45,6 +48,30 @@ public struct ModelBenchmark: Codable, Sendable {
         case gflopPerStep = "gflop_per_step"
         case sgemmGflops = "sgemm_gflops"
         case evalImagesPerSecond = "eval_images_per_second"
+        case bound = "iwae_bound"
+    }
+}
+
+/// Throughput of the IWAE bound on -log p(x) as a run evaluates it (`Evaluation.nllBound`):
+/// the encoder once per image, the decoder and the likelihood k times, log-sum-exp per image.
+public struct BoundBenchmark: Codable, Sendable {
+    /// k, the importance samples per image.
+    public var samples: Int
+    public var images: Int
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// Decoded codes per second: images * k / seconds.
+    public var decodesPerSecond: Double
+    /// Forward FLOPs (the encoder on the images, the decoder on images * k codes) per second.
+    public var gflops: Double
+    public var efficiency: Double
+    /// One profiled pass, layer by layer (forward only).
+    public var layers: [ModelBenchmark.LayerTime]
+
+    enum CodingKeys: String, CodingKey {
+        case samples, images, seconds, gflops, efficiency, layers
+        case imagesPerSecond = "images_per_second"
+        case decodesPerSecond = "decodes_per_second"
     }
 }
 
@@ -132,10 +159,11 @@ public enum Benchmark {
     /// synthetic [0, 1] pixels, then profiles a few more steps layer by layer. With `threads` > 1
     /// the training step and the evaluation pass are `vaelab train --threads`'s (each batch split
     /// over `DataParallelStep`'s workers, one BLAS thread each); the per-layer profile is the
-    /// one-thread step's, run with `threads` BLAS threads.
+    /// one-thread step's, run with `threads` BLAS threads. With `boundSamples` k > 0, a model
+    /// with a posterior also times the IWAE bound with k samples over the batch's images.
     public static func measure(
         _ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
-        threads: Int = 1, sgemmGflops: Double
+        threads: Int = 1, boundSamples: Int = 0, sgemmGflops: Double
     ) -> ModelBenchmark {
         let model = ModelRegistry.make(config)
         model.initialize(seed: 0)
@@ -174,21 +202,25 @@ public enum Benchmark {
             }
             if i >= warmup { evalTimes.append(monotonicSeconds() - t0) }
         }
+        let timeBound = model.hasPosterior && boundSamples > 0
+        let boundSeconds = timeBound ? timeNLLBound(model, images: x, samples: boundSamples, parallel: parallel) : 0
         BLAS.threads = blasThreads
 
-        let profiler = Profiler()
-        model.setProfiler(profiler)
-        BLAS.timesGEMM = true
         let profiledSteps = 4
-        for _ in 0..<profiledSteps { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
-        BLAS.timesGEMM = false
-        model.setProfiler(nil)
-        let layers = profiler.order.map { key -> ModelBenchmark.LayerTime in
-            let e = profiler.entries[key]!
-            let ms = 1000 / Double(profiledSteps)
-            return .init(
-                layer: key, forwardMs: e.forward * ms, backwardMs: e.backward * ms,
-                forwardGEMMMs: e.forwardGEMM * ms, backwardGEMMMs: e.backwardGEMM * ms)
+        let layers = profile(model, passes: profiledSteps) {
+            _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+        }
+        var bound: BoundBenchmark?
+        if timeBound {
+            let boundFLOPs = Double(model.flops(batch: batch, decoderRows: batch * boundSamples).forward)
+            bound = BoundBenchmark(
+                samples: boundSamples, images: batch, seconds: boundSeconds,
+                imagesPerSecond: Double(batch) / boundSeconds,
+                decodesPerSecond: Double(batch * boundSamples) / boundSeconds,
+                gflops: boundFLOPs / boundSeconds / 1e9, efficiency: boundFLOPs / boundSeconds / 1e9 / sgemmGflops,
+                layers: profile(model, passes: 1) {
+                    _ = timeNLLBound(model, images: x, samples: boundSamples, warmup: false)
+                })
         }
 
         let flop = Double(model.flops(batch: batch).trainingStep)
@@ -198,7 +230,41 @@ public enum Benchmark {
             name: name, kind: config.kind.rawValue, latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,
             batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
             gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
-            evalImagesPerSecond: Double(batch) / median(evalTimes), layers: layers)
+            evalImagesPerSecond: Double(batch) / median(evalTimes), layers: layers, bound: bound)
+    }
+
+    /// Seconds of one `Evaluation.nllBound` pass with k = `samples` over the images of x (as a
+    /// split of the dataset), after an untimed pass with one sample when `warmup`.
+    static func timeNLLBound(
+        _ model: any AutoencoderModel, images x: Tensor, samples: Int, parallel: DataParallelStep? = nil,
+        warmup: Bool = true
+    ) -> Double {
+        let n = x.shape[0]
+        let split = DatasetSplit(
+            images: Array(x.buffer), labels: [UInt8](repeating: 0, count: n), count: n, rows: x.shape[2],
+            cols: x.shape[3])
+        var rng = Xoshiro256(seed: 0, stream: .eval)
+        if warmup { _ = Evaluation.nllBound(model, images: split, samples: 1, rng: &rng, parallel: parallel) }
+        let t0 = monotonicSeconds()
+        _ = Evaluation.nllBound(model, images: split, samples: samples, rng: &rng, parallel: parallel)
+        return monotonicSeconds() - t0
+    }
+
+    /// Layer times (ms per pass, and their parts inside sgemm) over `passes` runs of `body`.
+    static func profile(_ model: any AutoencoderModel, passes: Int, _ body: () -> Void) -> [ModelBenchmark.LayerTime] {
+        let profiler = Profiler()
+        model.setProfiler(profiler)
+        BLAS.timesGEMM = true
+        for _ in 0..<passes { body() }
+        BLAS.timesGEMM = false
+        model.setProfiler(nil)
+        let ms = 1000 / Double(passes)
+        return profiler.order.map { key in
+            let e = profiler.entries[key]!
+            return .init(
+                layer: key, forwardMs: e.forward * ms, backwardMs: e.backward * ms,
+                forwardGEMMMs: e.forwardGEMM * ms, backwardGEMMMs: e.backwardGEMM * ms)
+        }
     }
 
     /// `jobs` independent training runs of `config` stepping at once on their own threads (one

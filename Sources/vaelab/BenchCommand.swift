@@ -10,8 +10,9 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time one training step of the reference models against the machine's sgemm peak.",
         discussion: """
             Prints the BLAS core and the sgemm peak, then per model the step time, images/s and \
-            the share of the peak, a per-layer split, and runs side by side against one alone. \
-            Benchmark on a quiet machine, in a release build (make bench).
+            the share of the peak, the evaluation pass and (VAEs) the IWAE bound's evaluation, a \
+            per-layer split of both, and runs side by side against one alone. Benchmark on a quiet \
+            machine, in a release build (make bench).
 
             Examples:
               vaelab bench
@@ -31,6 +32,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Hidden widths H to measure (comma-separated).") var hiddenUnits = "16,256"
     @Option(
         help: ArgumentHelp(
+            "Importance samples k per image for the IWAE bound's timing (over one batch of images); 0 skips it.",
+            valueName: "k"))
+    var iwaeSamples = 100
+    @Option(
+        help: ArgumentHelp(
             """
             Also time this many runs side by side in one process (vaelab run --jobs N, one BLAS thread each) \
             against one alone; 1 skips it.
@@ -48,6 +54,7 @@ struct BenchCommand: ParsableCommand {
         }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard jobs > 0 else { throw ValidationError("--jobs must be positive, got \(jobs)") }
+        guard iwaeSamples >= 0 else { throw ValidationError("--iwae-samples must be 0 or more, got \(iwaeSamples)") }
         guard let widths, !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
             throw ValidationError(
                 "--hidden-units must be a comma-separated list of positive integers, got '\(hiddenUnits)'")
@@ -68,7 +75,9 @@ struct BenchCommand: ParsableCommand {
         for h in widths ?? [] {
             for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
                 let config = ModelConfig(kind: kind, latentDim: d, hiddenUnits: h)
-                let r = Benchmark.measure(config, batch: batchSize, steps: steps, threads: threads, sgemmGflops: sgemm)
+                let r = Benchmark.measure(
+                    config, batch: batchSize, steps: steps, threads: threads, boundSamples: iwaeSamples,
+                    sgemmGflops: sgemm)
                 results.append(r)
                 if !json { printRow(r) }
             }
@@ -109,29 +118,31 @@ struct BenchCommand: ParsableCommand {
         print("BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s")
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
-            print(
-                """
-                \nPer-layer time of one step, \(worst.name) (ms, profiled separately; in brackets the part inside \
-                sgemm):
-                """
-            )
-            for l in worst.layers {
-                print(
-                    """
-                      \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) \
-                    (\(fixed(l.forwardGEMMMs, 2, width: 6)))
-                    """
-                        + "  backward \(fixed(l.backwardMs, 2, width: 7)) (\(fixed(l.backwardGEMMMs, 2, width: 6)))")
+            printLayers(worst.layers, title: "one step, \(worst.name)")
+            if let b = worst.bound {
+                printLayers(
+                    b.layers, title: "one IWAE bound pass of \(worst.name), k = \(b.samples) over \(b.images) images",
+                    backward: false)
             }
-            let total = worst.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
-            let gemm = worst.layers.reduce(0) { $0 + $1.forwardGEMMMs + $1.backwardGEMMMs }
+        }
+    }
+
+    /// A per-layer profile: ms per layer and pass, in brackets the part inside sgemm, then the total.
+    private func printLayers(_ layers: [ModelBenchmark.LayerTime], title: String, backward: Bool = true) {
+        print("\nPer-layer time of \(title) (ms, profiled separately; in brackets the part inside sgemm):")
+        for l in layers where backward || l.forwardMs > 0 {
+            let f =
+                "  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"
             print(
-                """
-                  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms \
-                (\(fixed(100 * gemm / max(total, 1e-9), 0))%)
-                """
+                backward
+                    ? f + "  backward \(fixed(l.backwardMs, 2, width: 7)) (\(fixed(l.backwardGEMMMs, 2, width: 6)))" : f
             )
         }
+        let total = layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
+        let gemm = layers.reduce(0) { $0 + $1.forwardGEMMMs + $1.backwardGEMMMs }
+        print(
+            "  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)"
+        )
     }
 
     private func printRow(_ r: ModelBenchmark) {
@@ -144,5 +155,11 @@ struct BenchCommand: ParsableCommand {
                 + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  "
                 + "eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s"
         )
+        if let b = r.bound {
+            print(
+                "  IWAE bound k=\(b.samples): \(fixed(b.imagesPerSecond, 1)) img/s, "
+                    + "\(fixed(b.decodesPerSecond, 0)) decodes/s, \(fixed(b.gflops, 1)) GFLOP/s, "
+                    + "\(fixed(100 * b.efficiency, 1))% of sgemm")
+        }
     }
 }

@@ -328,7 +328,7 @@ struct CLITests {
     }
 
     @Test func benchJSONHasTheDocumentedKeys() throws {
-        let r = try CLI.run(["bench", "--json", "--steps", "1", "--hidden-units", "16"])
+        let r = try CLI.run(["bench", "--json", "--steps", "1", "--hidden-units", "16", "--iwae-samples", "3"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let models = object?["models"] as? [[String: Any]] ?? []
@@ -337,6 +337,20 @@ struct CLITests {
             for key in ["images_per_second", "gflops", "sgemm_gflops", "efficiency", "layers"] {
                 #expect(m[key] != nil, "missing \(key)")
             }
+            // The IWAE bound's timing: VAEs only (an AE has no posterior to sample).
+            let bound = m["iwae_bound"] as? [String: Any]
+            #expect((bound != nil) == (m["kind"] as? String == "vae"), "\(m["name"] ?? "?")")
+            guard let bound else { continue }
+            #expect(bound["samples"] as? Int == 3 && bound["images"] as? Int == 128)
+            let (rate, decodes) = (
+                bound["images_per_second"] as? Double ?? .nan, bound["decodes_per_second"] as? Double ?? .nan
+            )
+            #expect(rate > 0 && abs(decodes - 3 * rate) < 1e-6 * decodes, "\(rate) \(decodes)")
+            let layers = bound["layers"] as? [[String: Any]] ?? []
+            #expect(
+                layers.contains {
+                    $0["layer"] as? String == "decoder.deconv2" && ($0["forward_ms"] as? Double ?? 0) > 0
+                })
         }
         #expect(object?["blas_core"] is String)
         // --jobs 2 (the default): two runs side by side in the one process, against one alone.
@@ -350,13 +364,17 @@ struct CLITests {
         }
     }
 
-    @Test func benchJobsOneSkipsTheSideBySideRunsAndZeroIsRejected() throws {
-        let r = try CLI.run(["bench", "--json", "--steps", "1", "--hidden-units", "16", "--jobs", "1"])
+    @Test func benchJobsOneAndIWAESamplesZeroSkipTheirPartsAndBadValuesAreRejected() throws {
+        let r = try CLI.run(
+            ["bench", "--json", "--steps", "1", "--hidden-units", "16", "--jobs", "1", "--iwae-samples", "0"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect((object?["parallel"] as? [Any])?.isEmpty == true)
+        #expect((object?["models"] as? [[String: Any]])?.allSatisfy { $0["iwae_bound"] == nil } == true)
         let bad = try CLI.run(["bench", "--steps", "1", "--jobs", "0"])
         #expect(bad.status != 0 && bad.stderr.contains("--jobs") && bad.stdout.isEmpty, "\(bad.stderr)")
+        let samples = try CLI.run(["bench", "--steps", "1", "--iwae-samples", "-1"])
+        #expect(samples.status != 0 && samples.stderr.contains("--iwae-samples") && samples.stdout.isEmpty)
     }
 }
 
