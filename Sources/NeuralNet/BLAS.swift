@@ -21,6 +21,7 @@ public enum BLAS {
             "gemm: leading dimension too small (m=\(m) n=\(n) k=\(k) lda=\(lda) ldb=\(ldb) ldc=\(ldc))")
         precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "gemm: size exceeds Int32")
         if m == 0 || n == 0 { return }
+        recorder?.shapes.append(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k))
         let t0 = timesGEMM ? monotonicSeconds() : 0
         defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
         cblas_sgemm(
@@ -35,6 +36,15 @@ public enum BLAS {
     /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.
     nonisolated(unsafe) public static var timesGEMM = false
     nonisolated(unsafe) public static var gemmSeconds = 0.0
+    /// The shapes of the `gemm` calls that `body` makes on this task or thread (the benchmark's
+    /// GEMM ceiling), in order.
+    public static func recordingShapes(_ body: () throws -> Void) rethrows -> [GEMMShape] {
+        let r = Recorder()
+        try $recorder.withValue(r) { try body() }
+        return r.shapes
+    }
+    @TaskLocal private static var recorder: Recorder?
+    private final class Recorder: @unchecked Sendable { var shapes: [GEMMShape] = [] }
 
     /// The number of threads OpenBLAS uses for one call.
     public static var threads: Int {
@@ -48,9 +58,39 @@ public enum BLAS {
         return String(cString: p)
     }
 
+    /// Seconds of one `gemm` of this shape on operands already in cache: the best of `repeats`
+    /// timings of `calls` back-to-back calls each (after one untimed call), per call.
+    public static func secondsAlone(_ s: GEMMShape, calls: Int = 4, repeats: Int = 25) -> Double {
+        let a = [Float](repeating: 0.5, count: max(s.m * s.k, 1))
+        let b = [Float](repeating: 0.25, count: max(s.k * s.n, 1))
+        var c = [Float](repeating: 0, count: max(s.m * s.n, 1))
+        var best = Double.infinity
+        c.withUnsafeMutableBufferPointer { c in
+            func run() {
+                gemm(
+                    transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a, lda: s.transA ? s.m : s.k,
+                    b: b, ldb: s.transB ? s.k : s.n, c: c.baseAddress!, ldc: s.n)
+            }
+            run()
+            for _ in 0..<repeats {
+                let t0 = monotonicSeconds()
+                for _ in 0..<calls { run() }
+                best = min(best, (monotonicSeconds() - t0) / Double(calls))
+            }
+        }
+        return best
+    }
+
     /// OpenBLAS build configuration string.
     public static var configuration: String {
         guard let p = openblas_get_config() else { return "unknown" }
         return String(cString: p)
     }
+}
+
+/// The shape of one `BLAS.gemm` call: op(A) is m x k, op(B) is k x n.
+public struct GEMMShape: Hashable, Sendable {
+    public var transA: Bool, transB: Bool
+    public var m: Int, n: Int, k: Int
+    public var flops: Int { 2 * m * n * k }
 }

@@ -33,6 +33,11 @@ public struct ModelBenchmark: Codable, Sendable {
     public var gflops: Double
     public var sgemmGflops: Double
     public var efficiency: Double
+    /// The step's sgemm calls, each timed alone with its operands in cache, summed (ms).
+    public var gemmAloneMs: Double
+    /// The best `efficiency` the step could reach with OpenBLAS: its GEMMs as fast as alone
+    /// (`gemmAloneMs`), every other FLOP at the sgemm peak and every other pass free.
+    public var efficiencyCeiling: Double
     public var evalImagesPerSecond: Double
     public var layers: [LayerTime]
     /// The IWAE bound's evaluation, for models with a posterior when measured.
@@ -49,6 +54,8 @@ public struct ModelBenchmark: Codable, Sendable {
         case sgemmGflops = "sgemm_gflops"
         case evalImagesPerSecond = "eval_images_per_second"
         case bound = "iwae_bound"
+        case gemmAloneMs = "gemm_alone_ms"
+        case efficiencyCeiling = "efficiency_ceiling"
     }
 }
 
@@ -210,6 +217,8 @@ public enum Benchmark {
         let layers = profile(model, passes: profiledSteps) {
             _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
         }
+        let gemmAlone = secondsAlone(
+            BLAS.recordingShapes { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) })
         var bound: BoundBenchmark?
         if timeBound {
             let boundFLOPs = Double(model.flops(batch: batch, decoderRows: batch * boundSamples).forward)
@@ -225,11 +234,13 @@ public enum Benchmark {
 
         let flop = Double(model.flops(batch: batch).trainingStep)
         let gflops = flop / stepTime / 1e9
+        let floor = gemmAlone.seconds + max(flop - gemmAlone.flops, 0) / (sgemmGflops * 1e9)
         let name = "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)"
         return ModelBenchmark(
             name: name, kind: config.kind.rawValue, latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,
             batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
             gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
+            gemmAloneMs: gemmAlone.seconds * 1000, efficiencyCeiling: flop / floor / 1e9 / sgemmGflops,
             evalImagesPerSecond: Double(batch) / median(evalTimes), layers: layers, bound: bound)
     }
 
@@ -248,6 +259,14 @@ public enum Benchmark {
         let t0 = monotonicSeconds()
         _ = Evaluation.nllBound(model, images: split, samples: samples, rng: &rng, parallel: parallel)
         return monotonicSeconds() - t0
+    }
+
+    /// The summed seconds and FLOPs of `calls`, each shape timed alone once (`BLAS.secondsAlone`).
+    static func secondsAlone(_ calls: [GEMMShape]) -> (seconds: Double, flops: Double) {
+        var counts: [GEMMShape: Int] = [:]
+        for s in calls { counts[s, default: 0] += 1 }
+        let seconds = counts.reduce(0.0) { $0 + Double($1.value) * BLAS.secondsAlone($1.key) }
+        return (seconds, Double(calls.reduce(0) { $0 + $1.flops }))
     }
 
     /// Layer times (ms per pass, and their parts inside sgemm) over `passes` runs of `body`.

@@ -119,6 +119,12 @@ struct BenchCommand: ParsableCommand {
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
             printLayers(worst.layers, title: "one step, \(worst.name)")
+            print(
+                """
+                  the step's sgemm calls timed alone (operands in cache): \(fixed(worst.gemmAloneMs, 1)) ms
+                  ceiling (those GEMMs, other FLOPs at the peak, other passes free): \
+                \(fixed(100 * worst.efficiencyCeiling, 0))% of the sgemm peak
+                """)
             if let b = worst.bound {
                 printLayers(
                     b.layers, title: "one IWAE bound pass of \(worst.name), k = \(b.samples) over \(b.images) images",
@@ -152,7 +158,7 @@ struct BenchCommand: ParsableCommand {
             \(fixed(r.imagesPerSecond, 0, width: 7)) img/s  
             """
                 + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
-                + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm  "
+                + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm (ceiling \(fixed(100 * r.efficiencyCeiling, 0))%)  "
                 + "eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s"
         )
         if let b = r.bound {

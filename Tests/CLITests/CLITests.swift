@@ -337,6 +337,11 @@ struct CLITests {
             for key in ["images_per_second", "gflops", "sgemm_gflops", "efficiency", "layers"] {
                 #expect(m[key] != nil, "missing \(key)")
             }
+            // The step's GEMMs timed alone: positive, and a ceiling above the step's own efficiency
+            // up to noise (both measured in this run).
+            let (alone, ceiling) = (m["gemm_alone_ms"] as? Double ?? .nan, m["efficiency_ceiling"] as? Double ?? .nan)
+            let efficiency = m["efficiency"] as? Double ?? .nan
+            #expect(alone > 0 && ceiling > 0.5 * efficiency && ceiling < 2, "\(alone) \(ceiling) \(efficiency)")
             // The IWAE bound's timing: VAEs only (an AE has no posterior to sample).
             let bound = m["iwae_bound"] as? [String: Any]
             #expect((bound != nil) == (m["kind"] as? String == "vae"), "\(m["name"] ?? "?")")

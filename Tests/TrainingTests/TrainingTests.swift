@@ -188,6 +188,31 @@ struct TrainingTests {
     }
 }
 
+@Suite("Benchmark GEMM ceiling")
+struct GEMMCeilingTests {
+    /// The ceiling's arithmetic rests on the recorded calls: a step's sgemm FLOPs are the model's
+    /// training-step FLOPs less those of its two direct kernels (conv1: forward and weight
+    /// gradient, no input gradient; deconv3: forward and both gradients).
+    @Test func aStepsRecordedGEMMsAreItsFLOPsLessTheDirectKernels() {
+        let n = 8
+        let model = ModelRegistry.make(ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: 16))
+        model.initialize(seed: 0)
+        var noise = Xoshiro256(seed: 0, stream: .noise)
+        let x = Tensor(zeros: [n, 1, 28, 28])
+        for i in 0..<x.count { x.data[i] = Float(i % 7) / 7 }
+        let calls = BLAS.recordingShapes {
+            _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: Adam(count: model.parameterCount))
+        }
+        let conv1 = Conv2D(name: "c", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
+        let deconv3 = ConvTranspose2D(name: "d", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
+        let direct =
+            2 * conv1.forwardFLOPs(inputShape: [n, 1, 28, 28]) + 3 * deconv3.forwardFLOPs(inputShape: [n, 32, 28, 28])
+        #expect(!calls.isEmpty)
+        #expect(calls.reduce(0) { $0 + $1.flops } == model.flops(batch: n).trainingStep - direct)
+        #expect(BLAS.secondsAlone(calls[0], calls: 1, repeats: 1) > 0)
+    }
+}
+
 @Suite("Benchmark BLAS kernel hint")
 struct BLASKernelAdviceTests {
     let zen4: Set<String> = ["sse2", "avx", "avx2", "fma", "avx512f", "avx512bw"]
