@@ -95,8 +95,21 @@ public struct RunConfig: Codable, Hashable, Sendable {
                 "1 for model \"\(model.rawValue)\" (only \"iwae\" takes k samples), got \(trainSamples)"
             )
         }
+        if batchSize * trainSamples > Self.maxDecoderRows {
+            return (
+                "train_samples",
+                """
+                at most \(Self.maxDecoderRows / batchSize) with batch_size \(batchSize) (a step decodes batch_size x k \
+                codes at once, at most \(Self.maxDecoderRows): about 5 GB of activations), got \(trainSamples)
+                """
+            )
+        }
         return nil
     }
+
+    /// Codes one training step may decode at once (batch_size x train_samples), ~300 KB of
+    /// activations and gradients each.
+    public static let maxDecoderRows = 16_384
 
     /// What `field` should have been, if its current value is out of range.
     public func check(_ field: String) -> String? { RunField.named(field)?.check(self) }

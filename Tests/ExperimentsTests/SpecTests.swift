@@ -108,6 +108,10 @@ struct SpecValidationTests {
             label: "samples for a VAE", json: #"{"name": "x", "runs": [{"train_samples": 5}]}"#,
             fragment: "runs[0]: train_samples: expected 1 for model \"vae\""),
         BadSpec(
+            label: "IWAE decoding too many codes at once",
+            json: #"{"name": "x", "base": {"model": "iwae", "batch_size": 128, "train_samples": 129}}"#,
+            fragment: "base: train_samples: expected at most 128 with batch_size 128 (a step decodes"),
+        BadSpec(
             label: "unknown binarisation", json: #"{"name": "x", "base": {"binarize": "static"}}"#,
             fragment: "base.binarize: expected one of \"none\", \"dynamic\", got \"static\""),
         BadSpec(
