@@ -147,19 +147,24 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
             Loss.reparameterizeBackward(
                 dz: dz.data, logVar: logVar.data, eps: eps.data,
                 gradMu: gradMu.data, gradLogVar: gradLogVar.data, count: n * d)
-            let a = zMean.backward(gradMu)
-            gradHidden.resize(a.shape)
-            gradHidden.copy(from: a)
-            let b = zLogVar.backward(gradLogVar)
-            let gh = gradHidden.data
-            let gb = b.data
-            for i in 0..<gradHidden.count { gh[i] += gb[i] }
-            dHidden = gradHidden
+            dHidden = headsBackward(gradMu: gradMu, gradLogVar: gradLogVar, through: zLogVar)
         } else {
             dHidden = zMean.backward(dz)
         }
         _ = encoder.backward(dHidden)
         return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)
+    }
+
+    /// The hidden layer's gradient [N, H] from the heads' output gradients [N, d]: the sum of
+    /// zMean's and zLogVar's input gradients (the VAE's and the IWAE's backward pass).
+    func headsBackward(gradMu: Tensor, gradLogVar: Tensor, through zLogVar: Dense) -> Tensor {
+        let a = zMean.backward(gradMu)
+        gradHidden.resize(a.shape)
+        gradHidden.copy(from: a)
+        let b = zLogVar.backward(gradLogVar)
+        let (gh, gb) = (gradHidden.data, b.data)
+        for i in 0..<gradHidden.count { gh[i] += gb[i] }
+        return gradHidden
     }
 
     // MARK: - Inference

@@ -32,9 +32,9 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
     private let gradLogits = Tensor(zeros: [0])  // [N·k, 1, H, W]
     private let gradMu = Tensor(zeros: [0])  // [N, d]
     private let gradLogVar = Tensor(zeros: [0])  // [N, d]
-    private let gradHidden = Tensor(zeros: [0])  // [N, H]
     private var nll: [Double] = []  // [N·k]
     private var weights: [Double] = []  // [N·k], w^
+    private var logW: [Double] = []  // [k], one image's log w
 
     public init(_ config: ModelConfig) {
         precondition(config.kind.hasPosterior, "an IWAE has a posterior")
@@ -89,7 +89,7 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
         let logVar = vae.zLogVar!.forward(hidden)
         decodeSamples(x, mu: mu, logVar: logVar)
         var (total, recon) = (0.0, 0.0)
-        weights = [Double](repeating: 0, count: n * k)
+        resize(&weights, n * k)
         for i in 0..<n {
             let loss = weigh(image: i, logVar: logVar)
             total += loss
@@ -103,8 +103,7 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
             for p in 0..<pixels { g[p] *= scale }
         }
         let dz = vae.decoder.backward(gradLogits)
-        backwardToHidden(dz, mu: mu, logVar: logVar, gradientBatch: gradientBatch)
-        _ = vae.encoder.backward(gradHidden)
+        _ = vae.encoder.backward(backwardToHidden(dz, mu: mu, logVar: logVar, gradientBatch: gradientBatch))
         return LossParts(recon: recon / Double(n), kl: (total - recon) / Double(n), total: total / Double(n))
     }
 
@@ -125,7 +124,7 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
         }
         let logits = vae.decoder.forward(z)
         gradLogits.resize(logits.shape)
-        nll = [Double](repeating: 0, count: n * k)
+        resize(&nll, n * k)
         config.likelihood.negativeLogLikelihood(
             logits: logits.data, targets: targets.data, batch: n * k, perImage: pixels, perImageLoss: &nll,
             gradient: gradLogits.data)
@@ -134,7 +133,7 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
     /// Image i's bound -log (1/k) sum_s w_s by log-sum-exp, its normalised weights into `weights`.
     private func weigh(image i: Int, logVar: Tensor) -> Double {
         let (k, d) = (config.trainSamples, config.latentDim)
-        var logW = [Double](repeating: 0, count: k)
+        resize(&logW, k)
         for s in 0..<k {
             let r = i * k + s
             let ratio = Loss.logPriorOverPosterior(
@@ -147,10 +146,16 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
         return -(top + log(sum) - log(Double(k)))
     }
 
+    /// A step buffer of `count` values, reallocated only when the batch's size changes (every
+    /// value is written before it is read).
+    private func resize(_ buffer: inout [Double], _ count: Int) {
+        if buffer.count != count { buffer = [Double](repeating: 0, count: count) }
+    }
+
     /// From dz [N·k, d] (already weighted) to the hidden layer's gradient, through the heads:
     /// per row dz + w^/B * z (the prior term), then the reparameterisation; -1/(2B) per logvar
     /// from the -logvar/2 in -log w (the weights of an image sum to 1).
-    private func backwardToHidden(_ dz: Tensor, mu: Tensor, logVar: Tensor, gradientBatch: Int) {
+    private func backwardToHidden(_ dz: Tensor, mu: Tensor, logVar: Tensor, gradientBatch: Int) -> Tensor {
         let (n, k, d) = (mu.shape[0], config.trainSamples, config.latentDim)
         let invB = 1 / Double(gradientBatch)
         gradMu.resize([n, d])
@@ -169,10 +174,6 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
                 gradLogVar.data[i * d + j] = Float(glv)
             }
         }
-        let a = vae.zMean.backward(gradMu)
-        gradHidden.resize(a.shape)
-        gradHidden.copy(from: a)
-        let b = vae.zLogVar!.backward(gradLogVar)
-        for i in 0..<gradHidden.count { gradHidden.data[i] += b.data[i] }
+        return vae.headsBackward(gradMu: gradMu, gradLogVar: gradLogVar, through: vae.zLogVar!)
     }
 }
