@@ -1,5 +1,11 @@
-"""Command-line options shared by the peer benchmarks (torch_bench.py, keras_bench.py)."""
+"""Command-line options and input batches shared by the peer benchmarks (torch_bench.py, keras_bench.py)."""
 import argparse
+import gzip
+import os
+import random
+import struct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_args(description, threads_help, extra=None, argv=None):
@@ -15,6 +21,9 @@ def parse_args(description, threads_help, extra=None, argv=None):
     p.add_argument("--steps", type=int, default=10, help="steps per repetition (default: 10)")
     p.add_argument("--quick", action="store_true", help="smoke check: warmup 1, 3 reps of 2 steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", choices=("mnist", "uniform"), default="mnist",
+                   help="timed pixels: the first MNIST training images (default, as vaelab bench) or uniform [0, 1]")
+    p.add_argument("--data-dir", default=os.path.join(ROOT, "data", "mnist"), help="directory holding MNIST")
     if extra:
         extra(p)
     args = p.parse_args(argv)
@@ -31,3 +40,21 @@ def parse_args(description, threads_help, extra=None, argv=None):
         if m not in ("vae", "ae") or d < 1:
             p.error(f"bad config {m}:{d} (model is vae or ae, latent_dim positive)")
     return args
+
+
+def batches(args, count=4):
+    """`count` batches of pixels in [0, 1], each a flat list of batch_size * 784 floats (image-major,
+    row-major 28 x 28): the first count * batch_size MNIST training images (--data mnist), or uniform
+    draws from --seed. The peers reshape them to their layouts."""
+    n = count * args.batch_size
+    if args.data == "uniform":
+        rng = random.Random(args.seed)
+        flat = [rng.random() for _ in range(n * 784)]
+    else:
+        with gzip.open(os.path.join(args.data_dir, "train-images-idx3-ubyte.gz")) as f:
+            magic, images, rows, cols = struct.unpack(">IIII", f.read(16))
+            if magic != 2051 or (rows, cols) != (28, 28) or images < n:
+                raise SystemExit(f"{args.data_dir}: not MNIST's training images with at least {n} images")
+            flat = [b / 255.0 for b in f.read(n * 784)]
+    size = args.batch_size * 784
+    return [flat[i * size:(i + 1) * size] for i in range(count)]

@@ -117,10 +117,13 @@ public struct BenchmarkReport: Codable, Sendable {
     public var blasHint: String?
     /// Runs side by side in one process (`vaelab run --jobs N`), when measured.
     public var parallel: [ParallelScaling]
+    /// The timed pixels: "mnist" (the first training images) or "uniform" (synthetic).
+    public var data: String
     public init(
         blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil,
-        parallel: [ParallelScaling] = []
+        parallel: [ParallelScaling] = [], data: String = "uniform"
     ) {
+        self.data = data
         self.blasCore = blasCore
         self.blasThreads = blasThreads
         self.sgemmGflops = sgemmGflops
@@ -134,7 +137,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case sgemmGflops = "sgemm_gflops"
         case models
         case blasHint = "blas_hint"
-        case parallel
+        case parallel, data
     }
 }
 
@@ -162,15 +165,15 @@ public enum Benchmark {
         return 2 * Double(n * n * n) / times.min()! / 1e9
     }
 
-    /// Times `steps` training steps (after `warmup`) of the given model at batch `batch` on
-    /// synthetic [0, 1] pixels, then profiles a few more steps layer by layer. With `threads` > 1
+    /// Times `steps` training steps (after `warmup`) of the given model on `images` [batch, 1,
+    /// H, W] (synthetic [0, 1] pixels when nil), then profiles a few more steps layer by layer. With `threads` > 1
     /// the training step and the evaluation pass are `vaelab train --threads`'s (each batch split
     /// over `DataParallelStep`'s workers, one BLAS thread each); the per-layer profile is the
     /// one-thread step's, run with `threads` BLAS threads. With `boundSamples` k > 0, a model
     /// with a posterior also times the IWAE bound with k samples over the batch's images.
     public static func measure(
         _ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
-        threads: Int = 1, boundSamples: Int = 0, sgemmGflops: Double
+        threads: Int = 1, boundSamples: Int = 0, images: Tensor? = nil, sgemmGflops: Double
     ) -> ModelBenchmark {
         let model = ModelRegistry.make(config)
         model.initialize(seed: 0)
@@ -178,7 +181,12 @@ public enum Benchmark {
         var noise = Xoshiro256(seed: 0, stream: .noise)
         var pixels = Xoshiro256(seed: 0, stream: .eval)
         let x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
-        for i in 0..<x.count { x.data[i] = pixels.uniform() }
+        if let images {
+            precondition(images.shape == x.shape, "benchmark images \(images.shape), expected \(x.shape)")
+            x.copy(from: images)
+        } else {
+            for i in 0..<x.count { x.data[i] = pixels.uniform() }
+        }
 
         let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
         let blasThreads = BLAS.threads

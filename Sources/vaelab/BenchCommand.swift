@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Models
 import NeuralNet
@@ -43,6 +44,14 @@ struct BenchCommand: ParsableCommand {
             """,
             valueName: "n"))
     var jobs = 2
+    @Option(
+        help: """
+            Pixels of the timed batch: mnist (the first training images, as make bench-compare gives every peer) or \
+            uniform (synthetic [0, 1] pixels).
+            """)
+    var data: BenchData = .mnist
+    @Option(help: "Directory holding MNIST for --data mnist (default: $VAELAB_DATA_DIR, ./data/mnist).") var dataDir:
+        String?
     @Flag(help: "Print one JSON object instead of tables.") var json = false
     @Flag(help: "Skip the per-layer breakdown in the text output.") var noLayers = false
 
@@ -69,6 +78,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        var images: Tensor?
+        if data == .mnist {
+            let mnist = try loadDataset(.mnist, directory: dataDir, trainLimit: batchSize, testLimit: 1)
+            guard mnist.train.count == batchSize else {
+                throw ValidationError("--batch-size: MNIST has \(mnist.train.count) training images, got \(batchSize)")
+            }
+            images = Tensor(zeros: [batchSize, 1, mnist.train.rows, mnist.train.cols])
+            mnist.train.copyImages(0..<batchSize, into: images!.data)
+        }
         BLAS.threads = threads
         let sgemm = Benchmark.sgemmGFLOPs()
         var results: [ModelBenchmark] = []
@@ -76,7 +94,7 @@ struct BenchCommand: ParsableCommand {
             for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
                 let config = ModelConfig(kind: kind, latentDim: d, hiddenUnits: h)
                 let r = Benchmark.measure(
-                    config, batch: batchSize, steps: steps, threads: threads, boundSamples: iwaeSamples,
+                    config, batch: batchSize, steps: steps, threads: threads, boundSamples: iwaeSamples, images: images,
                     sgemmGflops: sgemm)
                 results.append(r)
                 if !json { printRow(r) }
@@ -108,7 +126,7 @@ struct BenchCommand: ParsableCommand {
             environment: ProcessInfo.processInfo.environment)
         let report = BenchmarkReport(
             blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results,
-            blasHint: hint, parallel: parallel)
+            blasHint: hint, parallel: parallel, data: data.rawValue)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -168,4 +186,9 @@ struct BenchCommand: ParsableCommand {
                     + "\(fixed(100 * b.efficiency, 1))% of sgemm")
         }
     }
+}
+
+/// The pixels `vaelab bench` times.
+enum BenchData: String, ExpressibleByArgument, CaseIterable {
+    case mnist, uniform
 }

@@ -358,6 +358,7 @@ struct CLITests {
                 })
         }
         #expect(object?["blas_core"] is String)
+        #expect(object?["data"] as? String == "mnist")  // the default: real batches, as the peers get
         // --jobs 2 (the default): two runs side by side in the one process, against one alone.
         let parallel = object?["parallel"] as? [[String: Any]] ?? []
         #expect(
