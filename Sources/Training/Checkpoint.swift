@@ -70,7 +70,7 @@ extension Trainer {
             let s3 = Self.words(meta["rng_eval"]),
             let recordsText = meta["records"],
             let restored = try? JSONDecoder().decode([EpochRecord].self, from: Data(recordsText.utf8)),
-            restored.count < config.epochs, restored.enumerated().allSatisfy({ $0.element.epoch == $0.offset + 1 }),
+            restored.count <= config.epochs, restored.enumerated().allSatisfy({ $0.element.epoch == $0.offset + 1 }),
             let trainTime = Double(meta["train_seconds"] ?? "")
         else { throw bad("metadata missing or malformed") }
         let binarizeState = Self.words(meta["rng_binarize"])

@@ -98,8 +98,9 @@ public final class Trainer {
     /// Epochs finished so far (more than 0 after restoring a checkpoint).
     public var completedEpochs: Int { records.count }
 
-    /// Trains the remaining epochs, then evaluates. `afterEpoch` runs after every epoch but the
-    /// last (the runner saves a checkpoint there); an error it throws stops the run.
+    /// Trains the remaining epochs, then evaluates. `afterEpoch` runs after every epoch, the last
+    /// included (the runner saves a checkpoint there, so a run stopped during a long final
+    /// evaluation resumes at the evaluation); an error it throws stops the run.
     public func run(
         afterEpoch: (Trainer) throws -> Void = { _ in },
         onEvent: (TrainingEvent) -> Void = { _ in }
@@ -130,10 +131,8 @@ public final class Trainer {
             let seconds = monotonicSeconds() - e0
             epochSeconds.append(seconds)
             onEvent(.epochEnd(record, seconds: seconds))
-            if records.count < config.epochs {
-                try afterEpoch(self)
-                FaultInjection.reached("epoch")
-            }
+            try afterEpoch(self)
+            FaultInjection.reached("epoch")
         }
 
         let ev0 = monotonicSeconds()

@@ -251,6 +251,17 @@ struct CLITests {
                     == FileManager.default.contents(atPath: tmp + "/resumed/" + name), "\(name) differs")
         }
         #expect(!FileManager.default.fileExists(atPath: tmp + "/resumed/checkpoint.safetensors"))
+        // Killed during the final evaluation: the last epoch's checkpoint resumes at the evaluation,
+        // without training that epoch again, to the same bytes.
+        let evaluating = try CLI.run(
+            CLI.tinyTrain + ["--out", tmp + "/evaluated"], environment: ["VAELAB_FAULT_KILL": "evaluation:1"])
+        #expect(evaluating.status != 0)
+        let evaluated = try CLI.run(CLI.tinyTrain + ["--out", tmp + "/evaluated"])
+        #expect(evaluated.status == 0 && evaluated.stderr.contains("resuming after epoch 2"), "\(evaluated.stderr)")
+        #expect(!evaluated.stderr.contains("epoch 2/2:"), "the last epoch was trained again: \(evaluated.stderr)")
+        #expect(
+            FileManager.default.contents(atPath: tmp + "/whole/metrics.json")
+                == FileManager.default.contents(atPath: tmp + "/evaluated/metrics.json"))
         // Another process holds the directory's lock: exit 3, nothing changed.
         let before = FileManager.default.contents(atPath: tmp + "/whole/metrics.json")
         let lockedOut = try CLI.shell(

@@ -77,7 +77,7 @@ struct FaultTests {
         let expected = try Self.expected()
         // Every point the study passes and how often (2 runs x 3 epochs x 4 batches, ...).
         let points: [(String, Int)] = [
-            ("batch", 24), ("epoch", 4), ("evaluation", 2), ("write:checkpoint.safetensors", 4),
+            ("batch", 24), ("epoch", 6), ("evaluation", 2), ("write:checkpoint.safetensors", 6),
             ("write:model.safetensors", 2), ("write:metrics.json", 2), ("write:timing.json", 2),
             ("write:samples.png", 2), ("write:latent-map.png", 2), ("write:manifold.png", 2),
             ("write:reconstructions.png", 2), ("write:summary.json", 4), ("write:summary.md", 4),
