@@ -80,6 +80,23 @@ public struct BoundBenchmark: Codable, Sendable {
         case imagesPerSecond = "images_per_second"
         case decodesPerSecond = "decodes_per_second"
     }
+
+    /// The rates of one bound pass of `model` over `images` images with k = `samples`, timed at
+    /// `seconds`, against the sgemm peak.
+    init(
+        _ model: any AutoencoderModel, images: Int, samples: Int, seconds: Double, sgemmGflops: Double,
+        layers: [ModelBenchmark.LayerTime]
+    ) {
+        let flops = Double(model.flops(batch: images, decoderRows: images * samples).forward)
+        self.samples = samples
+        self.images = images
+        self.seconds = seconds
+        imagesPerSecond = Double(images) / seconds
+        decodesPerSecond = Double(images * samples) / seconds
+        gflops = flops / seconds / 1e9
+        efficiency = gflops / sgemmGflops
+        self.layers = layers
+    }
 }
 
 /// Training runs side by side in one process, as `vaelab run --jobs N` trains them (one BLAS
@@ -175,81 +192,88 @@ public enum Benchmark {
         _ config: ModelConfig, batch: Int = 128, warmup: Int = 3, steps: Int = 12,
         threads: Int = 1, boundSamples: Int = 0, images: Tensor? = nil, sgemmGflops: Double
     ) -> ModelBenchmark {
-        let model = ModelRegistry.make(config)
-        model.initialize(seed: 0)
-        let adam = Adam(count: model.parameterCount)
-        var noise = Xoshiro256(seed: 0, stream: .noise)
-        var pixels = Xoshiro256(seed: 0, stream: .eval)
-        let x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
-        if let images {
-            precondition(images.shape == x.shape, "benchmark images \(images.shape), expected \(x.shape)")
-            x.copy(from: images)
-        } else {
-            for i in 0..<x.count { x.data[i] = pixels.uniform() }
-        }
-
+        let bench = Fixture(config, batch: batch, images: images)
+        let model = bench.model
         let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
         let blasThreads = BLAS.threads
         if parallel != nil { BLAS.threads = 1 }
-        func step() {
+        let stepTime = median(timed(warmup: warmup, count: steps) { bench.step(parallel) })
+        // The evaluation forward pass, split the same way (as `vaelab train --threads` evaluates).
+        let evalTime = median(timed(warmup: warmup, count: steps) { bench.evaluate(parallel) })
+        let timeBound = model.hasPosterior && boundSamples > 0
+        let boundSeconds =
+            timeBound ? timeNLLBound(model, images: bench.x, samples: boundSamples, parallel: parallel) : 0
+        BLAS.threads = blasThreads
+
+        let layers = profile(model, passes: 4) { bench.step(nil) }
+        let gemmAlone = secondsAlone(BLAS.recordingShapes { bench.step(nil) })
+        let bound =
+            timeBound
+            ? BoundBenchmark(
+                model, images: batch, samples: boundSamples, seconds: boundSeconds, sgemmGflops: sgemmGflops,
+                layers: profile(model, passes: 1) {
+                    _ = timeNLLBound(model, images: bench.x, samples: boundSamples, warmup: false)
+                }) : nil
+
+        let flop = Double(model.flops(batch: batch).trainingStep)
+        let gflops = flop / stepTime / 1e9
+        // The step with its GEMMs as fast as alone and every other FLOP at the peak.
+        let floor = gemmAlone.seconds + max(flop - gemmAlone.flops, 0) / (sgemmGflops * 1e9)
+        return ModelBenchmark(
+            name: "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)", kind: config.kind.rawValue,
+            latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,
+            batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
+            gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
+            gemmAloneMs: gemmAlone.seconds * 1000, efficiencyCeiling: flop / floor / 1e9 / sgemmGflops,
+            evalImagesPerSecond: Double(batch) / evalTime, layers: layers, bound: bound)
+    }
+
+    /// One model, its optimiser, a batch and the noise stream: what `measure` times.
+    final class Fixture {
+        let model: any AutoencoderModel
+        let adam: Adam
+        let x: Tensor
+        var noise = Xoshiro256(seed: 0, stream: .noise)
+
+        init(_ config: ModelConfig, batch: Int, images: Tensor?) {
+            model = ModelRegistry.make(config)
+            model.initialize(seed: 0)
+            adam = Adam(count: model.parameterCount)
+            x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
+            if let images {
+                precondition(images.shape == x.shape, "benchmark images \(images.shape), expected \(x.shape)")
+                x.copy(from: images)
+            } else {
+                var pixels = Xoshiro256(seed: 0, stream: .eval)
+                for i in 0..<x.count { x.data[i] = pixels.uniform() }
+            }
+        }
+
+        /// One training step (split over `parallel`'s workers when given).
+        func step(_ parallel: DataParallelStep?) {
             _ =
                 parallel?.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
                 ?? model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
         }
-        for _ in 0..<warmup { step() }
-        var times: [Double] = []
-        for _ in 0..<steps {
-            let t0 = monotonicSeconds()
-            step()
-            times.append(monotonicSeconds() - t0)
-        }
-        let stepTime = median(times)
 
-        // The evaluation forward pass, split the same way (as `vaelab train --threads` evaluates).
-        var evalTimes: [Double] = []
-        for i in 0..<(warmup + steps) {
-            let t0 = monotonicSeconds()
+        /// One evaluation forward pass: encoder, then the decoder on the posterior mean.
+        func evaluate(_ parallel: DataParallelStep?) {
             if let parallel {
                 parallel.forEachSlice(rowsOf: x) { replica, rows, _ in _ = replica.decode(replica.encode(rows).mu) }
             } else {
-                let (mu, _) = model.encode(x)
-                _ = model.decode(mu)
+                _ = model.decode(model.encode(x).mu)
             }
-            if i >= warmup { evalTimes.append(monotonicSeconds() - t0) }
         }
-        let timeBound = model.hasPosterior && boundSamples > 0
-        let boundSeconds = timeBound ? timeNLLBound(model, images: x, samples: boundSamples, parallel: parallel) : 0
-        BLAS.threads = blasThreads
+    }
 
-        let profiledSteps = 4
-        let layers = profile(model, passes: profiledSteps) {
-            _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+    /// Seconds of each of `count` runs of `body`, after `warmup` untimed ones.
+    static func timed(warmup: Int, count: Int, _ body: () -> Void) -> [Double] {
+        for _ in 0..<warmup { body() }
+        return (0..<count).map { _ in
+            let t0 = monotonicSeconds()
+            body()
+            return monotonicSeconds() - t0
         }
-        let gemmAlone = secondsAlone(
-            BLAS.recordingShapes { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) })
-        var bound: BoundBenchmark?
-        if timeBound {
-            let boundFLOPs = Double(model.flops(batch: batch, decoderRows: batch * boundSamples).forward)
-            bound = BoundBenchmark(
-                samples: boundSamples, images: batch, seconds: boundSeconds,
-                imagesPerSecond: Double(batch) / boundSeconds,
-                decodesPerSecond: Double(batch * boundSamples) / boundSeconds,
-                gflops: boundFLOPs / boundSeconds / 1e9, efficiency: boundFLOPs / boundSeconds / 1e9 / sgemmGflops,
-                layers: profile(model, passes: 1) {
-                    _ = timeNLLBound(model, images: x, samples: boundSamples, warmup: false)
-                })
-        }
-
-        let flop = Double(model.flops(batch: batch).trainingStep)
-        let gflops = flop / stepTime / 1e9
-        let floor = gemmAlone.seconds + max(flop - gemmAlone.flops, 0) / (sgemmGflops * 1e9)
-        let name = "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)"
-        return ModelBenchmark(
-            name: name, kind: config.kind.rawValue, latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,
-            batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
-            gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
-            gemmAloneMs: gemmAlone.seconds * 1000, efficiencyCeiling: flop / floor / 1e9 / sgemmGflops,
-            evalImagesPerSecond: Double(batch) / median(evalTimes), layers: layers, bound: bound)
     }
 
     /// Seconds of one `Evaluation.nllBound` pass with k = `samples` over the images of x (as a
