@@ -277,7 +277,8 @@ public enum Benchmark {
     }
 
     /// Seconds of one `Evaluation.nllBound` pass with k = `samples` over the images of x (as a
-    /// split of the dataset), after an untimed pass with one sample when `warmup`.
+    /// split of the dataset, whose bytes round `--data uniform`'s pixels to multiples of 1/255: the
+    /// same work), after an untimed pass with one sample when `warmup`.
     static func timeNLLBound(
         _ model: any AutoencoderModel, images x: Tensor, samples: Int, parallel: DataParallelStep? = nil,
         warmup: Bool = true
