@@ -8,6 +8,16 @@
 #define VL_CLONES
 #endif
 
+// Before a loop whose pointers never overlap, so that it vectorises without runtime checks (it
+// writes several rows of one buffer, which the compiler cannot tell apart).
+#if defined(__clang__)
+#define VL_NO_ALIAS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define VL_NO_ALIAS _Pragma("GCC ivdep")
+#else
+#define VL_NO_ALIAS
+#endif
+
 /// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
 /// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
 static inline void vl_split_phases(const float *restrict src, long oh, long ow, float *restrict phases,

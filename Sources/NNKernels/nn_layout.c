@@ -9,8 +9,8 @@ static inline int stride2_fast(const vl_geometry *g) {
 }
 
 size_t vl_layout_scratch(const vl_geometry *g) {
-    // one (masked) input plane, four phase planes, one column mask
-    return (size_t)(g->in_h * g->in_w + 5 * g->out_h * g->out_w + 16);
+    // one (masked) input plane, four phase planes, three masks
+    return (size_t)(g->in_h * g->in_w + 7 * g->out_h * g->out_w + 16);
 }
 
 // The sum in 16 lanes, combined in a fixed order (the same bits on every clone).
@@ -128,45 +128,45 @@ static inline void finish_plane(float *restrict d, long count, float bias, int r
     }
 }
 
-// The adjoint of im2col_plane_stride2: the nine rows are added into the four phase planes with
-// flat shifted adds (a row shifted by one column drops its last column, which has no place in
-// the plane), then the phases are interleaved into the output plane.
+// The adjoint of im2col_plane_stride2. Output pixel (2m + p, 2l + q) is phase (p, q) at (m, l):
+// the sum, from zero and in tap order, of the rows (ki, kj) with ki % 2 = p and kj % 2 = q, row
+// (ki, kj) read ki / 2 rows and kj / 2 columns back (flat index P - (ki / 2) ow - kj / 2). Reads
+// before the row's start are masked to +0 (`masks`), which leaves the sum unchanged: a sum that
+// starts at +0 is never -0. Each phase is summed in one pass, then interleaved with the bias and
+// ReLU into the output.
 static inline void col2im_plane_stride2(const float *restrict src0, long cols, const vl_geometry *g,
                                         float *restrict dst, int accumulate, float bias, int relu,
-                                        float *restrict phases, const int *restrict keep) {
+                                        float *restrict phases, const int *restrict masks) {
     const long oh = g->out_h, ow = g->out_w, iw = g->in_w, plane = oh * ow;
-    memset(phases, 0, (size_t)(4 * plane) * sizeof(float));
-    for (long ki = 0; ki < 3; ki++) {
-        for (long kj = 0; kj < 3; kj++) {
-            float *ph = phases + (2 * (ki % 2) + kj % 2) * plane;
-            const long a = ki / 2, sh = kj / 2;
-            const float *src = src0 + (ki * 3 + kj) * cols;
-            const long valid = (oh - a) * ow;
-            float *d = ph + a * ow;
-            if (sh == 0) {
-                for (long f = 0; f < valid; f++) d[f] += src[f];
-            } else {
-                // d[f + 1] += src[f] except where f is in the last column; the last f is.
-                for (long f = 0; f < valid - 1; f++) {
-                    union { float f; int i; } u = {src[f]};
-                    u.i &= keep[f];
-                    d[f + 1] += u.f;
-                }
-            }
-        }
+    const int *col_ok = masks, *row_ok = masks + plane, *both_ok = masks + 2 * plane;  // l > 0, m > 0, both
+    const float *t0 = src0, *t1 = t0 + cols, *t2 = t1 + cols, *t3 = t2 + cols, *t4 = t3 + cols;
+    const float *t5 = t4 + cols, *t6 = t5 + cols, *t7 = t6 + cols, *t8 = t7 + cols;
+    float *ee = phases, *eo = ee + plane, *oe = eo + plane, *oo = oe + plane;
+    VL_NO_ALIAS
+    for (long f = 0; f < plane; f++) {
+        const float a = t2[f - 1], b = t6[f - ow], c = t8[f - ow - 1], d = t7[f - ow], e = t5[f - 1];
+        ee[f] = (((0.0f + t0[f]) + (col_ok[f] ? a : 0.0f)) + (row_ok[f] ? b : 0.0f)) + (both_ok[f] ? c : 0.0f);
+        eo[f] = (0.0f + t1[f]) + (row_ok[f] ? d : 0.0f);
+        oe[f] = (0.0f + t3[f]) + (col_ok[f] ? e : 0.0f);
+        oo[f] = 0.0f + t4[f];
     }
     for (long m = 0; m < oh; m++) {
         for (long p = 0; p < 2; p++) {
-            const float *e = phases + (2 * p) * plane + m * ow, *o = phases + (2 * p + 1) * plane + m * ow;
+            const float *e = (p ? oe : ee) + m * ow, *o = (p ? oo : eo) + m * ow;
             float *row = dst + (2 * m + p) * iw;
             if (accumulate) {
                 for (long l = 0; l < ow; l++) { row[2 * l] += e[l]; row[2 * l + 1] += o[l]; }
+            } else if (relu) {
+                for (long l = 0; l < ow; l++) {
+                    const float u = e[l] + bias, v = o[l] + bias;
+                    row[2 * l] = u > 0 ? u : 0.0f;
+                    row[2 * l + 1] = v > 0 ? v : 0.0f;
+                }
             } else {
-                for (long l = 0; l < ow; l++) { row[2 * l] = e[l]; row[2 * l + 1] = o[l]; }
+                for (long l = 0; l < ow; l++) { row[2 * l] = e[l] + bias; row[2 * l + 1] = o[l] + bias; }
             }
         }
     }
-    if (!accumulate) finish_plane(dst, g->in_h * iw, bias, relu);
 }
 
 static inline void col2im_plane_general(const float *restrict src0, long cols, const vl_geometry *g,
@@ -202,14 +202,21 @@ void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int acc
     const long kk = g->kernel * g->kernel;
     const int fast = stride2_fast(g);
     float *phases = scratch + in_plane;
-    int *keep = (int *)(phases + 4 * plane);
-    if (fast) for (long f = 0; f < plane; f++) keep[f] = f % g->out_w == g->out_w - 1 ? 0 : -1;
+    int *masks = (int *)(phases + 4 * plane);  // col_ok, row_ok, both_ok (see col2im_plane_stride2)
+    if (fast) {
+        for (long f = 0; f < plane; f++) {
+            const int col_ok = f % g->out_w != 0, row_ok = f >= g->out_w;
+            masks[f] = -col_ok;
+            masks[plane + f] = -row_ok;
+            masks[2 * plane + f] = -(col_ok & row_ok);
+        }
+    }
     for (long b = 0; b < n; b++) {
         for (long c = 0; c < g->channels; c++) {
             const float *src = col + c * kk * cols + b * plane;
             float *dst = x + (b * g->channels + c) * in_plane;
             const float bv = bias ? bias[c] : 0.0f;
-            if (fast) col2im_plane_stride2(src, cols, g, dst, accumulate, bv, relu, phases, keep);
+            if (fast) col2im_plane_stride2(src, cols, g, dst, accumulate, bv, relu, phases, masks);
             else col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
         }
     }
