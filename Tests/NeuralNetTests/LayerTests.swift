@@ -225,6 +225,45 @@ struct Im2colFastPathTests {
         col2im(r.data, batch: n, g, into: twice.data, accumulate: true)
         #expect(maxAbsDiff(twice.array, back.array.map { 2 * $0 }) < 1e-5)
     }
+
+    /// col2im's stride-2 path gives exactly the sum, from +0 and in (ki, kj) order, of the col
+    /// entries that land on each pixel, then + bias and ReLU: the order every run's bits rest on.
+    @Test(arguments: [(2, 3, 4, 4), (1, 2, 14, 14), (3, 1, 6, 10)])
+    func stride2Col2imIsTheOrderedSum(_ shape: (Int, Int, Int, Int)) {
+        let (n, c, h, w) = shape
+        let g = ConvGeometry.same(channels: c, height: h, width: w, kernel: 3, stride: 2)
+        // Magnitudes 2^-8 ... 2^8: most sums round, so any other order shows.
+        let col = randomTensor([g.patchSize, n * g.outPlane], seed: 52)
+        for i in 0..<col.count { col.data[i] *= Float(sign: .plus, exponent: i % 17 - 8, significand: 1) }
+        let bias = randomTensor([c], seed: 53)
+        for relu in [false, true] {
+            let x = Tensor(zeros: [n, c, h, w])
+            col2im(col.data, batch: n, g, into: x.data, bias: bias.data, relu: relu)
+            var mismatches = 0
+            for b in 0..<n {
+                for ch in 0..<c {
+                    for iy in 0..<h {
+                        for ix in 0..<w {
+                            var sum: Float = 0
+                            for ki in 0..<3 where (iy - ki) >= 0 && (iy - ki) % 2 == 0 && (iy - ki) / 2 < g.outHeight {
+                                for kj in 0..<3
+                                where (ix - kj) >= 0 && (ix - kj) % 2 == 0 && (ix - kj) / 2 < g.outWidth {
+                                    let column = b * g.outPlane + (iy - ki) / 2 * g.outWidth + (ix - kj) / 2
+                                    sum += col.data[((ch * 3 + ki) * 3 + kj) * n * g.outPlane + column]
+                                }
+                            }
+                            var expected = sum + bias.data[ch]
+                            if relu { expected = expected > 0 ? expected : 0 }
+                            if x.data[((b * c + ch) * h + iy) * w + ix].bitPattern != expected.bitPattern {
+                                mismatches += 1
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(mismatches == 0, "relu: \(relu)")
+        }
+    }
 }
 
 @Suite("Fused ReLU")
