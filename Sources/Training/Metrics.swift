@@ -103,6 +103,7 @@ public struct RunMetrics: Codable, Sendable, Equatable {
 
 /// `timing.json`: wall times and provenance (varies between machines and runs).
 public struct RunTiming: Codable, Sendable {
+    /// Wall time of the run: this process's, plus the epochs of earlier processes when it resumed.
     public var totalSeconds: Double
     public var trainSeconds: Double
     public var evaluationSeconds: Double

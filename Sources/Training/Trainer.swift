@@ -107,6 +107,7 @@ public final class Trainer {
     ) throws -> TrainedRun {
         let started = timestamp()
         let t0 = monotonicSeconds()
+        let earlierSeconds = epochSeconds.reduce(0, +)  // epochs restored from a checkpoint
         let train = data.train
         let test = data.test
         let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
@@ -145,7 +146,8 @@ public final class Trainer {
             configHash: config.hash,
             dataFingerprint: dataFingerprint, epochs: records, final: final)
         let timing = RunTiming(
-            totalSeconds: monotonicSeconds() - t0, trainSeconds: trainSeconds, evaluationSeconds: evaluationSeconds,
+            totalSeconds: earlierSeconds + monotonicSeconds() - t0, trainSeconds: trainSeconds,
+            evaluationSeconds: evaluationSeconds,
             epochSeconds: epochSeconds,
             trainImagesPerSecond: Double(train.count * config.epochs) / max(trainSeconds, 1e-9),
             peakResidentMB: Provenance.peakResidentMB, startedAt: started, finishedAt: timestamp(),

@@ -251,6 +251,13 @@ struct CLITests {
                     == FileManager.default.contents(atPath: tmp + "/resumed/" + name), "\(name) differs")
         }
         #expect(!FileManager.default.fileExists(atPath: tmp + "/resumed/checkpoint.safetensors"))
+        // Its wall time counts the epoch trained before the kill too.
+        let timing =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: tmp + "/resumed/timing.json"))) as? [String: Any] ?? [:]
+        let epochs = (timing["epoch_seconds"] as? [Double] ?? []).reduce(0, +)
+        let total = timing["total_seconds"] as? Double ?? 0
+        #expect(total >= epochs + (timing["evaluation_seconds"] as? Double ?? .infinity), "\(timing)")
         // Killed during the final evaluation: the last epoch's checkpoint resumes at the evaluation,
         // without training that epoch again, to the same bytes.
         let evaluating = try CLI.run(
