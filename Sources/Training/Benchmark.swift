@@ -220,7 +220,7 @@ public enum Benchmark {
         // The step with its GEMMs as fast as alone and every other FLOP at the peak.
         let floor = gemmAlone.seconds + max(flop - gemmAlone.flops, 0) / (sgemmGflops * 1e9)
         return ModelBenchmark(
-            name: "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)", kind: config.kind.rawValue,
+            name: name(config), kind: config.kind.rawValue,
             latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,
             batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
             gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
@@ -228,23 +228,31 @@ public enum Benchmark {
             evalImagesPerSecond: Double(batch) / evalTime, layers: layers, bound: bound)
     }
 
-    /// One model, its optimiser, a batch and the noise stream: what `measure` times.
-    final class Fixture {
+    /// A model's row name: "vae-d16-h256".
+    static func name(_ config: ModelConfig) -> String {
+        "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)"
+    }
+
+    /// One model, its optimiser, a batch and the noise stream: what `measure` and
+    /// `parallelScaling` time (one thread at a time steps a fixture).
+    final class Fixture: @unchecked Sendable {
         let model: any AutoencoderModel
         let adam: Adam
         let x: Tensor
-        var noise = Xoshiro256(seed: 0, stream: .noise)
+        var noise: Xoshiro256
 
-        init(_ config: ModelConfig, batch: Int, images: Tensor?) {
+        /// `images` [batch, 1, H, W], or synthetic [0, 1] pixels from the seed's eval stream when nil.
+        init(_ config: ModelConfig, batch: Int, images: Tensor?, seed: UInt64 = 0) {
             model = ModelRegistry.make(config)
-            model.initialize(seed: 0)
+            model.initialize(seed: seed)
             adam = Adam(count: model.parameterCount)
+            noise = Xoshiro256(seed: seed, stream: .noise)
             x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
             if let images {
                 precondition(images.shape == x.shape, "benchmark images \(images.shape), expected \(x.shape)")
                 x.copy(from: images)
             } else {
-                var pixels = Xoshiro256(seed: 0, stream: .eval)
+                var pixels = Xoshiro256(seed: seed, stream: .eval)
                 for i in 0..<x.count { x.data[i] = pixels.uniform() }
             }
         }
@@ -328,29 +336,13 @@ public enum Benchmark {
         steps: Int = 6
     ) -> ParallelScaling {
         precondition(jobs >= 1 && rounds >= 1 && steps >= 1)
-        // Each run is stepped by one thread at a time: concurrentPerform gives run i to iteration i.
-        final class Run: @unchecked Sendable {
-            let model: any AutoencoderModel, adam: Adam, x: Tensor
-            var noise: Xoshiro256
-            init(_ config: ModelConfig, batch: Int, seed: UInt64) {
-                model = ModelRegistry.make(config)
-                model.initialize(seed: seed)
-                adam = Adam(count: model.parameterCount)
-                noise = Xoshiro256(seed: seed, stream: .noise)
-                var pixels = Xoshiro256(seed: seed, stream: .eval)
-                x = Tensor(zeros: [batch, 1, config.imageHeight, config.imageWidth])
-                for i in 0..<x.count { x.data[i] = pixels.uniform() }
-            }
-            func step(_ count: Int) {
-                for _ in 0..<count { _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: adam) }
-            }
-        }
-        let runs = (0..<jobs).map { Run(config, batch: batch, seed: UInt64($0)) }
+        // Run i is stepped by thread i only.
+        let runs = (0..<jobs).map { Fixture(config, batch: batch, images: nil, seed: UInt64($0)) }
         let (single, parallel, ratio) = sideBySide(jobs: jobs, rounds: rounds, warmup: 2) { i, warmup in
-            runs[i].step(warmup ? 2 : steps)
+            for _ in 0..<(warmup ? 2 : steps) { runs[i].step(nil) }
         }
         return ParallelScaling(
-            name: "\(config.kind.rawValue)-d\(config.latentDim)-h\(config.hiddenUnits)", jobs: jobs,
+            name: name(config), jobs: jobs,
             rounds: rounds, singleImagesPerSecond: Double(batch * steps) * single,
             parallelImagesPerSecond: Double(batch * steps) * parallel, speedup: ratio,
             sgemmSpeedup: sgemmScaling(jobs: jobs, rounds: rounds))
