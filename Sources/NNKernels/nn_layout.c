@@ -9,8 +9,8 @@ static inline int stride2_fast(const vl_geometry *g) {
 }
 
 size_t vl_layout_scratch(const vl_geometry *g) {
-    // one (masked) input plane, four phase planes, three masks
-    return (size_t)(g->in_h * g->in_w + 7 * g->out_h * g->out_w + 16);
+    // one (masked) input plane, four phase planes, two masks
+    return (size_t)(g->in_h * g->in_w + 6 * g->out_h * g->out_w + 16);
 }
 
 // The sum in 16 lanes, combined in a fixed order (the same bits on every clone).
@@ -138,14 +138,14 @@ static inline void col2im_plane_stride2(const float *restrict src0, long cols, c
                                         float *restrict dst, int accumulate, float bias, int relu,
                                         float *restrict phases, const int *restrict masks) {
     const long oh = g->out_h, ow = g->out_w, iw = g->in_w, plane = oh * ow;
-    const int *col_ok = masks, *row_ok = masks + plane, *both_ok = masks + 2 * plane;  // l > 0, m > 0, both
+    const int *col_ok = masks, *row_ok = masks + plane;  // l > 0, m > 0
     const float *t0 = src0, *t1 = t0 + cols, *t2 = t1 + cols, *t3 = t2 + cols, *t4 = t3 + cols;
     const float *t5 = t4 + cols, *t6 = t5 + cols, *t7 = t6 + cols, *t8 = t7 + cols;
     float *ee = phases, *eo = ee + plane, *oe = eo + plane, *oo = oe + plane;
     VL_NO_ALIAS
     for (long f = 0; f < plane; f++) {
         const float a = t2[f - 1], b = t6[f - ow], c = t8[f - ow - 1], d = t7[f - ow], e = t5[f - 1];
-        ee[f] = (((0.0f + t0[f]) + (col_ok[f] ? a : 0.0f)) + (row_ok[f] ? b : 0.0f)) + (both_ok[f] ? c : 0.0f);
+        ee[f] = (((0.0f + t0[f]) + (col_ok[f] ? a : 0.0f)) + (row_ok[f] ? b : 0.0f)) + ((col_ok[f] & row_ok[f]) ? c : 0.0f);
         eo[f] = (0.0f + t1[f]) + (row_ok[f] ? d : 0.0f);
         oe[f] = (0.0f + t3[f]) + (col_ok[f] ? e : 0.0f);
         oo[f] = 0.0f + t4[f];
@@ -202,13 +202,11 @@ void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int acc
     const long kk = g->kernel * g->kernel;
     const int fast = stride2_fast(g);
     float *phases = scratch + in_plane;
-    int *masks = (int *)(phases + 4 * plane);  // col_ok, row_ok, both_ok (see col2im_plane_stride2)
+    int *masks = (int *)(phases + 4 * plane);  // col_ok, row_ok (see col2im_plane_stride2)
     if (fast) {
         for (long f = 0; f < plane; f++) {
-            const int col_ok = f % g->out_w != 0, row_ok = f >= g->out_w;
-            masks[f] = -col_ok;
-            masks[plane + f] = -row_ok;
-            masks[2 * plane + f] = -(col_ok & row_ok);
+            masks[f] = -(f % g->out_w != 0);
+            masks[plane + f] = -(f >= g->out_w);
         }
     }
     for (long b = 0; b < n; b++) {
