@@ -48,23 +48,26 @@ public enum RunFigures {
         return model
     }
 
-    /// Draws every figure of the run into `dir/figures/`.
+    /// Draws every figure of the run into `dir/figures/` (the model computing as in training:
+    /// `SubnormalMode`).
     public static func render(
         model: any AutoencoderModel, config: RunConfig, runID: String, test: DatasetSplit,
         into dir: RunDirectory
     ) throws {
         try AtomicFile.makeDirectory(dir.figuresPath)
         let drawing = Drawing(model: model, config: config, runID: runID, test: test, dir: dir)
-        try drawing.reconstructions()
-        try drawing.samples()
-        let latents = Evaluation.latents(model, images: test).mu
-        try drawing.save(
-            latentMapChart(
-                latents, labels: test.labels, count: test.count, d: config.latentDim, model: config.model,
-                name: drawing.name),
-            latentMap, "Latent map of the test set")
-        try drawing.interpolations(latents)
-        if config.latentDim == 2 { try drawing.manifold() }
+        try SubnormalMode.flushing {
+            try drawing.reconstructions()
+            try drawing.samples()
+            let latents = Evaluation.latents(model, images: test).mu
+            try drawing.save(
+                latentMapChart(
+                    latents, labels: test.labels, count: test.count, d: config.latentDim, model: config.model,
+                    name: drawing.name),
+                latentMap, "Latent map of the test set")
+            try drawing.interpolations(latents)
+            if config.latentDim == 2 { try drawing.manifold() }
+        }
     }
 
     /// One run's figures: what they share (the model, its test set, the names and PNG text).

@@ -158,8 +158,10 @@ final class WorkerThreads: @unchecked Sendable {
         for s in shared.start { s.signal() }
     }
 
+    /// The threads compute in the caller's floating-point mode (`SubnormalMode`).
     func run(_ work: @escaping (Int) -> Void) {
-        shared.body = work
+        let mode = SubnormalMode.current
+        shared.body = { k in SubnormalMode.with(mode) { work(k) } }
         for s in shared.start { s.signal() }
         work(0)
         for _ in shared.start { shared.done.wait() }

@@ -257,19 +257,25 @@ public enum Benchmark {
             }
         }
 
-        /// One training step (split over `parallel`'s workers when given).
+        /// One training step (split over `parallel`'s workers when given), in a run's `SubnormalMode`.
         func step(_ parallel: DataParallelStep?) {
-            _ =
-                parallel?.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
-                ?? model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+            SubnormalMode.flushing {
+                _ =
+                    parallel?.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+                    ?? model.trainStep(x, beta: 1, noise: &noise, optimizer: adam)
+            }
         }
 
         /// One evaluation forward pass: encoder, then the decoder on the posterior mean.
         func evaluate(_ parallel: DataParallelStep?) {
-            if let parallel {
-                parallel.forEachSlice(rowsOf: x) { replica, rows, _ in _ = replica.decode(replica.encode(rows).mu) }
-            } else {
-                _ = model.decode(model.encode(x).mu)
+            SubnormalMode.flushing {
+                if let parallel {
+                    parallel.forEachSlice(rowsOf: x) { replica, rows, _ in
+                        _ = replica.decode(replica.encode(rows).mu)
+                    }
+                } else {
+                    _ = model.decode(model.encode(x).mu)
+                }
             }
         }
     }
@@ -296,10 +302,12 @@ public enum Benchmark {
             images: Array(x.buffer), labels: [UInt8](repeating: 0, count: n), count: n, rows: x.shape[2],
             cols: x.shape[3])
         var rng = Xoshiro256(seed: 0, stream: .eval)
-        if warmup { _ = Evaluation.nllBound(model, images: split, samples: 1, rng: &rng, parallel: parallel) }
-        let t0 = monotonicSeconds()
-        _ = Evaluation.nllBound(model, images: split, samples: samples, rng: &rng, parallel: parallel)
-        return monotonicSeconds() - t0
+        return SubnormalMode.flushing {
+            if warmup { _ = Evaluation.nllBound(model, images: split, samples: 1, rng: &rng, parallel: parallel) }
+            let t0 = monotonicSeconds()
+            _ = Evaluation.nllBound(model, images: split, samples: samples, rng: &rng, parallel: parallel)
+            return monotonicSeconds() - t0
+        }
     }
 
     /// The summed seconds and FLOPs of `calls`, each shape timed alone once (`BLAS.secondsAlone`).

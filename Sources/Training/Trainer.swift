@@ -101,9 +101,16 @@ public final class Trainer {
     /// Trains the remaining epochs, then evaluates. `afterEpoch` runs after every epoch, the last
     /// included (the runner saves a checkpoint there, so a run stopped during a long final
     /// evaluation resumes at the evaluation); an error it throws stops the run.
+    /// It computes with subnormals flushed to zero (`SubnormalMode`).
     public func run(
         afterEpoch: (Trainer) throws -> Void = { _ in },
         onEvent: (TrainingEvent) -> Void = { _ in }
+    ) throws -> TrainedRun {
+        try SubnormalMode.flushing { try train(afterEpoch: afterEpoch, onEvent: onEvent) }
+    }
+
+    private func train(
+        afterEpoch: (Trainer) throws -> Void, onEvent: (TrainingEvent) -> Void
     ) throws -> TrainedRun {
         let started = timestamp()
         let t0 = monotonicSeconds()

@@ -110,3 +110,25 @@ struct DataParallelStepTests {
         #expect(Self.values(reference) == Self.values(model))
     }
 }
+
+@Suite("Data-parallel workers' floating-point mode")
+struct WorkerModeTests {
+    /// Every worker computes in the caller's `SubnormalMode`: flushed inside `flushing`, not outside.
+    @Test func workersTakeTheCallersMode() {
+        let (model, _, x) = DataParallelStepTests.setUp(.vae, batch: 3)
+        let parallel = DataParallelStep(model: model, workers: 3)
+        let tiny = Float.leastNormalMagnitude / 8
+        func products() -> [Float] {
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: 3)
+            defer { out.deallocate() }
+            parallel.forEachSlice(rowsOf: x) { _, _, lo in
+                var c: Float = -1
+                BLAS.gemm(m: 1, n: 1, k: 1, a: [tiny], lda: 1, b: [1], ldb: 1, c: &c, ldc: 1)
+                out[lo] = c
+            }
+            return Array(UnsafeBufferPointer(start: out, count: 3))
+        }
+        #expect(SubnormalMode.flushing { products() } == [0, 0, 0])
+        #expect(products() == [tiny, tiny, tiny])
+    }
+}

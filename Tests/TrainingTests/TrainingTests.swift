@@ -68,6 +68,19 @@ struct TrainingTests {
         #expect(c.metrics.epochs[0].train.total != a.metrics.epochs[0].train.total)
     }
 
+    /// A run trains and evaluates with subnormals flushed, and leaves the caller's mode as it was.
+    @Test func runsInTheSubnormalMode() throws {
+        let flushed = SubnormalMode.flushing { SubnormalMode.current }
+        let before = SubnormalMode.current
+        #expect(flushed != before)
+        var during: [UInt32] = []
+        _ = try Trainer(config: smallConfig(.ae), data: smallMNIST).run(
+            afterEpoch: { _ in during.append(SubnormalMode.current) },
+            onEvent: { _ in during.append(SubnormalMode.current) })
+        #expect(!during.isEmpty && during.allSatisfy { $0 == flushed })
+        #expect(SubnormalMode.current == before)
+    }
+
     @Test func metricsAreCompleteForBothKinds() throws {
         let vae = try Trainer(config: smallConfig(.vae, epochs: 2), data: smallMNIST).run().metrics
         #expect(vae.epochs.count == 2)

@@ -85,4 +85,12 @@ float vl_sum(const float *p, long count);
 void vl_adam_update(float *params, const float *g, float *m, float *v, long count,
                     float alpha, float beta1, float beta2, float epsilon);
 
+/// This thread's floating-point control bits (x86-64: MXCSR's, without its exception flags), to
+/// restore or to copy to another thread.
+unsigned vl_fp_mode(void);
+/// Sets this thread's floating-point control bits.
+void vl_set_fp_mode(unsigned mode);
+/// mode with subnormal results and operands flushed to zero (x86-64: FTZ | DAZ; elsewhere mode).
+unsigned vl_fp_mode_flushing_subnormals(unsigned mode);
+
 #endif
