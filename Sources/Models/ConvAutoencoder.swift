@@ -36,6 +36,10 @@ public enum ConvNetwork: AutoencoderNetwork {
         dense.fusedReLU = true
         deconv1.fusedReLU = true
         deconv2.fusedReLU = true
+        // deconv1 hands its output (and takes its gradient) to deconv2 as the [64, N*196] matrix
+        // both GEMMs use: no permute between them.
+        deconv1.outputLayout = .channelMajor
+        deconv2.inputLayout = .channelMajor
         let unflatten = Reshape(name: "unflatten", to: [64, config.imageHeight / 4, config.imageWidth / 4])
         let deconv3 = ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
         return Sequential(name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3])

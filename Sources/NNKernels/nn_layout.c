@@ -45,6 +45,17 @@ static inline void column_span(const vl_geometry *g, long kj, long *lo, long *hi
     *hi = b < g->out_w ? b : g->out_w;
 }
 
+// The i-th of n x C planes in memory order (image b, channel c): the axis with the larger stride
+// outside, so that a tile's planes are visited in the order they lie (channel-major: each
+// channel's images side by side). Each plane's work is independent of the others', and a
+// channel's sums run over its images in order either way: the same bits in either order.
+static inline long plane_image(vl_planes planes, long n, long channels, long i) {
+    return planes.channel > planes.image ? i % n : i / channels;
+}
+static inline long plane_channel(vl_planes planes, long n, long channels, long i) {
+    return planes.channel > planes.image ? i / n : i % channels;
+}
+
 // --- im2col ---------------------------------------------------------------------------------
 
 // The nine rows of one channel plane for a 3x3 stride-2 kernel with no leading padding: the
@@ -97,24 +108,24 @@ static inline void im2col_plane_general(const float *restrict src, const vl_geom
 }
 
 VL_CLONES
-void vl_im2col(const float *x, long n, const vl_geometry *g, float *col,
+void vl_im2col(const float *x, long n, const vl_geometry *g, vl_planes planes, float *col,
                const float *mask_y, float *bias_grad, float *scratch) {
     const long in_plane = g->in_h * g->in_w, plane = g->out_h * g->out_w, cols = n * plane;
     const long kk = g->kernel * g->kernel;
     const int fast = stride2_fast(g);
     float *masked = scratch, *phases = scratch + in_plane;
-    for (long b = 0; b < n; b++) {
-        for (long c = 0; c < g->channels; c++) {
-            const float *src = x + (b * g->channels + c) * in_plane;
-            if (mask_y) {
-                relu_mask(mask_y + (b * g->channels + c) * in_plane, src, masked, in_plane);
-                src = masked;
-            }
-            if (bias_grad) bias_grad[c] += sum16(src, in_plane);
-            float *dst = col + c * kk * cols + b * plane;
-            if (fast) im2col_plane_stride2(src, g, dst, cols, phases);
-            else im2col_plane_general(src, g, dst, cols);
+    for (long i = 0; i < n * g->channels; i++) {
+        const long b = plane_image(planes, n, g->channels, i), c = plane_channel(planes, n, g->channels, i);
+        const long at = b * planes.image + c * planes.channel;
+        const float *src = x + at;
+        if (mask_y) {
+            relu_mask(mask_y + at, src, masked, in_plane);
+            src = masked;
         }
+        if (bias_grad) bias_grad[c] += sum16(src, in_plane);
+        float *dst = col + c * kk * cols + b * plane;
+        if (fast) im2col_plane_stride2(src, g, dst, cols, phases);
+        else im2col_plane_general(src, g, dst, cols);
     }
 }
 
@@ -196,7 +207,7 @@ static inline void col2im_plane_general(const float *restrict src0, long cols, c
 }
 
 VL_CLONES
-void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int accumulate,
+void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, vl_planes planes, int accumulate,
                const float *bias, int relu, float *scratch) {
     const long in_plane = g->in_h * g->in_w, plane = g->out_h * g->out_w, cols = n * plane;
     const long kk = g->kernel * g->kernel;
@@ -209,14 +220,13 @@ void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int acc
             masks[plane + f] = -(f >= g->out_w);
         }
     }
-    for (long b = 0; b < n; b++) {
-        for (long c = 0; c < g->channels; c++) {
-            const float *src = col + c * kk * cols + b * plane;
-            float *dst = x + (b * g->channels + c) * in_plane;
-            const float bv = bias ? bias[c] : 0.0f;
-            if (fast) col2im_plane_stride2(src, cols, g, dst, accumulate, bv, relu, phases, masks);
-            else col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
-        }
+    for (long i = 0; i < n * g->channels; i++) {
+        const long b = plane_image(planes, n, g->channels, i), c = plane_channel(planes, n, g->channels, i);
+        const float *src = col + c * kk * cols + b * plane;
+        float *dst = x + b * planes.image + c * planes.channel;
+        const float bv = bias ? bias[c] : 0.0f;
+        if (fast) col2im_plane_stride2(src, cols, g, dst, accumulate, bv, relu, phases, masks);
+        else col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
     }
 }
 

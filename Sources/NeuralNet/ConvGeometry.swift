@@ -82,31 +82,61 @@ extension ConvGeometry {
     }
 }
 
+/// How an activation tensor between two layers is laid out.
+public enum ActivationLayout: Hashable, Sendable {
+    /// [N, C, H, W].
+    case nchw
+    /// [C, N, H, W]: each channel's planes of the whole batch side by side, the [C, N*P] matrix a
+    /// transposed convolution's GEMMs read and write, so two such layers hand over without a permute.
+    case channelMajor
+
+    /// The shape of n images of c channels of h x w.
+    public func shape(batch n: Int, channels c: Int, height h: Int, width w: Int) -> [Int] {
+        self == .nchw ? [n, c, h, w] : [c, n, h, w]
+    }
+
+    /// (batch, channels) of a 4-D tensor in this layout.
+    public func batchAndChannels(_ shape: [Int]) -> (batch: Int, channels: Int) {
+        self == .nchw ? (shape[0], shape[1]) : (shape[1], shape[0])
+    }
+
+    /// Where the planes of a whole batch of n images of p floats lie: plane (b, c) at
+    /// b * image + c * channel (`vl_planes`).
+    func planes(batch n: Int, channels c: Int, plane p: Int) -> vl_planes {
+        self == .nchw ? vl_planes(image: c * p, channel: p) : vl_planes(image: p, channel: n * p)
+    }
+}
+
 /// Batched im2col: x [N, C, H, W] -> col [C*k*k, N*Hout*Wout].
 /// Row (c, ki, kj), column (n, oh, ow) holds x[n, c, oh*s - padTop + ki, ow*s - padLeft + kj] (0 outside).
+/// `planes` says where x's (and mask's) planes lie when not NCHW (`ActivationLayout.planes`).
 ///
 /// Each input plane is read once and reused from L1 for all k*k rows; a 3x3 stride-2 kernel with
 /// no leading padding goes through the plane's four phases with contiguous copies only. With
 /// `mask` (a fused ReLU's output y), x is first multiplied by (y > 0); with `biasGrad`, the
 /// per-channel sums of that (masked) x are added to it: the bias gradient in the same pass.
 public func im2col(
-    _ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>,
+    _ x: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, planes: vl_planes? = nil,
+    into col: UnsafeMutablePointer<Float>,
     mask: UnsafePointer<Float>? = nil, biasGrad: UnsafeMutablePointer<Float>? = nil
 ) {
     var geometry = g.c
-    g.withScratch { vl_im2col(x, n, &geometry, col, mask, biasGrad, $0) }
+    let planes = planes ?? vl_planes(image: g.channels * g.inPlane, channel: g.inPlane)
+    g.withScratch { vl_im2col(x, n, &geometry, planes, col, mask, biasGrad, $0) }
 }
 
-/// Batched col2im, the adjoint of `im2col`: accumulates col [C*k*k, N*Hout*Wout] into x [N, C, H, W].
+/// Batched col2im, the adjoint of `im2col`: accumulates col [C*k*k, N*Hout*Wout] into x [N, C, H, W]
+/// (or x's `planes`, as for `im2col`).
 /// `x` is overwritten unless `accumulate` is true; when overwriting, `bias` (per channel) is added
 /// to each finished plane while it is still in L1, then ReLU when `relu`.
 public func col2im(
     _ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
-    accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false
+    planes: vl_planes? = nil, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false
 ) {
     precondition(!accumulate || (bias == nil && !relu), "col2im: bias and ReLU apply only when overwriting")
     var geometry = g.c
-    g.withScratch { vl_col2im(col, n, &geometry, x, accumulate ? 1 : 0, bias, relu ? 1 : 0, $0) }
+    let planes = planes ?? vl_planes(image: g.channels * g.inPlane, channel: g.inPlane)
+    g.withScratch { vl_col2im(col, n, &geometry, x, planes, accumulate ? 1 : 0, bias, relu ? 1 : 0, $0) }
 }
 
 /// [N, C, P] -> [C, N*P] (channel-major), used around batched GEMMs.

@@ -17,7 +17,7 @@ public enum ConvolutionKernel: Sendable {
 /// x [N, C, H, W] -> y [N, O, H*s, W*s]; weight [C, O, k, k] (PyTorch layout), bias [O].
 /// Per tile of images (see `Conv2D`): X = permute(x) [C, n*P];  col [O*k*k, n*P] = W^T * X;
 /// y = col2im(col) + b.  Backward: dcol = im2col(dy);  dW += X * dcol^T;  db += sum dy;
-/// dx = permute(W * dcol).
+/// dx = permute(W * dcol). A channel-major x is X itself, and dx is written in place: no permutes.
 public final class ConvTranspose2D: Layer, InputGradientOptional {
     public let name: String
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
@@ -29,11 +29,14 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     /// GEMMs have M = O*9 rows (9 for the decoder's 32 -> 1 output layer) and run far below
     /// the sgemm peak, while the direct kernel streams each plane through L1 nine times.
     public var kernel: ConvolutionKernel = .automatic
+    /// The layouts of x (and dx) and of y (and dy). Channel-major hands a whole batch over to or
+    /// from another transposed convolution with no permute (the GEMM path; the direct kernel is NCHW).
+    public var inputLayout = ActivationLayout.nchw, outputLayout = ActivationLayout.nchw
     public var parameters: [Parameter] { [weight, bias] }
 
     /// True when this layer runs the direct kernel.
     public var usesDirectKernel: Bool {
-        let hasDirect = stride == 1 && kernelSize == 3
+        let hasDirect = stride == 1 && kernelSize == 3 && inputLayout == .nchw && outputLayout == .nchw
         switch kernel {
         case .gemm: return false
         case .direct: return hasDirect
@@ -72,15 +75,22 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         return g
     }
 
+    /// The output shape for an input of `inputShape` (in `inputLayout`), in `outputLayout`.
+    public func outputShape(for inputShape: [Int]) -> [Int] {
+        let (n, _) = inputLayout.batchAndChannels(inputShape)
+        return outputLayout.shape(
+            batch: n, channels: outputChannels, height: inputShape[2] * stride, width: inputShape[3] * stride)
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
+        let (n, channels) = x.shape.count == 4 ? inputLayout.batchAndChannels(x.shape) : (0, -1)
         precondition(
-            x.shape.count == 4 && x.shape[1] == inputChannels,
-            "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
-        let n = x.shape[0]
+            channels == inputChannels,
+            "\(name): expected a 4-D \(inputLayout) input of \(inputChannels) channels, got \(x.shape)")
         let g = adjointGeometry(height: x.shape[2], width: x.shape[3])
         geometry = g
         input = x
-        output.resize([n, outputChannels, g.inHeight, g.inWidth])
+        output.resize(outputShape(for: x.shape))
         if usesDirectKernel {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
             vl_deconv3x3s1_forward(
@@ -88,29 +98,41 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                 weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
             return output
         }
+        let outPlanes = outputLayout.planes(batch: n, channels: outputChannels, plane: g.inPlane)
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
-            channelMajorInput.resize([inputChannels, cols])
             col.resize([g.patchSize, cols])
-            batchToChannelMajor(
-                x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
-                plane: g.outPlane, into: channelMajorInput.data)
+            let (xs, ldx) = channelMajorTile(x, batch: n, start: start, count: count)
             // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
             BLAS.gemm(
                 transA: true, m: g.patchSize, n: cols, k: inputChannels,
-                a: weight.value.data, lda: g.patchSize, b: channelMajorInput.data, ldb: cols, c: col.data, ldc: cols)
+                a: weight.value.data, lda: g.patchSize, b: xs, ldb: ldx, c: col.data, ldc: cols)
             col2im(
-                col.data, batch: count, g, into: output.data + start * outputChannels * g.inPlane,
+                col.data, batch: count, g, into: output.data + start * outPlanes.image, planes: outPlanes,
                 bias: bias.value.data, relu: fusedReLU)
         }
         return output
     }
 
+    /// Images start ..< start + count of x as the matrix X [C, count*P] and its leading dimension:
+    /// x's own columns when it is channel-major, else a permuted copy in `channelMajorInput`.
+    private func channelMajorTile(_ x: Tensor, batch n: Int, start: Int, count: Int) -> (
+        UnsafeMutablePointer<Float>, Int
+    ) {
+        let plane = x.shape[2] * x.shape[3]
+        if inputLayout == .channelMajor { return (x.data + start * plane, n * plane) }
+        channelMajorInput.resize([inputChannels, count * plane])
+        batchToChannelMajor(
+            x.data + start * inputChannels * plane, batch: count, channels: inputChannels, plane: plane,
+            into: channelMajorInput.data)
+        return (channelMajorInput.data, count * plane)
+    }
+
     public func backward(_ dy: Tensor) -> Tensor {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        let n = x.shape[0]
-        inputGrad.resize([n, inputChannels, g.outHeight, g.outWidth])
+        let (n, _) = inputLayout.batchAndChannels(x.shape)
+        inputGrad.resize(x.shape)
         if usesDirectKernel {
             // The direct kernel reads dy whole: apply the fused ReLU's mask in one pass first.
             var dy = dy
@@ -129,36 +151,39 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                 weight.grad.data, computesInputGradient ? inputGrad.data : nil, scratch.data)
             return inputGrad
         }
+        let outPlanes = outputLayout.planes(batch: n, channels: outputChannels, plane: g.inPlane)
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
-            channelMajorInput.resize([inputChannels, cols])
             col.resize([g.patchSize, cols])
             // dcol = im2col(dy * (y > 0)), with db += the channel sums of the masked dy in the same pass.
-            let offset = start * outputChannels * g.inPlane
+            let offset = start * outPlanes.image
             im2col(
-                dy.data + offset, batch: count, g, into: col.data,
+                dy.data + offset, batch: count, g, planes: outPlanes, into: col.data,
                 mask: fusedReLU ? output.data + offset : nil, biasGrad: bias.grad.data)
-            batchToChannelMajor(
-                x.data + start * inputChannels * g.outPlane, batch: count, channels: inputChannels,
-                plane: g.outPlane, into: channelMajorInput.data)
+            let (xs, ldx) = channelMajorTile(x, batch: n, start: start, count: count)
             // dW [C, O*k*k] += X [C, n*P] * dcol^T
             BLAS.gemm(
                 transB: true, m: inputChannels, n: g.patchSize, k: cols,
-                a: channelMajorInput.data, lda: cols, b: col.data, ldb: cols, beta: 1,
-                c: weight.grad.data, ldc: g.patchSize)
+                a: xs, lda: ldx, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
             guard computesInputGradient else { continue }
-            // dX [C, n*P] = W [C, O*k*k] * dcol, into the channel-major buffer, then back to NCHW.
+            // dX [C, n*P] = W [C, O*k*k] * dcol: into dx's own columns when it is channel-major, else
+            // into the (no longer needed) X tile, then back to NCHW.
+            let (dxs, lddx) =
+                inputLayout == .channelMajor ? (inputGrad.data + start * g.outPlane, n * g.outPlane) : (xs, ldx)
             BLAS.gemm(
                 m: inputChannels, n: cols, k: g.patchSize,
-                a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: channelMajorInput.data, ldc: cols)
-            channelMajorToBatch(
-                channelMajorInput.data, batch: count, channels: inputChannels, plane: g.outPlane,
-                bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
+                a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: dxs, ldc: lddx)
+            if inputLayout == .nchw {
+                channelMajorToBatch(
+                    dxs, batch: count, channels: inputChannels, plane: g.outPlane,
+                    bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
+            }
         }
         return inputGrad
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int {
-        2 * inputShape[0] * inputShape[2] * inputShape[3] * inputChannels * outputChannels * kernelSize * kernelSize
+        let (n, _) = inputLayout.batchAndChannels(inputShape)
+        return 2 * n * inputShape[2] * inputShape[3] * inputChannels * outputChannels * kernelSize * kernelSize
     }
 }

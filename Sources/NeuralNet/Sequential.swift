@@ -69,7 +69,7 @@ public final class Sequential: Layer {
     static func outputShape(of layer: Layer, for shape: [Int]) -> [Int] {
         switch layer {
         case let c as Conv2D: return c.outputShape(for: shape)
-        case let t as ConvTranspose2D: return [shape[0], t.outputChannels, shape[2] * t.stride, shape[3] * t.stride]
+        case let t as ConvTranspose2D: return t.outputShape(for: shape)
         case let d as Dense: return [shape[0], d.outputFeatures]
         case let r as Reshape: return [shape[0]] + r.targetShape
         default: return shape

@@ -339,3 +339,49 @@ struct FusedReLUTests {
             setFused: { ($0 as! Dense).fusedReLU = true }, input: randomTensor([4, 7], seed: 64))
     }
 }
+
+@Suite("Layers: channel-major hand-over between transposed convolutions")
+struct ChannelMajorLayoutTests {
+    /// [A, B, H, W] -> [B, A, H, W]: NCHW <-> channel-major.
+    static func swapLeadingAxes(_ t: Tensor) -> Tensor {
+        let (a, b, p) = (t.shape[0], t.shape[1], t.shape[2] * t.shape[3])
+        let out = Tensor(zeros: [b, a, t.shape[2], t.shape[3]])
+        for i in 0..<a {
+            for j in 0..<b { for k in 0..<p { out.data[(j * a + i) * p + k] = t.data[(i * b + j) * p + k] } }
+        }
+        return out
+    }
+
+    /// A layer reading and writing channel-major tensors computes the NCHW layer's bits, permuted:
+    /// forward, input gradient and parameter gradients. 20 images of 8 -> 64 channels, 7 -> 14
+    /// (deconv1's plane) make tiles of 9 images, so three tiles (9, 9, 2) at their offsets.
+    @Test(arguments: [
+        (ActivationLayout.channelMajor, ActivationLayout.nchw), (.nchw, .channelMajor), (.channelMajor, .channelMajor),
+    ])
+    func givesTheNCHWLayersBits(_ input: ActivationLayout, _ output: ActivationLayout) {
+        func make(_ input: ActivationLayout, _ output: ActivationLayout) -> ConvTranspose2D {
+            let layer = ConvTranspose2D(name: "deconv", inputChannels: 8, outputChannels: 64, kernelSize: 3, stride: 2)
+            layer.fusedReLU = true
+            (layer.inputLayout, layer.outputLayout) = (input, output)
+            randomizeParameters(layer, seed: 31)
+            return layer
+        }
+        let reference = make(.nchw, .nchw)
+        let layer = make(input, output)
+        let x = randomTensor([20, 8, 7, 7], seed: 32)
+        let dy = randomTensor([20, 64, 14, 14], seed: 33)
+        let y = reference.forward(x)
+        let yl = layer.forward(input == .nchw ? x : Self.swapLeadingAxes(x))
+        #expect(yl.shape == layer.outputShape(for: input.shape(batch: 20, channels: 8, height: 7, width: 7)))
+        #expect((output == .nchw ? yl : Self.swapLeadingAxes(yl)).array == y.array)
+        #expect(y.array.contains(0) && y.array.contains { $0 > 0 }, "the ReLU's mask has both sides")
+        let dx = reference.backward(dy)
+        let dxl = layer.backward(output == .nchw ? dy : Self.swapLeadingAxes(dy))
+        #expect((input == .nchw ? dxl : Self.swapLeadingAxes(dxl)).array == dx.array)
+        #expect(layer.weight.grad.array == reference.weight.grad.array)
+        #expect(layer.bias.grad.array == reference.bias.grad.array)
+        #expect(
+            layer.forwardFLOPs(inputShape: input.shape(batch: 20, channels: 8, height: 7, width: 7))
+                == reference.forwardFLOPs(inputShape: [20, 8, 7, 7]))
+    }
+}

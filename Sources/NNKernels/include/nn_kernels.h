@@ -48,18 +48,26 @@ typedef struct {
     long channels, in_h, in_w, kernel, stride, pad_top, pad_left, out_h, out_w;
 } vl_geometry;
 
+/// Where the planes of an image tensor start, in floats: plane (b, c) at b * image + c * channel.
+/// [n, C, H, W] (NCHW): image = C * H * W, channel = H * W. Channel-major [C, N, H, W] (a whole
+/// batch of N; the passes may cover a tile of it): image = H * W, channel = N * H * W.
+typedef struct {
+    long image, channel;
+} vl_planes;
+
 /// Scratch floats the functions below need for geometry g.
 size_t vl_layout_scratch(const vl_geometry *g);
 
-/// col [C*k*k, n*Hout*Wout] = im2col(x [n, C, H, W]). When mask_y is given, x is first
-/// multiplied by (mask_y > 0) (a fused ReLU's backward); when bias_grad is given, the
-/// per-channel sums of that (masked) x are added to it.
-void vl_im2col(const float *x, long n, const vl_geometry *g, float *col,
+/// col [C*k*k, n*Hout*Wout] = im2col(x), x's n images laid out as `planes` says (mask_y too). When
+/// mask_y is given, x is first multiplied by (mask_y > 0) (a fused ReLU's backward); when bias_grad
+/// is given, the per-channel sums of that (masked) x are added to it.
+void vl_im2col(const float *x, long n, const vl_geometry *g, vl_planes planes, float *col,
                const float *mask_y, float *bias_grad, float *scratch);
 
-/// x [n, C, H, W] = col2im(col) (+= when accumulate), the adjoint of vl_im2col. Without
-/// accumulate, bias[c] (may be NULL) is added to each finished plane and ReLU applied if relu.
-void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, int accumulate,
+/// x = col2im(col) (+= when accumulate), the adjoint of vl_im2col, x's n images laid out as
+/// `planes` says. Without accumulate, bias[c] (may be NULL) is added to each finished plane and
+/// ReLU applied if relu.
+void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, vl_planes planes, int accumulate,
                const float *bias, int relu, float *scratch);
 
 /// [n, c, p] -> [c, n*p].
