@@ -89,8 +89,18 @@ public enum BLAS {
 }
 
 /// The shape of one `BLAS.gemm` call: op(A) is m x k, op(B) is k x n.
-public struct GEMMShape: Hashable, Sendable {
+public struct GEMMShape: Hashable, Sendable, Codable, CustomStringConvertible {
     public var transA: Bool, transB: Bool
     public var m: Int, n: Int, k: Int
     public var flops: Int { 2 * m * n * k }
+    /// "m x n x k" with the transposed operands named: "288 x 784 x 64 (A^T)".
+    public var description: String {
+        let t = [transA ? "A^T" : nil, transB ? "B^T" : nil].compactMap { $0 }
+        return "\(m) x \(n) x \(k)" + (t.isEmpty ? "" : " (\(t.joined(separator: ", ")))")
+    }
+    enum CodingKeys: String, CodingKey {
+        case m, n, k
+        case transA = "trans_a"
+        case transB = "trans_b"
+    }
 }

@@ -22,6 +22,19 @@ public struct ModelBenchmark: Codable, Sendable {
             case backwardGEMMMs = "backward_gemm_ms"
         }
     }
+    /// One GEMM shape of the step: how often it is called and its time alone.
+    public struct GEMMTime: Codable, Sendable {
+        public var shape: GEMMShape
+        public var calls: Int
+        /// One call, operands in cache (`BLAS.secondsAlone`).
+        public var msPerCall: Double
+        public var gflops: Double
+        public var totalMs: Double { Double(calls) * msPerCall }
+        enum CodingKeys: String, CodingKey {
+            case shape, calls, gflops
+            case msPerCall = "ms_per_call"
+        }
+    }
     public var name: String
     public var kind: String
     public var latentDim: Int
@@ -38,13 +51,15 @@ public struct ModelBenchmark: Codable, Sendable {
     /// The best `efficiency` the step could reach with OpenBLAS: its GEMMs as fast as alone
     /// (`gemmAloneMs`), every other FLOP at the sgemm peak and every other pass free.
     public var efficiencyCeiling: Double
+    /// Those GEMMs by shape, the costliest first.
+    public var gemms: [GEMMTime]
     public var evalImagesPerSecond: Double
     public var layers: [LayerTime]
     /// The IWAE bound's evaluation, for models with a posterior when measured.
     public var bound: BoundBenchmark?
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, layers, gflops, efficiency
+        case name, kind, layers, gflops, efficiency, gemms
         case latentDim = "latent_dim"
         case hiddenUnits = "hidden_units"
         case batchSize = "batch_size"
@@ -225,6 +240,7 @@ public enum Benchmark {
             batchSize: batch, msPerStep: stepTime * 1000, imagesPerSecond: Double(batch) / stepTime,
             gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
             gemmAloneMs: gemmAlone.seconds * 1000, efficiencyCeiling: flop / floor / 1e9 / sgemmGflops,
+            gemms: gemmAlone.shapes,
             evalImagesPerSecond: Double(batch) / evalTime, layers: layers, bound: bound)
     }
 
@@ -310,12 +326,20 @@ public enum Benchmark {
         }
     }
 
-    /// The summed seconds and FLOPs of `calls`, each shape timed alone once (`BLAS.secondsAlone`).
-    static func secondsAlone(_ calls: [GEMMShape]) -> (seconds: Double, flops: Double) {
+    /// The summed seconds and FLOPs of `calls`, each shape timed alone once (`BLAS.secondsAlone`),
+    /// and the shapes' times, the costliest first.
+    static func secondsAlone(_ calls: [GEMMShape]) -> (
+        seconds: Double, flops: Double, shapes: [ModelBenchmark.GEMMTime]
+    ) {
         var counts: [GEMMShape: Int] = [:]
         for s in calls { counts[s, default: 0] += 1 }
-        let seconds = counts.reduce(0.0) { $0 + Double($1.value) * BLAS.secondsAlone($1.key) }
-        return (seconds, Double(calls.reduce(0) { $0 + $1.flops }))
+        let shapes = counts.map { shape, n in
+            let t = BLAS.secondsAlone(shape)
+            return ModelBenchmark.GEMMTime(
+                shape: shape, calls: n, msPerCall: t * 1000, gflops: Double(shape.flops) / t / 1e9)
+        }.sorted { $0.totalMs > $1.totalMs }
+        let seconds = shapes.reduce(0.0) { $0 + $1.totalMs / 1000 }
+        return (seconds, Double(calls.reduce(0) { $0 + $1.flops }), shapes)
     }
 
     /// Layer times (ms per pass, and their parts inside sgemm) over `passes` runs of `body`.

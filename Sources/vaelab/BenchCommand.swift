@@ -143,11 +143,30 @@ struct BenchCommand: ParsableCommand {
                   ceiling (those GEMMs, other FLOPs at the peak, other passes free): \
                 \(fixed(100 * worst.efficiencyCeiling, 0))% of the sgemm peak
                 """)
+            printGEMMs(worst.gemms, peak: sgemm)
             if let b = worst.bound {
                 printLayers(
                     b.layers, title: "one IWAE bound pass of \(worst.name), k = \(b.samples) over \(b.images) images",
                     backward: false)
             }
+        }
+    }
+
+    /// The step's GEMMs by shape (m x n x k of op(A) op(B)), each timed alone: calls, ms, GFLOP/s;
+    /// the shapes under 1% of their summed time in one line.
+    private func printGEMMs(_ gemms: [ModelBenchmark.GEMMTime], peak: Double) {
+        print("  its GEMMs by shape, each timed alone (calls x ms per call = ms; GFLOP/s, share of the sgemm peak):")
+        let sum = gemms.reduce(0) { $0 + $1.totalMs }
+        let shown = gemms.filter { $0.totalMs >= 0.01 * sum }
+        for g in shown {
+            print(
+                "    \(g.shape.description.padded(28)) \(fixed(Double(g.calls), 0, width: 3)) x \(fixed(g.msPerCall, 3)) "
+                    + "= \(fixed(g.totalMs, 2, width: 6)) ms  \(fixed(g.gflops, 1, width: 6)) GFLOP/s  "
+                    + "\(fixed(100 * g.gflops / peak, 0, width: 3))%")
+        }
+        if shown.count < gemms.count {
+            let rest = sum - shown.reduce(0) { $0 + $1.totalMs }
+            print("    \(gemms.count - shown.count) more shapes: \(fixed(rest, 2)) ms")
         }
     }
 

@@ -360,6 +360,22 @@ struct CLITests {
             let (alone, ceiling) = (m["gemm_alone_ms"] as? Double ?? .nan, m["efficiency_ceiling"] as? Double ?? .nan)
             let efficiency = m["efficiency"] as? Double ?? .nan
             #expect(alone > 0 && ceiling > 0.5 * efficiency && ceiling < 2, "\(alone) \(ceiling) \(efficiency)")
+            // Those GEMMs by shape: distinct shapes whose calls add up to gemm_alone_ms, each rate
+            // its FLOPs over its time.
+            let gemms = m["gemms"] as? [[String: Any]] ?? []
+            var sum = 0.0
+            var shapes: Set<[Int]> = []
+            for g in gemms {
+                let shape = g["shape"] as? [String: Any] ?? [:]
+                let (mm, n, k) = (shape["m"] as? Int ?? 0, shape["n"] as? Int ?? 0, shape["k"] as? Int ?? 0)
+                let trans = [shape["trans_a"] as? Bool ?? false, shape["trans_b"] as? Bool ?? false].map { $0 ? 1 : 0 }
+                shapes.insert([mm, n, k] + trans)
+                let (calls, ms) = (g["calls"] as? Int ?? 0, g["ms_per_call"] as? Double ?? .nan)
+                let gflops = g["gflops"] as? Double ?? .nan
+                #expect(calls > 0 && ms > 0 && abs(gflops - Double(2 * mm * n * k) / ms / 1e6) < 1e-6 * gflops)
+                sum += Double(calls) * ms
+            }
+            #expect(!gemms.isEmpty && shapes.count == gemms.count && abs(sum - alone) < 1e-6 * alone, "\(sum) \(alone)")
             // The IWAE bound's timing: VAEs only (an AE has no posterior to sample).
             let bound = m["iwae_bound"] as? [String: Any]
             #expect((bound != nil) == (m["kind"] as? String == "vae"), "\(m["name"] ?? "?")")
