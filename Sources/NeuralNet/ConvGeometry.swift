@@ -73,6 +73,9 @@ extension ConvGeometry {
             pad_top: padTop, pad_left: padLeft, out_h: outHeight, out_w: outWidth)
     }
 
+    /// The planes of the convolution's input [N, C, H, W] (`vl_planes`).
+    var nchwPlanes: vl_planes { vl_planes(image: channels * inPlane, channel: inPlane) }
+
     /// Runs `body` with the scratch floats the C layout passes need (on the stack when small).
     @inline(__always)
     func withScratch<R>(_ body: (UnsafeMutablePointer<Float>) -> R) -> R {
@@ -121,7 +124,7 @@ public func im2col(
     mask: UnsafePointer<Float>? = nil, biasGrad: UnsafeMutablePointer<Float>? = nil
 ) {
     var geometry = g.c
-    let planes = planes ?? vl_planes(image: g.channels * g.inPlane, channel: g.inPlane)
+    let planes = planes ?? g.nchwPlanes
     g.withScratch { vl_im2col(x, n, &geometry, planes, col, mask, biasGrad, $0) }
 }
 
@@ -135,7 +138,7 @@ public func col2im(
 ) {
     precondition(!accumulate || (bias == nil && !relu), "col2im: bias and ReLU apply only when overwriting")
     var geometry = g.c
-    let planes = planes ?? vl_planes(image: g.channels * g.inPlane, channel: g.inPlane)
+    let planes = planes ?? g.nchwPlanes
     g.withScratch { vl_col2im(col, n, &geometry, x, planes, accumulate ? 1 : 0, bias, relu ? 1 : 0, $0) }
 }
 
