@@ -131,6 +131,7 @@ final class WorkerThreads: @unchecked Sendable {
         let start: [DispatchSemaphore]
         let done = DispatchSemaphore(value: 0)
         var body: ((Int) -> Void)?
+        var mode: UInt32 = 0  // the caller's `SubnormalMode`, for the body's run
         var stopping = false
         init(count: Int) { start = (0..<count).map { _ in DispatchSemaphore(value: 0) } }
     }
@@ -144,7 +145,7 @@ final class WorkerThreads: @unchecked Sendable {
                 while true {
                     shared.start[i].wait()
                     if shared.stopping { return }
-                    shared.body?(i + 1)
+                    SubnormalMode.with(shared.mode) { shared.body?(i + 1) }
                     shared.done.signal()
                 }
             }
@@ -160,8 +161,8 @@ final class WorkerThreads: @unchecked Sendable {
 
     /// The threads compute in the caller's floating-point mode (`SubnormalMode`).
     func run(_ work: @escaping (Int) -> Void) {
-        let mode = SubnormalMode.current
-        shared.body = { k in SubnormalMode.with(mode) { work(k) } }
+        shared.mode = SubnormalMode.current
+        shared.body = work
         for s in shared.start { s.signal() }
         work(0)
         for _ in shared.start { shared.done.wait() }

@@ -74,7 +74,7 @@ extension ConvGeometry {
     }
 
     /// The planes of the convolution's input [N, C, H, W] (`vl_planes`).
-    var nchwPlanes: vl_planes { vl_planes(image: channels * inPlane, channel: inPlane) }
+    var nchwPlanes: vl_planes { ActivationLayout.nchw.planes(batch: 1, channels: channels, plane: inPlane) }
 
     /// Runs `body` with the scratch floats the C layout passes need (on the stack when small).
     @inline(__always)
