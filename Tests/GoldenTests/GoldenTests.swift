@@ -14,8 +14,8 @@ import Testing
 /// Agreement is max|a - b| / max|b| over a tensor (b the float64 reference), checked per tensor:
 ///
 ///     loss parts of step 1                           1e-5
-///     gradients of step 1                            1e-4
-///     Adam's step-1 update (new - initial values)    1e-3
+///     gradients of step 1                            1e-3
+///     Adam's step-1 update (new - initial values)    1e-3, where |g| >= 1e-2 max|g| (g the reference gradient)
 ///     total loss of each of the 20 steps             1e-3
 ///     change of the parameters over the 20 steps     5e-2
 ///
@@ -26,6 +26,12 @@ import Testing
 /// decoder pre-activations lie within 1e-9 of zero and their ReLU switches either way in any
 /// float32 engine (PyTorch's float32 gradients there are off by up to 4e-4); and 20 steps
 /// amplify rounding (the final parameters of float32 PyTorch differ from float64 by up to 0.27).
+/// Which of those ReLUs switches depends on the order of each sum, so it differs between engines
+/// and CPUs: on an AMD EPYC (Zen 4, OpenBLAS `Cooperlake`) vaelab's GEMM path switched one that
+/// PyTorch's float32 run did not, moving deconv2's weight gradient by 2.6e-4 of its scale (PyTorch
+/// 3e-6) and, through Adam's first step, flipping the sign of updates whose gradient is smaller
+/// than that. Hence the gradients' 1e-3 and the step-1 update checked only where the reference
+/// gradient's sign is beyond such a switch (elsewhere its update is +-lr either way).
 @Suite(.serialized) struct GoldenTests {
     static let batch = 128, steps = 20, seed: UInt64 = 0, learningRate: Float = 1e-3, beta: Float = 1
 
@@ -181,9 +187,11 @@ import Testing
             }
             if s == 0 {
                 report.add("loss parts", losses, tolerance: 1e-5)
-                report.add("gradients", check(model, ref, "grad.", { $0.grad.array }), tolerance: 1e-4)
+                report.add("gradients", check(model, ref, "grad.", { $0.grad.array }), tolerance: 1e-3)
                 report.add(
-                    "step-1 update", check(model, ref, "step1.", { $0.value.array }, minus: initial), tolerance: 1e-3)
+                    "step-1 update",
+                    check(model, ref, "step1.", { $0.value.array }, minus: initial, significantIn: "grad."),
+                    tolerance: 1e-3)
             }
             trajectory.append(losses[2])
         }
@@ -194,10 +202,12 @@ import Testing
     }
 
     /// Per parameter: the relative error of `values` (less `initial`'s, when given) against the
-    /// reference `prefix + name`, and that of PyTorch's float32 run (`f32.` + prefix + name).
+    /// reference `prefix + name`, and that of PyTorch's float32 run (`f32.` + prefix + name); with
+    /// `significantIn`, only over the elements where the reference `significantIn + name` is at
+    /// least `significant` of its largest magnitude.
     static func check(
         _ model: ConvAutoencoder, _ ref: [String: NamedTensor], _ prefix: String,
-        _ values: (Parameter) -> [Float], minus initial: ConvAutoencoder? = nil
+        _ values: (Parameter) -> [Float], minus initial: ConvAutoencoder? = nil, significantIn: String? = nil
     )
         -> [(name: String, error: Double, float32: Double)]
     {
@@ -214,9 +224,21 @@ import Testing
                 b = zip(b, s).map { $0 - $1 }
                 c = zip(c, s).map { $0 - $1 }
             }
+            if let gate = significantIn {
+                guard let g = ref[gate + name]?.values else {
+                    return (name: name + " (missing from the reference)", error: .infinity, float32: 0)
+                }
+                let floor = significant * Double(g.map(abs).max() ?? 0)
+                let keep = g.indices.filter { Double(abs(g[$0])) >= floor }
+                (a, b, c) = (keep.map { a[$0] }, keep.map { b[$0] }, keep.map { c[$0] })
+            }
             return (name: name, error: relativeError(a, b), float32: relativeError(c, b))
         }
     }
+
+    /// The share of a reference gradient's scale beyond which a ReLU switching in float32 (up to
+    /// 1e-3 of that scale, the gradients' tolerance) cannot flip an element's sign.
+    static let significant = 1e-2
 
     /// max|a - b| / max|b| (0 when both are zero).
     static func relativeError(_ a: [Float], _ b: [Float]) -> Double {
