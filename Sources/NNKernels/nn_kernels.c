@@ -7,8 +7,6 @@
 // 16 floats, loaded and stored unaligned; each target clone lowers it to its own registers.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int v16i __attribute__((vector_size(64), aligned(4)));
-#define VL_VECTORS 4                  // accumulators per tap column and chunk
-#define VL_CHUNK (16 * VL_VECTORS)    // output positions per chunk, kept in registers
 
 // Macros, not functions: a 64-byte vector crossing a call would change the ABI per clone.
 #define load16(p) (*(const v16 *)(p))
@@ -16,18 +14,28 @@ typedef int v16i __attribute__((vector_size(64), aligned(4)));
 #define splat16(s) ((v16){0} + (s))
 #define load16i(p) (*(const v16i *)(p))
 
-// The nine taps of a 3x3 "same" kernel move a plane by (ki - 1) * w + (kj - 1) in flat
+// The nine taps of a 3x3 "same" kernel move a plane by d = (ki - 1) * w + (kj - 1) in flat
 // (row-major) index. A shift by kj - 1 = +-1 also wraps the last column of one row onto the first
-// of the next: each tap column therefore accumulates separately, and the one column that only
-// wrapped values reach is masked off before the three are summed (in a fixed order).
+// of the next: those positions are masked off.
 //
-// Forward (many planes in, few out): planes are copied into zero-guarded buffers (w + 1 zeros
-// before, and after the plane rounded up to whole chunks), so every shifted read is in bounds and
-// rows above and below the plane read zeros. Backward (few dy planes, shared by every input
-// channel): each dy plane is copied once per image into nine 64-byte-aligned planes, one per tap,
-// already shifted (zeros outside the plane), so the inner loops load whole vectors at 64-byte
-// boundaries (a load across two cache lines costs two); the weight gradient takes the input
-// channels two at a time, so each of those vectors is loaded once for both.
+// Both passes are small GEMMs over one image's planes with the nine taps as one side, kept in
+// registers, and every vector load aligned to its plane (a load across two cache lines costs two):
+// - forward: T [9, hw] = W^T [9, c] * X [c, hw] for each output channel (27 accumulators: nine taps
+//   x three vectors), then y = b + sum_k shift_k(T_k), the nine shifted reads in one short pass;
+// - backward: dy is copied once per image into nine planes, one per tap, already shifted and
+//   masked (the im2col of dy, dcol [9, hw]); dW [c, 9] += X * dcol^T takes two input channels at
+//   a time, and dX [c, hw] = W [c, 9] * dcol holds two vectors of all nine taps in registers
+//   while it sweeps the c channels.
+
+/// p rounded up to a 64-byte boundary (scratch sizes include the 16 floats this may skip).
+static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+static inline long round16(long n) { return (n + 15) / 16 * 16; }
+
+/// Nine 16-lane partial sums of a weight gradient's taps, to and from their lanes in scratch
+/// (the weight-gradient kernels keep two output or input channels' nine in registers at once).
+#define LOAD_TAP_LANES(acc, lane) for (int k_ = 0; k_ < 9; k_++) (acc)[k_] = load16((lane) + 16 * k_)
+#define STORE_TAP_LANES(lane, acc) for (int k_ = 0; k_ < 9; k_++) store16((lane) + 16 * k_, (acc)[k_])
 
 /// dst[i] += the sum of the 16 lanes of lanes[i], for i < count (a fixed order: the same bits on every clone).
 static inline void add_lane_sums(const float *lanes, long count, float *dst) {
@@ -38,107 +46,133 @@ static inline void add_lane_sums(const float *lanes, long count, float *dst) {
     }
 }
 
-/// Nine 16-lane partial sums of a weight gradient's taps, to and from their lanes in scratch
-/// (the weight-gradient kernels keep two output or input channels' nine in registers at once).
-#define LOAD_TAP_LANES(acc, lane) for (int k_ = 0; k_ < 9; k_++) (acc)[k_] = load16((lane) + 16 * k_)
-#define STORE_TAP_LANES(lane, acc) for (int k_ = 0; k_ < 9; k_++) store16((lane) + 16 * k_, (acc)[k_])
+/// Column masks over n positions of planes w wide: all ones except at column `drop` (and past hw).
+static void column_mask(int *mask, long n, long hw, long w, long drop) {
+    for (long f = 0; f < n; f++) mask[f] = (f < hw && f % w != drop) ? -1 : 0;
+}
 
-/// p rounded up to a 64-byte boundary (scratch sizes include the 16 floats this may skip).
-static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+/// t[k * ts + 16 v] = sum over cc < c of w[cc * ws + k] * x[cc * xs + 16 v], for the nine taps k
+/// and V (1 to 3) vectors: a 9 x 16V register block of T = W^T X.
+static inline __attribute__((always_inline)) void tap_block(const float *x, long xs, long c, const float *w,
+                                                            long ws, float *t, long ts, const int V) {
+    v16 acc[9][3];
+    for (int k = 0; k < 9; k++)
+        for (int v = 0; v < V; v++) acc[k][v] = splat16(0);
+    for (long cc = 0; cc < c; cc++) {
+        const float *xp = x + cc * xs, *wp = w + cc * ws;
+        v16 xv[3];
+        for (int v = 0; v < V; v++) xv[v] = load16(xp + 16 * v);
+        for (int k = 0; k < 9; k++) {
+            const v16 wk = splat16(wp[k]);
+            for (int v = 0; v < V; v++) acc[k][v] += wk * xv[v];
+        }
+    }
+    for (int k = 0; k < 9; k++)
+        for (int v = 0; v < V; v++) store16(t + k * ts + 16 * v, acc[k][v]);
+}
 
-typedef struct { long hw, rounded, guard, stride; } layout;
+/// out[cc * os + 16 v] (+= when accumulate) = sum over k of w[cc * ws + k] * g[k * gs + 16 v], for
+/// cc < c and V (1 or 2) vectors: the nine taps' V vectors of g stay in registers for all c rows.
+static inline __attribute__((always_inline)) void row_block(const float *g, long gs, long c, const float *w,
+                                                            long ws, float *out, long os, int accumulate,
+                                                            const int V) {
+    v16 gv[9][2];
+    for (int k = 0; k < 9; k++)
+        for (int v = 0; v < V; v++) gv[k][v] = load16(g + k * gs + 16 * v);
+    for (long cc = 0; cc < c; cc++) {
+        const float *wp = w + cc * ws;
+        float *op = out + cc * os;
+        v16 acc[2];
+        for (int v = 0; v < V; v++) acc[v] = accumulate ? load16(op + 16 * v) : splat16(0);
+        for (int k = 0; k < 9; k++) {
+            const v16 wk = splat16(wp[k]);
+            for (int v = 0; v < V; v++) acc[v] += wk * gv[k][v];
+        }
+        for (int v = 0; v < V; v++) store16(op + 16 * v, acc[v]);
+    }
+}
 
-static inline layout plane_layout(long h, long w) {
-    layout l;
+/// The forward pass's scratch: nine zero-guarded tap planes, two column masks, a tail block.
+typedef struct { long hw, full, rounded, guard, stride; } tap_layout;
+
+static inline tap_layout tap_planes_layout(long h, long w) {
+    tap_layout l;
     l.hw = h * w;
-    l.rounded = (l.hw + VL_CHUNK - 1) / VL_CHUNK * VL_CHUNK;
-    l.guard = w + 1;
+    l.full = l.hw / 16 * 16;  // positions in whole vectors; the rest go through a zero-padded tail
+    l.rounded = round16(l.hw);
+    l.guard = round16(w + 1);
     l.stride = l.guard + l.rounded + l.guard;
     return l;
 }
 
-/// Copies `count` planes of hw floats into guarded buffers of l.stride floats.
-static inline void guard_planes(const float *src, long count, layout l, float *dst) {
-    for (long p = 0; p < count; p++) {
-        float *d = dst + p * l.stride;
-        memset(d, 0, (size_t)l.guard * sizeof(float));
-        memcpy(d + l.guard, src + p * l.hw, (size_t)l.hw * sizeof(float));
-        memset(d + l.guard + l.hw, 0, (size_t)(l.stride - l.guard - l.hw) * sizeof(float));
+size_t vl_deconv3x3s1_scratch(long c, long o, long h, long w) {
+    const tap_layout t = tap_planes_layout(h, w);
+    const long forward = 9 * t.stride + 2 * t.rounded + 16 * c + 16;
+    const long backward = 9 * o * t.rounded + 4 * t.rounded + 16 * c + c * o * 9 * 16;
+    return (size_t)(16 + (forward > backward ? forward : backward));
+}
+
+VL_CLONES
+void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long w,
+                            const float *weight, const float *bias, int relu, float *y, float *scratch) {
+    const tap_layout l = tap_planes_layout(h, w);
+    float *taps = align64(scratch), *tail = taps + 9 * l.stride, *tmp = tail + 16 * c;
+    int *m0 = (int *)(tmp + 16), *m2 = m0 + l.rounded;
+    column_mask(m0, l.rounded, l.hw, w, w - 1);  // T(ki, 0) lands one column left: wrapped at Q = w - 1
+    column_mask(m2, l.rounded, l.hw, w, 0);      // T(ki, 2) lands one column right: wrapped at Q = 0
+    memset(taps, 0, (size_t)(9 * l.stride) * sizeof(float));  // the guards stay zero
+    memset(tail, 0, (size_t)(16 * c) * sizeof(float));
+    for (long b = 0; b < n; b++) {
+        const float *xb = x + b * c * l.hw;
+        for (long cc = 0; cc < c && l.full < l.hw; cc++)
+            memcpy(tail + 16 * cc, xb + cc * l.hw + l.full, (size_t)(l.hw - l.full) * sizeof(float));
+        for (long oo = 0; oo < o; oo++) {
+            // T [9, hw] = W^T X, where W^T [k, cc] = weight[(cc * o + oo) * 9 + k]
+            const float *wo = weight + oo * 9;
+            float *t = taps + l.guard;
+            long f = 0;
+            for (; f + 48 <= l.full; f += 48) tap_block(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride, 3);
+            for (; f < l.full; f += 16) tap_block(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride, 1);
+            if (f < l.hw) tap_block(tail, 16, c, wo, 9 * o, t + f, l.stride, 1);
+            // y[P, Q] = b + sum w[ki, kj] x[P - ki + 1, Q - kj + 1] = b + sum_k T_k[f - d_k]
+            const float bv = bias ? bias[oo] : 0.0f;
+            float *out = y + (b * o + oo) * l.hw;
+            for (f = 0; f < l.hw; f += 16) {
+                v16 r = splat16(bv);
+                for (long ki = 0; ki < 3; ki++) {
+                    const float *s = t + ki * 3 * l.stride + f - (ki - 1) * w;
+                    r += load16(s + l.stride);
+                    r += (v16)((v16i)load16(s + 1) & load16i(m0 + f));
+                    r += (v16)((v16i)load16(s + 2 * l.stride - 1) & load16i(m2 + f));
+                }
+                if (relu) r = (v16)((v16i)r & (r > splat16(0)));
+                if (f + 16 <= l.hw) {
+                    store16(out + f, r);
+                } else {
+                    store16(tmp, r);
+                    memcpy(out + f, tmp, (size_t)(l.hw - f) * sizeof(float));
+                }
+            }
+        }
     }
 }
 
-/// The nine shifted copies of each of `count` planes: dst[(p * 9 + 3 ki + kj) * rounded + f] =
-/// src[p * hw + f + (ki - 1) w + kj - 1] where that lies in the plane, else 0.
-static inline void shift_planes(const float *src, long count, long w, layout l, float *dst) {
-    for (long p = 0; p < count; p++) {
+/// The nine shifted, masked copies of each of o planes: dcol[(p * 9 + 3 ki + kj) * rounded + f] =
+/// src[p * hw + f + (ki - 1) w + kj - 1] where that lies in the plane and in the same row, else 0.
+static inline void shifted_taps(const float *src, long o, long w, tap_layout l, const int *m0, const int *m2,
+                                float *dcol) {
+    for (long p = 0; p < o; p++) {
         for (long k = 0; k < 9; k++) {
             const long d = (k / 3 - 1) * w + (k % 3 - 1);
             long lo = d < 0 ? -d : 0, hi = l.hw - d < l.rounded ? l.hw - d : l.rounded;
             if (lo > l.rounded) lo = l.rounded;
             if (hi < lo) hi = lo;
-            float *s = dst + (p * 9 + k) * l.rounded;
+            float *s = dcol + (p * 9 + k) * l.rounded;
             memset(s, 0, (size_t)lo * sizeof(float));
             memcpy(s + lo, src + p * l.hw + lo + d, (size_t)(hi - lo) * sizeof(float));
             memset(s + hi, 0, (size_t)(l.rounded - hi) * sizeof(float));
-        }
-    }
-}
-
-size_t vl_deconv3x3s1_scratch(long c, long o, long h, long w) {
-    layout l = plane_layout(h, w);
-    long planes = c * l.stride > 9 * o * l.rounded ? c * l.stride : 9 * o * l.rounded;
-    return (size_t)(16 + planes + 4 * l.rounded + VL_CHUNK + c * o * 9 * 16);
-}
-
-/// Column masks over the rounded plane: all ones except at column `drop` (and past hw).
-static void column_mask(int *mask, layout l, long w, long drop) {
-    for (long f = 0; f < l.rounded; f++) mask[f] = (f < l.hw && f % w != drop) ? -1 : 0;
-}
-
-/// out[f0 ..< f0 + VL_CHUNK] (positions below hw only) = a1 + a0 & m0 + a2 & m2, then ReLU when asked.
-#define COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, hw, relu, out, tmp)                                  \
-    do {                                                                                      \
-        for (int v = 0; v < VL_VECTORS; v++) {                                                \
-            v16 r = a1[v] + (v16)((v16i)a0[v] & load16i(m0 + f0 + 16 * v))                    \
-                          + (v16)((v16i)a2[v] & load16i(m2 + f0 + 16 * v));                   \
-            if (relu) r = (v16)((v16i)r & (r > splat16(0)));                                  \
-            store16(tmp + 16 * v, r);                                                         \
-        }                                                                                     \
-        long end_ = (f0) + VL_CHUNK < (hw) ? VL_CHUNK : (hw) - (f0);                          \
-        memcpy((out) + (f0), tmp, (size_t)end_ * sizeof(float));                              \
-    } while (0)
-
-VL_CLONES
-void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long w,
-                            const float *weight, const float *bias, int relu, float *y, float *scratch) {
-    const layout l = plane_layout(h, w);
-    float *planes = scratch, *tmp = scratch + (c > o ? c : o) * l.stride;
-    int *m0 = (int *)(tmp + VL_CHUNK), *m2 = m0 + l.rounded;
-    column_mask(m0, l, w, w - 1);  // a0 reads column Q + 1: wrapped at Q = w - 1
-    column_mask(m2, l, w, 0);      // a2 reads column Q - 1: wrapped at Q = 0
-    for (long b = 0; b < n; b++) {
-        guard_planes(x + b * c * l.hw, c, l, planes);
-        for (long oo = 0; oo < o; oo++) {
-            const float bv = bias ? bias[oo] : 0.0f;
-            for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
-                v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
-                for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(bv); a2[v] = splat16(0); }
-                for (long cc = 0; cc < c; cc++) {
-                    const float *xp = planes + cc * l.stride + l.guard + f0;
-                    const float *wp = weight + (cc * o + oo) * 9;
-                    // y[P, Q] += w[ki, kj] * x[P - ki + 1, Q - kj + 1]
-                    for (long ki = 0; ki < 3; ki++) {
-                        const float *r = xp - (ki - 1) * w;
-                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
-                        for (int v = 0; v < VL_VECTORS; v++) {
-                            a0[v] += w0 * load16(r + 16 * v + 1);
-                            a1[v] += w1 * load16(r + 16 * v);
-                            a2[v] += w2 * load16(r + 16 * v - 1);
-                        }
-                    }
-                }
-                COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, l.hw, relu, y + (b * o + oo) * l.hw, tmp);
-            }
+            const int *m = k % 3 == 0 ? m0 : k % 3 == 2 ? m2 : NULL;
+            for (long f = 0; m && f < l.rounded; f += 16) store16(s + f, (v16)((v16i)load16(s + f) & load16i(m + f)));
         }
     }
 }
@@ -146,44 +180,39 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
 VL_CLONES
 void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
                              const float *weight, float *dweight, float *dx, float *scratch) {
-    const layout l = plane_layout(h, w);
-    float *shifted = align64(scratch), *xz = shifted + 9 * o * l.rounded;  // two x planes, zero tails
+    const tap_layout l = tap_planes_layout(h, w);
+    float *dcol = align64(scratch), *xz = dcol + 9 * o * l.rounded;  // two x planes with zero tails
     int *m0 = (int *)(xz + 2 * l.rounded), *m2 = m0 + l.rounded;
-    float *tmp = (float *)(m2 + l.rounded), *lanes = tmp + VL_CHUNK;
-    // A tap one column left (kj = 0) wraps at column 0, one right (kj = 2) at column w - 1: the
-    // same masks cut x's columns in the weight gradient and dx's tap columns in the data gradient.
-    column_mask(m0, l, w, 0);
-    column_mask(m2, l, w, w - 1);
+    float *tail = (float *)(m2 + l.rounded), *lanes = tail + 16 * c;
+    // A tap one column left (kj = 0) wraps at column 0, one right (kj = 2) at column w - 1.
+    column_mask(m0, l.rounded, l.hw, w, 0);
+    column_mask(m2, l.rounded, l.hw, w, w - 1);
     memset(lanes, 0, (size_t)(c * o * 9 * 16) * sizeof(float));
     memset(xz, 0, (size_t)(2 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {
-        shift_planes(dy + b * o * l.hw, o, w, l, shifted);
-        // dW[ki, kj] += sum x[i, j] * dy[i + ki - 1, j + kj - 1], input channels two at a time
-        // (each shifted dy vector loaded once for both); x's zero tail ends the sums.
+        shifted_taps(dy + b * o * l.hw, o, w, l, m0, m2, dcol);
+        // dW[cc, oo, k] += sum_f x[cc, f] * dcol[oo, k, f], input channels two at a time (each dcol
+        // vector loaded once for both); x's zero tail ends the sums.
         for (long c0 = 0; c0 < c; c0 += 2) {
             const int pair = c0 + 1 < c;
-            memcpy(xz, x + (b * c + c0) * l.hw, (size_t)l.hw * sizeof(float));
-            if (pair) memcpy(xz + l.rounded, x + (b * c + c0 + 1) * l.hw, (size_t)l.hw * sizeof(float));
+            const float *x0 = x + (b * c + c0) * l.hw, *x1 = x0 + (pair ? l.hw : 0);
+            if (l.rounded != l.hw) {
+                memcpy(xz, x0, (size_t)l.hw * sizeof(float));
+                memcpy(xz + l.rounded, x1, (size_t)l.hw * sizeof(float));
+                x0 = xz, x1 = xz + l.rounded;
+            }
             for (long oo = 0; oo < o; oo++) {
-                const float *s = shifted + oo * 9 * l.rounded;
+                const float *s = dcol + oo * 9 * l.rounded;
                 float *lane0 = lanes + (c0 * o + oo) * 9 * 16, *lane1 = lanes + ((c0 + pair) * o + oo) * 9 * 16;
                 v16 acc0[9], acc1[9];
                 LOAD_TAP_LANES(acc0, lane0);
                 LOAD_TAP_LANES(acc1, lane1);
                 for (long f = 0; f < l.rounded; f += 16) {
-                    const v16i k0 = load16i(m0 + f), k2 = load16i(m2 + f);
-                    const v16 p1 = load16(xz + f), q1 = load16(xz + l.rounded + f);
-                    const v16 p0 = (v16)((v16i)p1 & k0), p2 = (v16)((v16i)p1 & k2);
-                    const v16 q0 = (v16)((v16i)q1 & k0), q2 = (v16)((v16i)q1 & k2);
-                    for (long ki = 0; ki < 3; ki++) {
-                        const float *r = s + 3 * ki * l.rounded + f;
-                        const v16 g0 = load16(r), g1 = load16(r + l.rounded), g2 = load16(r + 2 * l.rounded);
-                        acc0[ki * 3] += p0 * g0;
-                        acc0[ki * 3 + 1] += p1 * g1;
-                        acc0[ki * 3 + 2] += p2 * g2;
-                        acc1[ki * 3] += q0 * g0;
-                        acc1[ki * 3 + 1] += q1 * g1;
-                        acc1[ki * 3 + 2] += q2 * g2;
+                    const v16 p = load16(x0 + f), q = load16(x1 + f);
+                    for (int k = 0; k < 9; k++) {
+                        const v16 g = load16(s + k * l.rounded + f);
+                        acc0[k] += p * g;
+                        acc1[k] += q * g;
                     }
                 }
                 STORE_TAP_LANES(lane0, acc0);
@@ -191,27 +220,17 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
             }
         }
         if (!dx) continue;
-        // dx[i, j] = sum w[ki, kj] * dy[i + ki - 1, j + kj - 1], from the same shifted planes.
-        for (long f0 = 0; f0 < l.hw; f0 += VL_CHUNK) {
-            for (long cc = 0; cc < c; cc++) {
-                v16 a0[VL_VECTORS], a1[VL_VECTORS], a2[VL_VECTORS];
-                for (int v = 0; v < VL_VECTORS; v++) { a0[v] = splat16(0); a1[v] = splat16(0); a2[v] = splat16(0); }
-                for (long oo = 0; oo < o; oo++) {
-                    const float *s = shifted + oo * 9 * l.rounded + f0;
-                    const float *wp = weight + (cc * o + oo) * 9;
-                    for (long ki = 0; ki < 3; ki++) {
-                        const float *r = s + 3 * ki * l.rounded;
-                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
-                        for (int v = 0; v < VL_VECTORS; v++) {
-                            a0[v] += w0 * load16(r + 16 * v);
-                            a1[v] += w1 * load16(r + l.rounded + 16 * v);
-                            a2[v] += w2 * load16(r + 2 * l.rounded + 16 * v);
-                        }
-                    }
-                }
-                COMBINE_CHUNK(a0, a1, a2, m0, m2, f0, l.hw, 0, dx + (b * c + cc) * l.hw, tmp);
-            }
+        // dX [c, hw] = sum over oo of W_oo [c, 9] * dcol_oo [9, hw], where W_oo [cc, k] = weight[(cc * o + oo) * 9 + k]
+        float *dxb = dx + b * c * l.hw;
+        for (long oo = 0; oo < o; oo++) {
+            const float *s = dcol + oo * 9 * l.rounded, *wo = weight + oo * 9;
+            long f = 0;
+            for (; f + 32 <= l.full; f += 32) row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, 2);
+            for (; f < l.full; f += 16) row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, 1);
+            if (f < l.hw) row_block(s + f, l.rounded, c, wo, 9 * o, tail, 16, oo > 0, 1);
         }
+        for (long cc = 0; cc < c && l.full < l.hw; cc++)
+            memcpy(dxb + cc * l.hw + l.full, tail + 16 * cc, (size_t)(l.hw - l.full) * sizeof(float));
     }
     add_lane_sums(lanes, c * o * 9, dweight);
 }
