@@ -73,9 +73,10 @@ static inline __attribute__((always_inline)) void tap_block(const float *x, long
 
 /// out[cc * os + 16 v] (+= when accumulate) = sum over k of w[cc * ws + k] * g[k * gs + 16 v], for
 /// cc < c and V (1 or 2) vectors: the nine taps' V vectors of g stay in registers for all c rows.
+/// With mask, each result is then multiplied by (mask[cc * os + 16 v] > 0).
 static inline __attribute__((always_inline)) void row_block(const float *g, long gs, long c, const float *w,
                                                             long ws, float *out, long os, int accumulate,
-                                                            const int V) {
+                                                            const float *mask, const int V) {
     v16 gv[9][2];
     for (int k = 0; k < 9; k++)
         for (int v = 0; v < V; v++) gv[k][v] = load16(g + k * gs + 16 * v);
@@ -88,7 +89,10 @@ static inline __attribute__((always_inline)) void row_block(const float *g, long
             const v16 wk = splat16(wp[k]);
             for (int v = 0; v < V; v++) acc[v] += wk * gv[k][v];
         }
-        for (int v = 0; v < V; v++) store16(op + 16 * v, acc[v]);
+        for (int v = 0; v < V; v++) {
+            if (mask) acc[v] = (v16)((v16i)acc[v] & (load16(mask + cc * os + 16 * v) > splat16(0)));
+            store16(op + 16 * v, acc[v]);
+        }
     }
 }
 
@@ -179,7 +183,7 @@ static inline void shifted_taps(const float *src, long o, long w, tap_layout l, 
 
 VL_CLONES
 void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
-                             const float *weight, float *dweight, float *dx, float *scratch) {
+                             const float *weight, float *dweight, float *dx, int mask_dx, float *scratch) {
     const tap_layout l = tap_planes_layout(h, w);
     float *dcol = align64(scratch), *xz = dcol + 9 * o * l.rounded;  // two x planes with zero tails
     int *m0 = (int *)(xz + 2 * l.rounded), *m2 = m0 + l.rounded;
@@ -221,16 +225,25 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
         }
         if (!dx) continue;
         // dX [c, hw] = sum over oo of W_oo [c, 9] * dcol_oo [9, hw], where W_oo [cc, k] = weight[(cc * o + oo) * 9 + k]
+        // (times (x > 0) after the last output channel, when mask_dx: while x is still in cache)
         float *dxb = dx + b * c * l.hw;
+        const float *xb = x + b * c * l.hw;
         for (long oo = 0; oo < o; oo++) {
             const float *s = dcol + oo * 9 * l.rounded, *wo = weight + oo * 9;
+            const float *mask = mask_dx && oo == o - 1 ? xb : NULL;
             long f = 0;
-            for (; f + 32 <= l.full; f += 32) row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, 2);
-            for (; f < l.full; f += 16) row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, 1);
-            if (f < l.hw) row_block(s + f, l.rounded, c, wo, 9 * o, tail, 16, oo > 0, 1);
+            for (; f + 32 <= l.full; f += 32)
+                row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL, 2);
+            for (; f < l.full; f += 16)
+                row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL, 1);
+            if (f < l.hw) row_block(s + f, l.rounded, c, wo, 9 * o, tail, 16, oo > 0, NULL, 1);
         }
-        for (long cc = 0; cc < c && l.full < l.hw; cc++)
-            memcpy(dxb + cc * l.hw + l.full, tail + 16 * cc, (size_t)(l.hw - l.full) * sizeof(float));
+        for (long cc = 0; cc < c; cc++) {
+            for (long f = l.full; f < l.hw; f++) {
+                const float v = tail[16 * cc + f - l.full];
+                dxb[cc * l.hw + f] = mask_dx && !(xb[cc * l.hw + f] > 0) ? 0.0f : v;
+            }
+        }
     }
     add_lane_sums(lanes, c * o * 9, dweight);
 }

@@ -25,6 +25,12 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     public var computesInputGradient = true
     /// ReLU fused into the bias pass (forward) and the bias-gradient pass (backward).
     public var fusedReLU = false
+    /// dy arrives multiplied by (y > 0) already (the next layer's `masksInputGradient`): the fused
+    /// ReLU's backward skips that pass (and its read of y).
+    public var outputGradientMasked = false
+    /// dx is multiplied by (x > 0): the backward of a ReLU fused into the layer before, applied by
+    /// the direct kernel as it writes dx, while x is in cache (that layer's `outputGradientMasked`).
+    public var masksInputGradient = false
     /// GEMM or the direct 3x3 stride-1 kernel (`NNKernels`): with few output channels the
     /// GEMMs have M = O*9 rows (9 for the decoder's 32 -> 1 output layer) and run far below
     /// the sgemm peak, while the direct kernel streams each plane through L1 nine times.
@@ -136,7 +142,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         if usesDirectKernel {
             // The direct kernel reads dy whole: apply the fused ReLU's mask in one pass first.
             var dy = dy
-            if fusedReLU {
+            if fusedReLU && !outputGradientMasked {
                 maskedGrad.resize(dy.shape)
                 vl_relu_backward(output.data, dy.data, maskedGrad.data, dy.count)
                 dy = maskedGrad
@@ -148,7 +154,8 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, h, w)])
             vl_deconv3x3s1_backward(
                 x.data, dy.data, n, inputChannels, outputChannels, h, w, weight.value.data,
-                weight.grad.data, computesInputGradient ? inputGrad.data : nil, scratch.data)
+                weight.grad.data, computesInputGradient ? inputGrad.data : nil, masksInputGradient ? 1 : 0,
+                scratch.data)
             return inputGrad
         }
         let outPlanes = outputLayout.planes(batch: n, channels: outputChannels, plane: g.inPlane)
@@ -159,7 +166,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
             let offset = start * outPlanes.image
             im2col(
                 dy.data + offset, batch: count, g, planes: outPlanes, into: col.data,
-                mask: fusedReLU ? output.data + offset : nil, biasGrad: bias.grad.data)
+                mask: fusedReLU && !outputGradientMasked ? output.data + offset : nil, biasGrad: bias.grad.data)
             let (xs, ldx) = channelMajorTile(x, batch: n, start: start, count: count)
             // dW [C, O*k*k] += X [C, n*P] * dcol^T
             BLAS.gemm(
@@ -178,6 +185,9 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                     dxs, batch: count, channels: inputChannels, plane: g.outPlane,
                     bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
             }
+        }
+        if masksInputGradient && computesInputGradient {  // the GEMM path's own pass
+            for i in 0..<x.count where !(x.data[i] > 0) { inputGrad.data[i] = 0 }
         }
         return inputGrad
     }

@@ -385,3 +385,44 @@ struct ChannelMajorLayoutTests {
                 == reference.forwardFLOPs(inputShape: [20, 8, 7, 7]))
     }
 }
+
+@Suite("Layers: a fused ReLU's backward mask applied by the next layer")
+struct HandedOverMaskTests {
+    /// upper (stride 2, fused ReLU) -> lower (stride 1 onto one channel, deconv2 -> deconv3), with
+    /// the lower layer masking its input gradient and the upper one skipping its own mask, computes
+    /// the unflagged pair's bits: both layers' parameter gradients and the upper's input gradient.
+    /// Planes of 14 x 14 (196 = 12 vectors and a tail of 4) and 8 x 8 (4 whole vectors).
+    @Test(arguments: [ConvolutionKernel.direct, .gemm], [(3, 7), (2, 4)])
+    func givesTheUnflaggedBits(_ kernel: ConvolutionKernel, _ size: (Int, Int)) {
+        func pair(flagged: Bool) -> (ConvTranspose2D, ConvTranspose2D) {
+            let upper = ConvTranspose2D(name: "u", inputChannels: 4, outputChannels: 5, kernelSize: 3, stride: 2)
+            let lower = ConvTranspose2D(name: "l", inputChannels: 5, outputChannels: 1, kernelSize: 3, stride: 1)
+            upper.fusedReLU = true
+            lower.kernel = kernel
+            (upper.outputGradientMasked, lower.masksInputGradient) = (flagged, flagged)
+            randomizeParameters(upper, seed: 41)
+            randomizeParameters(lower, seed: 42)
+            return (upper, lower)
+        }
+        let (n, h) = size
+        let x = randomTensor([n, 4, h, h], seed: 43)
+        let dy = randomTensor([n, 1, 2 * h, 2 * h], seed: 44)
+        let (u0, l0) = pair(flagged: false)
+        let (u1, l1) = pair(flagged: true)
+        let hidden = u0.forward(x).array
+        let y0 = l0.forward(u0.forward(x))
+        let y1 = l1.forward(u1.forward(x))
+        #expect(y1.array == y0.array)
+        #expect(hidden.contains(0) && hidden.contains { $0 > 0 }, "the ReLU's mask has both sides")
+        let d0 = l0.backward(dy)
+        let d1 = l1.backward(dy)
+        let maskedByLower = d1.array == zip(d0.array, hidden).map { $1 > 0 ? $0 : 0 }
+        #expect(maskedByLower, "the lower layer's input gradient, masked")
+        let upperInputGradient = u1.backward(d1).array == u0.backward(d0).array
+        #expect(upperInputGradient, "the upper layer's input gradient")
+        for (a, b) in zip(u1.parameters + l1.parameters, u0.parameters + l0.parameters) {
+            let same = a.grad.array == b.grad.array
+            #expect(same, "the gradient of \(a.name)")
+        }
+    }
+}

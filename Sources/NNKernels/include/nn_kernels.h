@@ -17,9 +17,10 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
 
 /// The backward pass for input x [n, c, h, w] and dy [n, o, h, w]: dweight [c, o, 3, 3] += the
 /// weight gradient, and dx [n, c, h, w] = the input gradient (overwritten; skipped when dx is
-/// NULL). One pass over dy: each image's dy is shifted into the nine tap planes once for both.
+/// NULL), times (x > 0) when mask_dx != 0 (the ReLU that produced x). One pass over dy: each
+/// image's dy is shifted into the nine tap planes once for both.
 void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
-                             const float *weight, float *dweight, float *dx, float *scratch);
+                             const float *weight, float *dweight, float *dx, int mask_dx, float *scratch);
 
 /// Scratch floats `vl_conv3x3s2_*` need: a 3x3 stride-2 "same" convolution whose input is exactly
 /// twice its output (no leading padding), for few input channels (the encoder's 1 -> 32 layer).
