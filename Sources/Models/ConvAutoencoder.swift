@@ -42,10 +42,11 @@ public enum ConvNetwork: AutoencoderNetwork {
         deconv2.inputLayout = .channelMajor
         let unflatten = Reshape(name: "unflatten", to: [64, config.imageHeight / 4, config.imageWidth / 4])
         let deconv3 = ConvTranspose2D(name: "deconv3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
-        // deconv2's ReLU mask is applied to its gradient by deconv3, which holds deconv2's output
-        // (its input) in cache as it writes that gradient: deconv2 does not read its output again.
-        deconv3.masksInputGradient = true
-        deconv2.outputGradientMasked = true
+        // deconv1's and deconv2's ReLU masks are applied to their gradients by the layer after,
+        // which holds their output (its input) in cache as it writes that gradient: they do not
+        // read their outputs again.
+        (deconv2.masksInputGradient, deconv1.outputGradientMasked) = (true, true)
+        (deconv3.masksInputGradient, deconv2.outputGradientMasked) = (true, true)
         return Sequential(name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3])
     }
 }

@@ -35,6 +35,15 @@ static inline void relu_mask(const float *restrict y, const float *restrict dy, 
 VL_CLONES
 void vl_relu_backward(const float *y, const float *dy, float *dx, long count) { relu_mask(y, dy, dx, count); }
 
+VL_CLONES
+void vl_relu_mask_rows(const float *y, long ldy, float *g, long ldg, long rows, long cols) {
+    for (long r = 0; r < rows; r++) {
+        const float *restrict yr = y + r * ldy;
+        float *restrict gr = g + r * ldg;
+        for (long j = 0; j < cols; j++) gr[j] = yr[j] > 0 ? gr[j] : 0.0f;
+    }
+}
+
 // For kernel column kj, the output columns [lo, hi) whose input column lies inside the image.
 static inline void column_span(const vl_geometry *g, long kj, long *lo, long *hi) {
     long a = (g->pad_left - kj + g->stride - 1) / g->stride;

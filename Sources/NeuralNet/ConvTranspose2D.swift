@@ -28,8 +28,9 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     /// dy arrives multiplied by (y > 0) already (the next layer's `masksInputGradient`): the fused
     /// ReLU's backward skips that pass (and its read of y).
     public var outputGradientMasked = false
-    /// dx is multiplied by (x > 0): the backward of a ReLU fused into the layer before, applied by
-    /// the direct kernel as it writes dx, while x is in cache (that layer's `outputGradientMasked`).
+    /// dx is multiplied by (x > 0): the backward of a ReLU fused into the layer before, applied
+    /// while x is in cache (by the direct kernel as it writes dx; on the GEMM path per tile, after
+    /// the GEMM that wrote it), so that the layer before skips it (its `outputGradientMasked`).
     public var masksInputGradient = false
     /// GEMM or the direct 3x3 stride-1 kernel (`NNKernels`): with few output channels the
     /// GEMMs have M = O*9 rows (9 for the decoder's 32 -> 1 output layer) and run far below
@@ -181,13 +182,17 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                 m: inputChannels, n: cols, k: g.patchSize,
                 a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: dxs, ldc: lddx)
             if inputLayout == .nchw {
+                let at = start * inputChannels * g.outPlane
                 channelMajorToBatch(
-                    dxs, batch: count, channels: inputChannels, plane: g.outPlane,
-                    bias: nil, into: inputGrad.data + start * inputChannels * g.outPlane)
+                    dxs, batch: count, channels: inputChannels, plane: g.outPlane, bias: nil,
+                    into: inputGrad.data + at)
+                if masksInputGradient {
+                    let size = count * inputChannels * g.outPlane
+                    vl_relu_mask_rows(x.data + at, size, inputGrad.data + at, size, 1, size)
+                }
+            } else if masksInputGradient {
+                vl_relu_mask_rows(xs, ldx, dxs, lddx, inputChannels, cols)
             }
-        }
-        if masksInputGradient && computesInputGradient {  // the GEMM path's own pass
-            for i in 0..<x.count where !(x.data[i] > 0) { inputGrad.data[i] = 0 }
         }
         return inputGrad
     }

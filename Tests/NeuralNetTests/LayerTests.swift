@@ -388,32 +388,51 @@ struct ChannelMajorLayoutTests {
 
 @Suite("Layers: a fused ReLU's backward mask applied by the next layer")
 struct HandedOverMaskTests {
-    /// upper (stride 2, fused ReLU) -> lower (stride 1 onto one channel, deconv2 -> deconv3), with
-    /// the lower layer masking its input gradient and the upper one skipping its own mask, computes
-    /// the unflagged pair's bits: both layers' parameter gradients and the upper's input gradient.
-    /// Planes of 14 x 14 (196 = 12 vectors and a tail of 4) and 8 x 8 (4 whole vectors).
-    @Test(arguments: [ConvolutionKernel.direct, .gemm], [(3, 7), (2, 4)])
-    func givesTheUnflaggedBits(_ kernel: ConvolutionKernel, _ size: (Int, Int)) {
-        func pair(flagged: Bool) -> (ConvTranspose2D, ConvTranspose2D) {
+    /// A pair of layers: upper (stride 2, fused ReLU) -> lower.
+    struct Pair: CustomTestStringConvertible, Sendable {
+        var lowerStride: Int, lowerOutput: Int, kernel: ConvolutionKernel, layout: ActivationLayout
+        var images: Int, size: Int
+        var testDescription: String { "lower s\(lowerStride) ->\(lowerOutput) \(kernel) \(layout) \(images)x\(size)" }
+
+        func make(flagged: Bool) -> (ConvTranspose2D, ConvTranspose2D) {
             let upper = ConvTranspose2D(name: "u", inputChannels: 4, outputChannels: 5, kernelSize: 3, stride: 2)
-            let lower = ConvTranspose2D(name: "l", inputChannels: 5, outputChannels: 1, kernelSize: 3, stride: 1)
+            let lower = ConvTranspose2D(
+                name: "l", inputChannels: 5, outputChannels: lowerOutput, kernelSize: 3, stride: lowerStride)
             upper.fusedReLU = true
             lower.kernel = kernel
+            (upper.outputLayout, lower.inputLayout) = (layout, layout)
             (upper.outputGradientMasked, lower.masksInputGradient) = (flagged, flagged)
             randomizeParameters(upper, seed: 41)
             randomizeParameters(lower, seed: 42)
             return (upper, lower)
         }
-        let (n, h) = size
-        let x = randomTensor([n, 4, h, h], seed: 43)
-        let dy = randomTensor([n, 1, 2 * h, 2 * h], seed: 44)
-        let (u0, l0) = pair(flagged: false)
-        let (u1, l1) = pair(flagged: true)
+    }
+
+    /// deconv2 -> deconv3 (direct and GEMM; planes of 14 x 14, 12 vectors and a tail of 4, and of
+    /// 8 x 8, whole vectors) and deconv1 -> deconv2 (channel-major hand-over; 20 images of 6 x 6
+    /// make two tiles, of 12 and 8).
+    static let pairs = [
+        Pair(lowerStride: 1, lowerOutput: 1, kernel: .direct, layout: .nchw, images: 3, size: 7),
+        Pair(lowerStride: 1, lowerOutput: 1, kernel: .direct, layout: .nchw, images: 2, size: 4),
+        Pair(lowerStride: 1, lowerOutput: 1, kernel: .gemm, layout: .nchw, images: 3, size: 7),
+        Pair(lowerStride: 2, lowerOutput: 3, kernel: .gemm, layout: .nchw, images: 2, size: 4),
+        Pair(lowerStride: 2, lowerOutput: 64, kernel: .gemm, layout: .channelMajor, images: 20, size: 3),
+    ]
+
+    /// The lower layer masking its input gradient and the upper one skipping its own mask compute
+    /// the unflagged pair's bits: the lower input gradient (masked), the upper input gradient and
+    /// both layers' parameter gradients.
+    @Test(arguments: pairs)
+    func givesTheUnflaggedBits(_ pair: Pair) {
+        let x = randomTensor([pair.images, 4, pair.size, pair.size], seed: 43)
+        let (u0, l0) = pair.make(flagged: false)
+        let (u1, l1) = pair.make(flagged: true)
         let hidden = u0.forward(x).array
         let y0 = l0.forward(u0.forward(x))
         let y1 = l1.forward(u1.forward(x))
         #expect(y1.array == y0.array)
         #expect(hidden.contains(0) && hidden.contains { $0 > 0 }, "the ReLU's mask has both sides")
+        let dy = randomTensor(y0.shape, seed: 44)
         let d0 = l0.backward(dy)
         let d1 = l1.backward(dy)
         let maskedByLower = d1.array == zip(d0.array, hidden).map { $1 > 0 ? $0 : 0 }

@@ -84,6 +84,9 @@ void vl_masked_to_channel_major(const float *dy, const float *y, long n, long c,
 /// dx = dy * (y > 0).
 void vl_relu_backward(const float *y, const float *dy, float *dx, long count);
 
+/// g [rows, cols] (leading dimension ldg) *= (y > 0), y [rows, cols] (ldy), in place.
+void vl_relu_mask_rows(const float *y, long ldy, float *g, long ldg, long rows, long cols);
+
 /// The sum of count floats, in 16 lanes combined in a fixed order.
 float vl_sum(const float *p, long count);
 
