@@ -3,7 +3,9 @@ import argparse
 import gzip
 import os
 import random
+import statistics
 import struct
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,3 +60,25 @@ def batches(args, count=4):
             flat = [b / 255.0 for b in f.read(n * 784)]
     size = args.batch_size * 784
     return [flat[i * size:(i + 1) * size] for i in range(count)]
+
+
+def median_rate(fn, batch, warmup, reps, steps, sync=lambda out: None):
+    """Images/s of `fn` (one step on `batch` images): the median of `reps` timed runs of `steps`
+    steps after `warmup` untimed ones, each run's rate, and the cores the process kept busy over
+    the timed runs (its CPU time, every thread's, over the wall time). `sync(out)` waits for the
+    last step's result (a framework that returns before the work is done)."""
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    if warmup:
+        sync(out)
+    rates, cpu, wall = [], 0.0, 0.0
+    for _ in range(reps):
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(steps):
+            out = fn()
+        sync(out)
+        elapsed = time.perf_counter() - t0
+        cpu, wall = cpu + time.process_time() - c0, wall + elapsed
+        rates.append(steps * batch / elapsed)
+    return statistics.median(rates), rates, cpu / wall

@@ -356,7 +356,32 @@ def table(results, args, vaelab_version, skipped):
     if jobs:
         lines.append("\nvaelab run --jobs 2 (two training runs in one process, one BLAS thread each, against one "
                      "alone; medians of alternating rounds in `vaelab bench`): " + "; ".join(jobs) + ".")
+    busy = cores_busy(results, rivals)
+    if busy:
+        lines.append("\nCores each peer process kept busy over its timed steps (its CPU time over the wall time; "
+                     "the range over models and rounds; vaelab runs on exactly its 1 or 2 threads): "
+                     + "; ".join(busy) + ".")
     return "\n".join(lines)
+
+
+def cores_busy(results, peers):
+    """'<setting> <peer> train 1t 1.31-1.36, ...' from the peers' own train/eval_cores_busy."""
+    out = []
+    for res in results:
+        for peer in peers:
+            parts = []
+            for run, label in (("threads1", "1t"), ("threads2", "2t"), ("pair", "2 proc")):
+                lines = []
+                for raw in res["runs"].get(peer, {}).get(run, {}).get("raw") or []:
+                    for item in raw:  # a pair's raw holds one list of lines per process
+                        lines += item if isinstance(item, list) else [item]
+                for field, what in (("train_cores_busy", "train"), ("eval_cores_busy", "eval")):
+                    values = [r[field] for r in lines if isinstance(r.get(field), (int, float))]
+                    if values and (what == "train" or run == "threads1"):
+                        parts.append(f"{what} {label} {min(values):.2f}-{max(values):.2f}")
+            if parts:
+                out.append(f"{res['setting']} {LABEL[peer]}: " + ", ".join(parts))
+    return out
 
 
 def main():

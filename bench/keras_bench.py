@@ -26,9 +26,7 @@ import benchargs  # bench/benchargs.py, beside this script
 import json
 import math
 import os
-import statistics
 import sys
-import time
 
 
 def _keras_options(p):
@@ -76,21 +74,6 @@ def build(kind, d, h):
     logits = layers.Conv2DTranspose(1, 3, padding="same")(t)                            # 28 -> 28
     decoder = keras.Model(z, logits, name="decoder")
     return encoder, decoder
-
-
-def median_rate(fn, batch, warmup, reps, steps):
-    for _ in range(warmup):
-        out = fn()
-    if warmup:
-        out.numpy()
-    rates = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            out = fn()
-        out.numpy()  # make sure the last step has finished
-        rates.append(steps * batch / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
 
 
 def bench_one(kind, d, h):
@@ -153,10 +136,13 @@ def bench_one(kind, d, h):
         i[0] += 1
         return eval_step(x)
 
-    train_rate, train_reps = median_rate(train, args.batch_size, args.warmup, args.reps, args.steps)
+    sync = lambda out: out.numpy()  # noqa: E731 (the last step has finished)
+    train_rate, train_reps, train_cores = benchargs.median_rate(
+        train, args.batch_size, args.warmup, args.reps, args.steps, sync)
     final_loss = float(last[0])
     assert math.isfinite(final_loss), f"non-finite loss after training: {final_loss}"
-    eval_rate, eval_reps = median_rate(evaluate, args.batch_size, args.warmup, args.reps, args.steps)
+    eval_rate, eval_reps, eval_cores = benchargs.median_rate(
+        evaluate, args.batch_size, args.warmup, args.reps, args.steps, sync)
     return {
         "peer": "keras", "version": keras.__version__, "tensorflow_version": tf.__version__,
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -166,6 +152,7 @@ def bench_one(kind, d, h):
         "model": kind, "latent_dim": d, "hidden_units": h, "batch_size": args.batch_size,
         "train_images_per_second": train_rate, "eval_images_per_second": eval_rate,
         "train_reps": train_reps, "eval_reps": eval_reps,
+        "train_cores_busy": train_cores, "eval_cores_busy": eval_cores,
         "warmup": args.warmup, "reps": args.reps, "steps": args.steps,
         "parameters": encoder.count_params() + decoder.count_params(),
         "initial_loss": init_loss, "final_loss": final_loss, "pid": os.getpid(),

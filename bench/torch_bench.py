@@ -30,9 +30,7 @@ import benchargs  # bench/benchargs.py, beside this script
 import json
 import math
 import os
-import statistics
 import sys
-import time
 
 
 def extra_options(p):
@@ -101,18 +99,6 @@ class RefModel(nn.Module):
         return recon + beta * kl, logits
 
 
-def median_rate(fn, batch, warmup, reps, steps):
-    for _ in range(warmup):
-        fn()
-    rates = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        rates.append(steps * batch / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
-
-
 def bench_one(kind, d, h):
     torch.manual_seed(args.seed)
     model = RefModel(kind, d, h).to(memory_format=MEMORY_FORMAT)
@@ -157,17 +143,20 @@ def bench_one(kind, d, h):
             mu, _ = model.encode(x)
             return model.decode(mu)
 
-    train, train_reps = median_rate(train_step, args.batch_size, args.warmup, args.reps, args.steps)
+    train, train_reps, train_cores = benchargs.median_rate(
+        train_step, args.batch_size, args.warmup, args.reps, args.steps)
     final_loss = float(last[0])
     assert math.isfinite(final_loss), f"non-finite loss after training: {final_loss}"
     model.eval()
-    evaluation, eval_reps = median_rate(eval_step, args.batch_size, args.warmup, args.reps, args.steps)
+    evaluation, eval_reps, eval_cores = benchargs.median_rate(
+        eval_step, args.batch_size, args.warmup, args.reps, args.steps)
     return {
         "peer": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(), "memory_format": args.memory_format, "data": args.data,
         "model": kind, "latent_dim": d, "hidden_units": h, "batch_size": args.batch_size,
         "train_images_per_second": train, "eval_images_per_second": evaluation,
         "train_reps": train_reps, "eval_reps": eval_reps,
+        "train_cores_busy": train_cores, "eval_cores_busy": eval_cores,
         "warmup": args.warmup, "reps": args.reps, "steps": args.steps,
         "parameters": sum(p.numel() for p in model.parameters()),
         "initial_loss": init_loss, "final_loss": final_loss, "pid": os.getpid(),
