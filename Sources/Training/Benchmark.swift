@@ -54,6 +54,9 @@ public struct ModelBenchmark: Codable, Sendable {
     /// Those GEMMs by shape, the costliest first.
     public var gemms: [GEMMTime]
     public var evalImagesPerSecond: Double
+    /// The evaluation pass's GFLOP/s (encoder and decoder once per image, counted as the step
+    /// counts them) over the sgemm peak.
+    public var evalEfficiency: Double
     public var layers: [LayerTime]
     /// The IWAE bound's evaluation, for models with a posterior when measured.
     public var bound: BoundBenchmark?
@@ -68,6 +71,7 @@ public struct ModelBenchmark: Codable, Sendable {
         case gflopPerStep = "gflop_per_step"
         case sgemmGflops = "sgemm_gflops"
         case evalImagesPerSecond = "eval_images_per_second"
+        case evalEfficiency = "eval_efficiency"
         case bound = "iwae_bound"
         case gemmAloneMs = "gemm_alone_ms"
         case efficiencyCeiling = "efficiency_ceiling"
@@ -230,7 +234,8 @@ public enum Benchmark {
                     _ = timeNLLBound(model, images: bench.x, samples: boundSamples, warmup: false)
                 }) : nil
 
-        let flop = Double(model.flops(batch: batch).trainingStep)
+        let flops = model.flops(batch: batch)
+        let flop = Double(flops.trainingStep)
         let gflops = flop / stepTime / 1e9
         // The step with its GEMMs as fast as alone and every other FLOP at the peak.
         let floor = gemmAlone.seconds + max(flop - gemmAlone.flops, 0) / (sgemmGflops * 1e9)
@@ -241,7 +246,8 @@ public enum Benchmark {
             gflopPerStep: flop / 1e9, gflops: gflops, sgemmGflops: sgemmGflops, efficiency: gflops / sgemmGflops,
             gemmAloneMs: gemmAlone.seconds * 1000, efficiencyCeiling: flop / floor / 1e9 / sgemmGflops,
             gemms: gemmAlone.shapes,
-            evalImagesPerSecond: Double(batch) / evalTime, layers: layers, bound: bound)
+            evalImagesPerSecond: Double(batch) / evalTime,
+            evalEfficiency: Double(flops.forward) / evalTime / 1e9 / sgemmGflops, layers: layers, bound: bound)
     }
 
     /// A model's row name: "vae-d16-h256".

@@ -360,6 +360,14 @@ struct CLITests {
             let (alone, ceiling) = (m["gemm_alone_ms"] as? Double ?? .nan, m["efficiency_ceiling"] as? Double ?? .nan)
             let efficiency = m["efficiency"] as? Double ?? .nan
             #expect(alone > 0 && ceiling > 0.5 * efficiency && ceiling < 2, "\(alone) \(ceiling) \(efficiency)")
+            // The evaluation's share of the peak: its images/s times the forward FLOPs per image
+            // (a third of the step's, less conv1's skipped input gradient) over the peak.
+            let (evalRate, evalShare) = (
+                m["eval_images_per_second"] as? Double ?? .nan, m["eval_efficiency"] as? Double ?? .nan
+            )
+            let (stepFLOP, peak) = (m["gflop_per_step"] as? Double ?? .nan, m["sgemm_gflops"] as? Double ?? .nan)
+            let forwardPerImage = (stepFLOP * 1e9 / 128 + 2 * 196 * 32 * 9) / 3
+            #expect(abs(evalShare - evalRate * forwardPerImage / 1e9 / peak) < 1e-6 * evalShare, "\(evalShare)")
             // Those GEMMs by shape: distinct shapes whose calls add up to gemm_alone_ms, each rate
             // its FLOPs over its time.
             let gemms = m["gemms"] as? [[String: Any]] ?? []
