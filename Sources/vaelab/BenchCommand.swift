@@ -196,7 +196,7 @@ struct BenchCommand: ParsableCommand {
             """
                 + "\(fixed(r.gflopPerStep, 2, width: 5)) GFLOP/step \(fixed(r.gflops, 1, width: 6)) GFLOP/s "
                 + "\(fixed(100 * r.efficiency, 1, width: 5))% of sgemm (ceiling \(fixed(100 * r.efficiencyCeiling, 0))%)  "
-                + "eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s \(fixed(100 * r.evalEfficiency, 1, width: 5))%"
+                + "eval \(fixed(r.evalImagesPerSecond, 0, width: 6)) img/s (\(fixed(100 * r.evalEfficiency, 1))%)"
         )
         if let b = r.bound {
             print(
