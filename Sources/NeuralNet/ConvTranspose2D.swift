@@ -34,7 +34,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     public var masksInputGradient = false
     /// GEMM or the direct 3x3 stride-1 kernel (`NNKernels`): with few output channels the
     /// GEMMs have M = O*9 rows (9 for the decoder's 32 -> 1 output layer) and run far below
-    /// the sgemm peak, while the direct kernel streams each plane through L1 nine times.
+    /// the sgemm peak, while the direct kernel keeps all nine taps of a few vectors in registers.
     public var kernel: ConvolutionKernel = .automatic
     /// The layouts of x (and dx) and of y (and dy). Channel-major hands a whole batch over to or
     /// from another transposed convolution with no permute (the GEMM path; the direct kernel is NCHW).
