@@ -45,8 +45,8 @@ public enum ConvNetwork: AutoencoderNetwork {
         // deconv1's and deconv2's ReLU masks are applied to their gradients by the layer after,
         // which holds their output (its input) in cache as it writes that gradient: they do not
         // read their outputs again.
-        (deconv2.masksInputGradient, deconv1.outputGradientMasked) = (true, true)
-        (deconv3.masksInputGradient, deconv2.outputGradientMasked) = (true, true)
+        ConvTranspose2D.handOverReLUMask(from: deconv1, to: deconv2)
+        ConvTranspose2D.handOverReLUMask(from: deconv2, to: deconv3)
         return Sequential(name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3])
     }
 }

@@ -26,12 +26,20 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     /// ReLU fused into the bias pass (forward) and the bias-gradient pass (backward).
     public var fusedReLU = false
     /// dy arrives multiplied by (y > 0) already (the next layer's `masksInputGradient`): the fused
-    /// ReLU's backward skips that pass (and its read of y).
-    public var outputGradientMasked = false
+    /// ReLU's backward skips that pass (and its read of y). Set with `handOverReLUMask`.
+    public private(set) var outputGradientMasked = false
     /// dx is multiplied by (x > 0): the backward of a ReLU fused into the layer before, applied
     /// while x is in cache (by the direct kernel as it writes dx; on the GEMM path per tile, after
-    /// the GEMM that wrote it), so that the layer before skips it (its `outputGradientMasked`).
-    public var masksInputGradient = false
+    /// the GEMM that wrote it), so that the layer before skips it. Set with `handOverReLUMask`.
+    public private(set) var masksInputGradient = false
+
+    /// Hands the backward mask of `upper`'s fused ReLU to `lower`, the layer that takes upper's
+    /// output as its input: lower applies it to its input gradient, upper skips it. Both flags
+    /// are set here together, so that the mask is never skipped without being applied.
+    public static func handOverReLUMask(from upper: ConvTranspose2D, to lower: ConvTranspose2D) {
+        precondition(upper.fusedReLU, "\(upper.name) has no fused ReLU to hand over")
+        (upper.outputGradientMasked, lower.masksInputGradient) = (true, true)
+    }
     /// GEMM or the direct 3x3 stride-1 kernel (`NNKernels`): with few output channels the
     /// GEMMs have M = O*9 rows (9 for the decoder's 32 -> 1 output layer) and run far below
     /// the sgemm peak, while the direct kernel keeps all nine taps of a few vectors in registers.

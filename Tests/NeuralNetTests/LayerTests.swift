@@ -401,7 +401,7 @@ struct HandedOverMaskTests {
             upper.fusedReLU = true
             lower.kernel = kernel
             (upper.outputLayout, lower.inputLayout) = (layout, layout)
-            (upper.outputGradientMasked, lower.masksInputGradient) = (flagged, flagged)
+            if flagged { ConvTranspose2D.handOverReLUMask(from: upper, to: lower) }
             randomizeParameters(upper, seed: 41)
             randomizeParameters(lower, seed: 42)
             return (upper, lower)
