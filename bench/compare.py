@@ -364,17 +364,24 @@ def table(results, args, vaelab_version, skipped):
     return "\n".join(lines)
 
 
+def peer_lines(res, peer, run):
+    """The JSON lines a peer printed in one kind of run, over every round and process."""
+    lines = []
+    for raw in res["runs"].get(peer, {}).get(run, {}).get("raw") or []:
+        for item in raw:  # a pair's raw holds one list of lines per process
+            lines += item if isinstance(item, list) else [item]
+    return lines
+
+
 def cores_busy(results, peers):
-    """'<setting> <peer> train 1t 1.31-1.36, ...' from the peers' own train/eval_cores_busy."""
+    """'<setting> <peer>: train 1t 1.31-1.36, ...' from the peers' own train/eval_cores_busy
+    (evaluation shown for the one-thread run, where the table shows it)."""
     out = []
     for res in results:
         for peer in peers:
             parts = []
             for run, label in (("threads1", "1t"), ("threads2", "2t"), ("pair", "2 proc")):
-                lines = []
-                for raw in res["runs"].get(peer, {}).get(run, {}).get("raw") or []:
-                    for item in raw:  # a pair's raw holds one list of lines per process
-                        lines += item if isinstance(item, list) else [item]
+                lines = peer_lines(res, peer, run)
                 for field, what in (("train_cores_busy", "train"), ("eval_cores_busy", "eval")):
                     values = [r[field] for r in lines if isinstance(r.get(field), (int, float))]
                     if values and (what == "train" or run == "threads1"):
