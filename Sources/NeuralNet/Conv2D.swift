@@ -41,6 +41,7 @@ public final class Conv2D: Layer, InputGradientOptional {
     private let product = Tensor(zeros: [0])  // [O, n*P] for one tile: forward result, then dY
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
+    private let weightGrad = TransposedGradient()
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int) {
         self.name = name
@@ -107,6 +108,8 @@ public final class Conv2D: Layer, InputGradientOptional {
                 g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, scratch.data)
             return inputGrad
         }
+        weightGrad.begin(rows: outputChannels, columns: g.patchSize)
+        defer { weightGrad.finish(into: weight.grad.data) }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             col.resize([g.patchSize, cols])
@@ -117,9 +120,7 @@ public final class Conv2D: Layer, InputGradientOptional {
                 dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
                 channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
             // dW [O, Ckk] += dY [O, n*P] * col^T
-            BLAS.gemm(
-                transB: true, m: outputChannels, n: g.patchSize, k: cols,
-                a: product.data, lda: cols, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
+            weightGrad.add(a: product.data, lda: cols, b: col.data, ldb: cols, k: cols)
             guard computesInputGradient else { continue }
             // dcol [Ckk, n*P] = W^T * dY, reusing the col buffer.
             BLAS.gemm(

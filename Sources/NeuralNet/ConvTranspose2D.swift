@@ -67,6 +67,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
     private let maskedGrad = Tensor(zeros: [0])  // dy * (y > 0) when the ReLU is fused
+    private let weightGrad = TransposedGradient()
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int) {
         self.name = name
@@ -168,6 +169,8 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
             return inputGrad
         }
         let outPlanes = outputLayout.planes(batch: n, channels: outputChannels, plane: g.inPlane)
+        weightGrad.begin(rows: inputChannels, columns: g.patchSize)
+        defer { weightGrad.finish(into: weight.grad.data) }
         for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
             let cols = count * g.outPlane
             col.resize([g.patchSize, cols])
@@ -178,9 +181,7 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
                 mask: fusedReLU && !outputGradientMasked ? output.data + offset : nil, biasGrad: bias.grad.data)
             let (xs, ldx) = channelMajorTile(x, batch: n, start: start, count: count)
             // dW [C, O*k*k] += X [C, n*P] * dcol^T
-            BLAS.gemm(
-                transB: true, m: inputChannels, n: g.patchSize, k: cols,
-                a: xs, lda: ldx, b: col.data, ldb: cols, beta: 1, c: weight.grad.data, ldc: g.patchSize)
+            weightGrad.add(a: xs, lda: ldx, b: col.data, ldb: cols, k: cols)
             guard computesInputGradient else { continue }
             // dX [C, n*P] = W [C, O*k*k] * dcol: into dx's own columns when it is channel-major, else
             // into the (no longer needed) X tile, then back to NCHW.
