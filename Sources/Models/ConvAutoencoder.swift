@@ -26,7 +26,10 @@ public enum ConvNetwork: AutoencoderNetwork {
         let dense = Dense(name: "dense", inputFeatures: flat(config), outputFeatures: config.hiddenUnits)
         for layer in [conv1, conv2] as [Conv2D] { layer.fusedReLU = true }
         dense.fusedReLU = true
-        return Sequential(name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat(config)]), dense])
+        // conv2 takes each tile of conv1's output, and conv1 each tile of its output gradient, in cache.
+        return Sequential(
+            name: "encoder", [conv1, conv2, Reshape(name: "flatten", to: [flat(config)]), dense],
+            fusingTiles: [[conv1, conv2]])
     }
 
     public static func decoder(_ config: ModelConfig) -> Sequential {
@@ -47,6 +50,9 @@ public enum ConvNetwork: AutoencoderNetwork {
         // read their outputs again.
         ConvTranspose2D.handOverReLUMask(from: deconv1, to: deconv2)
         ConvTranspose2D.handOverReLUMask(from: deconv2, to: deconv3)
-        return Sequential(name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3])
+        // deconv3 takes each tile of deconv2's output, and deconv2 each tile of its output gradient,
+        // in cache.
+        return Sequential(
+            name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3], fusingTiles: [[deconv2, deconv3]])
     }
 }

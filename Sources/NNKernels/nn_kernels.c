@@ -183,7 +183,7 @@ static inline void shifted_taps(const float *src, long o, long w, tap_layout l, 
 
 VL_CLONES
 void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
-                             const float *weight, float *dweight, float *dx, int mask_dx, float *scratch) {
+                             const float *weight, float *dweight, float *dx, int mask_dx, int tile, float *scratch) {
     const tap_layout l = tap_planes_layout(h, w);
     float *dcol = align64(scratch), *xz = dcol + 9 * o * l.rounded;  // two x planes with zero tails
     int *m0 = (int *)(xz + 2 * l.rounded), *m2 = m0 + l.rounded;
@@ -191,7 +191,7 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
     // A tap one column left (kj = 0) wraps at column 0, one right (kj = 2) at column w - 1.
     column_mask(m0, l.rounded, l.hw, w, 0);
     column_mask(m2, l.rounded, l.hw, w, w - 1);
-    memset(lanes, 0, (size_t)(c * o * 9 * 16) * sizeof(float));
+    if (tile & VL_TILE_FIRST) memset(lanes, 0, (size_t)(c * o * 9 * 16) * sizeof(float));
     memset(xz, 0, (size_t)(2 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {
         shifted_taps(dy + b * o * l.hw, o, w, l, m0, m2, dcol);
@@ -245,7 +245,7 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
             }
         }
     }
-    add_lane_sums(lanes, c * o * 9, dweight);
+    if (tile & VL_TILE_LAST) add_lane_sums(lanes, c * o * 9, dweight);
 }
 
 // --- 3x3 stride-2 convolution, direct -------------------------------------------------------
@@ -322,7 +322,7 @@ void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long 
 
 VL_CLONES
 void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *y, long n, long c, long o,
-                                  long oh, long ow, float *dweight, float *dbias, float *scratch) {
+                                  long oh, long ow, float *dweight, float *dbias, int tile, float *scratch) {
     const s2_layout l = s2_plane_layout(oh, ow);
     // Per image: the phases, then each tap's (shifted) phase copied to its own 64-byte-aligned
     // plane, read by every output channel; output channels two at a time share those loads.
@@ -330,7 +330,7 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
     int *keep = (int *)(g + 4 * l.rounded);
     float *lanes = (float *)(keep + l.rounded), *blanes = lanes + o * c * 9 * 16;
     for (long f = 0; f < l.rounded; f++) keep[f] = f % ow == ow - 1 ? 0 : -1;
-    memset(lanes, 0, (size_t)(o * c * 9 * 16 + o * 16) * sizeof(float));
+    if (tile & VL_TILE_FIRST) memset(lanes, 0, (size_t)(o * c * 9 * 16 + o * 16) * sizeof(float));
     memset(g, 0, (size_t)(4 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {
         s2_phases(x + b * c * 4 * l.plane, c, oh, ow, l, phases);
@@ -384,6 +384,7 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
             }
         }
     }
+    if (!(tile & VL_TILE_LAST)) return;
     add_lane_sums(lanes, o * c * 9, dweight);
     add_lane_sums(blanes, o, dbias);
 }

@@ -10,7 +10,7 @@ import NNKernels
 /// Tiles hold as many images as keep the im2col matrix within `convolutionTileBytes` (the whole
 /// batch for small layers): one large GEMM per tile, while the matrix stays in cache instead of
 /// making a round trip through memory between im2col, the GEMM and col2im.
-public final class Conv2D: Layer, InputGradientOptional {
+public final class Conv2D: TiledLayer, InputGradientOptional {
     public let name: String
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
     public let weight: Parameter, bias: Parameter
@@ -37,6 +37,9 @@ public final class Conv2D: Layer, InputGradientOptional {
 
     private var geometry: ConvGeometry?
     private var input: Tensor?
+    private var batch = 0
+    private var outputGrad: Tensor?  // dy, during a backward pass
+    private var tilesLeft = 0  // images the direct kernel's backward has still to take
     private let col = Tensor(zeros: [0])  // [C*k*k, n*P] for one tile
     private let product = Tensor(zeros: [0])  // [O, n*P] for one tile: forward result, then dY
     private let output = Tensor(zeros: [0])
@@ -63,72 +66,102 @@ public final class Conv2D: Layer, InputGradientOptional {
         return [inputShape[0], outputChannels, g.outHeight, g.outWidth]
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    public func beginForward(_ x: Tensor) -> Tensor {
         precondition(
             x.shape.count == 4 && x.shape[1] == inputChannels,
             "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
-        let n = x.shape[0]
         let g = ConvGeometry.same(
             channels: inputChannels, height: x.shape[2], width: x.shape[3],
             kernel: kernelSize, stride: stride)
-        geometry = g
-        input = x
-        output.resize([n, outputChannels, g.outHeight, g.outWidth])
+        (geometry, input, batch) = (g, x, x.shape[0])
+        output.resize([batch, outputChannels, g.outHeight, g.outWidth])
         if usesDirectKernel(g) {
             scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
-            vl_conv3x3s2_forward(
-                x.data, n, inputChannels, outputChannels, g.outHeight, g.outWidth, weight.value.data,
-                bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
-            return output
-        }
-        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
-            let cols = count * g.outPlane
-            col.resize([g.patchSize, cols])
-            product.resize([outputChannels, cols])
-            im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
-            BLAS.gemm(
-                m: outputChannels, n: cols, k: g.patchSize,
-                a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
-            channelMajorToBatch(
-                product.data, batch: count, channels: outputChannels, plane: g.outPlane,
-                bias: bias.value.data, relu: fusedReLU, into: output.data + start * outputChannels * g.outPlane)
         }
         return output
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
-        guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
-        precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        let n = x.shape[0]
-        inputGrad.resize([n, inputChannels, g.inHeight, g.inWidth])
-        if usesDirectKernel(g) && !computesInputGradient {
-            scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
-            vl_conv3x3s2_backward_weight(
-                x.data, dy.data, fusedReLU ? output.data : nil, n, inputChannels, outputChannels,
-                g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, scratch.data)
-            return inputGrad
+    /// The GEMM path's tiles; the direct kernels go image by image: one tile.
+    public var batchTiles: [Range<Int>] {
+        guard let g = geometry else { return [] }
+        return backwardIsDirect(g) ? [0..<batch] : tiles(batch: batch, rows: g.patchSize, plane: g.outPlane)
+    }
+
+    public func forward(images: Range<Int>) {
+        guard let g = geometry, let x = input else {
+            preconditionFailure("\(name).forward(images:) before beginForward")
         }
-        weightGrad.begin(rows: outputChannels, columns: g.patchSize)
-        defer { weightGrad.finish(into: weight.grad.data) }
-        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
-            let cols = count * g.outPlane
-            col.resize([g.patchSize, cols])
-            product.resize([outputChannels, cols])
-            im2col(x.data + start * inputChannels * g.inPlane, batch: count, g, into: col.data)
-            let offset = start * outputChannels * g.outPlane
-            maskedBatchToChannelMajor(
-                dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
-                channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
-            // dW [O, Ckk] += dY [O, n*P] * col^T
-            weightGrad.add(a: product.data, lda: cols, b: col.data, ldb: cols, k: cols)
-            guard computesInputGradient else { continue }
-            // dcol [Ckk, n*P] = W^T * dY, reusing the col buffer.
-            BLAS.gemm(
-                transA: true, m: g.patchSize, n: cols, k: outputChannels,
-                a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
-            col2im(col.data, batch: count, g, into: inputGrad.data + start * inputChannels * g.inPlane)
+        let (start, count) = (images.lowerBound, images.count)
+        let (xs, ys) = (x.data + start * inputChannels * g.inPlane, output.data + start * outputChannels * g.outPlane)
+        if usesDirectKernel(g) {
+            vl_conv3x3s2_forward(
+                xs, count, inputChannels, outputChannels, g.outHeight, g.outWidth, weight.value.data,
+                bias.value.data, fusedReLU ? 1 : 0, ys, scratch.data)
+            return
+        }
+        let cols = count * g.outPlane
+        col.resize([g.patchSize, cols])
+        product.resize([outputChannels, cols])
+        im2col(xs, batch: count, g, into: col.data)
+        BLAS.gemm(
+            m: outputChannels, n: cols, k: g.patchSize,
+            a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: product.data, ldc: cols)
+        channelMajorToBatch(
+            product.data, batch: count, channels: outputChannels, plane: g.outPlane,
+            bias: bias.value.data, relu: fusedReLU, into: ys)
+    }
+
+    /// True when the backward pass runs the direct kernel (it has no input gradient).
+    private func backwardIsDirect(_ g: ConvGeometry) -> Bool { usesDirectKernel(g) && !computesInputGradient }
+
+    public func beginBackward(_ dy: Tensor) -> Tensor {
+        guard let g = geometry else { preconditionFailure("\(name).backward before forward") }
+        precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
+        outputGrad = dy
+        inputGrad.resize([batch, inputChannels, g.inHeight, g.inWidth])
+        if backwardIsDirect(g) {
+            tilesLeft = batch
+        } else {
+            weightGrad.begin(rows: outputChannels, columns: g.patchSize)
         }
         return inputGrad
+    }
+
+    public func backward(images: Range<Int>) {
+        guard let g = geometry, let x = input, let dy = outputGrad else {
+            preconditionFailure("\(name).backward(images:) before beginBackward")
+        }
+        let (start, count) = (images.lowerBound, images.count)
+        let xs = x.data + start * inputChannels * g.inPlane
+        let offset = start * outputChannels * g.outPlane
+        if backwardIsDirect(g) {
+            let tile = Int32((tilesLeft == batch ? VL_TILE_FIRST : 0) | (count == tilesLeft ? VL_TILE_LAST : 0))
+            tilesLeft -= count
+            vl_conv3x3s2_backward_weight(
+                xs, dy.data + offset, fusedReLU ? output.data + offset : nil, count, inputChannels, outputChannels,
+                g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, tile, scratch.data)
+            return
+        }
+        let cols = count * g.outPlane
+        col.resize([g.patchSize, cols])
+        product.resize([outputChannels, cols])
+        im2col(xs, batch: count, g, into: col.data)
+        maskedBatchToChannelMajor(
+            dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
+            channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
+        // dW [O, Ckk] += dY [O, n*P] * col^T
+        weightGrad.add(a: product.data, lda: cols, b: col.data, ldb: cols, k: cols)
+        guard computesInputGradient else { return }
+        // dcol [Ckk, n*P] = W^T * dY, reusing the col buffer.
+        BLAS.gemm(
+            transA: true, m: g.patchSize, n: cols, k: outputChannels,
+            a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
+        col2im(col.data, batch: count, g, into: inputGrad.data + start * inputChannels * g.inPlane)
+    }
+
+    public func endBackward() {
+        if let g = geometry, !backwardIsDirect(g) { weightGrad.finish(into: weight.grad.data) }
+        outputGrad = nil
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int {
@@ -142,8 +175,8 @@ public let convolutionTileBytes = 1 << 20
 
 /// Consecutive (start, count) tiles of a batch whose im2col matrix (rows x count*plane floats)
 /// fits in `convolutionTileBytes`; at least one image per tile.
-func tiles(batch n: Int, rows: Int, plane: Int) -> [(Int, Int)] {
+func tiles(batch n: Int, rows: Int, plane: Int) -> [Range<Int>] {
     let perImage = rows * plane * MemoryLayout<Float>.stride
     let size = max(1, min(n, convolutionTileBytes / max(perImage, 1)))
-    return stride(from: 0, to: n, by: size).map { ($0, min(size, n - $0)) }
+    return stride(from: 0, to: n, by: size).map { $0..<min($0 + size, n) }
 }

@@ -18,7 +18,7 @@ public enum ConvolutionKernel: Sendable {
 /// Per tile of images (see `Conv2D`): X = permute(x) [C, n*P];  col [O*k*k, n*P] = W^T * X;
 /// y = col2im(col) + b.  Backward: dcol = im2col(dy);  dW += X * dcol^T;  db += sum dy;
 /// dx = permute(W * dcol). A channel-major x is X itself, and dx is written in place: no permutes.
-public final class ConvTranspose2D: Layer, InputGradientOptional {
+public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     public let name: String
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int
     public let weight: Parameter, bias: Parameter
@@ -62,6 +62,9 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
     private var geometry: ConvGeometry?  // of the adjoint convolution: output plane -> input plane
     private let scratch = Tensor(zeros: [0])  // the direct kernel's planes and lanes
     private var input: Tensor?
+    private var batch = 0
+    private var outputGrad: Tensor?  // dy, during a backward pass
+    private var tilesLeft = 0  // images the direct kernel's backward has still to take
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
     private let col = Tensor(zeros: [0])  // [O*k*k, n*P] for one tile
     private let output = Tensor(zeros: [0])
@@ -98,36 +101,50 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
             batch: n, channels: outputChannels, height: inputShape[2] * stride, width: inputShape[3] * stride)
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    public func beginForward(_ x: Tensor) -> Tensor {
         let (n, channels) = x.shape.count == 4 ? inputLayout.batchAndChannels(x.shape) : (0, -1)
         precondition(
             channels == inputChannels,
             "\(name): expected a 4-D \(inputLayout) input of \(inputChannels) channels, got \(x.shape)")
         let g = adjointGeometry(height: x.shape[2], width: x.shape[3])
-        geometry = g
-        input = x
+        (geometry, input, batch) = (g, x, n)
         output.resize(outputShape(for: x.shape))
         if usesDirectKernel {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
-            vl_deconv3x3s1_forward(
-                x.data, n, inputChannels, outputChannels, g.inHeight, g.inWidth,
-                weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data, scratch.data)
-            return output
-        }
-        let outPlanes = outputLayout.planes(batch: n, channels: outputChannels, plane: g.inPlane)
-        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
-            let cols = count * g.outPlane
-            col.resize([g.patchSize, cols])
-            let (xs, ldx) = channelMajorTile(x, batch: n, start: start, count: count)
-            // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
-            BLAS.gemm(
-                transA: true, m: g.patchSize, n: cols, k: inputChannels,
-                a: weight.value.data, lda: g.patchSize, b: xs, ldb: ldx, c: col.data, ldc: cols)
-            col2im(
-                col.data, batch: count, g, into: output.data + start * outPlanes.image, planes: outPlanes,
-                bias: bias.value.data, relu: fusedReLU)
         }
         return output
+    }
+
+    /// The GEMM path's tiles (see `Conv2D`); the direct kernel goes image by image: one tile.
+    public var batchTiles: [Range<Int>] {
+        guard let g = geometry, !usesDirectKernel else { return [0..<batch] }
+        return tiles(batch: batch, rows: g.patchSize, plane: g.outPlane)
+    }
+
+    public func forward(images: Range<Int>) {
+        guard let g = geometry, let x = input else {
+            preconditionFailure("\(name).forward(images:) before beginForward")
+        }
+        let (start, count) = (images.lowerBound, images.count)
+        if usesDirectKernel {
+            let (c, image) = (inputChannels, g.inPlane)
+            vl_deconv3x3s1_forward(
+                x.data + start * c * image, count, c, outputChannels, g.inHeight, g.inWidth,
+                weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data + start * outputChannels * image,
+                scratch.data)
+            return
+        }
+        let outPlanes = outputLayout.planes(batch: batch, channels: outputChannels, plane: g.inPlane)
+        let cols = count * g.outPlane
+        col.resize([g.patchSize, cols])
+        let (xs, ldx) = channelMajorTile(x, batch: batch, start: start, count: count)
+        // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
+        BLAS.gemm(
+            transA: true, m: g.patchSize, n: cols, k: inputChannels,
+            a: weight.value.data, lda: g.patchSize, b: xs, ldb: ldx, c: col.data, ldc: cols)
+        col2im(
+            col.data, batch: count, g, into: output.data + start * outPlanes.image, planes: outPlanes,
+            bias: bias.value.data, relu: fusedReLU)
     }
 
     /// Images start ..< start + count of x as the matrix X [C, count*P] and its leading dimension:
@@ -144,66 +161,79 @@ public final class ConvTranspose2D: Layer, InputGradientOptional {
         return (channelMajorInput.data, count * plane)
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func beginBackward(_ dy: Tensor) -> Tensor {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        let (n, _) = inputLayout.batchAndChannels(x.shape)
+        outputGrad = dy
         inputGrad.resize(x.shape)
         if usesDirectKernel {
-            // The direct kernel reads dy whole: apply the fused ReLU's mask in one pass first.
-            var dy = dy
-            if fusedReLU && !outputGradientMasked {
-                maskedGrad.resize(dy.shape)
-                vl_relu_backward(output.data, dy.data, maskedGrad.data, dy.count)
-                dy = maskedGrad
-            }
-            let (h, w) = (g.inHeight, g.inWidth)
-            for plane in 0..<(n * outputChannels) {
-                bias.grad.data[plane % outputChannels] += vl_sum(dy.data + plane * h * w, h * w)
-            }
-            scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, h, w)])
-            vl_deconv3x3s1_backward(
-                x.data, dy.data, n, inputChannels, outputChannels, h, w, weight.value.data,
-                weight.grad.data, computesInputGradient ? inputGrad.data : nil, masksInputGradient ? 1 : 0,
-                scratch.data)
-            return inputGrad
-        }
-        let outPlanes = outputLayout.planes(batch: n, channels: outputChannels, plane: g.inPlane)
-        weightGrad.begin(rows: inputChannels, columns: g.patchSize)
-        defer { weightGrad.finish(into: weight.grad.data) }
-        for (start, count) in tiles(batch: n, rows: g.patchSize, plane: g.outPlane) {
-            let cols = count * g.outPlane
-            col.resize([g.patchSize, cols])
-            // dcol = im2col(dy * (y > 0)), with db += the channel sums of the masked dy in the same pass.
-            let offset = start * outPlanes.image
-            im2col(
-                dy.data + offset, batch: count, g, planes: outPlanes, into: col.data,
-                mask: fusedReLU && !outputGradientMasked ? output.data + offset : nil, biasGrad: bias.grad.data)
-            let (xs, ldx) = channelMajorTile(x, batch: n, start: start, count: count)
-            // dW [C, O*k*k] += X [C, n*P] * dcol^T
-            weightGrad.add(a: xs, lda: ldx, b: col.data, ldb: cols, k: cols)
-            guard computesInputGradient else { continue }
-            // dX [C, n*P] = W [C, O*k*k] * dcol: into dx's own columns when it is channel-major, else
-            // into the (no longer needed) X tile, then back to NCHW.
-            let (dxs, lddx) =
-                inputLayout == .channelMajor ? (inputGrad.data + start * g.outPlane, n * g.outPlane) : (xs, ldx)
-            BLAS.gemm(
-                m: inputChannels, n: cols, k: g.patchSize,
-                a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: dxs, ldc: lddx)
-            if inputLayout == .nchw {
-                let at = start * inputChannels * g.outPlane
-                channelMajorToBatch(
-                    dxs, batch: count, channels: inputChannels, plane: g.outPlane, bias: nil,
-                    into: inputGrad.data + at)
-                if masksInputGradient {
-                    let size = count * inputChannels * g.outPlane
-                    vl_relu_mask_rows(x.data + at, size, inputGrad.data + at, size, 1, size)
-                }
-            } else if masksInputGradient {
-                vl_relu_mask_rows(xs, ldx, dxs, lddx, inputChannels, cols)
-            }
+            if fusedReLU && !outputGradientMasked { maskedGrad.resize(dy.shape) }
+            tilesLeft = batch
+        } else {
+            weightGrad.begin(rows: inputChannels, columns: g.patchSize)
         }
         return inputGrad
+    }
+
+    public func backward(images: Range<Int>) {
+        guard let g = geometry, let x = input, var dy = outputGrad else {
+            preconditionFailure("\(name).backward(images:) before beginBackward")
+        }
+        let (start, count) = (images.lowerBound, images.count)
+        if usesDirectKernel {
+            let (c, o, h, w) = (inputChannels, outputChannels, g.inHeight, g.inWidth)
+            let (xOffset, yOffset, size) = (start * c * h * w, start * o * h * w, count * o * h * w)
+            // The direct kernel reads dy whole: apply the fused ReLU's mask in one pass first.
+            if fusedReLU && !outputGradientMasked {
+                vl_relu_backward(output.data + yOffset, dy.data + yOffset, maskedGrad.data + yOffset, size)
+                dy = maskedGrad
+            }
+            for plane in 0..<(count * o) {
+                bias.grad.data[plane % o] += vl_sum(dy.data + yOffset + plane * h * w, h * w)
+            }
+            let tile = Int32((tilesLeft == batch ? VL_TILE_FIRST : 0) | (count == tilesLeft ? VL_TILE_LAST : 0))
+            tilesLeft -= count
+            vl_deconv3x3s1_backward(
+                x.data + xOffset, dy.data + yOffset, count, c, o, h, w, weight.value.data, weight.grad.data,
+                computesInputGradient ? inputGrad.data + xOffset : nil, masksInputGradient ? 1 : 0, tile, scratch.data)
+            return
+        }
+        let outPlanes = outputLayout.planes(batch: batch, channels: outputChannels, plane: g.inPlane)
+        let cols = count * g.outPlane
+        col.resize([g.patchSize, cols])
+        // dcol = im2col(dy * (y > 0)), with db += the channel sums of the masked dy in the same pass.
+        let offset = start * outPlanes.image
+        im2col(
+            dy.data + offset, batch: count, g, planes: outPlanes, into: col.data,
+            mask: fusedReLU && !outputGradientMasked ? output.data + offset : nil, biasGrad: bias.grad.data)
+        let (xs, ldx) = channelMajorTile(x, batch: batch, start: start, count: count)
+        // dW [C, O*k*k] += X [C, n*P] * dcol^T
+        weightGrad.add(a: xs, lda: ldx, b: col.data, ldb: cols, k: cols)
+        guard computesInputGradient else { return }
+        // dX [C, n*P] = W [C, O*k*k] * dcol: into dx's own columns when it is channel-major, else
+        // into the (no longer needed) X tile, then back to NCHW.
+        let (dxs, lddx) =
+            inputLayout == .channelMajor ? (inputGrad.data + start * g.outPlane, batch * g.outPlane) : (xs, ldx)
+        BLAS.gemm(
+            m: inputChannels, n: cols, k: g.patchSize,
+            a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: dxs, ldc: lddx)
+        if inputLayout == .nchw {
+            let at = start * inputChannels * g.outPlane
+            channelMajorToBatch(
+                dxs, batch: count, channels: inputChannels, plane: g.outPlane, bias: nil,
+                into: inputGrad.data + at)
+            if masksInputGradient {
+                let size = count * inputChannels * g.outPlane
+                vl_relu_mask_rows(x.data + at, size, inputGrad.data + at, size, 1, size)
+            }
+        } else if masksInputGradient {
+            vl_relu_mask_rows(xs, ldx, dxs, lddx, inputChannels, cols)
+        }
+    }
+
+    public func endBackward() {
+        if !usesDirectKernel { weightGrad.finish(into: weight.grad.data) }
+        outputGrad = nil
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int {

@@ -42,3 +42,40 @@ extension Layer {
 public protocol InputGradientOptional: Layer {
     var computesInputGradient: Bool { get set }
 }
+
+/// A layer whose batch passes run as tiles of images, so that `Sequential` can interleave two such
+/// layers tile by tile (`Sequential(name:_:fusingTiles:)`): the lower layer takes each tile of the
+/// upper one's output, and the upper one each tile of its output gradient, while it is in cache.
+///
+/// A pass is `begin`, then calls for consecutive tiles that cover the batch in order, then (for
+/// backward) `endBackward`. Outputs and input gradients are per image, whatever the tiles; a direct
+/// kernel also sums its weight gradient image by image across the calls, but the GEMM path sums it
+/// per tile: `Sequential` runs a fused pair in the finer of the two layers' own tilings.
+public protocol TiledLayer: Layer {
+    /// Starts a forward pass over x; returns the output, which `forward(images:)` fills.
+    func beginForward(_ x: Tensor) -> Tensor
+    func forward(images: Range<Int>)
+    /// Starts the backward pass for dy; returns dx, which `backward(images:)` fills. Each tile of
+    /// dy must be final when that tile's call comes.
+    func beginBackward(_ dy: Tensor) -> Tensor
+    func backward(images: Range<Int>)
+    /// Adds what the tiles summed to the parameters' gradients.
+    func endBackward()
+    /// The tiles this layer would take the current batch in on its own (after `beginForward`).
+    var batchTiles: [Range<Int>] { get }
+}
+
+extension TiledLayer {
+    public func forward(_ x: Tensor) -> Tensor {
+        let y = beginForward(x)
+        for tile in batchTiles { forward(images: tile) }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let dx = beginBackward(dy)
+        for tile in batchTiles { backward(images: tile) }
+        endBackward()
+        return dx
+    }
+}

@@ -12,9 +12,24 @@ public final class Sequential: Layer {
     /// When set, every layer's forward and backward time is added to it.
     public var profiler: Profiler?
 
-    public init(name: String, _ layers: [Layer]) {
+    /// Fused runs of layers by the index of their first layer.
+    private let fused: [Int: [TiledLayer]]
+
+    /// `fusingTiles`: runs of adjacent layers whose passes go interleaved tile by tile
+    /// (`TiledLayer`), so that each tile handed from one layer to the next is still in cache.
+    public init(name: String, _ layers: [Layer], fusingTiles runs: [[TiledLayer]] = []) {
         self.name = name
         self.layers = layers
+        var fused: [Int: [TiledLayer]] = [:]
+        var taken = Set<Int>()
+        for run in runs {
+            guard let i = layers.firstIndex(where: { $0 === run.first }), run.count > 1, i + run.count <= layers.count,
+                zip(run, layers[i...]).allSatisfy({ $0 === $1 }), taken.isDisjoint(with: i..<(i + run.count))
+            else { preconditionFailure("\(name): the fused layers are not a run of adjacent layers of their own") }
+            fused[i] = run
+            taken.formUnion(i..<(i + run.count))
+        }
+        self.fused = fused
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
@@ -25,35 +40,61 @@ public final class Sequential: Layer {
     }
 
     public func forward(_ x: Tensor) -> Tensor {
-        var h = x
-        for layer in layers {
-            if let profiler {
-                let t0 = monotonicSeconds()
-                let g0 = BLAS.gemmSeconds
-                h = layer.forward(h)
-                profiler.add(
-                    "\(name).\(layer.name)", forward: monotonicSeconds() - t0, forwardGEMM: BLAS.gemmSeconds - g0)
+        var (h, i) = (x, 0)
+        while i < layers.count {
+            if let run = fused[i] {
+                for layer in run { h = timed(layer, .forward) { layer.beginForward(h) } }
+                for tile in finestTiles(run) {
+                    for layer in run { timed(layer, .forward) { layer.forward(images: tile) } }
+                }
+                i += run.count
             } else {
-                h = layer.forward(h)
+                let layer = layers[i]
+                h = timed(layer, .forward) { layer.forward(h) }
+                i += 1
             }
         }
         return h
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        var g = dy
-        for layer in layers.reversed() {
-            if let profiler {
-                let t0 = monotonicSeconds()
-                let g0 = BLAS.gemmSeconds
-                g = layer.backward(g)
-                profiler.add(
-                    "\(name).\(layer.name)", backward: monotonicSeconds() - t0, backwardGEMM: BLAS.gemmSeconds - g0)
+        var (g, i) = (dy, layers.count - 1)
+        while i >= 0 {
+            if let (first, run) = fused.first(where: { $0.key + $0.value.count - 1 == i }) {
+                for layer in run.reversed() { g = timed(layer, .backward) { layer.beginBackward(g) } }
+                for tile in finestTiles(run) {
+                    for layer in run.reversed() { timed(layer, .backward) { layer.backward(images: tile) } }
+                }
+                for layer in run.reversed() { timed(layer, .backward) { layer.endBackward() } }
+                i = first - 1
             } else {
-                g = layer.backward(g)
+                let layer = layers[i]
+                g = timed(layer, .backward) { layer.backward(g) }
+                i -= 1
             }
         }
         return g
+    }
+
+    /// The finest of the run's own tilings (a direct kernel takes the batch as one tile).
+    private func finestTiles(_ run: [TiledLayer]) -> [Range<Int>] {
+        run.map(\.batchTiles).max { $0.count < $1.count } ?? []
+    }
+
+    private enum Pass { case forward, backward }
+
+    /// body(), its wall time and sgemm time added to the layer's profile entry when profiling.
+    @discardableResult
+    private func timed<R>(_ layer: Layer, _ pass: Pass, _ body: () -> R) -> R {
+        guard let profiler else { return body() }
+        let (t0, g0) = (monotonicSeconds(), BLAS.gemmSeconds)
+        let result = body()
+        let (t, g) = (monotonicSeconds() - t0, BLAS.gemmSeconds - g0)
+        switch pass {
+        case .forward: profiler.add("\(name).\(layer.name)", forward: t, forwardGEMM: g)
+        case .backward: profiler.add("\(name).\(layer.name)", backward: t, backwardGEMM: g)
+        }
+        return result
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int {

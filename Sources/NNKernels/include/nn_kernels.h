@@ -7,6 +7,12 @@
 // always runs the same code and gives the same bits.
 #include <stddef.h>
 
+/// Which tile of a batch a backward call takes (`tile` below). The weight gradients are summed in
+/// scratch across the calls, image by image: the first call starts the sums, the last adds them to
+/// dweight (and dbias), so that a batch in tiles gives the same bits as in one call (VL_TILE_WHOLE).
+/// Between the first and the last call the scratch must be left alone.
+enum { VL_TILE_FIRST = 1, VL_TILE_LAST = 2, VL_TILE_WHOLE = 3 };
+
 /// Scratch floats `vl_deconv3x3s1_*` need for planes of h x w.
 size_t vl_deconv3x3s1_scratch(long c, long o, long h, long w);
 
@@ -18,9 +24,10 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
 /// The backward pass for input x [n, c, h, w] and dy [n, o, h, w]: dweight [c, o, 3, 3] += the
 /// weight gradient, and dx [n, c, h, w] = the input gradient (overwritten; skipped when dx is
 /// NULL), times (x > 0) when mask_dx != 0 (the ReLU that produced x). One pass over dy: each
-/// image's dy is shifted into the nine tap planes once for both.
+/// image's dy is shifted into the nine tap planes once for both. `tile`: VL_TILE_*.
 void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
-                             const float *weight, float *dweight, float *dx, int mask_dx, float *scratch);
+                             const float *weight, float *dweight, float *dx, int mask_dx, int tile,
+                             float *scratch);
 
 /// Scratch floats `vl_conv3x3s2_*` need: a 3x3 stride-2 "same" convolution whose input is exactly
 /// twice its output (no leading padding), for few input channels (the encoder's 1 -> 32 layer).
@@ -32,9 +39,9 @@ void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long 
                           const float *weight, const float *bias, int relu, float *y, float *scratch);
 
 /// dweight [o, c, 3, 3] += and dbias [o] += the gradients for dy [n, o, oh, ow], with dy first
-/// multiplied by (y > 0) when y is given (a fused ReLU).
+/// multiplied by (y > 0) when y is given (a fused ReLU). `tile`: VL_TILE_*.
 void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *y, long n, long c, long o,
-                                  long oh, long ow, float *dweight, float *dbias, float *scratch);
+                                  long oh, long ow, float *dweight, float *dbias, int tile, float *scratch);
 
 #endif
 
