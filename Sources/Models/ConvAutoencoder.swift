@@ -50,9 +50,9 @@ public enum ConvNetwork: AutoencoderNetwork {
         // read their outputs again.
         ConvTranspose2D.handOverReLUMask(from: deconv1, to: deconv2)
         ConvTranspose2D.handOverReLUMask(from: deconv2, to: deconv3)
-        // deconv3 takes each tile of deconv2's output, and deconv2 each tile of its output gradient,
-        // in cache.
+        // The three run tile by tile (deconv2's tiles of four images): each takes the tile of its
+        // input, and in backward of its output gradient, that the layer before just wrote, in cache.
         return Sequential(
-            name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3], fusingTiles: [[deconv2, deconv3]])
+            name: "decoder", [dense, unflatten, deconv1, deconv2, deconv3], fusingTiles: [[deconv1, deconv2, deconv3]])
     }
 }
