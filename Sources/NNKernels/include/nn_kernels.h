@@ -104,6 +104,13 @@ float vl_sum(const float *p, long count);
 void vl_adam_update(float *params, const float *g, float *m, float *v, long count,
                     float alpha, float beta1, float beta2, float epsilon);
 
+/// The Bernoulli cross-entropy from logits, max(l, 0) - l x + log(1 + e^-|l|), summed over each of
+/// n images' per_image pixels: the sums into per_image_loss (may be NULL), grad_scale (sigmoid(l) - x)
+/// into gradient (may be NULL). Returns the mean over the images. Vectorised, without fused
+/// multiply-adds: the same bits at every vector width.
+double vl_bce_with_logits(const float *logits, const float *targets, long n, long per_image, double *per_image_loss,
+                          float *gradient, float grad_scale);
+
 /// This thread's floating-point control bits (x86-64: MXCSR's, without its exception flags), to
 /// restore or to copy to another thread.
 unsigned vl_fp_mode(void);
