@@ -172,13 +172,13 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
     /// Posterior parameters for a batch: mu [N, d] and logvar [N, d] (nil for the AE, whose
     /// code is `mu`). The returned tensors belong to the model and are overwritten by its next call.
     public func encode(_ x: Tensor) -> (mu: Tensor, logVar: Tensor?) {
-        let hidden = encoder.forward(x)
+        let hidden = encoder.forward(x, keepingActivations: false)
         let mu = zMean.forward(hidden)
         return (mu, zLogVar?.forward(hidden))
     }
 
     /// Decoder logits [N, 1, H, W] for codes z [N, d].
-    public func decode(_ z: Tensor) -> Tensor { decoder.forward(z) }
+    public func decode(_ z: Tensor) -> Tensor { decoder.forward(z, keepingActivations: false) }
 
     /// Per-image loss parts of a batch without updating anything. VAEs draw one z per image from
     /// `noise`; per-image recon and KL (nats) are written to the given arrays.
@@ -213,7 +213,7 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
             kl.update(repeating: 0, count: n)
             code = mu
         }
-        let logits = decoder.forward(code)
+        let logits = decode(code)
         config.likelihood.negativeLogLikelihood(
             logits: logits.data, targets: x.data, batch: n, perImage: config.pixels, perImageLoss: recon)
     }

@@ -38,6 +38,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     private var geometry: ConvGeometry?
     private var input: Tensor?
     private var batch = 0
+    private var pass = TilePass(batch: 0, maxTile: 0)  // of the last forward
     private var outputGrad: Tensor?  // dy, during a backward pass
     private var tilesLeft = 0  // images the direct kernel's backward has still to take
     private let col = Tensor(zeros: [0])  // [C*k*k, n*P] for one tile
@@ -60,21 +61,25 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     }
 
     public func outputShape(for inputShape: [Int]) -> [Int] {
-        let g = ConvGeometry.same(
-            channels: inputChannels, height: inputShape[2], width: inputShape[3],
-            kernel: kernelSize, stride: stride)
+        let g = geometry(forInput: inputShape)
         return [inputShape[0], outputChannels, g.outHeight, g.outWidth]
     }
 
-    public func beginForward(_ x: Tensor) -> Tensor {
+    private func geometry(forInput shape: [Int]) -> ConvGeometry {
+        ConvGeometry.same(
+            channels: inputChannels, height: shape[2], width: shape[3], kernel: kernelSize, stride: stride)
+    }
+
+    public func beginForward(_ x: Tensor, _ pass: TilePass?) -> Tensor {
         precondition(
             x.shape.count == 4 && x.shape[1] == inputChannels,
             "\(name): expected input [N, \(inputChannels), H, W], got \(x.shape)")
-        let g = ConvGeometry.same(
-            channels: inputChannels, height: x.shape[2], width: x.shape[3],
-            kernel: kernelSize, stride: stride)
-        (geometry, input, batch) = (g, x, x.shape[0])
-        output.resize([batch, outputChannels, g.outHeight, g.outWidth])
+        let pass = pass ?? TilePass(batch: x.shape[0], maxTile: x.shape[0])
+        precondition(
+            x.shape[0] == (pass.localInput ? pass.maxTile : pass.batch), "\(name): x \(x.shape) is not \(pass)")
+        let g = geometry(forInput: x.shape)
+        (geometry, input, batch, self.pass) = (g, x, pass.batch, pass)
+        output.resize([pass.localOutput ? pass.maxTile : pass.batch, outputChannels, g.outHeight, g.outWidth])
         if usesDirectKernel(g) {
             scratch.resize([vl_conv3x3s2_scratch(inputChannels, outputChannels, g.outHeight, g.outWidth)])
         }
@@ -82,17 +87,18 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     }
 
     /// The GEMM path's tiles; the direct kernels go image by image: one tile.
-    public var batchTiles: [Range<Int>] {
-        guard let g = geometry else { return [] }
-        return backwardIsDirect(g) ? [0..<batch] : tiles(batch: batch, rows: g.patchSize, plane: g.outPlane)
+    public func batchTiles(forInput shape: [Int]) -> [Range<Int>] {
+        let g = geometry(forInput: shape)
+        return backwardIsDirect(g) ? [0..<shape[0]] : tiles(batch: shape[0], rows: g.patchSize, plane: g.outPlane)
     }
 
     public func forward(images: Range<Int>) {
         guard let g = geometry, let x = input else {
             preconditionFailure("\(name).forward(images:) before beginForward")
         }
-        let (start, count) = (images.lowerBound, images.count)
-        let (xs, ys) = (x.data + start * inputChannels * g.inPlane, output.data + start * outputChannels * g.outPlane)
+        let count = images.count
+        let xs = x.data + pass.input(images).start * inputChannels * g.inPlane
+        let ys = output.data + pass.output(images).start * outputChannels * g.outPlane
         if usesDirectKernel(g) {
             vl_conv3x3s2_forward(
                 xs, count, inputChannels, outputChannels, g.outHeight, g.outWidth, weight.value.data,
@@ -116,6 +122,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
 
     public func beginBackward(_ dy: Tensor) -> Tensor {
         guard let g = geometry else { preconditionFailure("\(name).backward before forward") }
+        precondition(!pass.localInput && !pass.localOutput, "\(name): backward after a forward that kept one tile")
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         outputGrad = dy
         inputGrad.resize([batch, inputChannels, g.inHeight, g.inWidth])

@@ -63,6 +63,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     private let scratch = Tensor(zeros: [0])  // the direct kernel's planes and lanes
     private var input: Tensor?
     private var batch = 0
+    private var pass = TilePass(batch: 0, maxTile: 0)  // of the last forward
     private var outputGrad: Tensor?  // dy, during a backward pass
     private var tilesLeft = 0  // images the direct kernel's backward has still to take
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
@@ -101,14 +102,19 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
             batch: n, channels: outputChannels, height: inputShape[2] * stride, width: inputShape[3] * stride)
     }
 
-    public func beginForward(_ x: Tensor) -> Tensor {
+    public func beginForward(_ x: Tensor, _ pass: TilePass?) -> Tensor {
         let (n, channels) = x.shape.count == 4 ? inputLayout.batchAndChannels(x.shape) : (0, -1)
         precondition(
             channels == inputChannels,
             "\(name): expected a 4-D \(inputLayout) input of \(inputChannels) channels, got \(x.shape)")
+        let pass = pass ?? TilePass(batch: n, maxTile: n)
+        precondition(n == (pass.localInput ? pass.maxTile : pass.batch), "\(name): x \(x.shape) is not \(pass)")
         let g = adjointGeometry(height: x.shape[2], width: x.shape[3])
-        (geometry, input, batch) = (g, x, n)
-        output.resize(outputShape(for: x.shape))
+        (geometry, input, batch, self.pass) = (g, x, pass.batch, pass)
+        output.resize(
+            outputLayout.shape(
+                batch: pass.localOutput ? pass.maxTile : pass.batch, channels: outputChannels,
+                height: g.inHeight, width: g.inWidth))
         if usesDirectKernel {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
         }
@@ -116,34 +122,36 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     }
 
     /// The GEMM path's tiles (see `Conv2D`); the direct kernel goes image by image: one tile.
-    public var batchTiles: [Range<Int>] {
-        guard let g = geometry, !usesDirectKernel else { return [0..<batch] }
-        return tiles(batch: batch, rows: g.patchSize, plane: g.outPlane)
+    public func batchTiles(forInput shape: [Int]) -> [Range<Int>] {
+        let (n, _) = inputLayout.batchAndChannels(shape)
+        if usesDirectKernel { return [0..<n] }
+        let g = adjointGeometry(height: shape[2], width: shape[3])
+        return tiles(batch: n, rows: g.patchSize, plane: g.outPlane)
     }
 
     public func forward(images: Range<Int>) {
         guard let g = geometry, let x = input else {
             preconditionFailure("\(name).forward(images:) before beginForward")
         }
-        let (start, count) = (images.lowerBound, images.count)
+        let (inTile, outTile, count) = (pass.input(images), pass.output(images), images.count)
         if usesDirectKernel {
             let (c, image) = (inputChannels, g.inPlane)
             vl_deconv3x3s1_forward(
-                x.data + start * c * image, count, c, outputChannels, g.inHeight, g.inWidth,
-                weight.value.data, bias.value.data, fusedReLU ? 1 : 0, output.data + start * outputChannels * image,
-                scratch.data)
+                x.data + inTile.start * c * image, count, c, outputChannels, g.inHeight, g.inWidth,
+                weight.value.data, bias.value.data, fusedReLU ? 1 : 0,
+                output.data + outTile.start * outputChannels * image, scratch.data)
             return
         }
-        let outPlanes = outputLayout.planes(batch: batch, channels: outputChannels, plane: g.inPlane)
+        let outPlanes = outputLayout.planes(batch: outTile.batch, channels: outputChannels, plane: g.inPlane)
         let cols = count * g.outPlane
         col.resize([g.patchSize, cols])
-        let (xs, ldx) = channelMajorTile(x, batch: batch, start: start, count: count)
+        let (xs, ldx) = channelMajorTile(x, batch: inTile.batch, start: inTile.start, count: count)
         // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
         BLAS.gemm(
             transA: true, m: g.patchSize, n: cols, k: inputChannels,
             a: weight.value.data, lda: g.patchSize, b: xs, ldb: ldx, c: col.data, ldc: cols)
         col2im(
-            col.data, batch: count, g, into: output.data + start * outPlanes.image, planes: outPlanes,
+            col.data, batch: count, g, into: output.data + outTile.start * outPlanes.image, planes: outPlanes,
             bias: bias.value.data, relu: fusedReLU)
     }
 
@@ -163,6 +171,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
 
     public func beginBackward(_ dy: Tensor) -> Tensor {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
+        precondition(!pass.localInput && !pass.localOutput, "\(name): backward after a forward that kept one tile")
         precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
         outputGrad = dy
         inputGrad.resize(x.shape)

@@ -43,38 +43,65 @@ public protocol InputGradientOptional: Layer {
     var computesInputGradient: Bool { get set }
 }
 
-/// A layer whose batch passes run as tiles of images, so that `Sequential` can interleave two such
-/// layers tile by tile (`Sequential(name:_:fusingTiles:)`): the lower layer takes each tile of the
-/// upper one's output, and the upper one each tile of its output gradient, while it is in cache.
+/// A layer whose batch passes run as tiles of images, so that `Sequential` can interleave a run of
+/// such layers tile by tile (`Sequential(name:_:fusingTiles:)`): each layer takes each tile of
+/// the layer before's output (and, backward, of the layer after's input gradient) while it is in
+/// cache.
 ///
 /// A pass is `begin`, then calls for consecutive tiles that cover the batch in order, then (for
 /// backward) `endBackward`. Outputs and input gradients are per image, whatever the tiles; a direct
 /// kernel also sums its weight gradient image by image across the calls, but the GEMM path sums it
-/// per tile: `Sequential` runs a fused pair in the finer of the two layers' own tilings.
+/// per tile: `Sequential` runs a fused run in the finest of its layers' own tilings.
 public protocol TiledLayer: Layer {
-    /// Starts a forward pass over x; returns the output, which `forward(images:)` fills.
-    func beginForward(_ x: Tensor) -> Tensor
+    /// Starts a forward pass over x; returns the output, which `forward(images:)` fills. `pass`
+    /// says which of the two hold one tile only (nil: x is the whole batch, and so is the output).
+    func beginForward(_ x: Tensor, _ pass: TilePass?) -> Tensor
     func forward(images: Range<Int>)
     /// Starts the backward pass for dy; returns dx, which `backward(images:)` fills. Each tile of
-    /// dy must be final when that tile's call comes.
+    /// dy must be final when that tile's call comes. Not after a forward pass that kept one tile.
     func beginBackward(_ dy: Tensor) -> Tensor
     func backward(images: Range<Int>)
     /// Adds what the tiles summed to the parameters' gradients.
     func endBackward()
-    /// The tiles this layer would take the current batch in on its own (after `beginForward`).
-    var batchTiles: [Range<Int>] { get }
+    /// The tiles this layer takes a batch of input of this shape in on its own.
+    func batchTiles(forInput shape: [Int]) -> [Range<Int>]
+}
+
+/// One forward pass of a fused run as its layer sees it. In an inference pass (nothing reads the
+/// activations later) the layers inside the run hand each other one tile at a time, in buffers of
+/// `maxTile` images that stay in cache, instead of whole-batch tensors: a tile-local buffer holds
+/// the current tile from its first image (a channel-major one as [C, tile, H, W]).
+public struct TilePass: Sendable {
+    /// Images in the whole pass, and in its largest tile.
+    public var batch: Int, maxTile: Int
+    /// x holds the current tile only; the output does.
+    public var localInput: Bool, localOutput: Bool
+
+    public init(batch: Int, maxTile: Int, localInput: Bool = false, localOutput: Bool = false) {
+        (self.batch, self.maxTile, self.localInput, self.localOutput) = (batch, maxTile, localInput, localOutput)
+    }
+
+    /// Where the current tile starts in x, and the batch size x's layout is laid out for.
+    func input(_ tile: Range<Int>) -> (start: Int, batch: Int) {
+        localInput ? (0, tile.count) : (tile.lowerBound, batch)
+    }
+
+    /// The same for the output.
+    func output(_ tile: Range<Int>) -> (start: Int, batch: Int) {
+        localOutput ? (0, tile.count) : (tile.lowerBound, batch)
+    }
 }
 
 extension TiledLayer {
     public func forward(_ x: Tensor) -> Tensor {
-        let y = beginForward(x)
-        for tile in batchTiles { forward(images: tile) }
+        let y = beginForward(x, nil)
+        for tile in batchTiles(forInput: x.shape) { forward(images: tile) }
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         let dx = beginBackward(dy)
-        for tile in batchTiles { backward(images: tile) }
+        for tile in batchTiles(forInput: dx.shape) { backward(images: tile) }
         endBackward()
         return dx
     }

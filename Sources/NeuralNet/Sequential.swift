@@ -12,8 +12,9 @@ public final class Sequential: Layer {
     /// When set, every layer's forward and backward time is added to it.
     public var profiler: Profiler?
 
-    /// Fused runs of layers by the index of their first layer.
+    /// Fused runs of layers by the index of their first layer, and the tiles of their last forward.
     private let fused: [Int: [TiledLayer]]
+    private var runTiles: [Int: [Range<Int>]] = [:]
 
     /// `fusingTiles`: runs of adjacent layers whose passes go interleaved tile by tile
     /// (`TiledLayer`), so that each tile handed from one layer to the next is still in cache.
@@ -39,14 +40,15 @@ public final class Sequential: Layer {
         layers.flatMap { layer in layer.parameters.map { ("\(name).\(layer.name).\($0.name)", $0) } }
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    public func forward(_ x: Tensor) -> Tensor { forward(x, keepingActivations: true) }
+
+    /// With `keepingActivations` false, an inference pass (no backward follows): inside a fused run
+    /// the layers hand each other one tile at a time (`TilePass`), in buffers that stay in cache.
+    public func forward(_ x: Tensor, keepingActivations: Bool) -> Tensor {
         var (h, i) = (x, 0)
         while i < layers.count {
             if let run = fused[i] {
-                for layer in run { h = timed(layer, .forward) { layer.beginForward(h) } }
-                for tile in finestTiles(run) {
-                    for layer in run { timed(layer, .forward) { layer.forward(images: tile) } }
-                }
+                h = forward(run: run, from: i, h, tileLocal: !keepingActivations)
                 i += run.count
             } else {
                 let layer = layers[i]
@@ -57,12 +59,33 @@ public final class Sequential: Layer {
         return h
     }
 
+    /// The run's tiles are the finest of its layers' own; the hand-overs inside the run are
+    /// tile-local when asked.
+    private func forward(run: [TiledLayer], from first: Int, _ x: Tensor, tileLocal: Bool) -> Tensor {
+        var shapes = [x.shape]
+        for layer in run.dropLast() { shapes.append(Sequential.outputShape(of: layer, for: shapes.last!)) }
+        let tiles = zip(run, shapes).map { $0.batchTiles(forInput: $1) }.max { $0.count < $1.count } ?? []
+        runTiles[first] = tiles
+        let (batch, maxTile) = (tiles.last?.upperBound ?? 0, tiles.map(\.count).max() ?? 0)
+        var h = x
+        for (j, layer) in run.enumerated() {
+            let pass = TilePass(
+                batch: batch, maxTile: maxTile, localInput: tileLocal && j > 0,
+                localOutput: tileLocal && j < run.count - 1)
+            h = timed(layer, .forward) { layer.beginForward(h, pass) }
+        }
+        for tile in tiles {
+            for layer in run { timed(layer, .forward) { layer.forward(images: tile) } }
+        }
+        return h
+    }
+
     public func backward(_ dy: Tensor) -> Tensor {
         var (g, i) = (dy, layers.count - 1)
         while i >= 0 {
             if let (first, run) = fused.first(where: { $0.key + $0.value.count - 1 == i }) {
                 for layer in run.reversed() { g = timed(layer, .backward) { layer.beginBackward(g) } }
-                for tile in finestTiles(run) {
+                for tile in runTiles[first] ?? [] {
                     for layer in run.reversed() { timed(layer, .backward) { layer.backward(images: tile) } }
                 }
                 for layer in run.reversed() { timed(layer, .backward) { layer.endBackward() } }
@@ -74,11 +97,6 @@ public final class Sequential: Layer {
             }
         }
         return g
-    }
-
-    /// The finest of the run's own tilings (a direct kernel takes the batch as one tile).
-    private func finestTiles(_ run: [TiledLayer]) -> [Range<Int>] {
-        run.map(\.batchTiles).max { $0.count < $1.count } ?? []
     }
 
     private enum Pass { case forward, backward }

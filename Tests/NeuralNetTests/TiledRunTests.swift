@@ -6,7 +6,7 @@ struct TiledRunTests {
     /// Runs a whole forward and backward pass through `begin`, the given tiles and `endBackward`.
     static func tiled(_ layer: TiledLayer, _ x: Tensor, _ dy: Tensor, tiles: [Range<Int>]) -> (y: [Float], dx: [Float])
     {
-        let y = layer.beginForward(x)
+        let y = layer.beginForward(x, nil)
         for tile in tiles { layer.forward(images: tile) }
         let dx = layer.beginBackward(dy)
         for tile in tiles { layer.backward(images: tile) }
@@ -84,6 +84,21 @@ struct TiledRunTests {
                 #expect(same, "the gradient of \(name)")
             }
         }
+    }
+
+    /// An inference pass, whose layers hand each other one tile at a time inside the run (the last
+    /// tile, of 5 images, smaller than the buffers), gives the output bits of the pass that keeps
+    /// every activation; and a training pass after it is whole again.
+    @Test func inferencePassHandsOverTilesWithTheSameBits() {
+        let x = randomTensor([30, 8, 3, 3], seed: 70)
+        let (network, reference) = (Self.decoder(fused: true), Self.decoder(fused: false))
+        let y = reference.forward(x).array
+        #expect(network.forward(x, keepingActivations: false).array == y)
+        #expect(network.forward(x, keepingActivations: false).shape == [30, 1, 12, 12])
+        #expect(network.forward(x).array == y)
+        let dy = randomTensor([30, 1, 12, 12], seed: 71)
+        let dx = reference.backward(dy).array
+        #expect(maxAbsDiff(network.backward(dy).array, dx) <= 1e-5 * (dx.map(abs).max() ?? 0))
     }
 
     /// A second batch through the same fused network (smaller, so the tiles change) gives the
