@@ -39,6 +39,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     private var input: Tensor?
     private var batch = 0
     private var pass = TilePass(batch: 0, maxTile: 0)  // of the last forward
+    private var gradientPass = TilePass(batch: 0, maxTile: 0)  // of the backward pass under way
     private var outputGrad: Tensor?  // dy, during a backward pass
     private var tilesLeft = 0  // images the direct kernel's backward has still to take
     private let col = Tensor(zeros: [0])  // [C*k*k, n*P] for one tile
@@ -120,12 +121,17 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     /// True when the backward pass runs the direct kernel (it has no input gradient).
     private func backwardIsDirect(_ g: ConvGeometry) -> Bool { usesDirectKernel(g) && !computesInputGradient }
 
-    public func beginBackward(_ dy: Tensor) -> Tensor {
+    public func beginBackward(_ dy: Tensor, _ pass: TilePass?) -> Tensor {
         guard let g = geometry else { preconditionFailure("\(name).backward before forward") }
-        precondition(!pass.localInput && !pass.localOutput, "\(name): backward after a forward that kept one tile")
-        precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        outputGrad = dy
-        inputGrad.resize([batch, inputChannels, g.inHeight, g.inWidth])
+        precondition(
+            !self.pass.localInput && !self.pass.localOutput, "\(name): backward after a forward that kept one tile")
+        let pass = pass ?? TilePass(batch: batch, maxTile: batch)
+        let dyBatch = pass.localOutput ? pass.maxTile : batch
+        precondition(
+            pass.batch == batch && dy.shape == [dyBatch] + output.shape.dropFirst(),
+            "\(name): dy \(dy.shape) does not match output \(output.shape) (\(pass))")
+        (outputGrad, gradientPass) = (dy, pass)
+        inputGrad.resize([pass.localInput ? pass.maxTile : batch, inputChannels, g.inHeight, g.inWidth])
         if backwardIsDirect(g) {
             tilesLeft = batch
         } else {
@@ -141,11 +147,12 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         let (start, count) = (images.lowerBound, images.count)
         let xs = x.data + start * inputChannels * g.inPlane
         let offset = start * outputChannels * g.outPlane
+        let dys = dy.data + gradientPass.output(images).start * outputChannels * g.outPlane
         if backwardIsDirect(g) {
             let tile = Int32((tilesLeft == batch ? VL_TILE_FIRST : 0) | (count == tilesLeft ? VL_TILE_LAST : 0))
             tilesLeft -= count
             vl_conv3x3s2_backward_weight(
-                xs, dy.data + offset, fusedReLU ? output.data + offset : nil, count, inputChannels, outputChannels,
+                xs, dys, fusedReLU ? output.data + offset : nil, count, inputChannels, outputChannels,
                 g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, tile, scratch.data)
             return
         }
@@ -154,7 +161,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         product.resize([outputChannels, cols])
         im2col(xs, batch: count, g, into: col.data)
         maskedBatchToChannelMajor(
-            dy.data + offset, output: fusedReLU ? output.data + offset : nil, batch: count,
+            dys, output: fusedReLU ? output.data + offset : nil, batch: count,
             channels: outputChannels, plane: g.outPlane, into: product.data, biasGrad: bias.grad.data)
         // dW [O, Ckk] += dY [O, n*P] * col^T
         weightGrad.add(a: product.data, lda: cols, b: col.data, ldb: cols, k: cols)
@@ -163,7 +170,9 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         BLAS.gemm(
             transA: true, m: g.patchSize, n: cols, k: outputChannels,
             a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
-        col2im(col.data, batch: count, g, into: inputGrad.data + start * inputChannels * g.inPlane)
+        col2im(
+            col.data, batch: count, g,
+            into: inputGrad.data + gradientPass.input(images).start * inputChannels * g.inPlane)
     }
 
     public func endBackward() {

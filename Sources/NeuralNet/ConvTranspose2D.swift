@@ -64,6 +64,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     private var input: Tensor?
     private var batch = 0
     private var pass = TilePass(batch: 0, maxTile: 0)  // of the last forward
+    private var gradientPass = TilePass(batch: 0, maxTile: 0)  // of the backward pass under way
     private var outputGrad: Tensor?  // dy, during a backward pass
     private var tilesLeft = 0  // images the direct kernel's backward has still to take
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
@@ -169,12 +170,15 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         return (channelMajorInput.data, count * plane)
     }
 
-    public func beginBackward(_ dy: Tensor) -> Tensor {
+    public func beginBackward(_ dy: Tensor, _ pass: TilePass?) -> Tensor {
         guard let g = geometry, let x = input else { preconditionFailure("\(name).backward before forward") }
-        precondition(!pass.localInput && !pass.localOutput, "\(name): backward after a forward that kept one tile")
-        precondition(dy.shape == output.shape, "\(name): dy \(dy.shape) does not match output \(output.shape)")
-        outputGrad = dy
-        inputGrad.resize(x.shape)
+        precondition(
+            !self.pass.localInput && !self.pass.localOutput, "\(name): backward after a forward that kept one tile")
+        let pass = pass ?? TilePass(batch: batch, maxTile: batch)
+        let dyShape = pass.localOutput ? outputShape(for: tileShape(x.shape, pass.maxTile)) : output.shape
+        precondition(pass.batch == batch && dy.shape == dyShape, "\(name): dy \(dy.shape) does not match \(dyShape)")
+        (outputGrad, gradientPass) = (dy, pass)
+        inputGrad.resize(pass.localInput ? tileShape(x.shape, pass.maxTile) : x.shape)
         if usesDirectKernel {
             if fusedReLU && !outputGradientMasked { maskedGrad.resize(dy.shape) }
             tilesLeft = batch
@@ -184,37 +188,41 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         return inputGrad
     }
 
+    /// shape (in `inputLayout`) with its batch dimension set to n.
+    private func tileShape(_ shape: [Int], _ n: Int) -> [Int] {
+        inputLayout.shape(batch: n, channels: inputChannels, height: shape[2], width: shape[3])
+    }
+
     public func backward(images: Range<Int>) {
         guard let g = geometry, let x = input, var dy = outputGrad else {
             preconditionFailure("\(name).backward(images:) before beginBackward")
         }
         let (start, count) = (images.lowerBound, images.count)
+        let (dxTile, dyTile) = (gradientPass.input(images), gradientPass.output(images))
         if usesDirectKernel {
             let (c, o, h, w) = (inputChannels, outputChannels, g.inHeight, g.inWidth)
-            let (xOffset, yOffset, size) = (start * c * h * w, start * o * h * w, count * o * h * w)
+            let (yOffset, dyOffset, size) = (start * o * h * w, dyTile.start * o * h * w, count * o * h * w)
             // The direct kernel reads dy whole: apply the fused ReLU's mask in one pass first.
             if fusedReLU && !outputGradientMasked {
-                vl_relu_backward(output.data + yOffset, dy.data + yOffset, maskedGrad.data + yOffset, size)
+                vl_relu_backward(output.data + yOffset, dy.data + dyOffset, maskedGrad.data + dyOffset, size)
                 dy = maskedGrad
             }
             for plane in 0..<(count * o) {
-                bias.grad.data[plane % o] += vl_sum(dy.data + yOffset + plane * h * w, h * w)
+                bias.grad.data[plane % o] += vl_sum(dy.data + dyOffset + plane * h * w, h * w)
             }
             let tile = Int32((tilesLeft == batch ? VL_TILE_FIRST : 0) | (count == tilesLeft ? VL_TILE_LAST : 0))
             tilesLeft -= count
             vl_deconv3x3s1_backward(
-                x.data + xOffset, dy.data + yOffset, count, c, o, h, w, weight.value.data, weight.grad.data,
-                computesInputGradient ? inputGrad.data + xOffset : nil, masksInputGradient ? 1 : 0, tile, scratch.data)
+                x.data + start * c * h * w, dy.data + dyOffset, count, c, o, h, w, weight.value.data,
+                weight.grad.data, computesInputGradient ? inputGrad.data + dxTile.start * c * h * w : nil,
+                masksInputGradient ? 1 : 0, tile, scratch.data)
             return
         }
-        let outPlanes = outputLayout.planes(batch: batch, channels: outputChannels, plane: g.inPlane)
         let cols = count * g.outPlane
         col.resize([g.patchSize, cols])
         // dcol = im2col(dy * (y > 0)), with db += the channel sums of the masked dy in the same pass.
-        let offset = start * outPlanes.image
-        im2col(
-            dy.data + offset, batch: count, g, planes: outPlanes, into: col.data,
-            mask: fusedReLU && !outputGradientMasked ? output.data + offset : nil, biasGrad: bias.grad.data)
+        let tile = outputGradientTile(dy, images, dyTile)
+        im2col(tile.dy, batch: count, g, planes: tile.planes, into: col.data, mask: tile.mask, biasGrad: bias.grad.data)
         let (xs, ldx) = channelMajorTile(x, batch: batch, start: start, count: count)
         // dW [C, O*k*k] += X [C, n*P] * dcol^T
         weightGrad.add(a: xs, lda: ldx, b: col.data, ldb: cols, k: cols)
@@ -222,22 +230,43 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         // dX [C, n*P] = W [C, O*k*k] * dcol: into dx's own columns when it is channel-major, else
         // into the (no longer needed) X tile, then back to NCHW.
         let (dxs, lddx) =
-            inputLayout == .channelMajor ? (inputGrad.data + start * g.outPlane, batch * g.outPlane) : (xs, ldx)
+            inputLayout == .channelMajor
+            ? (inputGrad.data + dxTile.start * g.outPlane, dxTile.batch * g.outPlane) : (xs, ldx)
         BLAS.gemm(
             m: inputChannels, n: cols, k: g.patchSize,
             a: weight.value.data, lda: g.patchSize, b: col.data, ldb: cols, c: dxs, ldc: lddx)
         if inputLayout == .nchw {
-            let at = start * inputChannels * g.outPlane
+            let (at, size) = (dxTile.start * inputChannels * g.outPlane, count * inputChannels * g.outPlane)
             channelMajorToBatch(
-                dxs, batch: count, channels: inputChannels, plane: g.outPlane, bias: nil,
-                into: inputGrad.data + at)
+                dxs, batch: count, channels: inputChannels, plane: g.outPlane, bias: nil, into: inputGrad.data + at)
             if masksInputGradient {
-                let size = count * inputChannels * g.outPlane
-                vl_relu_mask_rows(x.data + at, size, inputGrad.data + at, size, 1, size)
+                vl_relu_mask_rows(x.data + start * inputChannels * g.outPlane, size, inputGrad.data + at, size, 1, size)
             }
         } else if masksInputGradient {
             vl_relu_mask_rows(xs, ldx, dxs, lddx, inputChannels, cols)
         }
+    }
+
+    /// im2col's input for the tile: dy, and y as the fused ReLU's mask when this layer applies it
+    /// (im2col multiplies as it reads); a channel-major tile-local dy, laid out unlike y, is masked
+    /// into `maskedGrad` first.
+    private func outputGradientTile(_ dy: Tensor, _ images: Range<Int>, _ dyTile: (start: Int, batch: Int)) -> (
+        dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?, planes: vl_planes
+    ) {
+        let plane = geometry!.inPlane
+        let (dyPlanes, yPlanes) = (
+            outputLayout.planes(batch: dyTile.batch, channels: outputChannels, plane: plane),
+            outputLayout.planes(batch: batch, channels: outputChannels, plane: plane)
+        )
+        let dys = UnsafePointer(dy.data + dyTile.start * dyPlanes.image)
+        guard fusedReLU && !outputGradientMasked else { return (dys, nil, dyPlanes) }
+        let y = UnsafePointer(output.data + images.lowerBound * yPlanes.image)
+        if dyPlanes.channel == yPlanes.channel { return (dys, y, dyPlanes) }
+        let (rows, cols) = (outputChannels, dyPlanes.channel)
+        maskedGrad.resize([rows * cols])
+        maskedGrad.data.update(from: dys, count: rows * cols)
+        vl_relu_mask_rows(y, yPlanes.channel, maskedGrad.data, cols, rows, cols)
+        return (UnsafePointer(maskedGrad.data), nil, dyPlanes)
     }
 
     public func endBackward() {

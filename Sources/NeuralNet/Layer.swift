@@ -58,8 +58,9 @@ public protocol TiledLayer: Layer {
     func beginForward(_ x: Tensor, _ pass: TilePass?) -> Tensor
     func forward(images: Range<Int>)
     /// Starts the backward pass for dy; returns dx, which `backward(images:)` fills. Each tile of
-    /// dy must be final when that tile's call comes. Not after a forward pass that kept one tile.
-    func beginBackward(_ dy: Tensor) -> Tensor
+    /// dy must be final when that tile's call comes. `pass`: which of dx (input) and dy (output)
+    /// hold one tile only (nil: neither). Not after a forward pass that kept one tile.
+    func beginBackward(_ dy: Tensor, _ pass: TilePass?) -> Tensor
     func backward(images: Range<Int>)
     /// Adds what the tiles summed to the parameters' gradients.
     func endBackward()
@@ -67,14 +68,15 @@ public protocol TiledLayer: Layer {
     func batchTiles(forInput shape: [Int]) -> [Range<Int>]
 }
 
-/// One forward pass of a fused run as its layer sees it. In an inference pass (nothing reads the
-/// activations later) the layers inside the run hand each other one tile at a time, in buffers of
-/// `maxTile` images that stay in cache, instead of whole-batch tensors: a tile-local buffer holds
-/// the current tile from its first image (a channel-major one as [C, tile, H, W]).
+/// One pass of a fused run as its layer sees it. Inside the run the layers hand each other one tile
+/// at a time, in buffers of `maxTile` images that stay in cache, instead of whole-batch tensors,
+/// wherever nothing else reads them: the gradients of every backward pass, and the activations of
+/// an inference pass (a forward no backward follows). A tile-local buffer holds the current tile
+/// from its first image (a channel-major one as [C, tile, H, W]).
 public struct TilePass: Sendable {
     /// Images in the whole pass, and in its largest tile.
     public var batch: Int, maxTile: Int
-    /// x holds the current tile only; the output does.
+    /// x (backward: dx) holds the current tile only; the output (backward: dy) does.
     public var localInput: Bool, localOutput: Bool
 
     public init(batch: Int, maxTile: Int, localInput: Bool = false, localOutput: Bool = false) {
@@ -100,7 +102,7 @@ extension TiledLayer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let dx = beginBackward(dy)
+        let dx = beginBackward(dy, nil)
         for tile in batchTiles(forInput: dx.shape) { backward(images: tile) }
         endBackward()
         return dx

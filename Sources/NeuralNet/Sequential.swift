@@ -84,8 +84,14 @@ public final class Sequential: Layer {
         var (g, i) = (dy, layers.count - 1)
         while i >= 0 {
             if let (first, run) = fused.first(where: { $0.key + $0.value.count - 1 == i }) {
-                for layer in run.reversed() { g = timed(layer, .backward) { layer.beginBackward(g) } }
-                for tile in runTiles[first] ?? [] {
+                let tiles = runTiles[first] ?? []
+                let (batch, maxTile) = (tiles.last?.upperBound ?? 0, tiles.map(\.count).max() ?? 0)
+                for (j, layer) in run.enumerated().reversed() {
+                    let pass = TilePass(
+                        batch: batch, maxTile: maxTile, localInput: j > 0, localOutput: j < run.count - 1)
+                    g = timed(layer, .backward) { layer.beginBackward(g, pass) }
+                }
+                for tile in tiles {
                     for layer in run.reversed() { timed(layer, .backward) { layer.backward(images: tile) } }
                 }
                 for layer in run.reversed() { timed(layer, .backward) { layer.endBackward() } }

@@ -8,7 +8,7 @@ struct TiledRunTests {
     {
         let y = layer.beginForward(x, nil)
         for tile in tiles { layer.forward(images: tile) }
-        let dx = layer.beginBackward(dy)
+        let dx = layer.beginBackward(dy, nil)
         for tile in tiles { layer.backward(images: tile) }
         layer.endBackward()
         return (y.array, dx.array)
@@ -50,25 +50,32 @@ struct TiledRunTests {
 
     /// A decoder's tail: deconv1 (64 channels, channel-major hand-over) -> deconv2 -> deconv3
     /// (direct), ReLU masks handed over, 30 images: deconv2 takes them in tiles of 25 and 5,
-    /// deconv1 alone in one of 30.
-    static func decoder(fused: Bool) -> Sequential {
+    /// deconv1 alone in one of 30. Without `handOver` each layer applies its own ReLU's mask: to a
+    /// tile-local dy in the fused run (channel-major for deconv1).
+    static func decoder(fused: Bool, handOver: Bool = true) -> Sequential {
         let d1 = ConvTranspose2D(name: "d1", inputChannels: 8, outputChannels: 64, kernelSize: 3, stride: 2)
         let d2 = ConvTranspose2D(name: "d2", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2)
         let d3 = ConvTranspose2D(name: "d3", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
         (d1.fusedReLU, d2.fusedReLU) = (true, true)
         (d1.outputLayout, d2.inputLayout) = (.channelMajor, .channelMajor)
-        ConvTranspose2D.handOverReLUMask(from: d1, to: d2)
-        ConvTranspose2D.handOverReLUMask(from: d2, to: d3)
+        if handOver {
+            ConvTranspose2D.handOverReLUMask(from: d1, to: d2)
+            ConvTranspose2D.handOverReLUMask(from: d2, to: d3)
+        }
         for (i, layer) in [d1, d2, d3].enumerated() { randomizeParameters(layer, seed: 60 + UInt64(i)) }
         return Sequential(name: "decoder", [d1, d2, d3], fusingTiles: fused ? [[d1, d2, d3]] : [])
     }
 
-    /// The fused run computes what the layers one after another compute: the same bits for the
-    /// output and for deconv2's and deconv3's gradients (their own tilings are kept); deconv1, now
-    /// in deconv2's tiles, sums its weight gradient in two parts instead of one (float rounding).
-    @Test func fusedRunMatchesTheLayersOneByOne() {
+    /// The fused run computes what the layers one after another compute, its gradients handed over
+    /// tile-local: the same bits for the output and for deconv2's and deconv3's gradients (their own
+    /// tilings are kept); deconv1, now in deconv2's tiles, sums its weight gradient in two parts
+    /// instead of one (float rounding). With the masks handed over or applied by their own layers.
+    @Test(arguments: [true, false])
+    func fusedRunMatchesTheLayersOneByOne(handOver: Bool) {
         let x = randomTensor([30, 8, 3, 3], seed: 64)
-        let (plain, fused) = (Self.decoder(fused: false), Self.decoder(fused: true))
+        let (plain, fused) = (
+            Self.decoder(fused: false, handOver: handOver), Self.decoder(fused: true, handOver: handOver)
+        )
         let y = plain.forward(x)
         #expect(fused.forward(x).array == y.array)
         let dy = randomTensor(y.shape, seed: 65)
