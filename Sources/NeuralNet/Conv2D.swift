@@ -41,7 +41,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     private var pass = TilePass(batch: 0, maxTile: 0)  // of the last forward
     private var gradientPass = TilePass(batch: 0, maxTile: 0)  // of the backward pass under way
     private var outputGrad: Tensor?  // dy, during a backward pass
-    private var tilesLeft = 0  // images the direct kernel's backward has still to take
+    private var directTiles = DirectKernelTiles()
     private let col = Tensor(zeros: [0])  // [C*k*k, n*P] for one tile
     private let product = Tensor(zeros: [0])  // [O, n*P] for one tile: forward result, then dY
     private let output = Tensor(zeros: [0])
@@ -133,7 +133,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         (outputGrad, gradientPass) = (dy, pass)
         inputGrad.resize([pass.localInput ? pass.maxTile : batch, inputChannels, g.inHeight, g.inWidth])
         if backwardIsDirect(g) {
-            tilesLeft = batch
+            directTiles.begin(batch: batch)
         } else {
             weightGrad.begin(rows: outputChannels, columns: g.patchSize)
         }
@@ -149,8 +149,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         let offset = start * outputChannels * g.outPlane
         let dys = dy.data + gradientPass.output(images).start * outputChannels * g.outPlane
         if backwardIsDirect(g) {
-            let tile = Int32((tilesLeft == batch ? VL_TILE_FIRST : 0) | (count == tilesLeft ? VL_TILE_LAST : 0))
-            tilesLeft -= count
+            let tile = directTiles.next(count)
             vl_conv3x3s2_backward_weight(
                 xs, dys, fusedReLU ? output.data + offset : nil, count, inputChannels, outputChannels,
                 g.outHeight, g.outWidth, weight.grad.data, bias.grad.data, tile, scratch.data)

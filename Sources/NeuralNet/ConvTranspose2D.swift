@@ -66,7 +66,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     private var pass = TilePass(batch: 0, maxTile: 0)  // of the last forward
     private var gradientPass = TilePass(batch: 0, maxTile: 0)  // of the backward pass under way
     private var outputGrad: Tensor?  // dy, during a backward pass
-    private var tilesLeft = 0  // images the direct kernel's backward has still to take
+    private var directTiles = DirectKernelTiles()
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
     private let col = Tensor(zeros: [0])  // [O*k*k, n*P] for one tile
     private let output = Tensor(zeros: [0])
@@ -181,7 +181,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         inputGrad.resize(pass.localInput ? tileShape(x.shape, pass.maxTile) : x.shape)
         if usesDirectKernel {
             if fusedReLU && !outputGradientMasked { maskedGrad.resize(dy.shape) }
-            tilesLeft = batch
+            directTiles.begin(batch: batch)
         } else {
             weightGrad.begin(rows: inputChannels, columns: g.patchSize)
         }
@@ -210,8 +210,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
             for plane in 0..<(count * o) {
                 bias.grad.data[plane % o] += vl_sum(dy.data + dyOffset + plane * h * w, h * w)
             }
-            let tile = Int32((tilesLeft == batch ? VL_TILE_FIRST : 0) | (count == tilesLeft ? VL_TILE_LAST : 0))
-            tilesLeft -= count
+            let tile = directTiles.next(count)
             vl_deconv3x3s1_backward(
                 x.data + start * c * h * w, dy.data + dyOffset, count, c, o, h, w, weight.value.data,
                 weight.grad.data, computesInputGradient ? inputGrad.data + dxTile.start * c * h * w : nil,

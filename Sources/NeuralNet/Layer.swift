@@ -1,3 +1,5 @@
+import NNKernels
+
 /// A trainable tensor with its gradient. `name` is local to its layer ("weight", "bias");
 /// models prefix it with the layer path ("encoder.conv1.weight").
 public final class Parameter {
@@ -106,5 +108,19 @@ extension TiledLayer {
         for tile in batchTiles(forInput: dx.shape) { backward(images: tile) }
         endBackward()
         return dx
+    }
+}
+
+/// Where a direct kernel's backward call falls in its batch's tiles (`VL_TILE_*`): the kernel
+/// starts its weight-gradient sums on the first call and adds them to the gradient on the last.
+struct DirectKernelTiles {
+    private var batch = 0, left = 0
+
+    mutating func begin(batch: Int) { (self.batch, left) = (batch, batch) }
+
+    /// The flags for the next call, of `count` images.
+    mutating func next(_ count: Int) -> Int32 {
+        defer { left -= count }
+        return Int32((left == batch ? VL_TILE_FIRST : 0) | (count == left ? VL_TILE_LAST : 0))
     }
 }
