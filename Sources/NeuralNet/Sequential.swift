@@ -66,12 +66,9 @@ public final class Sequential: Layer {
         for layer in run.dropLast() { shapes.append(Sequential.outputShape(of: layer, for: shapes.last!)) }
         let tiles = zip(run, shapes).map { $0.batchTiles(forInput: $1) }.max { $0.count < $1.count } ?? []
         runTiles[first] = tiles
-        let (batch, maxTile) = (tiles.last?.upperBound ?? 0, tiles.map(\.count).max() ?? 0)
         var h = x
         for (j, layer) in run.enumerated() {
-            let pass = TilePass(
-                batch: batch, maxTile: maxTile, localInput: tileLocal && j > 0,
-                localOutput: tileLocal && j < run.count - 1)
+            let pass = Self.pass(tiles, layer: j, of: run.count, tileLocal: tileLocal)
             h = timed(layer, .forward) { layer.beginForward(h, pass) }
         }
         for tile in tiles {
@@ -85,10 +82,8 @@ public final class Sequential: Layer {
         while i >= 0 {
             if let (first, run) = fused.first(where: { $0.key + $0.value.count - 1 == i }) {
                 let tiles = runTiles[first] ?? []
-                let (batch, maxTile) = (tiles.last?.upperBound ?? 0, tiles.map(\.count).max() ?? 0)
                 for (j, layer) in run.enumerated().reversed() {
-                    let pass = TilePass(
-                        batch: batch, maxTile: maxTile, localInput: j > 0, localOutput: j < run.count - 1)
+                    let pass = Self.pass(tiles, layer: j, of: run.count, tileLocal: true)
                     g = timed(layer, .backward) { layer.beginBackward(g, pass) }
                 }
                 for tile in tiles {
@@ -103,6 +98,13 @@ public final class Sequential: Layer {
             }
         }
         return g
+    }
+
+    /// Layer j of a run of `count` over `tiles`: its hand-overs inside the run tile-local when asked.
+    private static func pass(_ tiles: [Range<Int>], layer j: Int, of count: Int, tileLocal: Bool) -> TilePass {
+        TilePass(
+            batch: tiles.last?.upperBound ?? 0, maxTile: tiles.map(\.count).max() ?? 0,
+            localInput: tileLocal && j > 0, localOutput: tileLocal && j < count - 1)
     }
 
     private enum Pass { case forward, backward }
