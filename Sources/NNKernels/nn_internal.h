@@ -8,27 +8,16 @@
 #define VL_CLONES
 #endif
 
-// Before a loop whose pointers never overlap, so that it vectorises without runtime checks (it
-// writes several rows of one buffer, which the compiler cannot tell apart).
-#if defined(__clang__)
-#define VL_NO_ALIAS _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
-#define VL_NO_ALIAS _Pragma("GCC ivdep")
-#else
-#define VL_NO_ALIAS
-#endif
+// 16 and 8 floats, loaded and stored unaligned; each target clone lowers them to its own registers.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int v16i __attribute__((vector_size(64), aligned(4)));
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
-/// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
-/// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
-static inline void vl_split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
-                                   long phase_stride) {
-    const long iw = 2 * ow;
-    for (long m = 0; m < oh; m++) {
-        for (long p = 0; p < 2; p++) {
-            const float *row = src + (2 * m + p) * iw;
-            float *e = phases + (2 * p) * phase_stride + m * ow, *od = e + phase_stride;
-            for (long q = 0; q < ow; q++) { e[q] = row[2 * q]; od[q] = row[2 * q + 1]; }
-        }
-    }
-}
+// Macros, not functions: a 64-byte vector crossing a call would change the ABI per clone.
+#define load16(p) (*(const v16 *)(p))
+#define store16(p, v) (*(v16 *)(p) = (v))
+#define splat16(s) ((v16){0} + (s))
+#define load16i(p) (*(const v16i *)(p))
+#define store8(p, v) (*(v8 *)(p) = (v))
+
 #endif

@@ -4,16 +4,6 @@
 
 #include "nn_internal.h"
 
-// 16 floats, loaded and stored unaligned; each target clone lowers it to its own registers.
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int v16i __attribute__((vector_size(64), aligned(4)));
-
-// Macros, not functions: a 64-byte vector crossing a call would change the ABI per clone.
-#define load16(p) (*(const v16 *)(p))
-#define store16(p, v) (*(v16 *)(p) = (v))
-#define splat16(s) ((v16){0} + (s))
-#define load16i(p) (*(const v16i *)(p))
-
 // The nine taps of a 3x3 "same" kernel move a plane by d = (ki - 1) * w + (kj - 1) in flat
 // (row-major) index. A shift by kj - 1 = +-1 also wraps the last column of one row onto the first
 // of the next: those positions are masked off.
@@ -26,6 +16,20 @@ typedef int v16i __attribute__((vector_size(64), aligned(4)));
 //   masked (the im2col of dy, dcol [9, hw]); dW [c, 9] += X * dcol^T takes two input channels at
 //   a time, and dX [c, hw] = W [c, 9] * dcol holds two vectors of all nine taps in registers
 //   while it sweeps the c channels.
+
+/// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
+/// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
+static inline void vl_split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
+                                   long phase_stride) {
+    const long iw = 2 * ow;
+    for (long m = 0; m < oh; m++) {
+        for (long p = 0; p < 2; p++) {
+            const float *row = src + (2 * m + p) * iw;
+            float *e = phases + (2 * p) * phase_stride + m * ow, *od = e + phase_stride;
+            for (long q = 0; q < ow; q++) { e[q] = row[2 * q]; od[q] = row[2 * q + 1]; }
+        }
+    }
+}
 
 /// p rounded up to a 64-byte boundary (scratch sizes include the 16 floats this may skip).
 static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }

@@ -3,14 +3,14 @@
 
 #include "nn_internal.h"
 
+// The fast paths' geometry: 3x3, stride 2, no leading padding, rows of up to 16 output pixels.
 static inline int stride2_fast(const vl_geometry *g) {
     return g->kernel == 3 && g->stride == 2 && g->pad_top == 0 && g->pad_left == 0
-        && g->in_h == 2 * g->out_h && g->in_w == 2 * g->out_w;
+        && g->in_h == 2 * g->out_h && g->in_w == 2 * g->out_w && g->out_w <= 16;
 }
 
 size_t vl_layout_scratch(const vl_geometry *g) {
-    // one (masked) input plane, four phase planes, two masks
-    return (size_t)(g->in_h * g->in_w + 6 * g->out_h * g->out_w + 16);
+    return (size_t)(g->in_h * g->in_w);  // one masked input plane
 }
 
 // The sum in 16 lanes, combined in a fixed order (the same bits on every clone).
@@ -67,28 +67,54 @@ static inline long plane_channel(vl_planes planes, long n, long channels, long i
 
 // --- im2col ---------------------------------------------------------------------------------
 
-// The nine rows of one channel plane for a 3x3 stride-2 kernel with no leading padding: the
-// plane is split into its four phases ph[p][q][m][l] = x[2m + p][2l + q], and row (ki, kj) is
-// phase (ki % 2, kj % 2) shifted by (ki / 2, kj / 2) rows / columns, zero past the edge.
-static inline void im2col_plane_stride2(const float *restrict src, const vl_geometry *g, float *restrict dst0,
-                                        long cols, float *restrict phases) {
-    const long oh = g->out_h, ow = g->out_w, plane = oh * ow;
-    vl_split_phases(src, oh, ow, phases, plane);
-    for (long ki = 0; ki < 3; ki++) {
-        for (long kj = 0; kj < 3; kj++) {
-            const float *ph = phases + (2 * (ki % 2) + kj % 2) * plane;
-            const long a = ki / 2, sh = kj / 2;
-            float *dst = dst0 + (ki * 3 + kj) * cols;
-            const long valid = (oh - a) * ow;   // rows that exist after the shift
-            if (sh == 0) {
-                memcpy(dst, ph + a * ow, (size_t)valid * sizeof(float));
-            } else {
-                memcpy(dst, ph + a * ow + 1, (size_t)(valid - 1) * sizeof(float));
-                for (long m = 0; m < oh - a; m++) dst[m * ow + ow - 1] = 0;  // column 2l + 2 past the edge
+// Whole vectors are stored at row offsets that are not multiples of 16: each store may run past
+// the values it owns into floats that a later store of the same pass writes. Where nothing later
+// writes them (the end of a col row or of the output), STORE_EXACT writes only its n lanes.
+#define STORE_EXACT(p, v, n)                                \
+    do {                                                    \
+        const __typeof__(v) v_ = (v);                       \
+        for (long l_ = 0; l_ < (n); l_++) (p)[l_] = v_[l_]; \
+    } while (0)
+
+// The nine rows of one channel plane of 2 oh x 2 ow pixels (ow <= 16) for a 3x3 stride-2 kernel
+// with no leading padding, straight from the input rows: row (ki, kj)[m ow + l] = x[2m + ki][2l + kj],
+// 0 past the edge. Input row r = 2m + p, split into its even (e), odd (o) and next-even (e1)
+// columns, is row (p, kj) at m and, when p = 0, row (2, kj) at m - 1. Columns [0, end) of the col
+// rows from dst0 on may be written (beyond that, only exactly); input past `limit` is not read.
+static inline void im2col_plane_stride2(const float *restrict src, long oh, long ow, float *restrict dst0, long cols,
+                                        long end, const float *limit) {
+    const long iw = 2 * ow, lanes = ow <= 8 ? 8 : 16;
+    v16i last;  // e1's lane ow - 1 is column 2 ow: past the edge
+    for (int l = 0; l < 16; l++) last[l] = l < ow - 1 ? -1 : 0;
+    float *d[9];
+    for (int k = 0; k < 9; k++) d[k] = dst0 + k * cols;
+    float padded[32];
+    for (long r = 0; r < 2 * oh; r++) {
+        const float *row = src + r * iw;
+        if (row + 32 > limit) {  // the two loads below would read past it
+            memset(padded, 0, sizeof padded);
+            memcpy(padded, row, (size_t)iw * sizeof(float));
+            row = padded;
+        }
+        const v16 a = load16(row), b = load16(row + 16);
+        const v16 e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const v16 o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        const v16 e1 = (v16)(
+            (v16i)__builtin_shufflevector(a, b, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 0) & last);
+        const v16 taps[3] = {e, o, e1};
+        const long m = r / 2, p = r % 2;
+        for (long ki = p; ki <= 2; ki += 2) {
+            if (ki == 2 && m == 0) break;
+            const long at = (m - ki / 2) * ow;
+            for (int kj = 0; kj < 3; kj++) {
+                float *t = d[3 * ki + kj] + at;
+                if (at + lanes > end) STORE_EXACT(t, taps[kj], ow);
+                else if (lanes == 8) store8(t, __builtin_shufflevector(taps[kj], taps[kj], 0, 1, 2, 3, 4, 5, 6, 7));
+                else store16(t, taps[kj]);
             }
-            memset(dst + valid, 0, (size_t)(plane - valid) * sizeof(float));
         }
     }
+    for (int kj = 0; kj < 3; kj++) memset(d[6 + kj] + (oh - 1) * ow, 0, (size_t)ow * sizeof(float));
 }
 
 static inline void im2col_plane_general(const float *restrict src, const vl_geometry *g, float *restrict dst0,
@@ -122,18 +148,20 @@ void vl_im2col(const float *x, long n, const vl_geometry *g, vl_planes planes, f
     const long in_plane = g->in_h * g->in_w, plane = g->out_h * g->out_w, cols = n * plane;
     const long kk = g->kernel * g->kernel;
     const int fast = stride2_fast(g);
-    float *masked = scratch, *phases = scratch + in_plane;
+    const float *end = x + (n - 1) * planes.image + (g->channels - 1) * planes.channel + in_plane;
     for (long i = 0; i < n * g->channels; i++) {
         const long b = plane_image(planes, n, g->channels, i), c = plane_channel(planes, n, g->channels, i);
         const long at = b * planes.image + c * planes.channel;
-        const float *src = x + at;
+        const float *src = x + at, *limit = end;
         if (mask_y) {
-            relu_mask(mask_y + at, src, masked, in_plane);
-            src = masked;
+            relu_mask(mask_y + at, src, scratch, in_plane);
+            src = scratch;
+            limit = scratch + in_plane;
         }
         if (bias_grad) bias_grad[c] += sum16(src, in_plane);
         float *dst = col + c * kk * cols + b * plane;
-        if (fast) im2col_plane_stride2(src, g, dst, cols, phases);
+        // col rows run through the images in order: past this image's columns, a later one writes
+        if (fast) im2col_plane_stride2(src, g->out_h, g->out_w, dst, cols, cols - b * plane, limit);
         else im2col_plane_general(src, g, dst, cols);
     }
 }
@@ -148,42 +176,56 @@ static inline void finish_plane(float *restrict d, long count, float bias, int r
     }
 }
 
-// The adjoint of im2col_plane_stride2. Output pixel (2m + p, 2l + q) is phase (p, q) at (m, l):
-// the sum, from zero and in tap order, of the rows (ki, kj) with ki % 2 = p and kj % 2 = q, row
-// (ki, kj) read ki / 2 rows and kj / 2 columns back (flat index P - (ki / 2) ow - kj / 2). Reads
-// before the row's start are masked to +0 (`masks`), which leaves the sum unchanged: a sum that
-// starts at +0 is never -0. Each phase is summed in one pass, then interleaved with the bias and
-// ReLU into the output.
+// v + bias, then max(., 0) when relu (NaN -> 0, as `relu_mask`). A macro: see nn_internal.h.
+#define BIAS_RELU16(v, bias, relu)                            \
+    ({                                                        \
+        const v16 u_ = (v) + splat16(bias);                   \
+        (relu) ? (v16)((v16i)u_ & (u_ > splat16(0))) : u_;    \
+    })
+
+// The adjoint of im2col_plane_stride2, straight into the output rows. Output pixel (2m + p, 2l + q)
+// is phase (p, q) at (m, l): the sum, from zero and in tap order, of col rows (ki, kj) with
+// ki % 2 = p and kj % 2 = q, row (ki, kj) read ki / 2 rows and kj / 2 columns back. Reads before
+// a row's start are masked to +0, which leaves the sum unchanged (a sum that starts at +0 is
+// never -0). Then bias and ReLU, and the two phases of each output row interleaved. The loads
+// read up to 16 floats past the last image's columns (past col's end: `Tensor` storage has room).
+// `room` floats past the plane are written later in the pass: rows whose whole vectors would run
+// further are stored exactly.
 static inline void col2im_plane_stride2(const float *restrict src0, long cols, const vl_geometry *g,
-                                        float *restrict dst, int accumulate, float bias, int relu,
-                                        float *restrict phases, const int *restrict masks) {
-    const long oh = g->out_h, ow = g->out_w, iw = g->in_w, plane = oh * ow;
-    const int *col_ok = masks, *row_ok = masks + plane;  // l > 0, m > 0
+                                        float *restrict dst, float bias, int relu, long room) {
+    const long oh = g->out_h, ow = g->out_w, iw = g->in_w, width = ow <= 8 ? 16 : 32;
+    const long reach = 2 * oh * iw + room;  // rows r with r iw + width <= reach are stored whole
+    const long r_exact = reach >= width ? (reach - width) / iw + 1 : 0;
     const float *t0 = src0, *t1 = t0 + cols, *t2 = t1 + cols, *t3 = t2 + cols, *t4 = t3 + cols;
     const float *t5 = t4 + cols, *t6 = t5 + cols, *t7 = t6 + cols, *t8 = t7 + cols;
-    float *ee = phases, *eo = ee + plane, *oe = eo + plane, *oo = oe + plane;
-    VL_NO_ALIAS
-    for (long f = 0; f < plane; f++) {
-        const float a = t2[f - 1], b = t6[f - ow], c = t8[f - ow - 1], d = t7[f - ow], e = t5[f - 1];
-        ee[f] = (((0.0f + t0[f]) + (col_ok[f] ? a : 0.0f)) + (row_ok[f] ? b : 0.0f)) + ((col_ok[f] & row_ok[f]) ? c : 0.0f);
-        eo[f] = (0.0f + t1[f]) + (row_ok[f] ? d : 0.0f);
-        oe[f] = (0.0f + t3[f]) + (col_ok[f] ? e : 0.0f);
-        oo[f] = 0.0f + t4[f];
-    }
+    v16i col_ok;  // l > 0
+    for (int l = 0; l < 16; l++) col_ok[l] = l > 0 ? -1 : 0;
+    const v16 zero = {0};
     for (long m = 0; m < oh; m++) {
+        const long f = m * ow;
+        const v16i row_ok = (v16i){0} + (m > 0 ? -1 : 0), both = col_ok & row_ok;
+        const v16 ee = (((zero + load16(t0 + f)) + (v16)(load16i(t2 + f - 1) & col_ok))
+                        + (v16)(load16i(t6 + f - ow) & row_ok)) + (v16)(load16i(t8 + f - ow - 1) & both);
+        const v16 eo = (zero + load16(t1 + f)) + (v16)(load16i(t7 + f - ow) & row_ok);
+        const v16 oe = (zero + load16(t3 + f)) + (v16)(load16i(t5 + f - 1) & col_ok);
+        const v16 oo = zero + load16(t4 + f);
         for (long p = 0; p < 2; p++) {
-            const float *e = (p ? oe : ee) + m * ow, *o = (p ? oo : eo) + m * ow;
+            const v16 e = p ? oe : ee, o = p ? oo : eo;
+            const v16 lo = BIAS_RELU16(
+                __builtin_shufflevector(e, o, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), bias, relu);
+            const v16 hi = BIAS_RELU16(
+                __builtin_shufflevector(e, o, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), bias,
+                relu);
             float *row = dst + (2 * m + p) * iw;
-            if (accumulate) {
-                for (long l = 0; l < ow; l++) { row[2 * l] += e[l]; row[2 * l + 1] += o[l]; }
-            } else if (relu) {
-                for (long l = 0; l < ow; l++) {
-                    const float u = e[l] + bias, v = o[l] + bias;
-                    row[2 * l] = u > 0 ? u : 0.0f;
-                    row[2 * l + 1] = v > 0 ? v : 0.0f;
-                }
+            const int whole = 2 * m + p < r_exact;
+            if (ow > 8) {
+                store16(row, lo);
+                if (whole) store16(row + 16, hi);
+                else STORE_EXACT(row + 16, hi, iw - 16);
+            } else if (whole) {
+                store16(row, lo);
             } else {
-                for (long l = 0; l < ow; l++) { row[2 * l] = e[l] + bias; row[2 * l + 1] = o[l] + bias; }
+                STORE_EXACT(row, lo, iw);
             }
         }
     }
@@ -217,25 +259,24 @@ static inline void col2im_plane_general(const float *restrict src0, long cols, c
 
 VL_CLONES
 void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, vl_planes planes, int accumulate,
-               const float *bias, int relu, float *scratch) {
+               const float *bias, int relu) {
     const long in_plane = g->in_h * g->in_w, plane = g->out_h * g->out_w, cols = n * plane;
-    const long kk = g->kernel * g->kernel;
-    const int fast = stride2_fast(g);
-    float *phases = scratch + in_plane;
-    int *masks = (int *)(phases + 4 * plane);  // col_ok, row_ok (see col2im_plane_stride2)
-    if (fast) {
-        for (long f = 0; f < plane; f++) {
-            masks[f] = -(f % g->out_w != 0);
-            masks[plane + f] = -(f >= g->out_w);
-        }
-    }
-    for (long i = 0; i < n * g->channels; i++) {
+    const long kk = g->kernel * g->kernel, count = n * g->channels;
+    const int fast = stride2_fast(g) && !accumulate;
+    for (long i = 0; i < count; i++) {
         const long b = plane_image(planes, n, g->channels, i), c = plane_channel(planes, n, g->channels, i);
         const float *src = col + c * kk * cols + b * plane;
         float *dst = x + b * planes.image + c * planes.channel;
         const float bv = bias ? bias[c] : 0.0f;
-        if (fast) col2im_plane_stride2(src, cols, g, dst, accumulate, bv, relu, phases, masks);
-        else col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
+        if (!fast) {
+            col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
+            continue;
+        }
+        // A whole vector may run into the next plane when the pass writes that one next.
+        const long next = i + 1 < count ? plane_image(planes, n, g->channels, i + 1) * planes.image
+                + plane_channel(planes, n, g->channels, i + 1) * planes.channel : -1;
+        const int followed = next == b * planes.image + c * planes.channel + in_plane;
+        col2im_plane_stride2(src, cols, g, dst, bv, relu, followed ? in_plane : 0);
     }
 }
 

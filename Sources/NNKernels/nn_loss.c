@@ -8,10 +8,6 @@
 // No fused multiply-adds, so that every clone rounds alike (the same bits at every vector width).
 #pragma clang fp contract(off)
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int v16i __attribute__((vector_size(64), aligned(4)));
-
-#define splat16(s) ((v16){0} + (s))
 #define select16(m, a, b) ((v16)(((v16i)(a) & (m)) | ((v16i)(b) & ~(m))))
 
 /// e^x for x <= 0 (x below -86 taken as -86: e^x < 3e-38 either way). x = n ln2 + r, |r| <= ln2/2,

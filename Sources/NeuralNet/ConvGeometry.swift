@@ -45,8 +45,8 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A 3x3 stride-2 convolution whose input is exactly twice its output with no leading
-    /// padding (the reference model's every stride-2 layer): im2col / col2im take a fast path
-    /// through the four stride-2 phases of each plane, with contiguous copies only.
+    /// padding (the reference model's every stride-2 layer): im2col / col2im take a vectorised
+    /// fast path when the output rows are at most 16 pixels wide, and the direct kernels apply.
     public var isEvenStride2Kernel3: Bool {
         kernel == 3 && stride == 2 && padTop == 0 && padLeft == 0 && inHeight == 2 * outHeight
             && inWidth == 2 * outWidth
@@ -115,7 +115,8 @@ public enum ActivationLayout: Hashable, Sendable {
 /// `planes` says where x's (and mask's) planes lie when not NCHW (`ActivationLayout.planes`).
 ///
 /// Each input plane is read once and reused from L1 for all k*k rows; a 3x3 stride-2 kernel with
-/// no leading padding goes through the plane's four phases with contiguous copies only. With
+/// no leading padding splits each input row into its even and odd columns in vector registers
+/// and stores them straight into the three rows they feed. With
 /// `mask` (a fused ReLU's output y), x is first multiplied by (y > 0); with `biasGrad`, the
 /// per-channel sums of that (masked) x are added to it: the bias gradient in the same pass.
 public func im2col(
@@ -131,7 +132,8 @@ public func im2col(
 /// Batched col2im, the adjoint of `im2col`: accumulates col [C*k*k, N*Hout*Wout] into x [N, C, H, W]
 /// (or x's `planes`, as for `im2col`).
 /// `x` is overwritten unless `accumulate` is true; when overwriting, `bias` (per channel) is added
-/// to each finished plane while it is still in L1, then ReLU when `relu`.
+/// to each finished plane while it is still in L1, then ReLU when `relu` (a 3x3 stride-2 kernel:
+/// to each output row as it is summed in registers).
 public func col2im(
     _ col: UnsafePointer<Float>, batch n: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>,
     planes: vl_planes? = nil, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false
@@ -139,7 +141,7 @@ public func col2im(
     precondition(!accumulate || (bias == nil && !relu), "col2im: bias and ReLU apply only when overwriting")
     var geometry = g.c
     let planes = planes ?? g.nchwPlanes
-    g.withScratch { vl_col2im(col, n, &geometry, x, planes, accumulate ? 1 : 0, bias, relu ? 1 : 0, $0) }
+    vl_col2im(col, n, &geometry, x, planes, accumulate ? 1 : 0, bias, relu ? 1 : 0)
 }
 
 /// [N, C, P] -> [C, N*P] (channel-major), used around batched GEMMs.

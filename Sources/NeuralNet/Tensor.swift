@@ -131,8 +131,12 @@ public final class Tensor {
     /// 64-byte aligned storage; buffers of 1 MiB and more are 2 MiB aligned and asked to be
     /// backed by transparent huge pages (im2col / col2im stride through them, and 4 KiB pages
     /// would cost a TLB miss per row).
+    /// Floats of zeroed room past every owned storage's capacity: vector kernels may load a whole
+    /// vector at a tensor's last elements (`vl_col2im` reads up to 16 past its input's end).
+    static let slack = 16
+
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
-        let bytes = max(n, 1) * MemoryLayout<Float>.stride
+        let bytes = (max(n, 1) + slack) * MemoryLayout<Float>.stride
         let huge = bytes >= 1 << 20
         let alignment = huge ? 2 << 20 : 64
         var raw: UnsafeMutableRawPointer?
@@ -144,7 +148,9 @@ public final class Tensor {
         #if os(Linux)
             if huge { _ = madvise(raw, (bytes + alignment - 1) / alignment * alignment, MADV_HUGEPAGE) }
         #endif
-        return raw.bindMemory(to: Float.self, capacity: n)
+        let data = raw.bindMemory(to: Float.self, capacity: max(n, 1) + slack)
+        (data + max(n, 1)).initialize(repeating: 0, count: slack)
+        return data
     }
 
     private static func deallocate(_ p: UnsafeMutablePointer<Float>) { free(UnsafeMutableRawPointer(p)) }

@@ -1,3 +1,4 @@
+import NNKernels
 import NeuralNet
 import Testing
 
@@ -182,9 +183,14 @@ struct ReferenceKernelTests {
 
 @Suite("im2col fast path")
 struct Im2colFastPathTests {
-    /// The stride-2 phase path must agree exactly with the general loops (forced by a geometry
-    /// with the same numbers but not flagged as the fast case: computed by hand here).
-    @Test(arguments: [(2, 3, 4, 4), (1, 2, 14, 14), (3, 1, 6, 10)])
+    /// Shapes (n, c, h, w): output rows of 1 to 16 pixels (the vector path's 8- and 16-lane
+    /// stores), and 18 (the general loops).
+    static let shapes = [
+        (2, 3, 4, 4), (1, 2, 14, 14), (3, 1, 6, 10), (2, 2, 2, 2), (3, 2, 28, 28), (2, 2, 32, 32), (1, 2, 34, 36),
+    ]
+
+    /// The stride-2 path must give every entry its definition (computed by hand here).
+    @Test(arguments: shapes)
     func stride2PathMatchesDirectDefinition(_ shape: (Int, Int, Int, Int)) {
         let (n, c, h, w) = shape
         let g = ConvGeometry.same(channels: c, height: h, width: w, kernel: 3, stride: 2)
@@ -228,7 +234,7 @@ struct Im2colFastPathTests {
 
     /// col2im's stride-2 path gives exactly the sum, from +0 and in (ki, kj) order, of the col
     /// entries that land on each pixel, then + bias and ReLU: the order every run's bits rest on.
-    @Test(arguments: [(2, 3, 4, 4), (1, 2, 14, 14), (3, 1, 6, 10)])
+    @Test(arguments: shapes)
     func stride2Col2imIsTheOrderedSum(_ shape: (Int, Int, Int, Int)) {
         let (n, c, h, w) = shape
         let g = ConvGeometry.same(channels: c, height: h, width: w, kernel: 3, stride: 2)
@@ -263,6 +269,52 @@ struct Im2colFastPathTests {
             }
             #expect(mismatches == 0, "relu: \(relu)")
         }
+    }
+    /// On a tile of a channel-major batch (a fused run's hand-over), im2col reads and col2im writes
+    /// that tile's planes only: the vector stores that run past a plane stay inside the pass, and
+    /// both give what they give on the same images as NCHW.
+    @Test(arguments: [(14, 4), (28, 3), (20, 2)])
+    func stride2PassesOnAChannelMajorTile(_ shape: (Int, Int)) {
+        let (size, c) = shape
+        let (n, start, count) = (5, 2, 2)  // images 2 and 3 of 5
+        let g = ConvGeometry.same(channels: c, height: size, width: size, kernel: 3, stride: 2)
+        let p = size * size
+        let whole = randomTensor([c, n, size, size], seed: 54)
+        let tile = Tensor(zeros: [count, c, size, size])  // the same images, NCHW
+        for b in 0..<count {
+            for ch in 0..<c {
+                for i in 0..<p { tile.data[(b * c + ch) * p + i] = whole.data[(ch * n + start + b) * p + i] }
+            }
+        }
+        let channelMajor = vl_planes(image: p, channel: n * p)  // [C, N, H, W]
+        let cols = count * g.outPlane
+        let sentinel: Float = 7
+        let (expected, got) = (Tensor(zeros: [g.patchSize, cols]), Tensor(zeros: [g.patchSize * cols + 64]))
+        got.data.update(repeating: sentinel, count: got.count)
+        im2col(tile.data, batch: count, g, into: expected.data)
+        im2col(whole.data + start * p, batch: count, g, planes: channelMajor, into: got.data)
+        #expect(Array(got.array[..<expected.count]) == expected.array)
+        #expect(got.array[expected.count...].allSatisfy { $0 == sentinel })
+
+        let col = randomTensor([g.patchSize, cols], seed: 55)
+        let bias = randomTensor([c], seed: 56)
+        let nchw = Tensor(zeros: tile.shape)
+        col2im(col.data, batch: count, g, into: nchw.data, bias: bias.data, relu: true)
+        whole.data.update(repeating: sentinel, count: whole.count)
+        col2im(
+            col.data, batch: count, g, into: whole.data + start * p, planes: channelMajor, bias: bias.data, relu: true)
+        var mismatches = 0
+        for b in 0..<n {
+            for ch in 0..<c {
+                for i in 0..<p {
+                    let value = whole.data[(ch * n + b) * p + i]
+                    let inTile = (start..<(start + count)).contains(b)
+                    let want = inTile ? nchw.data[((b - start) * c + ch) * p + i] : sentinel
+                    if value.bitPattern != want.bitPattern { mismatches += 1 }
+                }
+            }
+        }
+        #expect(mismatches == 0)
     }
 }
 

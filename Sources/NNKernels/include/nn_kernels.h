@@ -47,8 +47,8 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
 
 #ifndef VAELAB_NN_LAYOUT_H
 #define VAELAB_NN_LAYOUT_H
-// The memory passes around the convolution GEMMs: im2col / col2im (batched, with a fast path
-// through the four phases of a 3x3 stride-2 kernel), the permutes between NCHW and
+// The memory passes around the convolution GEMMs: im2col / col2im (batched, with a vectorised
+// fast path for 3x3 stride-2 kernels on planes up to 32 pixels wide), the permutes between NCHW and
 // channel-major [C, N*P], and the bias, ReLU and bias-gradient work fused into them.
 
 /// The geometry of a convolution over one channel plane (see ConvGeometry.swift).
@@ -63,7 +63,7 @@ typedef struct {
     long image, channel;
 } vl_planes;
 
-/// Scratch floats the functions below need for geometry g.
+/// Scratch floats vl_im2col needs for geometry g.
 size_t vl_layout_scratch(const vl_geometry *g);
 
 /// col [C*k*k, n*Hout*Wout] = im2col(x), x's n images laid out as `planes` says (mask_y too). When
@@ -74,9 +74,9 @@ void vl_im2col(const float *x, long n, const vl_geometry *g, vl_planes planes, f
 
 /// x = col2im(col) (+= when accumulate), the adjoint of vl_im2col, x's n images laid out as
 /// `planes` says. Without accumulate, bias[c] (may be NULL) is added to each finished plane and
-/// ReLU applied if relu.
+/// ReLU applied if relu. col is read up to 16 floats past its end (whose values do not matter).
 void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, vl_planes planes, int accumulate,
-               const float *bias, int relu, float *scratch);
+               const float *bias, int relu);
 
 /// [n, c, p] -> [c, n*p].
 void vl_to_channel_major(const float *src, long n, long c, long p, float *dst);
