@@ -19,7 +19,7 @@
 
 /// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
 /// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
-static inline void vl_split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
+static inline void split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
                                    long phase_stride) {
     const long iw = 2 * ow;
     for (long m = 0; m < oh; m++) {
@@ -280,7 +280,7 @@ size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow) {
 static inline void s2_phases(const float *x, long c, long oh, long ow, s2_layout l, float *phases) {
     for (long cc = 0; cc < c; cc++) {
         float *ph = phases + cc * 4 * l.stride;
-        vl_split_phases(x + cc * 4 * l.plane, oh, ow, ph, l.stride);
+        split_phases(x + cc * 4 * l.plane, oh, ow, ph, l.stride);
         for (long k = 0; k < 4; k++) memset(ph + k * l.stride + l.plane, 0, (size_t)(l.stride - l.plane) * sizeof(float));
     }
 }
