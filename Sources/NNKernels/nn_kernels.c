@@ -20,7 +20,7 @@
 /// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
 /// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
 static inline void split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
-                                   long phase_stride) {
+                                long phase_stride) {
     const long iw = 2 * ow;
     for (long m = 0; m < oh; m++) {
         for (long p = 0; p < 2; p++) {

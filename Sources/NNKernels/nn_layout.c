@@ -64,6 +64,10 @@ static inline long plane_image(vl_planes planes, long n, long channels, long i) 
 static inline long plane_channel(vl_planes planes, long n, long channels, long i) {
     return planes.channel > planes.image ? i / n : i % channels;
 }
+// Where the i-th plane starts, in floats.
+static inline long plane_offset(vl_planes planes, long n, long channels, long i) {
+    return plane_image(planes, n, channels, i) * planes.image + plane_channel(planes, n, channels, i) * planes.channel;
+}
 
 // --- im2col ---------------------------------------------------------------------------------
 
@@ -151,7 +155,7 @@ void vl_im2col(const float *x, long n, const vl_geometry *g, vl_planes planes, f
     const float *end = x + (n - 1) * planes.image + (g->channels - 1) * planes.channel + in_plane;
     for (long i = 0; i < n * g->channels; i++) {
         const long b = plane_image(planes, n, g->channels, i), c = plane_channel(planes, n, g->channels, i);
-        const long at = b * planes.image + c * planes.channel;
+        const long at = plane_offset(planes, n, g->channels, i);
         const float *src = x + at, *limit = end;
         if (mask_y) {
             relu_mask(mask_y + at, src, scratch, in_plane);
@@ -266,17 +270,15 @@ void vl_col2im(const float *col, long n, const vl_geometry *g, float *x, vl_plan
     for (long i = 0; i < count; i++) {
         const long b = plane_image(planes, n, g->channels, i), c = plane_channel(planes, n, g->channels, i);
         const float *src = col + c * kk * cols + b * plane;
-        float *dst = x + b * planes.image + c * planes.channel;
+        const long at = plane_offset(planes, n, g->channels, i);
         const float bv = bias ? bias[c] : 0.0f;
         if (!fast) {
-            col2im_plane_general(src, cols, g, dst, accumulate, bv, relu);
+            col2im_plane_general(src, cols, g, x + at, accumulate, bv, relu);
             continue;
         }
         // A whole vector may run into the next plane when the pass writes that one next.
-        const long next = i + 1 < count ? plane_image(planes, n, g->channels, i + 1) * planes.image
-                + plane_channel(planes, n, g->channels, i + 1) * planes.channel : -1;
-        const int followed = next == b * planes.image + c * planes.channel + in_plane;
-        col2im_plane_stride2(src, cols, g, dst, bv, relu, followed ? in_plane : 0);
+        const int followed = i + 1 < count && plane_offset(planes, n, g->channels, i + 1) == at + in_plane;
+        col2im_plane_stride2(src, cols, g, x + at, bv, relu, followed ? in_plane : 0);
     }
 }
 
