@@ -128,13 +128,13 @@ public final class Tensor {
         }
     }
 
-    /// 64-byte aligned storage; buffers of 1 MiB and more are 2 MiB aligned and asked to be
-    /// backed by transparent huge pages (im2col / col2im stride through them, and 4 KiB pages
-    /// would cost a TLB miss per row).
     /// Floats of zeroed room past every owned storage's capacity: vector kernels may load a whole
     /// vector at a tensor's last elements (`vl_col2im` reads up to 16 past its input's end).
     static let slack = 16
 
+    /// 64-byte aligned storage of n floats and the slack; buffers of 1 MiB and more are 2 MiB
+    /// aligned and asked to be backed by transparent huge pages (im2col / col2im stride through
+    /// them, and 4 KiB pages would cost a TLB miss per row).
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
         let bytes = (max(n, 1) + slack) * MemoryLayout<Float>.stride
         let huge = bytes >= 1 << 20
