@@ -19,5 +19,11 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define splat16(s) ((v16){0} + (s))
 #define load16i(p) (*(const v16i *)(p))
 #define store8(p, v) (*(v8 *)(p) = (v))
+/// The first n lanes of v to p[0 ..< n] (where a whole-vector store would run past what it owns).
+#define STORE_EXACT(p, v, n)                                \
+    do {                                                    \
+        const __typeof__(v) v_ = (v);                       \
+        for (long l_ = 0; l_ < (n); l_++) (p)[l_] = v_[l_]; \
+    } while (0)
 
 #endif

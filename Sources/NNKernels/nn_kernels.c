@@ -52,7 +52,7 @@ static inline void add_lane_sums(const float *lanes, long count, float *dst) {
 
 /// Column masks over n positions of planes w wide: all ones except at column `drop` (and past hw).
 static void column_mask(int *mask, long n, long hw, long w, long drop) {
-    for (long f = 0; f < n; f++) mask[f] = (f < hw && f % w != drop) ? -1 : 0;
+    for (long f = 0, q = 0; f < n; f++, q = q + 1 == w ? 0 : q + 1) mask[f] = (f < hw && q != drop) ? -1 : 0;
 }
 
 /// t[k * ts + 16 v] = sum over cc < c of w[cc * ws + k] * x[cc * xs + 16 v], for the nine taps k
@@ -75,29 +75,41 @@ static inline __attribute__((always_inline)) void tap_block(const float *x, long
         for (int v = 0; v < V; v++) store16(t + k * ts + 16 * v, acc[k][v]);
 }
 
+/// Rows c0 ..< c0 + R (R <= 4) of row_block below, from the nine taps' V vectors gv: R V sums in
+/// flight (one alone would wait on each FMA's latency), each summing its nine taps in order.
+static inline __attribute__((always_inline)) void row_block_rows(const v16 gv[9][2], long c0, const int R,
+                                                                 const float *w, long ws, float *out, long os,
+                                                                 int accumulate, const float *mask, const int V) {
+    v16 acc[4][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) acc[r][v] = accumulate ? load16(out + (c0 + r) * os + 16 * v) : splat16(0);
+    for (int k = 0; k < 9; k++) {
+        for (int r = 0; r < R; r++) {
+            const float wk = w[(c0 + r) * ws + k];
+            for (int v = 0; v < V; v++) acc[r][v] += gv[k][v] * wk;
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        for (int v = 0; v < V; v++) {
+            const long at = (c0 + r) * os + 16 * v;
+            if (mask) acc[r][v] = (v16)((v16i)acc[r][v] & (load16(mask + at) > splat16(0)));
+            store16(out + at, acc[r][v]);
+        }
+    }
+}
+
 /// out[cc * os + 16 v] (+= when accumulate) = sum over k of w[cc * ws + k] * g[k * gs + 16 v], for
-/// cc < c and V (1 or 2) vectors: the nine taps' V vectors of g stay in registers for all c rows.
-/// With mask, each result is then multiplied by (mask[cc * os + 16 v] > 0).
+/// cc < c and V (1 or 2) vectors: the nine taps' V vectors of g stay in registers for all c rows,
+/// four at a time. With mask, each result is then multiplied by (mask[cc * os + 16 v] > 0).
 static inline __attribute__((always_inline)) void row_block(const float *g, long gs, long c, const float *w,
                                                             long ws, float *out, long os, int accumulate,
                                                             const float *mask, const int V) {
     v16 gv[9][2];
     for (int k = 0; k < 9; k++)
         for (int v = 0; v < V; v++) gv[k][v] = load16(g + k * gs + 16 * v);
-    for (long cc = 0; cc < c; cc++) {
-        const float *wp = w + cc * ws;
-        float *op = out + cc * os;
-        v16 acc[2];
-        for (int v = 0; v < V; v++) acc[v] = accumulate ? load16(op + 16 * v) : splat16(0);
-        for (int k = 0; k < 9; k++) {
-            const v16 wk = splat16(wp[k]);
-            for (int v = 0; v < V; v++) acc[v] += wk * gv[k][v];
-        }
-        for (int v = 0; v < V; v++) {
-            if (mask) acc[v] = (v16)((v16i)acc[v] & (load16(mask + cc * os + 16 * v) > splat16(0)));
-            store16(op + 16 * v, acc[v]);
-        }
-    }
+    long c0 = 0;
+    for (; c0 + 4 <= c; c0 += 4) row_block_rows(gv, c0, 4, w, ws, out, os, accumulate, mask, V);
+    for (; c0 < c; c0++) row_block_rows(gv, c0, 1, w, ws, out, os, accumulate, mask, V);
 }
 
 /// The forward pass's scratch: nine zero-guarded tap planes, two column masks, a tail block.
@@ -216,6 +228,10 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
                 LOAD_TAP_LANES(acc0, lane0);
                 LOAD_TAP_LANES(acc1, lane1);
                 for (long f = 0; f < l.rounded; f += 16) {
+                    // x comes from memory in a training step: fetch the planes two pairs on (past x's
+                    // end for the last pairs: a prefetch never faults)
+                    __builtin_prefetch(x0 + 4 * l.hw + f);
+                    __builtin_prefetch(x1 + 4 * l.hw + f);
                     const v16 p = load16(x0 + f), q = load16(x1 + f);
                     for (int k = 0; k < 9; k++) {
                         const v16 g = load16(s + k * l.rounded + f);
@@ -289,9 +305,9 @@ VL_CLONES
 void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long ow,
                           const float *weight, const float *bias, int relu, float *y, float *scratch) {
     const s2_layout l = s2_plane_layout(oh, ow);
-    float *phases = scratch, *tmp = scratch + 4 * c * l.stride;
-    int *keep = (int *)(tmp + VL_S2_CHUNK);
-    for (long f = 0; f < l.rounded; f++) keep[f] = f % ow == ow - 1 ? 0 : -1;
+    float *phases = scratch;
+    int *keep = (int *)(scratch + 4 * c * l.stride);
+    column_mask(keep, l.rounded, l.rounded, ow, ow - 1);
     for (long b = 0; b < n; b++) {
         s2_phases(x + b * c * 4 * l.plane, c, oh, ow, l, phases);
         for (long oo = 0; oo < o; oo++) {
@@ -315,10 +331,10 @@ void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long 
                 for (int v = 0; v < 2; v++) {
                     v16 r = a0[v] + (v16)((v16i)a1[v] & load16i(keep + f0 + 16 * v));
                     if (relu) r = (v16)((v16i)r & (r > splat16(0)));
-                    store16(tmp + 16 * v, r);
+                    const long f = f0 + 16 * v;
+                    if (f + 16 <= l.plane) store16(out + f, r);
+                    else if (f < l.plane) STORE_EXACT(out + f, r, l.plane - f);
                 }
-                long end = f0 + VL_S2_CHUNK < l.plane ? VL_S2_CHUNK : l.plane - f0;
-                memcpy(out + f0, tmp, (size_t)end * sizeof(float));
             }
         }
     }
@@ -333,7 +349,7 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
     float *phases = scratch, *taps = align64(scratch + 4 * c * l.stride), *g = taps + 9 * c * l.rounded;
     int *keep = (int *)(g + 4 * l.rounded);
     float *lanes = (float *)(keep + l.rounded), *blanes = lanes + o * c * 9 * 16;
-    for (long f = 0; f < l.rounded; f++) keep[f] = f % ow == ow - 1 ? 0 : -1;
+    column_mask(keep, l.rounded, l.rounded, ow, ow - 1);
     if (tile & VL_TILE_FIRST) memset(lanes, 0, (size_t)(o * c * 9 * 16 + o * 16) * sizeof(float));
     memset(g, 0, (size_t)(4 * l.rounded) * sizeof(float));
     for (long b = 0; b < n; b++) {

@@ -74,11 +74,6 @@ static inline long plane_offset(vl_planes planes, long n, long channels, long i)
 // Whole vectors are stored at row offsets that are not multiples of 16: each store may run past
 // the values it owns into floats that a later store of the same pass writes. Where nothing later
 // writes them (the end of a col row or of the output), STORE_EXACT writes only its n lanes.
-#define STORE_EXACT(p, v, n)                                \
-    do {                                                    \
-        const __typeof__(v) v_ = (v);                       \
-        for (long l_ = 0; l_ < (n); l_++) (p)[l_] = v_[l_]; \
-    } while (0)
 
 // The nine rows of one channel plane of 2 oh x 2 ow pixels (ow <= 16) for a 3x3 stride-2 kernel
 // with no leading padding, straight from the input rows: row (ki, kj)[m ow + l] = x[2m + ki][2l + kj],

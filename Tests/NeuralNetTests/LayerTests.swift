@@ -14,6 +14,7 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(n: 2, c: 3, o: 2, h: 5, w: 4, k: 1, s: 1),
         ConvCase(n: 2, c: 4, o: 1, h: 6, w: 7, k: 3, s: 1),  // the decoder's output layer shape
         ConvCase(n: 2, c: 2, o: 1, h: 3, w: 1, k: 3, s: 1),  // one column: every side tap wraps
+        ConvCase(n: 2, c: 5, o: 2, h: 4, w: 5, k: 3, s: 1),  // direct dx: four rows at a time and one more
     ]
 }
 
