@@ -76,7 +76,8 @@ static inline __attribute__((always_inline)) void tap_block(const float *x, long
 }
 
 /// Rows c0 ..< c0 + R (R <= 4) of row_block below, from the nine taps' V vectors gv: R V sums in
-/// flight (one alone would wait on each FMA's latency), each summing its nine taps in order.
+/// flight (one alone would wait on each FMA's latency), each summing its nine taps in order. Each
+/// weight is broadcast as it is (splat16's add would turn a -0.0 weight into +0.0: a separate uop).
 static inline __attribute__((always_inline)) void row_block_rows(const v16 gv[9][2], long c0, const int R,
                                                                  const float *w, long ws, float *out, long os,
                                                                  int accumulate, const float *mask, const int V) {
