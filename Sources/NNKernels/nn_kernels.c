@@ -288,9 +288,12 @@ static inline s2_layout s2_plane_layout(long oh, long ow) {
     return l;
 }
 
+/// The backward pass's layout, the larger: phases, 16 floats of alignment, nine tap planes per
+/// channel, four dy planes and the column mask, then the weight and bias lanes (the forward pass
+/// uses the phases and the mask).
 size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow) {
     s2_layout l = s2_plane_layout(oh, ow);
-    return (size_t)(4 * c * l.stride + 16 + 9 * c * l.rounded + 5 * l.rounded + VL_S2_CHUNK + o * c * 9 * 16 + o * 16);
+    return (size_t)(4 * c * l.stride + 16 + 9 * c * l.rounded + 5 * l.rounded + o * c * 9 * 16 + o * 16);
 }
 
 /// The four zero-guarded phases of each of the c planes of one image.
