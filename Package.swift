@@ -45,7 +45,7 @@ let package = Package(
             name: "Datasets",
             dependencies: ["Support", "NeuralNet", "CZlib"]),
         .target(name: "Models", dependencies: ["NeuralNet"]),
-        .target(name: "Training", dependencies: ["Support", "NeuralNet", "Models", "Datasets"]),
+        .target(name: "Training", dependencies: ["Support", "NeuralNet", "NNKernels", "Models", "Datasets"]),
         // libpng's errors arrive by longjmp, which Swift cannot catch: a small C layer holds them.
         .target(name: "PNGCodec", dependencies: ["CPNG"]),
         .target(name: "Figures", dependencies: ["Support", "NeuralNet", "PNGCodec", "CCairo", "CBLAS"]),
@@ -74,7 +74,7 @@ let package = Package(
             ]),
 
         // MARK: - Tests
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "NNKernels"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Support"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NeuralNet"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "NeuralNet", "Support"]),

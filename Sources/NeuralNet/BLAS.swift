@@ -1,10 +1,15 @@
 import CBLAS
+import NNKernels
 import Support
 
 /// The only file that talks to OpenBLAS: a checked `sgemm` wrapper and thread/core queries.
 public enum BLAS {
     /// C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is m x k, op(B) is k x n, C is m x n.
     /// Leading dimensions are those of the stored (untransposed) matrices.
+    ///
+    /// The large products (every convolution's) run in `vl_sgemm`, which reads the large operand
+    /// where it lies instead of packing it, with OpenBLAS's bits; the rest, and every product when
+    /// OpenBLAS has more than one thread (`vl_sgemm` has one) or the CPU lacks AVX-512, in OpenBLAS.
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
@@ -24,6 +29,31 @@ public enum BLAS {
         recorder?.shapes.append(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k))
         let t0 = timesGEMM ? monotonicSeconds() : 0
         defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
+        if alpha == 1, m * n * k >= ownKernelMinimum, openblas_get_num_threads() == 1,
+            vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc) != 0
+        {
+            return
+        }
+        openBLAS(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+            beta: beta, c: c, ldc: ldc)
+    }
+
+    /// The smallest m n k that `gemm` hands to `vl_sgemm`. Below about 100^3 OpenBLAS takes its
+    /// small-matrix kernels, whose summation order differs.
+    static let ownKernelMinimum = 1 << 21
+
+    /// OpenBLAS's `cblas_sgemm` itself, unchecked: `gemm` for the rest, and the benchmark's peak.
+    @inline(__always)
+    public static func openBLAS(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         cblas_sgemm(
             CblasRowMajor,
             transA ? CblasTrans : CblasNoTrans,

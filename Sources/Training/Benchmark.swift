@@ -2,6 +2,7 @@ import Datasets
 import Dispatch
 import Foundation
 import Models
+import NNKernels
 import NeuralNet
 import Support
 
@@ -148,6 +149,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var blasCore: String
     public var blasThreads: Int
     public var sgemmGflops: Double
+    /// One core's FMA peak (`Benchmark.fmaPeakGFLOPs`), where measured.
+    public var fmaPeakGflops: Double?
     public var models: [ModelBenchmark]
     /// `BLASKernelAdvice.hint`, when the kernel is narrower than the CPU supports.
     public var blasHint: String?
@@ -156,9 +159,10 @@ public struct BenchmarkReport: Codable, Sendable {
     /// The timed pixels: "mnist" (the first training images) or "uniform" (synthetic).
     public var data: String
     public init(
-        blasCore: String, blasThreads: Int, sgemmGflops: Double, models: [ModelBenchmark], blasHint: String? = nil,
-        parallel: [ParallelScaling] = [], data: String = "uniform"
+        blasCore: String, blasThreads: Int, sgemmGflops: Double, fmaPeakGflops: Double? = nil,
+        models: [ModelBenchmark], blasHint: String? = nil, parallel: [ParallelScaling] = [], data: String = "uniform"
     ) {
+        self.fmaPeakGflops = fmaPeakGflops
         self.data = data
         self.blasCore = blasCore
         self.blasThreads = blasThreads
@@ -171,6 +175,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case blasCore = "blas_core"
         case blasThreads = "blas_threads"
         case sgemmGflops = "sgemm_gflops"
+        case fmaPeakGflops = "fma_peak_gflops"
         case models
         case blasHint = "blas_hint"
         case parallel, data
@@ -192,13 +197,28 @@ public enum Benchmark {
         }
         func once() -> Double {
             let t0 = monotonicSeconds()
-            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+            BLAS.openBLAS(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
             return monotonicSeconds() - t0
         }
         _ = once()
         _ = once()
         let times = (0..<repeats).map { _ in once() }
         return 2 * Double(n * n * n) / times.min()! / 1e9
+    }
+
+    /// One core's float32 FMA peak in GFLOP/s (`vl_fma_peak_flops`: the widest FMAs, every pipe
+    /// busy), the best of `repeats` timings; nil where the CPU has no FMA unit. The limit the
+    /// sgemm peak and every kernel here sit under.
+    public static func fmaPeakGFLOPs(repeats: Int = 9) -> Double? {
+        var sink: Float = 0
+        var best = 0.0
+        for _ in 0..<repeats {
+            let t0 = monotonicSeconds()
+            let flops = vl_fma_peak_flops(2_000_000, &sink)
+            if flops == 0 { return nil }
+            best = max(best, flops / (monotonicSeconds() - t0) / 1e9)
+        }
+        return best
     }
 
     /// Times `steps` training steps (after `warmup`) of the given model on `images` [batch, 1,
@@ -402,7 +422,7 @@ public enum Benchmark {
             }
             func run(_ n: Int, _ times: Int) {
                 for _ in 0..<times {
-                    BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+                    BLAS.openBLAS(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
                 }
             }
         }

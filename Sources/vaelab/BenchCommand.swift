@@ -89,6 +89,7 @@ struct BenchCommand: ParsableCommand {
         }
         BLAS.threads = threads
         let sgemm = Benchmark.sgemmGFLOPs()
+        let fmaPeak = Benchmark.fmaPeakGFLOPs()
         var results: [ModelBenchmark] = []
         for h in widths ?? [] {
             for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
@@ -125,7 +126,8 @@ struct BenchCommand: ParsableCommand {
             core: BLAS.coreName, cpuFlags: BLASKernelAdvice.cpuFlags,
             environment: ProcessInfo.processInfo.environment)
         let report = BenchmarkReport(
-            blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, models: results,
+            blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, fmaPeakGflops: fmaPeak,
+            models: results,
             blasHint: hint, parallel: parallel, data: data.rawValue)
         if json {
             let encoder = JSONEncoder()
@@ -133,7 +135,9 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print("BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s")
+        print(
+            "BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s"
+                + (fmaPeak.map { "; one core's FMA peak: \(fixed($0, 1)) GFLOP/s" } ?? ""))
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
             printLayers(worst.layers, title: "one step, \(worst.name)")

@@ -351,6 +351,13 @@ struct CLITests {
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let models = object?["models"] as? [[String: Any]] ?? []
         #expect(models.count == 4)
+        // One core's FMA peak (x86-64 with FMA): above what OpenBLAS's sgemm reaches, up to noise.
+        #if arch(x86_64)
+            let (fmaPeak, sgemm) = (
+                object?["fma_peak_gflops"] as? Double ?? .nan, object?["sgemm_gflops"] as? Double ?? .nan
+            )
+            #expect(fmaPeak > 0.9 * sgemm, "\(fmaPeak) \(sgemm)")
+        #endif
         for m in models {
             for key in ["images_per_second", "gflops", "sgemm_gflops", "efficiency", "layers"] {
                 #expect(m[key] != nil, "missing \(key)")

@@ -111,6 +111,18 @@ void vl_adam_update(float *params, const float *g, float *m, float *v, long coun
 double vl_bce_with_logits(const float *logits, const float *targets, long n, long per_image, double *per_image_loss,
                           float *gradient, float grad_scale);
 
+/// Row-major C [m, n] = op(A) op(B) (beta = 0) or C + op(A) op(B) (beta = 1), op(A) m x k and op(B)
+/// k x n, with the bits of OpenBLAS's Cooperlake sgemm for alpha = 1 (nn_gemm.c says how), on
+/// AVX-512 machines. Returns 0, touching nothing, where it does not apply: without AVX-512, for
+/// another beta, or with both operands transposed.
+int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+             float beta, float *c, long ldc);
+
+/// Runs `rounds` rounds of the widest vector FMAs this CPU has (AVX-512 or AVX2), in enough
+/// independent chains to keep every FMA pipe busy, and returns the FLOPs done (0: no FMA unit
+/// here, nothing run). Timed, the machine's float32 peak on one core. *sink keeps the result live.
+double vl_fma_peak_flops(long rounds, float *sink);
+
 /// This thread's floating-point control bits (x86-64: MXCSR's, without its exception flags), to
 /// restore or to copy to another thread.
 unsigned vl_fp_mode(void);
