@@ -7,22 +7,22 @@
 // only B^T is packed (transposed), so on one thread with operands in cache it runs at 108-117
 // GFLOP/s where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117).
 //
-// The same bits as OpenBLAS's Cooperlake (AVX-512) kernel: each C element is a chain of FMAs in k
-// order from zero within each of OpenBLAS's K blocks (`kblock`), and each block's chain is then
-// added to C once (C = chain on the first block when beta = 0). So results do not depend on which
-// of the two ran. Only the AVX-512 build exists; elsewhere `vl_sgemm` declines and BLAS runs.
+// The same bits as OpenBLAS's AVX-512 kernels (Cooperlake, SkylakeX): each C element is a chain of
+// FMAs in k order from zero within each of OpenBLAS's K blocks (`kblock`), and each block's chain
+// is then added to C once (C = chain on the first block when beta = 0). So results do not depend
+// on which of the two ran. Only the AVX-512 build exists; elsewhere `vl_sgemm` declines.
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
 #define V4 __attribute__((target("arch=x86-64-v4")))
 #define INLINE __attribute__((always_inline)) inline
 
-/// OpenBLAS's level-3 driver splits K into blocks of Q = 320 while 2 Q remain, then the rest into
-/// two halves rounded up to 16: K = 576 -> 288 + 288, K = 784 -> 320 + 240 + 224.
-static long kblock(long rest) {
-    enum { Q = 320, U = 16 };
-    if (rest >= 2 * Q) return Q;
-    if (rest > Q) return (rest / 2 + U - 1) / U * U;
+/// OpenBLAS's level-3 driver splits K into blocks of its GEMM_Q while 2 Q remain, then the rest
+/// into two halves rounded up to 16. Q = 320 (Cooperlake): K = 576 -> 288 + 288, K = 784 -> 320 +
+/// 240 + 224; Q = 448 (SkylakeX): K = 784 -> 400 + 384.
+static long kblock(long rest, long q) {
+    if (rest >= 2 * q) return q;
+    if (rest > q) return (rest / 2 + 15) / 16 * 16;
     return rest;
 }
 
@@ -65,8 +65,8 @@ static const micro_kernel micro[8][4] = {MICRO_ENTRY(1), MICRO_ENTRY(2), MICRO_E
 /// C [m, n] (=, or += when add) A B with A(i, k) = a[i ai + k ak] and B(k, j) = b[k ldb + j], in
 /// tiles of MR rows x 16 NV columns: column panels outside (a panel of B stays in cache across
 /// the rows of tiles), K blocks innermost.
-static V4 void tiles(int MR, int NV, long m, long n, long k, const float *a, long ai, long ak, const float *b,
-                     long ldb, float *c, long ldc, int add) {
+static V4 void tiles(int MR, int NV, long m, long n, long k, long kq, const float *a, long ai, long ak,
+                     const float *b, long ldb, float *c, long ldc, int add) {
     for (long j0 = 0; j0 < n; j0 += 16 * NV) {
         const long cols = n - j0 < 16 * NV ? n - j0 : 16 * NV;
         const __mmask16 tail = (__mmask16)(cols % 16 ? (1u << cols % 16) - 1 : 0xFFFF);
@@ -74,7 +74,7 @@ static V4 void tiles(int MR, int NV, long m, long n, long k, const float *a, lon
             const long rows = m - i0 < MR ? m - i0 : MR;
             const micro_kernel f = micro[rows - 1][(cols + 15) / 16 - 1];
             for (long k0 = 0, kb; k0 < k; k0 += kb) {
-                kb = kblock(k - k0);
+                kb = kblock(k - k0, kq);
                 f(tail, kb, a + i0 * ai + k0 * ak, ai, ak, b + k0 * ldb + j0, ldb, c + i0 * ldc + j0, ldc,
                   add || k0 > 0);
             }
@@ -121,10 +121,10 @@ static _Thread_local float *packed;
 static _Thread_local size_t packed_floats;
 
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-             float beta, float *c, long ldc) {
-    if ((trans_a && trans_b) || (beta != 0 && beta != 1) || !__builtin_cpu_supports("x86-64-v4")) return 0;
+             float beta, float *c, long ldc, long kq) {
+    if ((trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16 || !__builtin_cpu_supports("x86-64-v4")) return 0;
     if (!trans_b) {  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
-        tiles(8, 3, m, n, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
+        tiles(8, 3, m, n, k, kq, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
         return 1;
     }
     const size_t need = (size_t)n * (size_t)k;
@@ -134,7 +134,7 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
         packed = grown, packed_floats = need;
     }
     pack_transposed(b, ldb, n, k, packed);
-    tiles(6, 4, m, n, k, a, lda, 1, packed, n, c, ldc, beta != 0);  // 6 x 64: B^T's n = 64 in one panel
+    tiles(6, 4, m, n, k, kq, a, lda, 1, packed, n, c, ldc, beta != 0);  // 6 x 64: B^T's n = 64 in one panel
     return 1;
 }
 
@@ -178,9 +178,9 @@ double vl_fma_peak_flops(long rounds, float *sink) {
 }
 #else
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-             float beta, float *c, long ldc) {
+             float beta, float *c, long ldc, long kq) {
     (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb;
-    (void)beta, (void)c, (void)ldc;
+    (void)beta, (void)c, (void)ldc, (void)kq;
     return 0;
 }
 

@@ -8,8 +8,9 @@ public enum BLAS {
     /// Leading dimensions are those of the stored (untransposed) matrices.
     ///
     /// The large products (every convolution's) run in `vl_sgemm`, which reads the large operand
-    /// where it lies instead of packing it, with OpenBLAS's bits; the rest, and every product when
-    /// OpenBLAS has more than one thread (`vl_sgemm` has one) or the CPU lacks AVX-512, in OpenBLAS.
+    /// where it lies instead of packing it, with OpenBLAS's bits; the rest in OpenBLAS, and every
+    /// product when OpenBLAS has more than one thread (`vl_sgemm` has one) or runs a kernel other
+    /// than its AVX-512 ones (`ownKernelKBlock`).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
@@ -29,8 +30,8 @@ public enum BLAS {
         recorder?.shapes.append(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k))
         let t0 = timesGEMM ? monotonicSeconds() : 0
         defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
-        if alpha == 1, m * n * k >= ownKernelMinimum, openblas_get_num_threads() == 1,
-            vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc) != 0
+        if alpha == 1, m * n * k >= ownKernelMinimum, let kq = ownKernelKBlock, openblas_get_num_threads() == 1,
+            vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq) != 0
         {
             return
         }
@@ -42,6 +43,9 @@ public enum BLAS {
     /// The smallest m n k that `gemm` hands to `vl_sgemm`. Below about 100^3 OpenBLAS takes its
     /// small-matrix kernels, whose summation order differs.
     static let ownKernelMinimum = 1 << 21
+    /// The K block (GEMM_Q) of OpenBLAS's sgemm for the kernels whose bits `vl_sgemm` reproduces
+    /// (the same FMA chains within a block); nil for every other kernel, which keeps OpenBLAS.
+    public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448][coreName]
 
     /// OpenBLAS's `cblas_sgemm` itself, unchecked: `gemm` for the rest, and the benchmark's peak.
     @inline(__always)

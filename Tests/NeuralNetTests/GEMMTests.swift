@@ -6,14 +6,18 @@ import Testing
 /// and a spare row, all filled with a sentinel that the kernel must leave alone.
 struct GEMMProduct {
     let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, beta: Float
+    /// OpenBLAS's K block to reproduce: 320 (Cooperlake) or 448 (SkylakeX).
+    let kq: Int
     let a: [Float], b: [Float], c0: [Float]
     var lda: Int { (transA ? m : k) + 1 }
     var ldb: Int { (transB ? k : n) + 2 }
     var ldc: Int { n + 3 }
     static let sentinel: Float = 1e30
 
-    init(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, beta: Float = 0, seed: UInt64 = 1) {
-        (self.transA, self.transB, self.m, self.n, self.k, self.beta) = (transA, transB, m, n, k, beta)
+    init(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, beta: Float = 0, kq: Int = 320, seed: UInt64 = 1
+    ) {
+        (self.transA, self.transB, self.m, self.n, self.k, self.beta, self.kq) = (transA, transB, m, n, k, beta, kq)
         var rng = Xoshiro256(seed: seed)
         let (rowsA, rowsB) = (transA ? k : m, transB ? n : k)
         a = (0..<(rowsA * ((transA ? m : k) + 1))).map { _ in rng.uniform(-1, 1) }
@@ -27,13 +31,13 @@ struct GEMMProduct {
     func opB(_ p: Int, _ j: Int) -> Float { transB ? b[j * ldb + p] : b[p * ldb + j] }
 
     /// What nn_gemm.c promises: per element, a chain of FMAs from zero over each of OpenBLAS's K
-    /// blocks (320 while 640 remain, then two halves rounded up to 16), each added to C once.
+    /// blocks (kq while 2 kq remain, then two halves rounded up to 16), each added to C once.
     var expected: [Float] {
         var blocks: [Range<Int>] = []
         var start = 0
         while start < k {
             let rest = k - start
-            let size = rest >= 640 ? 320 : rest > 320 ? (rest / 2 + 15) / 16 * 16 : rest
+            let size = rest >= 2 * kq ? kq : rest > kq ? (rest / 2 + 15) / 16 * 16 : rest
             blocks.append(start..<(start + size))
             start += size
         }
@@ -53,7 +57,7 @@ struct GEMMProduct {
     /// C after `vl_sgemm`, and whether it ran.
     func own() -> (c: [Float], ran: Bool) {
         var c = c0
-        let ran = vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, &c, ldc)
+        let ran = vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, &c, ldc, kq)
         return (c, ran != 0)
     }
 
@@ -82,6 +86,7 @@ struct GEMMTests {
         GEMMProduct(false, false, 7, 50, 576), GEMMProduct(true, false, 3, 17, 640, beta: 1),
         GEMMProduct(false, true, 13, 70, 784), GEMMProduct(false, true, 5, 64, 882, beta: 1),
         GEMMProduct(false, true, 1, 1, 1000), GEMMProduct(false, true, 17, 15, 37, seed: 2),
+        GEMMProduct(false, true, 6, 64, 784, kq: 448), GEMMProduct(true, false, 9, 20, 1000, beta: 1, kq: 448),
     ]
 
     @Test(arguments: products)
@@ -94,16 +99,18 @@ struct GEMMTests {
         #expect(firstDifference(c, p.expected) == nil)
     }
 
-    /// The model's own shapes: the bits of OpenBLAS's Cooperlake kernel (the claim that lets it
-    /// replace OpenBLAS without changing any result), where OpenBLAS runs that kernel.
+    /// The model's own shapes: the bits of OpenBLAS's own AVX-512 kernel (the claim that lets it
+    /// replace OpenBLAS without changing any result), where OpenBLAS runs one.
     @Test(
-        .enabled(if: BLAS.coreName == "Cooperlake" && BLAS.threads == 1),
+        .enabled(if: BLAS.ownKernelKBlock != nil && BLAS.threads == 1),
         arguments: [
-            GEMMProduct(true, false, 288, 784, 64), GEMMProduct(false, false, 64, 784, 288),
-            GEMMProduct(false, true, 288, 64, 784), GEMMProduct(false, false, 64, 196, 576, beta: 1),
-            GEMMProduct(false, true, 576, 64, 196, beta: 1), GEMMProduct(true, false, 288, 882, 64),
-        ])
-    func matchesOpenBLASCooperlakeOnTheModelsShapes(_ p: GEMMProduct) {
+            (true, false, 288, 784, 64, 0), (false, false, 64, 784, 288, 0), (false, true, 288, 64, 784, 0),
+            (false, false, 64, 196, 576, 1), (false, true, 576, 64, 196, 1), (true, false, 288, 882, 64, 0),
+            (false, true, 288, 64, 882, 0),
+        ] as [(Bool, Bool, Int, Int, Int, Float)])
+    func matchesOpenBLASOnTheModelsShapes(_ shape: (Bool, Bool, Int, Int, Int, Float)) {
+        let (transA, transB, m, n, k, beta) = shape
+        let p = GEMMProduct(transA, transB, m, n, k, beta: beta, kq: BLAS.ownKernelKBlock ?? 0)
         let (c, ran) = p.own()
         #expect(ran)
         #expect(firstDifference(c, p.openBLAS()) == nil)
@@ -120,6 +127,6 @@ struct GEMMTests {
 
 extension GEMMProduct: CustomTestStringConvertible {
     var testDescription: String {
-        "\(transA ? "A^T" : "A") \(transB ? "B^T" : "B") \(m) x \(n) x \(k), beta \(beta)"
+        "\(transA ? "A^T" : "A") \(transB ? "B^T" : "B") \(m) x \(n) x \(k), beta \(beta), K blocks of \(kq)"
     }
 }
