@@ -2,7 +2,8 @@ import CBLAS
 import NNKernels
 import Support
 
-/// The only file that talks to OpenBLAS: a checked `sgemm` wrapper and thread/core queries.
+/// The only file that talks to OpenBLAS: a checked `sgemm` (OpenBLAS, or `vl_sgemm` for the
+/// convolutions' products) and thread/core queries.
 public enum BLAS {
     /// C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is m x k, op(B) is k x n, C is m x n.
     /// Leading dimensions are those of the stored (untransposed) matrices.
@@ -10,7 +11,7 @@ public enum BLAS {
     /// The large products (every convolution's) run in `vl_sgemm`, which reads the large operand
     /// where it lies instead of packing it, with OpenBLAS's bits; the rest in OpenBLAS, and every
     /// product when OpenBLAS has more than one thread (`vl_sgemm` has one) or runs a kernel other
-    /// than its AVX-512 ones (`ownKernelKBlock`).
+    /// than its AVX-512 ones (`ownKernelKBlock`). `openBLASOnly`: OpenBLAS regardless (its peak).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
@@ -19,7 +20,8 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        openBLASOnly: Bool = false
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=\(m) n=\(n) k=\(k)")
         precondition(
@@ -30,14 +32,18 @@ public enum BLAS {
         recorder?.shapes.append(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k))
         let t0 = timesGEMM ? monotonicSeconds() : 0
         defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
-        if alpha == 1, m * n * k >= ownKernelMinimum, let kq = ownKernelKBlock, openblas_get_num_threads() == 1,
+        if !openBLASOnly, alpha == 1, m * n * k >= ownKernelMinimum, let kq = ownKernelKBlock,
+            openblas_get_num_threads() == 1,
             vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq) != 0
         {
             return
         }
-        openBLAS(
-            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-            beta: beta, c: c, ldc: ldc)
+        cblas_sgemm(
+            CblasRowMajor,
+            transA ? CblasTrans : CblasNoTrans,
+            transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// The smallest m n k that `gemm` hands to `vl_sgemm`. Below about 100^3 OpenBLAS takes its
@@ -46,25 +52,6 @@ public enum BLAS {
     /// The K block (GEMM_Q) of OpenBLAS's sgemm for the kernels whose bits `vl_sgemm` reproduces
     /// (the same FMA chains within a block); nil for every other kernel, which keeps OpenBLAS.
     public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448][coreName]
-
-    /// OpenBLAS's `cblas_sgemm` itself, unchecked: `gemm` for the rest, and the benchmark's peak.
-    @inline(__always)
-    public static func openBLAS(
-        transA: Bool = false, transB: Bool = false,
-        m: Int, n: Int, k: Int,
-        alpha: Float = 1,
-        a: UnsafePointer<Float>, lda: Int,
-        b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
-        cblas_sgemm(
-            CblasRowMajor,
-            transA ? CblasTrans : CblasNoTrans,
-            transB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
 
     /// When true, `gemm` adds its wall time to `gemmSeconds`: the benchmark's per-layer split of
     /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.

@@ -197,7 +197,7 @@ public enum Benchmark {
         }
         func once() -> Double {
             let t0 = monotonicSeconds()
-            BLAS.openBLAS(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n, openBLASOnly: true)
             return monotonicSeconds() - t0
         }
         _ = once()
@@ -422,7 +422,8 @@ public enum Benchmark {
             }
             func run(_ n: Int, _ times: Int) {
                 for _ in 0..<times {
-                    BLAS.openBLAS(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+                    BLAS.gemm(
+                        m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n, openBLASOnly: true)
                 }
             }
         }

@@ -64,9 +64,9 @@ struct GEMMProduct {
     /// C after OpenBLAS's sgemm.
     func openBLAS() -> [Float] {
         var c = c0
-        BLAS.openBLAS(
+        BLAS.gemm(
             transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &c,
-            ldc: ldc)
+            ldc: ldc, openBLASOnly: true)
         return c
     }
 }
