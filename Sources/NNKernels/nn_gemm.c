@@ -122,7 +122,8 @@ static _Thread_local size_t packed_floats;
 
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
              float beta, float *c, long ldc, long kq) {
-    if ((trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16 || !__builtin_cpu_supports("x86-64-v4")) return 0;
+    if (m < 1 || n < 1 || k < 1 || (trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16) return 0;
+    if (!__builtin_cpu_supports("x86-64-v4")) return 0;
     if (!trans_b) {  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
         tiles(8, 3, m, n, k, kq, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
         return 1;

@@ -117,7 +117,10 @@ struct GEMMTests {
     }
 
     @Test func declinesWhatItDoesNotDoAndTouchesNothing() {
-        for p in [GEMMProduct(false, false, 8, 16, 4, beta: 0.5), GEMMProduct(true, true, 8, 16, 4)] {
+        for p in [
+            GEMMProduct(false, false, 8, 16, 4, beta: 0.5), GEMMProduct(true, true, 8, 16, 4),
+            GEMMProduct(false, false, 8, 16, 0), GEMMProduct(false, true, 8, 16, 4, kq: 0),
+        ] {
             let (c, ran) = p.own()
             #expect(!ran)
             #expect(firstDifference(c, p.c0) == nil)

@@ -114,7 +114,7 @@ double vl_bce_with_logits(const float *logits, const float *targets, long n, lon
 /// Row-major C [m, n] = op(A) op(B) (beta = 0) or C + op(A) op(B) (beta = 1), op(A) m x k and op(B)
 /// k x n, with the bits of OpenBLAS's AVX-512 sgemm whose K block (GEMM_Q) is kq, for alpha = 1
 /// (nn_gemm.c says how), on AVX-512 machines. Returns 0, touching nothing, where it does not apply:
-/// without AVX-512, for another beta, with both operands transposed, or kq < 16.
+/// without AVX-512, for another beta, with both operands transposed, an empty product or kq < 16.
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
              float beta, float *c, long ldc, long kq);
 
