@@ -10,10 +10,10 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time one training step of the reference models against the machine's sgemm peak.",
         discussion: """
-            Prints the BLAS core and the sgemm peak, then per model the step time, images/s and \
-            the share of the peak, the evaluation pass and (VAEs) the IWAE bound's evaluation, a \
-            per-layer split of both, and runs side by side against one alone. Benchmark on a quiet \
-            machine, in a release build (make bench).
+            Prints the BLAS core, the sgemm peak and one core's FMA peak, then per model the step \
+            time, images/s and the share of the sgemm peak, the evaluation pass and (VAEs) the IWAE \
+            bound's evaluation, a per-layer split of both, and runs side by side against one alone. \
+            Benchmark on a quiet machine, in a release build (make bench).
 
             Examples:
               vaelab bench
