@@ -139,37 +139,25 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     return 1;
 }
 
-/// rounds x 12 vector FMAs in 12 independent chains (enough to fill both FMA pipes through
-/// their latency): the FLOPs one core can do, for `vl_fma_peak_flops`.
-static V4 float fma_chains_512(long rounds) {
-    __m512 acc[12];
-    const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-3f);
-    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
-    for (long r = 0; r < rounds; r++)
-        for (int i = 0; i < 12; i++) {
-            acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-            __asm__("" : "+v"(acc[i]));  // twelve chains in twelve registers, none merged away
-        }
-    __m512 sum = acc[0];
-    for (int i = 1; i < 12; i++) sum = _mm512_add_ps(sum, acc[i]);
-    return _mm512_reduce_add_ps(sum);
-}
-
-static __attribute__((target("avx2,fma"))) float fma_chains_256(long rounds) {
-    __m256 acc[12];
-    const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f);
-    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
-    for (long r = 0; r < rounds; r++)
-        for (int i = 0; i < 12; i++) {
-            acc[i] = _mm256_fmadd_ps(acc[i], x, y);
-            __asm__("" : "+v"(acc[i]));
-        }
-    __m256 sum = acc[0];
-    for (int i = 1; i < 12; i++) sum = _mm256_add_ps(sum, acc[i]);
-    float lanes[8];
-    _mm256_storeu_ps(lanes, sum);
-    return lanes[0];
-}
+/// NAME(rounds): rounds x 12 FMAs of VEC (SET1, FMADD: its intrinsics) in 12 independent chains,
+/// enough to fill both FMA pipes through their latency: the FLOPs one core can do, for
+/// `vl_fma_peak_flops`. Returns lane 0 of the chains' sum, which keeps them all live.
+#define FMA_CHAINS(NAME, TARGET, VEC, SET1, FMADD)                                         \
+    static TARGET float NAME(long rounds) {                                                \
+        VEC acc[12];                                                                       \
+        const VEC x = SET1(0.999f), y = SET1(1e-3f);                                       \
+        for (int i = 0; i < 12; i++) acc[i] = SET1((float)i);                              \
+        for (long r = 0; r < rounds; r++)                                                  \
+            for (int i = 0; i < 12; i++) {                                                 \
+                acc[i] = FMADD(acc[i], x, y);                                              \
+                __asm__("" : "+v"(acc[i])); /* twelve chains in twelve registers, none merged */ \
+            }                                                                              \
+        float sum = 0;                                                                     \
+        for (int i = 0; i < 12; i++) sum += acc[i][0];                                     \
+        return sum;                                                                        \
+    }
+FMA_CHAINS(fma_chains_512, V4, __m512, _mm512_set1_ps, _mm512_fmadd_ps)
+FMA_CHAINS(fma_chains_256, __attribute__((target("avx2,fma"))), __m256, _mm256_set1_ps, _mm256_fmadd_ps)
 
 double vl_fma_peak_flops(long rounds, float *sink) {
     if (__builtin_cpu_supports("x86-64-v4")) return *sink = fma_chains_512(rounds), 12.0 * 32 * rounds;
