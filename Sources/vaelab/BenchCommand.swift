@@ -127,8 +127,7 @@ struct BenchCommand: ParsableCommand {
             environment: ProcessInfo.processInfo.environment)
         let report = BenchmarkReport(
             blasCore: BLAS.coreName, blasThreads: BLAS.threads, sgemmGflops: sgemm, fmaPeakGflops: fmaPeak,
-            models: results,
-            blasHint: hint, parallel: parallel, data: data.rawValue)
+            models: results, blasHint: hint, parallel: parallel, data: data.rawValue)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

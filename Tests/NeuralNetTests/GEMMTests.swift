@@ -9,22 +9,20 @@ struct GEMMProduct {
     /// OpenBLAS's K block to reproduce: 320 (Cooperlake) or 448 (SkylakeX).
     let kq: Int
     let a: [Float], b: [Float], c0: [Float]
-    var lda: Int { (transA ? m : k) + 1 }
-    var ldb: Int { (transB ? k : n) + 2 }
-    var ldc: Int { n + 3 }
+    /// Row strides one to three floats past the rows, so that no stride equals a row.
+    let lda: Int, ldb: Int, ldc: Int
     static let sentinel: Float = 1e30
 
     init(
         _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, beta: Float = 0, kq: Int = 320, seed: UInt64 = 1
     ) {
         (self.transA, self.transB, self.m, self.n, self.k, self.beta, self.kq) = (transA, transB, m, n, k, beta, kq)
+        (lda, ldb, ldc) = ((transA ? m : k) + 1, (transB ? k : n) + 2, n + 3)
         var rng = Xoshiro256(seed: seed)
-        let (rowsA, rowsB) = (transA ? k : m, transB ? n : k)
-        a = (0..<(rowsA * ((transA ? m : k) + 1))).map { _ in rng.uniform(-1, 1) }
-        b = (0..<(rowsB * ((transB ? k : n) + 2))).map { _ in rng.uniform(-1, 1) }
-        c0 = (0..<((m + 1) * (n + 3))).map { i in
-            i / (n + 3) < m && i % (n + 3) < n ? rng.uniform(-1, 1) : Self.sentinel
-        }
+        let (rowsA, rowsB, ldc) = (transA ? k : m, transB ? n : k, ldc)
+        a = (0..<(rowsA * lda)).map { _ in rng.uniform(-1, 1) }
+        b = (0..<(rowsB * ldb)).map { _ in rng.uniform(-1, 1) }
+        c0 = (0..<((m + 1) * ldc)).map { i in i / ldc < m && i % ldc < n ? rng.uniform(-1, 1) : Self.sentinel }
     }
 
     func opA(_ i: Int, _ p: Int) -> Float { transA ? a[p * lda + i] : a[i * lda + p] }
