@@ -58,7 +58,7 @@ fmt-check:
 bench: build
 	$(BIN) bench
 
-## bench-compare: vaelab vs Keras 3 / TensorFlow-CPU vs PyTorch-CPU (eager) on this CPU, side by
+## bench-compare: vaelab vs Keras 3 / TensorFlow-CPU vs PyTorch-CPU on this CPU, side by
 ## side (bench/README.md); creates .venv-bench-tf and .venv-bench-torch when missing (and
 ## reinstalls when bench/requirements-*.txt change). BENCH_ARGS=--quick for a smoke check.
 BENCH_ARGS ?=

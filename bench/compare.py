@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side throughput of vaelab, Keras 3 / TensorFlow (CPU) and PyTorch (CPU eager).
+"""Side-by-side throughput of vaelab, Keras 3 / TensorFlow (CPU) and PyTorch (CPU).
 
 Runs with the system python3 (standard library only); the peers run in their own virtual
 environments (.venv-bench-tf, .venv-bench-torch: `make bench-compare` creates them).
@@ -161,7 +161,8 @@ def parse_output(peer, stdout, threads):
         rows[(r["model"], r["latent_dim"], r["hidden_units"])] = {
             "train": r["train_images_per_second"], "eval": r["eval_images_per_second"]}
     first = lines[0]
-    meta = {k: first[k] for k in ("version", "tensorflow_version", "jit_compile", "onednn_opts") if k in first}
+    keys = ("version", "tensorflow_version", "jit_compile", "onednn_opts", "compile", "memory_format")
+    meta = {k: first[k] for k in keys if k in first}
     return rows, meta, lines
 
 
@@ -280,7 +281,8 @@ def blas_core(result):
 
 
 def versions(results):
-    v = {"vaelab": None, "keras": None, "tensorflow": None, "torch": None, "jit_compile": None}
+    v = {"vaelab": None, "keras": None, "tensorflow": None, "torch": None, "jit_compile": None, "torch_compile": None,
+         "memory_format": None}
     for res in results:
         for peer, runs in res["runs"].items():
             for run in runs.values():
@@ -289,7 +291,8 @@ def versions(results):
                     v["keras"], v["tensorflow"] = m.get("version"), m.get("tensorflow_version")
                     v["jit_compile"] = m.get("jit_compile")
                 elif peer == "torch":
-                    v["torch"] = m.get("version")
+                    v["torch"], v["torch_compile"], v["memory_format"] = (
+                        m.get("version"), m.get("compile"), m.get("memory_format"))
     return v
 
 
@@ -301,7 +304,9 @@ def table(results, args, vaelab_version, skipped):
         parts.append(f"Keras {v['keras'] or '?'} on TensorFlow-CPU {v['tensorflow'] or '?'} "
                      f"(tf.function train step, jit_compile={'on' if v['jit_compile'] else 'off (Keras auto on CPU)'})")
     if "torch" in args.only:
-        parts.append(f"PyTorch {v['torch'] or '?'} (eager)")
+        compiled = {"none": "no torch.compile", "eval": "evaluation through torch.compile, training eager",
+                    "all": "training and evaluation through torch.compile"}.get(v["torch_compile"], "?")
+        parts.append(f"PyTorch {v['torch'] or '?'} ({compiled}; {v['memory_format'] or '?'})")
     kernels = []
     for res in results:
         s = res["setting"]
