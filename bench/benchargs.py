@@ -1,6 +1,7 @@
 """Command-line options and input batches shared by the peer benchmarks (torch_bench.py, keras_bench.py)."""
 import argparse
 import gzip
+import json
 import os
 import random
 import statistics
@@ -82,3 +83,10 @@ def median_rate(fn, batch, warmup, reps, steps, sync=lambda out: None):
         cpu, wall = cpu + time.process_time() - c0, wall + elapsed
         rates.append(steps * batch / elapsed)
     return statistics.median(rates), rates, cpu / wall
+
+
+def print_all(args, bench_one):
+    """One JSON line per model configuration: `bench_one(kind, latent_dim, hidden_units)`."""
+    for h in args.hidden_units:
+        for kind, d in args.configs:
+            print(json.dumps(bench_one(kind, d, h)), flush=True)

@@ -23,7 +23,6 @@ Inter-op threads are TensorFlow's default (--interop-threads N to pin them).
   .venv-bench-tf/bin/python bench/keras_bench.py --threads 1 [--quick]
 """
 import benchargs  # bench/benchargs.py, beside this script
-import json
 import math
 import os
 import sys
@@ -159,11 +158,5 @@ def bench_one(kind, d, h):
     }
 
 
-def main():
-    for h in args.hidden_units:
-        for kind, d in args.configs:
-            print(json.dumps(bench_one(kind, d, h)), flush=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(benchargs.print_all(args, bench_one))

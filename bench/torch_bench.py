@@ -30,7 +30,6 @@ padding row/column at the bottom/right, PyTorch's padding=1 at the top/left, a o
 of the sampling grid that does not matter for a throughput benchmark. The shapes are asserted.
 """
 import benchargs  # bench/benchargs.py, beside this script
-import json
 import math
 import os
 import sys
@@ -178,11 +177,5 @@ def bench_one(kind, d, h):
     }
 
 
-def main():
-    for h in args.hidden_units:
-        for kind, d in args.configs:
-            print(json.dumps(bench_one(kind, d, h)), flush=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(benchargs.print_all(args, bench_one))
