@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "nn_kernels.h"
 
@@ -139,6 +140,126 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     return 1;
 }
 
+// --- the stride-2 transposed convolution's forward pass: GEMM and col2im in one sweep ----------
+//
+// col2im reads col row (ki, kj) = W^T X's row (co, ki, kj) at input pixel (m - ki / 2, q - kj / 2)
+// for output pixel (2 m + p, 2 q + r), p = ki % 2, r = kj % 2. Here each of those nine values is
+// its own FMA chain over the input channels in order from zero, reading X at that shifted pixel:
+// the very chain `vl_sgemm` runs for the element (K = c within one K block), so col2im's sums,
+// from zero in tap order with +0 where a source lies outside the image, give the same bits with
+// no col written or read back. One vector holds 16 consecutive pixels of the tile (j = b P +
+// m ow + q), a whole row or not: lanes without a row above or a left neighbour are masked.
+
+/// The lanes of one vector of pixels j0 ..< j0 + 16 and where its outputs go. A half-vector's 8
+/// pixels become 16 interleaved output floats per output row; the pixels of a half that share an
+/// input row (image b, row m) are stored by one masked store at y + at + co channel + p 2 ow
+/// (output row 2 m + p), `at` backed up by the run's first lane so that lanes land where the mask
+/// lets them. At most 8 runs per half (rows of one pixel), two for rows of 8 or more.
+typedef struct {
+    __mmask16 valid, left, up, both;  // in the tile; q > 0; m > 0; both
+    int runs[2];
+    struct {
+        long at;
+        __mmask16 lanes;
+    } run[2][8];
+} deconv_lanes;
+
+static void deconv_lanes_at(long j0, long cols, long oh, long ow, vl_planes planes, deconv_lanes *d) {
+    const long plane = oh * ow;
+    *d = (deconv_lanes){0};
+    for (int l = 0; l < 16 && j0 + l < cols; l++) {
+        const long j = j0 + l, b = j / plane, m = j % plane / ow, q = j % ow;
+        const __mmask16 bit = (__mmask16)(1u << l);
+        d->valid |= bit;
+        if (q > 0) d->left |= bit;
+        if (m > 0) d->up |= bit;
+        if (q > 0 && m > 0) d->both |= bit;
+        const int h = l / 8, i = l % 8;
+        if (i == 0 || q == 0) d->run[h][d->runs[h]++].at = b * planes.image + 4 * m * ow + 2 * q - 2 * i;
+        d->run[h][d->runs[h] - 1].lanes |= (__mmask16)(3u << (2 * i));
+    }
+}
+
+/// Output rows 2 m + p of one channel for a vector of pixels (row = p 2 ow): the even (e) and odd
+/// (o) output columns interleaved, bias added, ReLU (NaN -> 0, as col2im), each run stored.
+static V4 INLINE void deconv_store(__m512 e, __m512 o, const deconv_lanes *d, float *y, long row, float bias,
+                                   int relu) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int h = 0; h < 2; h++) {
+        __m512 u = _mm512_add_ps(_mm512_permutex2var_ps(e, h ? hi : lo, o), _mm512_set1_ps(bias));
+        if (relu) u = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_GT_OQ), u);
+        for (int r = 0; r < d->runs[h]; r++) _mm512_mask_storeu_ps(y + d->run[h][r].at + row, d->run[h][r].lanes, u);
+    }
+}
+
+/// CO (1 or 2) output channels from co for the 16 pixels from j0: nine tap chains each (per input
+/// channel k: four loads of X, at shifts 0, 1, ow and ow + 1, and 9 CO broadcast weights of
+/// `w` [o, c, 9]), then col2im's sums. `edge`: masked loads, for vectors that would read before
+/// the tile or past its end.
+static V4 INLINE void deconv_block(int CO, int edge, const float *x, long ldx, long c, long j0, const float *w,
+                                   long co, long ow, const deconv_lanes *d, float *y, vl_planes planes,
+                                   const float *bias, int relu) {
+    __m512 acc[2][9];
+    UNROLL for (int g = 0; g < CO; g++) UNROLL for (int t = 0; t < 9; t++) acc[g][t] = _mm512_setzero_ps();
+    const float *wc = w + co * c * 9;
+    for (long k = 0; k < c; k++) {
+        const float *xk = x + k * ldx + j0, *wk = wc + k * 9;
+#define TAPS(SHIFT, MASK, ...)                                                                          \
+    {                                                                                                   \
+        const __m512 b = edge ? _mm512_maskz_loadu_ps(d->MASK, xk - (SHIFT)) : _mm512_loadu_ps(xk - (SHIFT)); \
+        const int taps[] = {__VA_ARGS__};                                                               \
+        UNROLL for (int g = 0; g < CO; g++) UNROLL for (unsigned i = 0; i < sizeof taps / sizeof *taps; i++) \
+            acc[g][taps[i]] = _mm512_fmadd_ps(_mm512_set1_ps(wk[g * c * 9 + taps[i]]), b, acc[g][taps[i]]); \
+    }
+        TAPS(0, valid, 0, 1, 3, 4)
+        TAPS(1, left, 2, 5)
+        TAPS(ow, up, 6, 7)
+        TAPS(ow + 1, both, 8)
+#undef TAPS
+    }
+    const __m512 z = _mm512_setzero_ps();
+    UNROLL for (int g = 0; g < CO; g++) {
+        const __m512 *t = acc[g];
+        const __m512 ee = _mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(z, t[0]), _mm512_maskz_mov_ps(d->left, t[2])),
+                          _mm512_maskz_mov_ps(d->up, t[6])),
+            _mm512_maskz_mov_ps(d->both, t[8]));
+        const __m512 eo = _mm512_add_ps(_mm512_add_ps(z, t[1]), _mm512_maskz_mov_ps(d->up, t[7]));
+        const __m512 oe = _mm512_add_ps(_mm512_add_ps(z, t[3]), _mm512_maskz_mov_ps(d->left, t[5]));
+        const __m512 oo = _mm512_add_ps(z, t[4]);
+        float *yc = y + (co + g) * planes.channel;
+        const float bv = bias ? bias[co + g] : 0.0f;
+        deconv_store(ee, eo, d, yc, 0, bv, relu);
+        deconv_store(oe, oo, d, yc, 2 * ow, bv, relu);
+    }
+}
+
+/// Vectors of 16 pixels outside (their 4 shifted rows of every input channel stay in L1), pairs
+/// of output channels inside: 18 accumulators, 4 loads and 18 broadcasts per 18 FMAs.
+static V4 void deconv_sweep(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *w,
+                            const float *bias, int relu, float *y, vl_planes planes) {
+    const long cols = n * oh * ow;
+    deconv_lanes d;
+    for (long j0 = 0; j0 < cols; j0 += 16) {
+        deconv_lanes_at(j0, cols, oh, ow, planes, &d);
+        const int edge = j0 < ow + 1 || cols - j0 < 16;
+        long co = 0;
+        for (; co + 2 <= o; co += 2) {
+            if (edge) deconv_block(2, 1, x, ldx, c, j0, w, co, ow, &d, y, planes, bias, relu);
+            else deconv_block(2, 0, x, ldx, c, j0, w, co, ow, &d, y, planes, bias, relu);
+        }
+        if (co < o) deconv_block(1, 1, x, ldx, c, j0, w, co, ow, &d, y, planes, bias, relu);
+    }
+}
+
+int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *packed,
+                           const float *bias, int relu, float *y, vl_planes planes, long kq) {
+    if (n < 1 || c < 1 || o < 1 || oh < 1 || ow < 1 || c > kq || !__builtin_cpu_supports("x86-64-v4")) return 0;
+    deconv_sweep(x, ldx, n, c, o, oh, ow, packed, bias, relu, y, planes);
+    return 1;
+}
+
 /// NAME(rounds): rounds x 12 FMAs of VEC (SET1, FMADD: its intrinsics) in 12 independent chains,
 /// enough to fill both FMA pipes through their latency: the FLOPs one core can do, for
 /// `vl_fma_peak_flops`. Returns lane 0 of the chains' sum, which keeps them all live.
@@ -173,8 +294,20 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     return 0;
 }
 
+int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *packed,
+                           const float *bias, int relu, float *y, vl_planes planes, long kq) {
+    (void)x, (void)ldx, (void)n, (void)c, (void)o, (void)oh, (void)ow, (void)packed, (void)bias, (void)relu;
+    (void)y, (void)planes, (void)kq;
+    return 0;
+}
+
 double vl_fma_peak_flops(long rounds, float *sink) {
     (void)rounds, (void)sink;
     return 0;
 }
 #endif
+
+void vl_deconv3x3s2_pack(const float *weight, long c, long o, float *packed) {
+    for (long co = 0; co < o; co++)
+        for (long k = 0; k < c; k++) memcpy(packed + (co * c + k) * 9, weight + (k * o + co) * 9, 9 * sizeof(float));
+}

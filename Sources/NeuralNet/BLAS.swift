@@ -32,8 +32,7 @@ public enum BLAS {
         recorder?.shapes.append(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k))
         let t0 = timesGEMM ? monotonicSeconds() : 0
         defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
-        if !openBLASOnly, alpha == 1, m * n * k >= ownKernelMinimum, let kq = ownKernelKBlock,
-            openblas_get_num_threads() == 1,
+        if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k),
             vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq) != 0
         {
             return
@@ -44,6 +43,25 @@ public enum BLAS {
             transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The K block with which `gemm` hands an m x n x k product to `vl_sgemm` (and a transposed
+    /// convolution may run it inside `vl_deconv3x3s2_forward`, with the same bits), or nil where
+    /// OpenBLAS computes it.
+    public static func ownKernelKBlock(m: Int, n: Int, k: Int) -> Int? {
+        guard m * n * k >= ownKernelMinimum, openblas_get_num_threads() == 1 else { return nil }
+        return ownKernelKBlock
+    }
+
+    /// Runs `kernel`, a product of `shape` computed together with other work (a transposed
+    /// convolution's GEMM fused with its col2im), and when it ran (returned true) counts it as
+    /// that GEMM for the benchmark: its shape is recorded and its time added to `gemmSeconds`.
+    public static func countedAsGEMM(_ shape: GEMMShape, _ kernel: () -> Bool) -> Bool {
+        let t0 = timesGEMM ? monotonicSeconds() : 0
+        guard kernel() else { return false }
+        if timesGEMM { gemmSeconds += monotonicSeconds() - t0 }
+        recorder?.shapes.append(shape)
+        return true
     }
 
     /// The smallest m n k that `gemm` hands to `vl_sgemm`. Below about 100^3 OpenBLAS takes its

@@ -12,7 +12,8 @@ public struct ModelBenchmark: Codable, Sendable {
         public var layer: String
         public var forwardMs: Double
         public var backwardMs: Double
-        /// The part of forwardMs / backwardMs spent inside sgemm.
+        /// The part of forwardMs / backwardMs spent inside GEMM kernels (`BLAS.gemm`, and the
+        /// kernels `BLAS.countedAsGEMM` counts).
         public var forwardGEMMMs: Double
         public var backwardGEMMMs: Double
         enum CodingKeys: String, CodingKey {
@@ -47,7 +48,8 @@ public struct ModelBenchmark: Codable, Sendable {
     public var gflops: Double
     public var sgemmGflops: Double
     public var efficiency: Double
-    /// The step's sgemm calls, each timed alone with its operands in cache, summed (ms).
+    /// The step's GEMMs (also those fused with other work), each timed alone as an sgemm call
+    /// with its operands in cache, summed (ms).
     public var gemmAloneMs: Double
     /// The best `efficiency` the step could reach with OpenBLAS: its GEMMs as fast as alone
     /// (`gemmAloneMs`), every other FLOP at the sgemm peak and every other pass free.
@@ -368,7 +370,7 @@ public enum Benchmark {
         return (seconds, Double(calls.reduce(0) { $0 + $1.flops }), shapes)
     }
 
-    /// Layer times (ms per pass, and their parts inside sgemm) over `passes` runs of `body`.
+    /// Layer times (ms per pass, and their parts inside GEMM kernels) over `passes` runs of `body`.
     static func profile(_ model: any AutoencoderModel, passes: Int, _ body: () -> Void) -> [ModelBenchmark.LayerTime] {
         let profiler = Profiler()
         model.setProfiler(profiler)

@@ -142,7 +142,7 @@ struct BenchCommand: ParsableCommand {
             printLayers(worst.layers, title: "one step, \(worst.name)")
             print(
                 """
-                  the step's sgemm calls timed alone (operands in cache): \(fixed(worst.gemmAloneMs, 1)) ms
+                  the step's GEMMs timed alone as sgemm calls (operands in cache): \(fixed(worst.gemmAloneMs, 1)) ms
                   ceiling (those GEMMs, other FLOPs at the peak, other passes free): \
                 \(fixed(100 * worst.efficiencyCeiling, 0))% of the sgemm peak
                 """)
@@ -173,9 +173,11 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// A per-layer profile: ms per layer and pass, in brackets the part inside sgemm, then the total.
+    /// A per-layer profile: ms per layer and pass, in brackets the part inside GEMM kernels, then the total.
     private func printLayers(_ layers: [ModelBenchmark.LayerTime], title: String, backward: Bool = true) {
-        print("\nPer-layer time of \(title) (ms, profiled separately; in brackets the part inside sgemm):")
+        print(
+            "\nPer-layer time of \(title) (ms, profiled separately; in brackets the part inside GEMM kernels: "
+                + "sgemm, and the transposed convolutions' GEMM fused with col2im):")
         for l in layers where backward || l.forwardMs > 0 {
             let f =
                 "  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"
@@ -187,7 +189,7 @@ struct BenchCommand: ParsableCommand {
         let total = layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
         let gemm = layers.reduce(0) { $0 + $1.forwardGEMMMs + $1.backwardGEMMMs }
         print(
-            "  layers \(fixed(total, 1)) ms, of which sgemm \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)"
+            "  layers \(fixed(total, 1)) ms, of which GEMM kernels \(fixed(gemm, 1)) ms (\(fixed(100 * gemm / max(total, 1e-9), 0))%)"
         )
     }
 
