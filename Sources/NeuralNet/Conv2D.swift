@@ -5,7 +5,7 @@ import NNKernels
 /// x [N, C, H, W] -> y [N, O, ceil(H/s), ceil(W/s)]; weight [O, C, k, k], bias [O].
 /// Per tile of images: col = im2col(x) [C*k*k, n*P];  Y [O, n*P] = W * col;  y = permute(Y) + b.
 /// Backward per tile: dY = permute(dy);  dW += dY * col^T;  dx = col2im(W^T * dY), with col
-/// recomputed from the cached input.
+/// recomputed from the cached input (dx in one sweep for 3x3 stride 2: `FusedCol2im`).
 ///
 /// Tiles hold as many images as keep the im2col matrix within `convolutionTileBytes` (the whole
 /// batch for small layers): one large GEMM per tile, while the matrix stays in cache instead of
@@ -47,6 +47,9 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
     private let weightGrad = TransposedGradient()
+    private let fused = FusedCol2im()  // dx = col2im(W^T dY) in one sweep, where it can
+    /// The tiles of the last backward pass whose input gradient ran in one sweep (`FusedCol2im`).
+    public var fusedTiles: Int { fused.tiles }
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int) {
         self.name = name
@@ -137,6 +140,9 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         } else {
             weightGrad.begin(rows: outputChannels, columns: g.patchSize)
         }
+        fused.begin(
+            g, weight: weight.value.data, k: outputChannels,
+            enabled: kernel != .gemm && computesInputGradient && !backwardIsDirect(g))
         return inputGrad
     }
 
@@ -165,13 +171,18 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         // dW [O, Ckk] += dY [O, n*P] * col^T
         weightGrad.add(a: product.data, lda: cols, b: col.data, ldb: cols, k: cols)
         guard computesInputGradient else { return }
+        let dx = inputGrad.data + gradientPass.input(images).start * inputChannels * g.inPlane
+        if fused.run(
+            g, x: product.data, ldx: cols, k: outputChannels, images: count, bias: nil, relu: false, into: dx,
+            planes: g.nchwPlanes)
+        {
+            return
+        }
         // dcol [Ckk, n*P] = W^T * dY, reusing the col buffer.
         BLAS.gemm(
             transA: true, m: g.patchSize, n: cols, k: outputChannels,
             a: weight.value.data, lda: g.patchSize, b: product.data, ldb: cols, c: col.data, ldc: cols)
-        col2im(
-            col.data, batch: count, g,
-            into: inputGrad.data + gradientPass.input(images).start * inputChannels * g.inPlane)
+        col2im(col.data, batch: count, g, into: dx)
     }
 
     public func endBackward() {

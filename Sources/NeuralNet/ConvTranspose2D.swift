@@ -17,8 +17,8 @@ public enum ConvolutionKernel: Sendable {
 /// forward pass is that convolution's backward-data pass and vice versa.
 /// x [N, C, H, W] -> y [N, O, H*s, W*s]; weight [C, O, k, k] (PyTorch layout), bias [O].
 /// Per tile of images (see `Conv2D`): X = permute(x) [C, n*P];  col [O*k*k, n*P] = W^T * X;
-/// y = col2im(col) + b, or both in one sweep for 3x3 stride 2 (`vl_deconv3x3s2_forward`: the
-/// same bits, no col).  Backward: dcol = im2col(dy);  dW += X * dcol^T;  db += sum dy;
+/// y = col2im(col) + b, or both in one sweep for 3x3 stride 2 (`FusedCol2im`: the same bits, no
+/// col).  Backward: dcol = im2col(dy);  dW += X * dcol^T;  db += sum dy;
 /// dx = permute(W * dcol). A channel-major x is X itself, and dx is written in place: no permutes.
 public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     public let name: String
@@ -61,12 +61,6 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         }
     }
 
-    /// The GEMM path's forward pass in one sweep (`vl_deconv3x3s2_forward`, the same bits as GEMM
-    /// and col2im): 3x3 stride 2 on the machines where `vl_sgemm` runs, unless `kernel` is `.gemm`.
-    private func usesFusedForward(_ g: ConvGeometry) -> Bool {
-        kernel != .gemm && !usesDirectKernel && g.isEvenStride2Kernel3 && BLAS.ownKernelKBlock != nil
-    }
-
     private var geometry: ConvGeometry?  // of the adjoint convolution: output plane -> input plane
     private let scratch = Tensor(zeros: [0])  // the direct kernel's planes and lanes
     private var input: Tensor?
@@ -77,9 +71,9 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     private var directTiles = DirectKernelTiles()
     private let channelMajorInput = Tensor(zeros: [0])  // [C, n*P] for one tile
     private let col = Tensor(zeros: [0])  // [O*k*k, n*P] for one tile
-    private let packedWeight = Tensor(zeros: [0])  // [O, C, 9]: the fused forward's weights, or empty
-    /// The tiles of the last forward pass that ran fused (`vl_deconv3x3s2_forward`).
-    public private(set) var fusedTiles = 0
+    private let fused = FusedCol2im()  // the GEMM path's forward pass in one sweep, where it can
+    /// The tiles of the last forward pass that ran GEMM and col2im in one sweep (`FusedCol2im`).
+    public var fusedTiles: Int { fused.tiles }
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
     private let maskedGrad = Tensor(zeros: [0])  // dy * (y > 0) when the ReLU is fused
@@ -130,11 +124,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         if usesDirectKernel {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
         }
-        packedWeight.resize([usesFusedForward(g) ? weight.value.count : 0])
-        fusedTiles = 0
-        if packedWeight.count > 0 {
-            vl_deconv3x3s2_pack(weight.value.data, inputChannels, outputChannels, packedWeight.data)
-        }
+        fused.begin(g, weight: weight.value.data, k: inputChannels, enabled: kernel != .gemm && !usesDirectKernel)
         return output
     }
 
@@ -163,32 +153,18 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         let cols = count * g.outPlane
         let (xs, ldx) = channelMajorTile(x, batch: inTile.batch, start: inTile.start, count: count)
         let y = output.data + outTile.start * outPlanes.image
-        if forwardFused(g, xs, ldx, count, y, outPlanes) { return }
+        if fused.run(
+            g, x: xs, ldx: ldx, k: inputChannels, images: count, bias: bias.value.data, relu: fusedReLU, into: y,
+            planes: outPlanes)
+        {
+            return
+        }
         col.resize([g.patchSize, cols])
         // col [O*k*k, n*P] = W^T [O*k*k, C] * X [C, n*P]
         BLAS.gemm(
             transA: true, m: g.patchSize, n: cols, k: inputChannels,
             a: weight.value.data, lda: g.patchSize, b: xs, ldb: ldx, c: col.data, ldc: cols)
         col2im(col.data, batch: count, g, into: y, planes: outPlanes, bias: bias.value.data, relu: fusedReLU)
-    }
-
-    /// y = col2im(W^T X) + b (then ReLU) in one sweep, where the layer fuses its forward pass and
-    /// `gemm` would run W^T X in `vl_sgemm` (so the bits are the same); false where it does not.
-    private func forwardFused(
-        _ g: ConvGeometry, _ xs: UnsafePointer<Float>, _ ldx: Int, _ count: Int, _ y: UnsafeMutablePointer<Float>,
-        _ planes: vl_planes
-    ) -> Bool {
-        let product = GEMMShape(transA: true, transB: false, m: g.patchSize, n: count * g.outPlane, k: inputChannels)
-        guard packedWeight.count > 0, let kq = BLAS.ownKernelKBlock(m: product.m, n: product.n, k: product.k) else {
-            return false
-        }
-        let ran = BLAS.countedAsGEMM(product) {
-            vl_deconv3x3s2_forward(
-                xs, ldx, count, inputChannels, outputChannels, g.outHeight, g.outWidth, packedWeight.data,
-                bias.value.data, fusedReLU ? 1 : 0, y, planes, kq) != 0
-        }
-        if ran { fusedTiles += 1 }
-        return ran
     }
 
     /// Images start ..< start + count of x as the matrix X [C, count*P] and its leading dimension:

@@ -177,7 +177,7 @@ struct BenchCommand: ParsableCommand {
     private func printLayers(_ layers: [ModelBenchmark.LayerTime], title: String, backward: Bool = true) {
         print(
             "\nPer-layer time of \(title) (ms, profiled separately; in brackets the part inside GEMM kernels: "
-                + "sgemm, and the transposed convolutions' GEMM fused with col2im):")
+                + "sgemm, and GEMMs fused with col2im):")
         for l in layers where backward || l.forwardMs > 0 {
             let f =
                 "  \(l.layer.padded(24)) forward \(fixed(l.forwardMs, 2, width: 7)) (\(fixed(l.forwardGEMMMs, 2, width: 6)))"

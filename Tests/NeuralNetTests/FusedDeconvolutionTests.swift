@@ -3,7 +3,7 @@ import NeuralNet
 import Testing
 
 /// `vl_deconv3x3s2_forward` against the two passes it replaces, `vl_sgemm` (col = W^T X) and then
-/// `vl_col2im`, bit for bit; and the layer that calls it against the layer made to run those two.
+/// `vl_col2im`, bit for bit; and the layers that call it against the layers made to run those two.
 @Suite("Kernels: the stride-2 transposed convolution's forward pass, GEMM and col2im in one sweep")
 struct FusedDeconvolutionTests {
     /// vl_sgemm (and so the fused kernel) runs: an AVX-512 machine.
@@ -104,5 +104,27 @@ struct FusedDeconvolutionTests {
         #expect(sameOutput, "deconv2's output")
         #expect(f1.fusedTiles == 1 && f2.fusedTiles == 3, "deconv1 fused \(f1.fusedTiles), deconv2 \(f2.fusedTiles)")
         #expect(g1.fusedTiles == 0 && g2.fusedTiles == 0)
+    }
+
+    /// The encoder's conv2 (32 -> 64, 14 -> 7): its input gradient col2im(W^T dY) in one sweep
+    /// against the layer forced onto GEMM and col2im, in tiles of 18 images and 2 (too small).
+    @Test(.enabled(if: BLAS.ownKernelKBlock != nil && BLAS.threads == 1))
+    func convolutionInputGradientGivesTheUnfusedBits() {
+        func make(_ kernel: ConvolutionKernel) -> Conv2D {
+            let layer = Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2)
+            (layer.kernel, layer.fusedReLU) = (kernel, true)
+            randomizeParameters(layer, seed: 54)
+            return layer
+        }
+        let x = randomTensor([20, 32, 14, 14], seed: 55)
+        let dy = randomTensor([20, 64, 7, 7], seed: 56)
+        let (fused, gemm) = (make(.automatic), make(.gemm))
+        _ = fused.forward(x)
+        _ = gemm.forward(x)
+        let (sameInput, sameWeight) = (
+            fused.backward(dy).array == gemm.backward(dy).array, fused.weight.grad.array == gemm.weight.grad.array
+        )
+        #expect(sameInput && sameWeight, "the input gradient: \(sameInput), the weight gradient: \(sameWeight)")
+        #expect(fused.fusedTiles == 1 && gemm.fusedTiles == 0, "conv2 fused \(fused.fusedTiles)")
     }
 }
