@@ -45,16 +45,16 @@ public enum BLAS {
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// The K block with which `gemm` hands an m x n x k product to `vl_sgemm` (and a transposed
-    /// convolution may run it inside `vl_deconv3x3s2_forward`, with the same bits), or nil where
-    /// OpenBLAS computes it.
+    /// The K block with which `gemm` hands an m x n x k product to `vl_sgemm` (and `FusedCol2im`
+    /// may run it inside `vl_deconv3x3s2_forward`, with the same bits), or nil where OpenBLAS
+    /// computes it.
     public static func ownKernelKBlock(m: Int, n: Int, k: Int) -> Int? {
         guard m * n * k >= ownKernelMinimum, openblas_get_num_threads() == 1 else { return nil }
         return ownKernelKBlock
     }
 
-    /// Runs `kernel`, a product of `shape` computed together with other work (a transposed
-    /// convolution's GEMM fused with its col2im), and when it ran (returned true) counts it as
+    /// Runs `kernel`, a product of `shape` computed together with other work (a GEMM fused with
+    /// col2im: `FusedCol2im`), and when it ran (returned true) counts it as
     /// that GEMM for the benchmark: its shape is recorded and its time added to `gemmSeconds`.
     public static func countedAsGEMM(_ shape: GEMMShape, _ kernel: () -> Bool) -> Bool {
         let t0 = timesGEMM ? monotonicSeconds() : 0
