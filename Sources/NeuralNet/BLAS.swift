@@ -29,20 +29,20 @@ public enum BLAS {
             "gemm: leading dimension too small (m=\(m) n=\(n) k=\(k) lda=\(lda) ldb=\(ldb) ldc=\(ldc))")
         precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "gemm: size exceeds Int32")
         if m == 0 || n == 0 { return }
-        recorder?.shapes.append(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k))
-        let t0 = timesGEMM ? monotonicSeconds() : 0
-        defer { if timesGEMM { gemmSeconds += monotonicSeconds() - t0 } }
-        if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k),
-            vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq) != 0
-        {
-            return
+        _ = countedAsGEMM(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k)) {
+            if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k),
+                vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq) != 0
+            {
+                return true
+            }
+            cblas_sgemm(
+                CblasRowMajor,
+                transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha,
+                a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return true
         }
-        cblas_sgemm(
-            CblasRowMajor,
-            transA ? CblasTrans : CblasNoTrans,
-            transB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// The K block with which `gemm` hands an m x n x k product to `vl_sgemm` (and `FusedCol2im`
@@ -53,9 +53,9 @@ public enum BLAS {
         return ownKernelKBlock
     }
 
-    /// Runs `kernel`, a product of `shape` computed together with other work (a GEMM fused with
-    /// col2im: `FusedCol2im`), and when it ran (returned true) counts it as
-    /// that GEMM for the benchmark: its shape is recorded and its time added to `gemmSeconds`.
+    /// Runs `kernel`, which computes a product of `shape` (`gemm`'s, or one fused with other work:
+    /// `FusedCol2im`), and when it ran (returned true) counts it for the benchmark: its shape is
+    /// recorded and its time added to `gemmSeconds`.
     public static func countedAsGEMM(_ shape: GEMMShape, _ kernel: () -> Bool) -> Bool {
         let t0 = timesGEMM ? monotonicSeconds() : 0
         guard kernel() else { return false }
