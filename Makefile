@@ -9,7 +9,7 @@ SPECS      := experiments/reference.json $(filter-out experiments/reference.json
 JOBS       ?= $(shell nproc)
 TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 
-.PHONY: setup build test fmt fmt-check bench bench-compare ablation report export proto smoke clean fuzz
+.PHONY: setup build test fmt fmt-check kernels-check bench bench-compare ablation report export proto smoke clean fuzz
 FORMATTED  := Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 ## setup: install the Debian packages (when missing; Slurm for its tests), Python's safetensors for the interop test,
@@ -44,6 +44,7 @@ build: setup
 ## test: the format check, then the whole test suite (release build: numeric code is ~100x slower in debug)
 test: setup fmt-check
 	$(SWIFT) build -c release --product vaelab
+	@$(MAKE) --no-print-directory kernels-check
 	OPENBLAS_NUM_THREADS=1 $(SWIFT) test -c release
 
 ## fmt: format every Swift file in place with swift-format (.swift-format holds the style)
@@ -53,6 +54,19 @@ fmt:
 ## fmt-check: fail, naming file and line, where a Swift file is not as `make fmt` leaves it
 fmt-check:
 	$(SWIFT) format lint --strict --recursive --parallel $(FORMATTED)
+
+## kernels-check: fail where a static helper of a target-cloned kernel (NNKernels, VL_CLONES) was
+## compiled out of line: that copy is built for baseline x86-64 only (SSE2), and every clone calls it.
+## nn_gemm.c is exempt: its helpers carry their own AVX-512 target.
+kernels-check:
+	@dir=$$($(SWIFT) build -c release --show-bin-path)/NNKernels.build; status=0; \
+	for o in $$dir/nn_*.c.o; do \
+	  case $$o in */nn_gemm.c.o) continue;; esac; \
+	  for f in $$(nm --defined-only $$o | awk '$$2 == "t" { print $$3 }'); do \
+	    echo "error: $$(basename $$o .o): $$f was compiled out of line, for baseline x86-64 only; declare it VL_INLINE"; status=1; \
+	  done; \
+	done; \
+	ls $$dir/nn_*.c.o >/dev/null || status=1; exit $$status
 
 ## bench: one training step of each reference model vs the sgemm peak, 1 BLAS thread
 bench: build

@@ -19,7 +19,7 @@
 
 /// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
 /// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
-static inline void split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
+VL_INLINE void split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
                                 long phase_stride) {
     const long iw = 2 * ow;
     for (long m = 0; m < oh; m++) {
@@ -32,9 +32,9 @@ static inline void split_phases(const float *restrict src, long oh, long ow, flo
 }
 
 /// p rounded up to a 64-byte boundary (scratch sizes include the 16 floats this may skip).
-static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+VL_INLINE float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-static inline long round16(long n) { return (n + 15) / 16 * 16; }
+VL_INLINE long round16(long n) { return (n + 15) / 16 * 16; }
 
 /// Nine 16-lane partial sums of a weight gradient's taps, to and from their lanes in scratch
 /// (the weight-gradient kernels keep two output or input channels' nine in registers at once).
@@ -42,7 +42,7 @@ static inline long round16(long n) { return (n + 15) / 16 * 16; }
 #define STORE_TAP_LANES(lane, acc) for (int k_ = 0; k_ < 9; k_++) store16((lane) + 16 * k_, (acc)[k_])
 
 /// dst[i] += the sum of the 16 lanes of lanes[i], for i < count (a fixed order: the same bits on every clone).
-static inline void add_lane_sums(const float *lanes, long count, float *dst) {
+VL_INLINE void add_lane_sums(const float *lanes, long count, float *dst) {
     for (long i = 0; i < count; i++) {
         float s = 0;
         for (int k = 0; k < 16; k++) s += lanes[i * 16 + k];
@@ -57,7 +57,7 @@ static void column_mask(int *mask, long n, long hw, long w, long drop) {
 
 /// t[k * ts + 16 v] = sum over cc < c of w[cc * ws + k] * x[cc * xs + 16 v], for the nine taps k
 /// and V (1 to 3) vectors: a 9 x 16V register block of T = W^T X.
-static inline __attribute__((always_inline)) void tap_block(const float *x, long xs, long c, const float *w,
+VL_INLINE void tap_block(const float *x, long xs, long c, const float *w,
                                                             long ws, float *t, long ts, const int V) {
     v16 acc[9][3];
     for (int k = 0; k < 9; k++)
@@ -78,7 +78,7 @@ static inline __attribute__((always_inline)) void tap_block(const float *x, long
 /// Rows c0 ..< c0 + R (R <= 4) of row_block below, from the nine taps' V vectors gv: R V sums in
 /// flight (one alone would wait on each FMA's latency), each summing its nine taps in order. Each
 /// weight is broadcast as it is (splat16's add would turn a -0.0 weight into +0.0: a separate uop).
-static inline __attribute__((always_inline)) void row_block_rows(const v16 gv[9][2], long c0, const int R,
+VL_INLINE void row_block_rows(const v16 gv[9][2], long c0, const int R,
                                                                  const float *w, long ws, float *out, long os,
                                                                  int accumulate, const float *mask, const int V) {
     v16 acc[4][2];
@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) void row_block_rows(const v16 gv[9]
 /// out[cc * os + 16 v] (+= when accumulate) = sum over k of w[cc * ws + k] * g[k * gs + 16 v], for
 /// cc < c and V (1 or 2) vectors: the nine taps' V vectors of g stay in registers for all c rows,
 /// four at a time. With mask, each result is then multiplied by (mask[cc * os + 16 v] > 0).
-static inline __attribute__((always_inline)) void row_block(const float *g, long gs, long c, const float *w,
+VL_INLINE void row_block(const float *g, long gs, long c, const float *w,
                                                             long ws, float *out, long os, int accumulate,
                                                             const float *mask, const int V) {
     v16 gv[9][2];
@@ -116,7 +116,7 @@ static inline __attribute__((always_inline)) void row_block(const float *g, long
 /// The forward pass's scratch: nine zero-guarded tap planes, two column masks, a tail block.
 typedef struct { long hw, full, rounded, guard, stride; } tap_layout;
 
-static inline tap_layout tap_planes_layout(long h, long w) {
+VL_INLINE tap_layout tap_planes_layout(long h, long w) {
     tap_layout l;
     l.hw = h * w;
     l.full = l.hw / 16 * 16;  // positions in whole vectors; the rest go through a zero-padded tail
@@ -180,7 +180,7 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
 
 /// The nine shifted, masked copies of each of o planes: dcol[(p * 9 + 3 ki + kj) * rounded + f] =
 /// src[p * hw + f + (ki - 1) w + kj - 1] where that lies in the plane and in the same row, else 0.
-static inline void shifted_taps(const float *src, long o, long w, tap_layout l, const int *m0, const int *m2,
+VL_INLINE void shifted_taps(const float *src, long o, long w, tap_layout l, const int *m0, const int *m2,
                                 float *dcol) {
     for (long p = 0; p < o; p++) {
         for (long k = 0; k < 9; k++) {
@@ -280,7 +280,7 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
 
 typedef struct { long plane, rounded, stride; } s2_layout;
 
-static inline s2_layout s2_plane_layout(long oh, long ow) {
+VL_INLINE s2_layout s2_plane_layout(long oh, long ow) {
     s2_layout l;
     l.plane = oh * ow;
     l.rounded = (l.plane + VL_S2_CHUNK - 1) / VL_S2_CHUNK * VL_S2_CHUNK;
@@ -297,7 +297,7 @@ size_t vl_conv3x3s2_scratch(long c, long o, long oh, long ow) {
 }
 
 /// The four zero-guarded phases of each of the c planes of one image.
-static inline void s2_phases(const float *x, long c, long oh, long ow, s2_layout l, float *phases) {
+VL_INLINE void s2_phases(const float *x, long c, long oh, long ow, s2_layout l, float *phases) {
     for (long cc = 0; cc < c; cc++) {
         float *ph = phases + cc * 4 * l.stride;
         split_phases(x + cc * 4 * l.plane, oh, ow, ph, l.stride);

@@ -4,7 +4,7 @@
 #include "nn_internal.h"
 
 // The fast paths' geometry: 3x3, stride 2, no leading padding, rows of up to 16 output pixels.
-static inline int stride2_fast(const vl_geometry *g) {
+VL_INLINE int stride2_fast(const vl_geometry *g) {
     return g->kernel == 3 && g->stride == 2 && g->pad_top == 0 && g->pad_left == 0
         && g->in_h == 2 * g->out_h && g->in_w == 2 * g->out_w && g->out_w <= 16;
 }
@@ -14,7 +14,7 @@ size_t vl_layout_scratch(const vl_geometry *g) {
 }
 
 // The sum in 16 lanes, combined in a fixed order (the same bits on every clone).
-static inline float sum16(const float *p, long count) {
+VL_INLINE float sum16(const float *p, long count) {
     float lanes[16] = {0};
     long i = 0;
     for (; i + 16 <= count; i += 16)
@@ -28,7 +28,7 @@ static inline float sum16(const float *p, long count) {
 VL_CLONES
 float vl_sum(const float *p, long count) { return sum16(p, count); }
 
-static inline void relu_mask(const float *restrict y, const float *restrict dy, float *restrict dx, long count) {
+VL_INLINE void relu_mask(const float *restrict y, const float *restrict dy, float *restrict dx, long count) {
     for (long i = 0; i < count; i++) dx[i] = y[i] > 0 ? dy[i] : 0.0f;
 }
 
@@ -45,7 +45,7 @@ void vl_relu_mask_rows(const float *y, long ldy, float *g, long ldg, long rows, 
 }
 
 // For kernel column kj, the output columns [lo, hi) whose input column lies inside the image.
-static inline void column_span(const vl_geometry *g, long kj, long *lo, long *hi) {
+VL_INLINE void column_span(const vl_geometry *g, long kj, long *lo, long *hi) {
     long a = (g->pad_left - kj + g->stride - 1) / g->stride;
     if (g->pad_left - kj + g->stride - 1 < 0) a = 0;  // C division truncates toward zero
     *lo = a > 0 ? a : 0;
@@ -58,14 +58,14 @@ static inline void column_span(const vl_geometry *g, long kj, long *lo, long *hi
 // outside, so that a tile's planes are visited in the order they lie (channel-major: each
 // channel's images side by side). Each plane's work is independent of the others', and a
 // channel's sums run over its images in order either way: the same bits in either order.
-static inline long plane_image(vl_planes planes, long n, long channels, long i) {
+VL_INLINE long plane_image(vl_planes planes, long n, long channels, long i) {
     return planes.channel > planes.image ? i % n : i / channels;
 }
-static inline long plane_channel(vl_planes planes, long n, long channels, long i) {
+VL_INLINE long plane_channel(vl_planes planes, long n, long channels, long i) {
     return planes.channel > planes.image ? i / n : i % channels;
 }
 // Where the i-th plane starts, in floats.
-static inline long plane_offset(vl_planes planes, long n, long channels, long i) {
+VL_INLINE long plane_offset(vl_planes planes, long n, long channels, long i) {
     return plane_image(planes, n, channels, i) * planes.image + plane_channel(planes, n, channels, i) * planes.channel;
 }
 
@@ -80,7 +80,7 @@ static inline long plane_offset(vl_planes planes, long n, long channels, long i)
 // 0 past the edge. Input row r = 2m + p, split into its even (e), odd (o) and next-even (e1)
 // columns, is row (p, kj) at m and, when p = 0, row (2, kj) at m - 1. Columns [0, end) of the col
 // rows from dst0 on may be written (beyond that, only exactly); input past `limit` is not read.
-static inline void im2col_plane_stride2(const float *restrict src, long oh, long ow, float *restrict dst0, long cols,
+VL_INLINE void im2col_plane_stride2(const float *restrict src, long oh, long ow, float *restrict dst0, long cols,
                                         long end, const float *limit) {
     const long iw = 2 * ow, lanes = ow <= 8 ? 8 : 16;
     v16i last;  // e1's lane ow - 1 is column 2 ow: past the edge
@@ -116,7 +116,7 @@ static inline void im2col_plane_stride2(const float *restrict src, long oh, long
     for (int kj = 0; kj < 3; kj++) memset(d[6 + kj] + (oh - 1) * ow, 0, (size_t)ow * sizeof(float));
 }
 
-static inline void im2col_plane_general(const float *restrict src, const vl_geometry *g, float *restrict dst0,
+VL_INLINE void im2col_plane_general(const float *restrict src, const vl_geometry *g, float *restrict dst0,
                                         long cols) {
     const long k = g->kernel, s = g->stride, oh = g->out_h, ow = g->out_w, ih = g->in_h, iw = g->in_w;
     for (long ki = 0; ki < k; ki++) {
@@ -167,7 +167,7 @@ void vl_im2col(const float *x, long n, const vl_geometry *g, vl_planes planes, f
 
 // --- col2im ---------------------------------------------------------------------------------
 
-static inline void finish_plane(float *restrict d, long count, float bias, int relu) {
+VL_INLINE void finish_plane(float *restrict d, long count, float bias, int relu) {
     if (relu) {
         for (long i = 0; i < count; i++) { float v = d[i] + bias; d[i] = v > 0 ? v : 0.0f; }
     } else if (bias != 0) {
@@ -190,7 +190,7 @@ static inline void finish_plane(float *restrict d, long count, float bias, int r
 // read up to 16 floats past the last image's columns (past col's end: `Tensor` storage has room).
 // `room` floats past the plane are written later in the pass: rows whose whole vectors would run
 // further are stored exactly.
-static inline void col2im_plane_stride2(const float *restrict src0, long cols, const vl_geometry *g,
+VL_INLINE void col2im_plane_stride2(const float *restrict src0, long cols, const vl_geometry *g,
                                         float *restrict dst, float bias, int relu, long room) {
     const long oh = g->out_h, ow = g->out_w, iw = g->in_w, width = ow <= 8 ? 16 : 32;
     const long reach = 2 * oh * iw + room;  // rows r with r iw + width <= reach are stored whole
@@ -230,7 +230,7 @@ static inline void col2im_plane_stride2(const float *restrict src0, long cols, c
     }
 }
 
-static inline void col2im_plane_general(const float *restrict src0, long cols, const vl_geometry *g,
+VL_INLINE void col2im_plane_general(const float *restrict src0, long cols, const vl_geometry *g,
                                         float *restrict dst, int accumulate, float bias, int relu) {
     const long k = g->kernel, s = g->stride, oh = g->out_h, ow = g->out_w, ih = g->in_h, iw = g->in_w;
     if (!accumulate) memset(dst, 0, (size_t)(ih * iw) * sizeof(float));
