@@ -20,7 +20,7 @@
 /// The four phases of a plane of 2 oh x 2 ow floats: phases[(2p + q) * phase_stride + m * ow + l]
 /// = src[(2m + p) * 2 ow + 2l + q], the stride-2 sampling grids of a 3x3 stride-2 kernel.
 VL_INLINE void split_phases(const float *restrict src, long oh, long ow, float *restrict phases,
-                                long phase_stride) {
+                            long phase_stride) {
     const long iw = 2 * ow;
     for (long m = 0; m < oh; m++) {
         for (long p = 0; p < 2; p++) {
@@ -51,14 +51,14 @@ VL_INLINE void add_lane_sums(const float *lanes, long count, float *dst) {
 }
 
 /// Column masks over n positions of planes w wide: all ones except at column `drop` (and past hw).
-static void column_mask(int *mask, long n, long hw, long w, long drop) {
+VL_INLINE void column_mask(int *mask, long n, long hw, long w, long drop) {
     for (long f = 0, q = 0; f < n; f++, q = q + 1 == w ? 0 : q + 1) mask[f] = (f < hw && q != drop) ? -1 : 0;
 }
 
 /// t[k * ts + 16 v] = sum over cc < c of w[cc * ws + k] * x[cc * xs + 16 v], for the nine taps k
 /// and V (1 to 3) vectors: a 9 x 16V register block of T = W^T X.
-VL_INLINE void tap_block(const float *x, long xs, long c, const float *w,
-                                                            long ws, float *t, long ts, const int V) {
+VL_INLINE void tap_block(const float *x, long xs, long c, const float *w, long ws, float *t, long ts,
+                         const int V) {
     v16 acc[9][3];
     for (int k = 0; k < 9; k++)
         for (int v = 0; v < V; v++) acc[k][v] = splat16(0);
@@ -78,9 +78,8 @@ VL_INLINE void tap_block(const float *x, long xs, long c, const float *w,
 /// Rows c0 ..< c0 + R (R <= 4) of row_block below, from the nine taps' V vectors gv: R V sums in
 /// flight (one alone would wait on each FMA's latency), each summing its nine taps in order. Each
 /// weight is broadcast as it is (splat16's add would turn a -0.0 weight into +0.0: a separate uop).
-VL_INLINE void row_block_rows(const v16 gv[9][2], long c0, const int R,
-                                                                 const float *w, long ws, float *out, long os,
-                                                                 int accumulate, const float *mask, const int V) {
+VL_INLINE void row_block_rows(const v16 gv[9][2], long c0, const int R, const float *w, long ws, float *out,
+                              long os, int accumulate, const float *mask, const int V) {
     v16 acc[4][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = accumulate ? load16(out + (c0 + r) * os + 16 * v) : splat16(0);
@@ -102,9 +101,8 @@ VL_INLINE void row_block_rows(const v16 gv[9][2], long c0, const int R,
 /// out[cc * os + 16 v] (+= when accumulate) = sum over k of w[cc * ws + k] * g[k * gs + 16 v], for
 /// cc < c and V (1 or 2) vectors: the nine taps' V vectors of g stay in registers for all c rows,
 /// four at a time. With mask, each result is then multiplied by (mask[cc * os + 16 v] > 0).
-VL_INLINE void row_block(const float *g, long gs, long c, const float *w,
-                                                            long ws, float *out, long os, int accumulate,
-                                                            const float *mask, const int V) {
+VL_INLINE void row_block(const float *g, long gs, long c, const float *w, long ws, float *out, long os,
+                         int accumulate, const float *mask, const int V) {
     v16 gv[9][2];
     for (int k = 0; k < 9; k++)
         for (int v = 0; v < V; v++) gv[k][v] = load16(g + k * gs + 16 * v);
@@ -181,7 +179,7 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
 /// The nine shifted, masked copies of each of o planes: dcol[(p * 9 + 3 ki + kj) * rounded + f] =
 /// src[p * hw + f + (ki - 1) w + kj - 1] where that lies in the plane and in the same row, else 0.
 VL_INLINE void shifted_taps(const float *src, long o, long w, tap_layout l, const int *m0, const int *m2,
-                                float *dcol) {
+                            float *dcol) {
     for (long p = 0; p < o; p++) {
         for (long k = 0; k < 9; k++) {
             const long d = (k / 3 - 1) * w + (k % 3 - 1);

@@ -81,7 +81,7 @@ VL_INLINE long plane_offset(vl_planes planes, long n, long channels, long i) {
 // columns, is row (p, kj) at m and, when p = 0, row (2, kj) at m - 1. Columns [0, end) of the col
 // rows from dst0 on may be written (beyond that, only exactly); input past `limit` is not read.
 VL_INLINE void im2col_plane_stride2(const float *restrict src, long oh, long ow, float *restrict dst0, long cols,
-                                        long end, const float *limit) {
+                                    long end, const float *limit) {
     const long iw = 2 * ow, lanes = ow <= 8 ? 8 : 16;
     v16i last;  // e1's lane ow - 1 is column 2 ow: past the edge
     for (int l = 0; l < 16; l++) last[l] = l < ow - 1 ? -1 : 0;
@@ -117,7 +117,7 @@ VL_INLINE void im2col_plane_stride2(const float *restrict src, long oh, long ow,
 }
 
 VL_INLINE void im2col_plane_general(const float *restrict src, const vl_geometry *g, float *restrict dst0,
-                                        long cols) {
+                                    long cols) {
     const long k = g->kernel, s = g->stride, oh = g->out_h, ow = g->out_w, ih = g->in_h, iw = g->in_w;
     for (long ki = 0; ki < k; ki++) {
         for (long kj = 0; kj < k; kj++) {
@@ -191,7 +191,7 @@ VL_INLINE void finish_plane(float *restrict d, long count, float bias, int relu)
 // `room` floats past the plane are written later in the pass: rows whose whole vectors would run
 // further are stored exactly.
 VL_INLINE void col2im_plane_stride2(const float *restrict src0, long cols, const vl_geometry *g,
-                                        float *restrict dst, float bias, int relu, long room) {
+                                    float *restrict dst, float bias, int relu, long room) {
     const long oh = g->out_h, ow = g->out_w, iw = g->in_w, width = ow <= 8 ? 16 : 32;
     const long reach = 2 * oh * iw + room;  // rows r with r iw + width <= reach are stored whole
     const long r_exact = reach >= width ? (reach - width) / iw + 1 : 0;
@@ -231,7 +231,7 @@ VL_INLINE void col2im_plane_stride2(const float *restrict src0, long cols, const
 }
 
 VL_INLINE void col2im_plane_general(const float *restrict src0, long cols, const vl_geometry *g,
-                                        float *restrict dst, int accumulate, float bias, int relu) {
+                                    float *restrict dst, int accumulate, float bias, int relu) {
     const long k = g->kernel, s = g->stride, oh = g->out_h, ow = g->out_w, ih = g->in_h, iw = g->in_w;
     if (!accumulate) memset(dst, 0, (size_t)(ih * iw) * sizeof(float));
     for (long ki = 0; ki < k; ki++) {
