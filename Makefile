@@ -9,7 +9,7 @@ SPECS      := experiments/reference.json $(filter-out experiments/reference.json
 JOBS       ?= $(shell nproc)
 TORCH      := $(shell grep '^torch==' bench/requirements-torch.txt)
 
-.PHONY: setup build test fmt fmt-check kernels-check bench bench-compare ablation report export proto smoke clean fuzz
+.PHONY: setup build test fmt fmt-check kernels-check bench bench-avx2 bench-compare ablation report export proto smoke clean fuzz
 FORMATTED  := Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
 
 ## setup: install the Debian packages (when missing; Slurm for its tests), Python's safetensors for the interop test,
@@ -71,6 +71,13 @@ kernels-check:
 ## bench: one training step of each reference model vs the sgemm peak, 1 BLAS thread
 bench: build
 	$(BIN) bench
+
+## bench-avx2: `make bench` on the code path of a machine without AVX-512, run on this one: vaelab's
+## kernels built without their AVX-512 clones (VL_AVX2_ONLY, in .build/avx2) and OpenBLAS on its
+## Haswell (AVX2) kernel. The same code as on an AVX2 machine, at this core's speeds.
+bench-avx2: setup
+	$(SWIFT) build -c release --product vaelab --build-path .build/avx2 -Xcc -DVL_AVX2_ONLY
+	OPENBLAS_CORETYPE=Haswell .build/avx2/release/vaelab bench
 
 ## bench-compare: vaelab vs Keras 3 / TensorFlow-CPU vs PyTorch-CPU on this CPU, side by
 ## side (bench/README.md); creates .venv-bench-tf and .venv-bench-torch when missing (and

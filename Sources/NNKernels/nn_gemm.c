@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "nn_kernels.h"
+#include "nn_internal.h"
 
 // An sgemm for the convolutions' shapes (one side 64 or K = 64), where OpenBLAS spends about a
 // tenth of its time packing the large operand: here the large operand is read where it lies and
@@ -124,7 +125,7 @@ static _Thread_local size_t packed_floats;
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
              float beta, float *c, long ldc, long kq) {
     if (m < 1 || n < 1 || k < 1 || (trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16) return 0;
-    if (!__builtin_cpu_supports("x86-64-v4")) return 0;
+    if (!VL_AVX512()) return 0;
     if (!trans_b) {  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
         tiles(8, 3, m, n, k, kq, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
         return 1;
@@ -255,7 +256,7 @@ static V4 void deconv_sweep(const float *x, long ldx, long n, long c, long o, lo
 
 int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *packed,
                            const float *bias, int relu, float *y, vl_planes planes, long kq) {
-    if (n < 1 || c < 1 || o < 1 || oh < 1 || ow < 1 || c > kq || !__builtin_cpu_supports("x86-64-v4")) return 0;
+    if (n < 1 || c < 1 || o < 1 || oh < 1 || ow < 1 || c > kq || !VL_AVX512()) return 0;
     deconv_sweep(x, ldx, n, c, o, oh, ow, packed, bias, relu, y, planes);
     return 1;
 }
@@ -281,10 +282,15 @@ FMA_CHAINS(fma_chains_512, V4, __m512, _mm512_set1_ps, _mm512_fmadd_ps)
 FMA_CHAINS(fma_chains_256, __attribute__((target("avx2,fma"))), __m256, _mm256_set1_ps, _mm256_fmadd_ps)
 
 double vl_fma_peak_flops(long rounds, float *sink) {
-    if (__builtin_cpu_supports("x86-64-v4")) return *sink = fma_chains_512(rounds), 12.0 * 32 * rounds;
+    if (VL_AVX512()) return *sink = fma_chains_512(rounds), 12.0 * 32 * rounds;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return *sink = fma_chains_256(rounds), 12.0 * 16 * rounds;
     return 0;
+}
+
+int vl_vector_bits(void) {
+    if (VL_AVX512()) return 512;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 256 : 128;
 }
 #else
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
@@ -305,6 +311,8 @@ double vl_fma_peak_flops(long rounds, float *sink) {
     (void)rounds, (void)sink;
     return 0;
 }
+
+int vl_vector_bits(void) { return 0; }
 #endif
 
 void vl_deconv3x3s2_pack(const float *weight, long c, long o, float *packed) {

@@ -55,6 +55,87 @@ VL_INLINE void column_mask(int *mask, long n, long hw, long w, long drop) {
     for (long f = 0, q = 0; f < n; f++, q = q + 1 == w ? 0 : q + 1) mask[f] = (f < hw && q != drop) ? -1 : 0;
 }
 
+// The register blocks below keep 16 floats of all nine taps in flight: 18 to 31 vectors, which
+// AVX-512's 32 registers hold. AVX2 has 16 registers of 8 floats: there those blocks spill to the
+// stack. So without AVX-512 the kernels take narrow blocks (the *8 helpers): 8 floats, and the
+// weight gradients five or four taps at a time. Each sum is the same chain of FMAs in the same
+// order either way: the same bits.
+static _Thread_local int narrow_forced;
+void vl_force_narrow_blocks(int on) { narrow_forced = on; }
+VL_INLINE int wide_blocks(void) { return VL_AVX512() && !narrow_forced; }
+
+/// A narrow weight-gradient block: lanes[k0 ..< k0 + K] (16 floats each; the pointers offset to
+/// the 8 lanes summed here) of two planes, lane0 (stored) and lane1 (stored when pair), += over f <
+/// count in steps of 16 of a * t_k and b * t_k, with t_k = t[k rounded + f], and a = a2[f] for the
+/// taps of kernel column 2 (k % 3 = 2), else a0[f] (b likewise). pf0 and pf1, unless NULL: planes
+/// to fetch into the cache meanwhile, a line per step.
+VL_INLINE void tap_lanes8(const float *a0, const float *a2, const float *b0, const float *b2, const float *t,
+                          long rounded, long count, const int k0, const int K, float *lane0, float *lane1, int pair,
+                          const float *pf0, const float *pf1) {
+    v8 acc0[5], acc1[5];
+    for (int k = 0; k < K; k++) acc0[k] = load8(lane0 + 16 * (k0 + k)), acc1[k] = load8(lane1 + 16 * (k0 + k));
+    for (long f = 0; f < count; f += 16) {
+        if (pf0) __builtin_prefetch(pf0 + f), __builtin_prefetch(pf1 + f);
+        const v8 pa0 = load8(a0 + f), pa2 = load8(a2 + f), pb0 = load8(b0 + f), pb2 = load8(b2 + f);
+        for (int k = 0; k < K; k++) {
+            const v8 tv = load8(t + (k0 + k) * rounded + f);
+            acc0[k] += ((k0 + k) % 3 == 2 ? pa2 : pa0) * tv;
+            acc1[k] += ((k0 + k) % 3 == 2 ? pb2 : pb0) * tv;
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        store8(lane0 + 16 * (k0 + k), acc0[k]);
+        if (pair) store8(lane1 + 16 * (k0 + k), acc1[k]);
+    }
+}
+
+/// tap_lanes8 over all nine taps and both halves of each 16-lane sum (fetching pf0 and pf1 in the first).
+VL_INLINE void tap_lanes_narrow(const float *a0, const float *a2, const float *b0, const float *b2, const float *t,
+                                long rounded, float *lane0, float *lane1, int pair, const float *pf0,
+                                const float *pf1) {
+    for (long h = 0; h < 16; h += 8) {
+        const float *a0h = a0 + h, *a2h = a2 + h, *b0h = b0 + h, *b2h = b2 + h, *th = t + h;
+        tap_lanes8(a0h, a2h, b0h, b2h, th, rounded, rounded, 0, 5, lane0 + h, lane1 + h, pair, h ? NULL : pf0, pf1);
+        tap_lanes8(a0h, a2h, b0h, b2h, th, rounded, rounded, 5, 4, lane0 + h, lane1 + h, pair, NULL, NULL);
+    }
+}
+
+/// tap_block (below) for one vector of 8 floats: the narrow block.
+VL_INLINE void tap_block8(const float *x, long xs, long c, const float *w, long ws, float *t, long ts) {
+    v8 acc[9];
+    for (int k = 0; k < 9; k++) acc[k] = splat8(0);
+    for (long cc = 0; cc < c; cc++) {
+        const v8 xv = load8(x + cc * xs);
+        const float *wp = w + cc * ws;
+        for (int k = 0; k < 9; k++) acc[k] += splat8(wp[k]) * xv;
+    }
+    for (int k = 0; k < 9; k++) store8(t + k * ts, acc[k]);
+}
+
+/// Rows c0 ..< c0 + R (R <= 4) of row_block8: row_block_rows (below) for one vector of 8 floats.
+VL_INLINE void row_block_rows8(const v8 gv[9], long c0, const int R, const float *w, long ws, float *out, long os,
+                               int accumulate, const float *mask) {
+    v8 acc[4];
+    for (int r = 0; r < R; r++) acc[r] = accumulate ? load8(out + (c0 + r) * os) : splat8(0);
+    for (int k = 0; k < 9; k++)
+        for (int r = 0; r < R; r++) acc[r] += gv[k] * w[(c0 + r) * ws + k];
+    for (int r = 0; r < R; r++) {
+        const long at = (c0 + r) * os;
+        if (mask) acc[r] = (v8)((v8i)acc[r] & (load8(mask + at) > splat8(0)));
+        store8(out + at, acc[r]);
+    }
+}
+
+/// row_block (below) for one vector of 8 floats: the narrow block.
+VL_INLINE void row_block8(const float *g, long gs, long c, const float *w, long ws, float *out, long os,
+                          int accumulate, const float *mask) {
+    v8 gv[9];
+    for (int k = 0; k < 9; k++) gv[k] = load8(g + k * gs);
+    long c0 = 0;
+    for (; c0 + 4 <= c; c0 += 4) row_block_rows8(gv, c0, 4, w, ws, out, os, accumulate, mask);
+    for (; c0 < c; c0++) row_block_rows8(gv, c0, 1, w, ws, out, os, accumulate, mask);
+}
+
 /// t[k * ts + 16 v] = sum over cc < c of w[cc * ws + k] * x[cc * xs + 16 v], for the nine taps k
 /// and V (1 to 3) vectors: a 9 x 16V register block of T = W^T X.
 VL_INLINE void tap_block(const float *x, long xs, long c, const float *w, long ws, float *t, long ts,
@@ -135,6 +216,7 @@ VL_CLONES
 void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long w,
                             const float *weight, const float *bias, int relu, float *y, float *scratch) {
     const tap_layout l = tap_planes_layout(h, w);
+    const int wide = wide_blocks();
     float *taps = align64(scratch), *tail = taps + 9 * l.stride, *tmp = tail + 16 * c;
     int *m0 = (int *)(tmp + 16), *m2 = m0 + l.rounded;
     column_mask(m0, l.rounded, l.hw, w, w - 1);  // T(ki, 0) lands one column left: wrapped at Q = w - 1
@@ -150,9 +232,14 @@ void vl_deconv3x3s1_forward(const float *x, long n, long c, long o, long h, long
             const float *wo = weight + oo * 9;
             float *t = taps + l.guard;
             long f = 0;
-            for (; f + 48 <= l.full; f += 48) tap_block(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride, 3);
-            for (; f < l.full; f += 16) tap_block(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride, 1);
-            if (f < l.hw) tap_block(tail, 16, c, wo, 9 * o, t + f, l.stride, 1);
+            if (wide) {
+                for (; f + 48 <= l.full; f += 48) tap_block(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride, 3);
+                for (; f < l.full; f += 16) tap_block(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride, 1);
+                if (f < l.hw) tap_block(tail, 16, c, wo, 9 * o, t + f, l.stride, 1);
+            } else {
+                for (; f < l.full; f += 8) tap_block8(xb + f, l.hw, c, wo, 9 * o, t + f, l.stride);
+                for (long h = 0; f < l.hw && h < 16; h += 8) tap_block8(tail + h, 16, c, wo, 9 * o, t + f + h, l.stride);
+            }
             // y[P, Q] = b + sum w[ki, kj] x[P - ki + 1, Q - kj + 1] = b + sum_k T_k[f - d_k]
             const float bv = bias ? bias[oo] : 0.0f;
             float *out = y + (b * o + oo) * l.hw;
@@ -200,6 +287,7 @@ VL_CLONES
 void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, long o, long h, long w,
                              const float *weight, float *dweight, float *dx, int mask_dx, int tile, float *scratch) {
     const tap_layout l = tap_planes_layout(h, w);
+    const int wide = wide_blocks();
     float *dcol = align64(scratch), *xz = dcol + 9 * o * l.rounded;  // two x planes with zero tails
     int *m0 = (int *)(xz + 2 * l.rounded), *m2 = m0 + l.rounded;
     float *tail = (float *)(m2 + l.rounded), *lanes = tail + 16 * c;
@@ -223,6 +311,10 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
             for (long oo = 0; oo < o; oo++) {
                 const float *s = dcol + oo * 9 * l.rounded;
                 float *lane0 = lanes + (c0 * o + oo) * 9 * 16, *lane1 = lanes + ((c0 + pair) * o + oo) * 9 * 16;
+                if (!wide) {
+                    tap_lanes_narrow(x0, x0, x1, x1, s, l.rounded, lane0, lane1, pair, x0 + 4 * l.hw, x1 + 4 * l.hw);
+                    continue;
+                }
                 v16 acc0[9], acc1[9];
                 LOAD_TAP_LANES(acc0, lane0);
                 LOAD_TAP_LANES(acc1, lane1);
@@ -251,11 +343,18 @@ void vl_deconv3x3s1_backward(const float *x, const float *dy, long n, long c, lo
             const float *s = dcol + oo * 9 * l.rounded, *wo = weight + oo * 9;
             const float *mask = mask_dx && oo == o - 1 ? xb : NULL;
             long f = 0;
-            for (; f + 32 <= l.full; f += 32)
-                row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL, 2);
-            for (; f < l.full; f += 16)
-                row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL, 1);
-            if (f < l.hw) row_block(s + f, l.rounded, c, wo, 9 * o, tail, 16, oo > 0, NULL, 1);
+            if (wide) {
+                for (; f + 32 <= l.full; f += 32)
+                    row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL, 2);
+                for (; f < l.full; f += 16)
+                    row_block(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL, 1);
+                if (f < l.hw) row_block(s + f, l.rounded, c, wo, 9 * o, tail, 16, oo > 0, NULL, 1);
+            } else {
+                for (; f < l.full; f += 8)
+                    row_block8(s + f, l.rounded, c, wo, 9 * o, dxb + f, l.hw, oo > 0, mask ? mask + f : NULL);
+                for (long h = 0; f < l.hw && h < 16; h += 8)
+                    row_block8(s + f + h, l.rounded, c, wo, 9 * o, tail + h, 16, oo > 0, NULL);
+            }
         }
         for (long cc = 0; cc < c; cc++) {
             for (long f = l.full; f < l.hw; f++) {
@@ -346,6 +445,7 @@ VL_CLONES
 void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *y, long n, long c, long o,
                                   long oh, long ow, float *dweight, float *dbias, int tile, float *scratch) {
     const s2_layout l = s2_plane_layout(oh, ow);
+    const int wide = wide_blocks();
     // Per image: the phases, then each tap's (shifted) phase copied to its own 64-byte-aligned
     // plane, read by every output channel; output channels two at a time share those loads.
     float *phases = scratch, *taps = align64(scratch + 4 * c * l.stride), *g = taps + 9 * c * l.rounded;
@@ -390,6 +490,10 @@ void vl_conv3x3s2_backward_weight(const float *x, const float *dy, const float *
             for (long cc = 0; cc < c; cc++) {
                 const float *t = taps + cc * 9 * l.rounded;
                 float *lane0 = lanes + (o0 * c + cc) * 9 * 16, *lane1 = lanes + ((o0 + pair) * c + cc) * 9 * 16;
+                if (!wide) {
+                    tap_lanes_narrow(ga0, ga1, gb0, gb1, t, l.rounded, lane0, lane1, pair, NULL, NULL);
+                    continue;
+                }
                 v16 acc0[9], acc1[9];
                 LOAD_TAP_LANES(acc0, lane0);
                 LOAD_TAP_LANES(acc1, lane1);

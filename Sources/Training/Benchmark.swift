@@ -153,6 +153,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var sgemmGflops: Double
     /// One core's FMA peak (`Benchmark.fmaPeakGFLOPs`), where measured.
     public var fmaPeakGflops: Double?
+    /// The widest vectors vaelab's own kernels ran with (`Benchmark.kernelVectorBits`).
+    public var kernelVectorBits: Int
     public var models: [ModelBenchmark]
     /// `BLASKernelAdvice.hint`, when the kernel is narrower than the CPU supports.
     public var blasHint: String?
@@ -162,9 +164,11 @@ public struct BenchmarkReport: Codable, Sendable {
     public var data: String
     public init(
         blasCore: String, blasThreads: Int, sgemmGflops: Double, fmaPeakGflops: Double? = nil,
-        models: [ModelBenchmark], blasHint: String? = nil, parallel: [ParallelScaling] = [], data: String = "uniform"
+        kernelVectorBits: Int = Benchmark.kernelVectorBits, models: [ModelBenchmark], blasHint: String? = nil,
+        parallel: [ParallelScaling] = [], data: String = "uniform"
     ) {
         self.fmaPeakGflops = fmaPeakGflops
+        self.kernelVectorBits = kernelVectorBits
         self.data = data
         self.blasCore = blasCore
         self.blasThreads = blasThreads
@@ -178,6 +182,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case blasThreads = "blas_threads"
         case sgemmGflops = "sgemm_gflops"
         case fmaPeakGflops = "fma_peak_gflops"
+        case kernelVectorBits = "kernel_vector_bits"
         case models
         case blasHint = "blas_hint"
         case parallel, data
@@ -206,6 +211,16 @@ public enum Benchmark {
         _ = once()
         let times = (0..<repeats).map { _ in once() }
         return 2 * Double(n * n * n) / times.min()! / 1e9
+    }
+
+    /// The widest vectors vaelab's own kernels (NNKernels) run with on this machine: 512 (AVX-512),
+    /// 256 (AVX2), 128 (x86-64 baseline), 0 (not x86-64). A build with VL_AVX2_ONLY (`make
+    /// bench-avx2`) stops at 256: the AVX2 machine's code path.
+    public static var kernelVectorBits: Int { Int(vl_vector_bits()) }
+
+    /// "AVX-512", "AVX2", "SSE2" or "no SIMD" for `kernelVectorBits`.
+    public static func vectorName(bits: Int) -> String {
+        [512: "AVX-512", 256: "AVX2", 128: "SSE2"][bits] ?? "no SIMD"
     }
 
     /// One core's float32 FMA peak in GFLOP/s (`vl_fma_peak_flops`: the widest FMAs, every pipe

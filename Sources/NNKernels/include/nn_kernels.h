@@ -137,6 +137,14 @@ int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, lon
 /// here, nothing run). Timed, the machine's float32 peak on one core. *sink keeps the result live.
 double vl_fma_peak_flops(long rounds, float *sink);
 
+/// The widest vectors NNKernels computes with here: 512 (AVX-512), 256 (AVX2 and FMA), 128 (x86-64
+/// baseline) or 0 (not x86-64). At most 256 in a build with VL_AVX2_ONLY defined (`make bench-avx2`).
+int vl_vector_bits(void);
+
+/// On this thread, on (1) or off (0): the direct 3x3 kernels take the narrow register blocks they
+/// take without AVX-512 (nn_kernels.c) on AVX-512 machines too. For tests: the bits must not change.
+void vl_force_narrow_blocks(int on);
+
 /// This thread's floating-point control bits (x86-64: MXCSR's, without its exception flags), to
 /// restore or to copy to another thread.
 unsigned vl_fp_mode(void);
