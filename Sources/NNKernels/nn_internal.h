@@ -32,7 +32,6 @@ typedef int v8i __attribute__((vector_size(32), aligned(4)));
 #define splat16(s) ((v16){0} + (s))
 #define load16i(p) (*(const v16i *)(p))
 #define load8(p) (*(const v8 *)(p))
-#define load8i(p) (*(const v8i *)(p))
 #define store8(p, v) (*(v8 *)(p) = (v))
 #define splat8(s) ((v8){0} + (s))
 /// The first n lanes of v to p[0 ..< n] (where a whole-vector store would run past what it owns).

@@ -66,15 +66,15 @@ VL_INLINE int wide_blocks(void) { return VL_AVX512() && !narrow_forced; }
 
 /// A narrow weight-gradient block: lanes[k0 ..< k0 + K] (16 floats each; the pointers offset to
 /// the 8 lanes summed here) of two planes, lane0 (stored) and lane1 (stored when pair), += over f <
-/// count in steps of 16 of a * t_k and b * t_k, with t_k = t[k rounded + f], and a = a2[f] for the
+/// rounded in steps of 16 of a * t_k and b * t_k, with t_k = t[k rounded + f], and a = a2[f] for the
 /// taps of kernel column 2 (k % 3 = 2), else a0[f] (b likewise). pf0 and pf1, unless NULL: planes
 /// to fetch into the cache meanwhile, a line per step.
 VL_INLINE void tap_lanes8(const float *a0, const float *a2, const float *b0, const float *b2, const float *t,
-                          long rounded, long count, const int k0, const int K, float *lane0, float *lane1, int pair,
+                          long rounded, const int k0, const int K, float *lane0, float *lane1, int pair,
                           const float *pf0, const float *pf1) {
     v8 acc0[5], acc1[5];
     for (int k = 0; k < K; k++) acc0[k] = load8(lane0 + 16 * (k0 + k)), acc1[k] = load8(lane1 + 16 * (k0 + k));
-    for (long f = 0; f < count; f += 16) {
+    for (long f = 0; f < rounded; f += 16) {
         if (pf0) __builtin_prefetch(pf0 + f), __builtin_prefetch(pf1 + f);
         const v8 pa0 = load8(a0 + f), pa2 = load8(a2 + f), pb0 = load8(b0 + f), pb2 = load8(b2 + f);
         for (int k = 0; k < K; k++) {
@@ -95,8 +95,8 @@ VL_INLINE void tap_lanes_narrow(const float *a0, const float *a2, const float *b
                                 const float *pf1) {
     for (long h = 0; h < 16; h += 8) {
         const float *a0h = a0 + h, *a2h = a2 + h, *b0h = b0 + h, *b2h = b2 + h, *th = t + h;
-        tap_lanes8(a0h, a2h, b0h, b2h, th, rounded, rounded, 0, 5, lane0 + h, lane1 + h, pair, h ? NULL : pf0, pf1);
-        tap_lanes8(a0h, a2h, b0h, b2h, th, rounded, rounded, 5, 4, lane0 + h, lane1 + h, pair, NULL, NULL);
+        tap_lanes8(a0h, a2h, b0h, b2h, th, rounded, 0, 5, lane0 + h, lane1 + h, pair, h ? NULL : pf0, pf1);
+        tap_lanes8(a0h, a2h, b0h, b2h, th, rounded, 5, 4, lane0 + h, lane1 + h, pair, NULL, NULL);
     }
 }
 
