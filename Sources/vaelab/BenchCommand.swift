@@ -10,10 +10,12 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time one training step of the reference models against the machine's sgemm peak.",
         discussion: """
-            Prints the BLAS core, the sgemm peak and one core's FMA peak, then per model the step \
-            time, images/s and the share of the sgemm peak, the evaluation pass and (VAEs) the IWAE \
-            bound's evaluation, a per-layer split of both, and runs side by side against one alone. \
-            Benchmark on a quiet machine, in a release build (make bench).
+            Prints per model the step time, images/s and the share of the sgemm peak, the \
+            evaluation pass and (VAEs) the IWAE bound's evaluation, and runs side by side against one \
+            alone; then the BLAS core, the sgemm peak, one core's FMA peak and the vector width \
+            vaelab's own kernels run with; then a per-layer split of a step and of an IWAE pass. \
+            Benchmark on a quiet machine, in a release build (make bench; make bench-avx2 for the \
+            code path of a machine without AVX-512).
 
             Examples:
               vaelab bench
