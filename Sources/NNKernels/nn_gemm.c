@@ -281,16 +281,17 @@ int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, lon
 FMA_CHAINS(fma_chains_512, V4, __m512, _mm512_set1_ps, _mm512_fmadd_ps)
 FMA_CHAINS(fma_chains_256, __attribute__((target("avx2,fma"))), __m256, _mm256_set1_ps, _mm256_fmadd_ps)
 
-double vl_fma_peak_flops(long rounds, float *sink) {
-    if (VL_AVX512()) return *sink = fma_chains_512(rounds), 12.0 * 32 * rounds;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return *sink = fma_chains_256(rounds), 12.0 * 16 * rounds;
-    return 0;
-}
-
 int vl_vector_bits(void) {
     if (VL_AVX512()) return 512;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 256 : 128;
+}
+
+double vl_fma_peak_flops(long rounds, float *sink) {
+    switch (vl_vector_bits()) {
+    case 512: return *sink = fma_chains_512(rounds), 12.0 * 32 * rounds;
+    case 256: return *sink = fma_chains_256(rounds), 12.0 * 16 * rounds;
+    default: return 0;
+    }
 }
 #else
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
