@@ -41,10 +41,8 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product vaelab
 
-## test: the format check, then the whole test suite (release build: numeric code is ~100x slower in debug)
-test: setup fmt-check
-	$(SWIFT) build -c release --product vaelab
-	@$(MAKE) --no-print-directory kernels-check
+## test: the format check, the kernels check (after the build), then the whole test suite (release build: numeric code is ~100x slower in debug)
+test: setup fmt-check kernels-check
 	OPENBLAS_NUM_THREADS=1 $(SWIFT) test -c release
 
 ## fmt: format every Swift file in place with swift-format (.swift-format holds the style)
@@ -57,17 +55,18 @@ fmt-check:
 
 ## kernels-check: fail where a static helper of a target-cloned kernel (NNKernels, VL_CLONES) was
 ## compiled out of line: that copy is built for baseline x86-64 only (SSE2), and every clone calls it.
-## nn_gemm.c is exempt: its helpers carry their own AVX-512 target.
-kernels-check:
-	@dir=$$($(SWIFT) build -c release --show-bin-path)/NNKernels.build; status=0; \
+## nn_gemm.c is exempt: its helpers carry their own AVX-512 target. Builds first (make build).
+kernels-check: build
+	@dir=$$($(SWIFT) build -c release --show-bin-path)/NNKernels.build; status=0; checked=0; \
 	for o in $$dir/nn_*.c.o; do \
 	  case $$o in */nn_gemm.c.o) continue;; esac; \
+	  [ -f $$o ] || continue; checked=$$((checked + 1)); \
 	  for f in $$(nm --defined-only $$o | awk '$$2 == "t" { print $$3 }'); do \
 	    echo "error: $$(basename $$o .o): $$f was compiled out of line, for baseline x86-64 only; declare it VL_INLINE"; status=1; \
 	  done; \
 	done; \
-	ls $$dir/nn_*.c.o >/dev/null || status=1; \
-	[ $$status = 0 ] && echo "kernels-check: no helper of a cloned kernel compiled out of line"; exit $$status
+	if [ $$checked = 0 ]; then echo "error: kernels-check: no NNKernels objects (nn_*.c.o) in $$dir"; exit 1; fi; \
+	[ $$status = 0 ] && echo "kernels-check: $$checked objects, no helper of a cloned kernel compiled out of line"; exit $$status
 
 ## bench: one training step of each reference model vs the sgemm peak, 1 BLAS thread
 bench: build
