@@ -5,20 +5,24 @@ import NeuralNet
 /// cores (`vaelab train --threads N`; a study instead runs whole runs side by side).
 ///
 /// The batch is cut into `workers` contiguous slices of near-equal size. The model and
-/// `workers - 1` replicas of it (same weights) each run forward, loss and backward on one slice
-/// on their own thread, every GEMM on one BLAS thread (the caller sets `BLAS.threads = 1`: the
-/// threads already fill the cores); each slice's gradient is its share of the whole batch's mean.
-/// The shares are then added in slice order into the model's gradient, Adam updates the model,
-/// and its weights are copied to the replicas (those three passes also split across the threads,
-/// by parameter range). The reparameterisation noise of the whole batch is
-/// drawn first, as one thread draws it, and cut the same way. The step equals the one-thread step
-/// up to float rounding (the gradient's sums run in another order), and a run gives the same bits
-/// every time for the same number of workers. The replicas copy the model's weights when this is
-/// made and after every step: make it after restoring a checkpoint into the model.
+/// `workers - 1` replicas of it each run forward, loss and backward on one slice on their own
+/// thread, every GEMM on one BLAS thread (the caller sets `BLAS.threads = 1`: the threads already
+/// fill the cores); each slice's gradient is its share of the whole batch's mean. The replicas'
+/// weights are views of the model's (`ParameterStore.shareValues`), so the threads read one copy
+/// of them and nothing is copied back; each replica has its own gradient. The shares are then
+/// added in slice order into the model's gradient and Adam updates the model, both split across
+/// the threads by parameter range, in blocks that stay in cache from the sum to the update. The
+/// reparameterisation noise of the whole batch is drawn first, as one thread draws it, and cut
+/// the same way. The step equals the one-thread step up to float rounding (the gradient's sums
+/// run in another order), and a run gives the same bits every time for the same number of
+/// workers.
 public final class DataParallelStep: @unchecked Sendable {
-    /// The most workers a step takes: each holds a replica (~20 MB at H = 256) and a thread, and
-    /// past the cores (or past a batch's images) more only cost.
+    /// The most workers a step takes: each holds a replica (its gradients and activations) and a
+    /// thread, and past the cores (or past a batch's images) more only cost.
     public static let maxWorkers = 64
+    /// Parameters summed and updated at a time: the block's gradients (16 KB) are still in L1
+    /// when Adam reads them.
+    public static let updateBlock = 4096
 
     public let model: any AutoencoderModel
     public let workers: Int
@@ -35,7 +39,7 @@ public final class DataParallelStep: @unchecked Sendable {
         var replicas = [model]
         for _ in 1..<workers {
             let replica = model.makeReplica()
-            replica.store.values.update(from: model.store.values, count: model.store.count)
+            replica.store.shareValues(of: model.store)
             replicas.append(replica)
         }
         self.replicas = replicas
@@ -66,22 +70,21 @@ public final class DataParallelStep: @unchecked Sendable {
                     self.copy(r, of: x, worker: k), beta: beta,
                     eps: width > 0 ? self.eps.data + r.lowerBound * width : nil, gradientBatch: n)
         }
-        // Sum, update and copy back, each thread over its own range of the parameters (every
-        // element's arithmetic is the same whichever thread does it).
+        // Sum and update, each thread over its own range of the parameters (every element's
+        // arithmetic is the same whichever thread does it, and whatever the block).
         let count = model.store.count
         let g = model.store.gradients
         let values = model.store.values
         let alpha = optimizer.advance()
         threads.run { k in
             let range = self.rows(k, of: count)
-            for r in 1..<self.workers {
-                let gr = self.replicas[r].store.gradients
-                for i in range { g[i] += gr[i] }
-            }
-            optimizer.apply(values, gradients: g, range: range, alpha: alpha)
-            for r in 1..<self.workers {
-                (self.replicas[r].store.values + range.lowerBound).update(
-                    from: values + range.lowerBound, count: range.count)
+            for lo in stride(from: range.lowerBound, to: range.upperBound, by: Self.updateBlock) {
+                let block = lo..<min(lo + Self.updateBlock, range.upperBound)
+                for r in 1..<self.workers {
+                    let gr = self.replicas[r].store.gradients
+                    for i in block { g[i] += gr[i] }
+                }
+                optimizer.apply(values, gradients: g, range: block, alpha: alpha)
             }
         }
         // Each slice's losses are its own means: the batch's are their size-weighted mean.

@@ -6,8 +6,10 @@ import NNKernels
 public final class ParameterStore {
     public let named: [(String, Parameter)]
     public let count: Int
-    public let values: UnsafeMutablePointer<Float>
+    /// This store's values, or after `shareValues(of:)` its owner's.
+    public private(set) var values: UnsafeMutablePointer<Float>
     public let gradients: UnsafeMutablePointer<Float>
+    private var valueOwner: ParameterStore?  // keeps the shared values alive
 
     public init(_ named: [(String, Parameter)]) {
         var seen = Set<String>()
@@ -26,8 +28,26 @@ public final class ParameterStore {
     }
 
     deinit {
-        values.deallocate()
+        if valueOwner == nil { values.deallocate() }
         gradients.deallocate()
+    }
+
+    /// Makes every parameter's value a view of the same parameter in `owner` (a store of the same
+    /// parameters, names and shapes): a replica then reads the weights the optimiser writes into
+    /// `owner`, with no copy. The gradients stay this store's own.
+    public func shareValues(of owner: ParameterStore) {
+        precondition(
+            owner !== self && owner.count == count
+                && zip(named, owner.named).allSatisfy { $0.0 == $1.0 && $0.1.value.shape == $1.1.value.shape },
+            "shareValues: the stores hold different parameters")
+        if valueOwner == nil { values.deallocate() }
+        values = owner.values
+        valueOwner = owner
+        var offset = 0
+        for (_, p) in named {
+            p.value.rebind(values + offset, shape: p.value.shape)
+            offset += p.value.count
+        }
     }
 
     public func zeroGradients() { gradients.update(repeating: 0, count: count) }

@@ -118,7 +118,6 @@ public final class Trainer {
         let train = data.train
         let test = data.test
         let x = Tensor(zeros: [config.batchSize, 1, train.rows, train.cols])
-        // Made here, after any checkpoint was restored into the model: the replicas copy its weights.
         let parallel = threads > 1 ? DataParallelStep(model: model, workers: threads) : nil
 
         while records.count < config.epochs {

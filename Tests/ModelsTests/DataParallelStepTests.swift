@@ -85,6 +85,45 @@ struct DataParallelStepTests {
         #expect(abs(kl - whole.kl) <= 1e-5 * max(whole.kl, 1e-3))
     }
 
+    /// The step's contract, bit for bit: each worker's slice gradient (as one model computes it),
+    /// added in slice order, then one Adam update; the replicas read the updated weights. The
+    /// store spans several update blocks, so the blocked sum and update are exercised.
+    @Test(arguments: [2, 3])
+    func isTheSliceGradientsSummedInOrderThenAdam(_ workers: Int) {
+        let n = 7
+        let (model, adamA, x) = Self.setUp(.vae, batch: n)
+        let (reference, adamB, _) = Self.setUp(.vae, batch: n)
+        #expect(model.store.count > 2 * DataParallelStep.updateBlock)
+        let parallel = DataParallelStep(model: model, workers: workers)
+        var noiseA = Xoshiro256(seed: 9, stream: .noise)
+        var noiseB = noiseA
+        let count = reference.store.count
+        let pixels = 64
+        let d = reference.noisePerImage
+        for _ in 0..<2 {
+            _ = parallel.trainStep(x, beta: 0.7, noise: &noiseA, optimizer: adamA)
+            var eps = [Float](repeating: 0, count: n * d)
+            eps.withUnsafeMutableBufferPointer { noiseB.fillNormal($0) }
+            var sum = [Float](repeating: 0, count: count)
+            for k in 0..<workers {
+                let lo = k * n / workers
+                let rows = (k + 1) * n / workers - lo
+                let slice = Tensor(zeros: [rows, 1, 8, 8])
+                slice.data.update(from: x.data + lo * pixels, count: rows * pixels)
+                reference.store.zeroGradients()
+                _ = eps.withUnsafeBufferPointer {
+                    reference.forwardBackward(slice, beta: 0.7, eps: $0.baseAddress! + lo * d, gradientBatch: n)
+                }
+                for i in 0..<count {
+                    sum[i] = k == 0 ? reference.store.gradients[i] : sum[i] + reference.store.gradients[i]
+                }
+            }
+            adamB.update(reference.store.values, gradients: sum)
+            let differing = zip(Self.values(model), Self.values(reference)).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(differing) of \(count) weights differ")
+        }
+    }
+
     /// The same number of workers gives the same bits every time.
     @Test func isDeterministic() {
         func run() -> [Float] {

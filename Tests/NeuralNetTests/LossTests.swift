@@ -221,6 +221,29 @@ struct OptimizerTests {
         store.values[8 * 27 + 8] = 42
         #expect(dense.weight.value[0] == 42)
     }
+
+    /// A replica's store viewing its owner's values: the replica's parameters read what is
+    /// written into the owner, its gradients stay its own, and the values outlive the owner.
+    @Test func sharedValuesAreViewsOfTheOwner() {
+        func store() -> (ParameterStore, Dense) {
+            let dense = Dense(name: "dense", inputFeatures: 4, outputFeatures: 3)
+            return (ParameterStore([("dense.weight", dense.weight), ("dense.bias", dense.bias)]), dense)
+        }
+        var (owner, _): (ParameterStore?, Dense) = store()
+        let (replica, layer) = store()
+        var rng = Xoshiro256(seed: 3, stream: .initialization)
+        owner!.glorotUniformInit(&rng)
+        replica.shareValues(of: owner!)
+        #expect(replica.values == owner!.values)
+        #expect(layer.weight.value.data == owner!.values && layer.bias.value.data == owner!.values + 12)
+        owner!.values[12] = 7
+        #expect(layer.bias.value[0] == 7)
+        replica.gradients[0] = 1
+        #expect(owner!.gradients[0] == 0)
+        let weights = Array(UnsafeBufferPointer(start: owner!.values, count: 15))
+        owner = nil
+        #expect(Array(UnsafeBufferPointer(start: replica.values, count: 15)) == weights)
+    }
 }
 
 @Suite("Random streams")
