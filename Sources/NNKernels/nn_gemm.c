@@ -4,10 +4,11 @@
 #include "nn_kernels.h"
 #include "nn_internal.h"
 
-// An sgemm for the convolutions' shapes (one side 64 or K = 64), where OpenBLAS spends about a
-// tenth of its time packing the large operand: here the large operand is read where it lies and
-// only B^T is packed (transposed), so on one thread with operands in cache it runs at 108-117
-// GFLOP/s where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117).
+// An sgemm for the convolutions' and dense layers' shapes (one side 64 or K = 64, or a batch of
+// rows against a 3136-wide weight), where OpenBLAS spends about a tenth of its time packing the
+// large operand: here the large operand is read where it lies and only a transposed operand is
+// packed (B^T, or for fewer rows than columns A^T), so on one thread with operands in cache it
+// runs at 108-117 GFLOP/s where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117).
 //
 // The same bits as OpenBLAS's AVX-512 kernels (Cooperlake, SkylakeX): each C element is a chain of
 // FMAs in k order from zero within each of OpenBLAS's K blocks (`kblock`), and each block's chain
@@ -109,18 +110,29 @@ static V4 INLINE void transpose16(const float *src, long lds, float *dst, long l
     }
 }
 
-/// out [k, n] = b^T for b [n, k] (row stride ldb).
-static V4 void pack_transposed(const float *b, long ldb, long n, long k, float *out) {
+/// out [k, n] (row stride ldo) = b^T for b [n, k] (row stride ldb).
+static V4 void transpose(const float *b, long ldb, long n, long k, float *out, long ldo) {
     const long n16 = n & ~15L, k16 = k & ~15L;
     for (long j = 0; j < n16; j += 16)
-        for (long p = 0; p < k16; p += 16) transpose16(b + j * ldb + p, ldb, out + p * n + j, n);
+        for (long p = 0; p < k16; p += 16) transpose16(b + j * ldb + p, ldb, out + p * ldo + j, ldo);
     for (long j = 0; j < n; j++)
-        for (long p = j < n16 ? k16 : 0; p < k; p++) out[p * n + j] = b[j * ldb + p];
+        for (long p = j < n16 ? k16 : 0; p < k; p++) out[p * ldo + j] = b[j * ldb + p];
 }
 
-/// The packed B^T of this thread, grown as needed and kept for the next call.
-static _Thread_local float *packed;
-static _Thread_local size_t packed_floats;
+/// A buffer of this thread's, grown as needed and kept for the next call (NULL when out of memory).
+typedef struct {
+    float *data;
+    size_t floats;
+} scratch;
+static float *scratch_for(scratch *s, size_t floats) {
+    if (floats > s->floats) {
+        float *grown = realloc(s->data, floats * sizeof(float));
+        if (!grown) return NULL;
+        s->data = grown, s->floats = floats;
+    }
+    return s->data;
+}
+static _Thread_local scratch packed, swapped;
 
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
              float beta, float *c, long ldc, long kq) {
@@ -130,14 +142,21 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
         tiles(8, 3, m, n, k, kq, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
         return 1;
     }
-    const size_t need = (size_t)n * (size_t)k;
-    if (need > packed_floats) {
-        float *grown = realloc(packed, need * sizeof(float));
-        if (!grown) return 0;
-        packed = grown, packed_floats = need;
+    if (m >= n) {  // pack B^T [k, n]; tiles of 6 x 64: B^T's n = 64 in one panel
+        float *bt = scratch_for(&packed, (size_t)n * (size_t)k);
+        if (!bt) return 0;
+        transpose(b, ldb, n, k, bt, n);
+        tiles(6, 4, m, n, k, kq, a, lda, 1, bt, n, c, ldc, beta != 0);
+        return 1;
     }
-    pack_transposed(b, ldb, n, k, packed);
-    tiles(6, 4, m, n, k, kq, a, lda, 1, packed, n, c, ldc, beta != 0);  // 6 x 64: B^T's n = 64 in one panel
+    // Fewer rows than columns (a dense layer's x W^T): C^T = B A^T packs the smaller A^T [k, m].
+    // Each element is the same FMA chain (a product's operands commute), so are the bits.
+    float *at = scratch_for(&packed, (size_t)m * (size_t)k), *ct = scratch_for(&swapped, (size_t)m * (size_t)n);
+    if (!at || !ct) return 0;
+    transpose(a, lda, m, k, at, m);
+    if (beta != 0) transpose(c, ldc, m, n, ct, m);
+    tiles(6, 4, n, m, k, kq, b, ldb, 1, at, m, ct, m, beta != 0);
+    transpose(ct, m, n, m, c, ldc);
     return 1;
 }
 

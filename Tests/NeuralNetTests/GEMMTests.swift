@@ -77,7 +77,8 @@ private func firstDifference(_ x: [Float], _ y: [Float]) -> Int? {
 @Suite("vl_sgemm: the convolutions' own GEMM")
 struct GEMMTests {
     /// Every edge: rows and columns that fill no tile (m % 8, m % 6, n % 16, n % 48, n % 64), K
-    /// inside one block, at the block boundaries and over three blocks, beta 0 and 1.
+    /// inside one block, at the block boundaries and over three blocks, beta 0 and 1; B^T with
+    /// fewer rows than columns (the swapped product C^T = B A^T) and with more.
     static let products: [GEMMProduct] = [
         GEMMProduct(true, false, 19, 53, 64), GEMMProduct(true, false, 8, 48, 1, beta: 1),
         GEMMProduct(false, false, 13, 97, 320, beta: 1), GEMMProduct(false, false, 9, 33, 321),
@@ -85,6 +86,8 @@ struct GEMMTests {
         GEMMProduct(false, true, 13, 70, 784), GEMMProduct(false, true, 5, 64, 882, beta: 1),
         GEMMProduct(false, true, 1, 1, 1000), GEMMProduct(false, true, 17, 15, 37, seed: 2),
         GEMMProduct(false, true, 6, 64, 784, kq: 448), GEMMProduct(true, false, 9, 20, 1000, beta: 1, kq: 448),
+        GEMMProduct(false, true, 70, 13, 784, beta: 1), GEMMProduct(false, true, 19, 53, 400, beta: 1, seed: 3),
+        GEMMProduct(false, true, 33, 40, 700),
     ]
 
     @Test(arguments: products)
@@ -104,7 +107,8 @@ struct GEMMTests {
         arguments: [
             (true, false, 288, 784, 64, 0), (false, false, 64, 784, 288, 0), (false, true, 288, 64, 784, 0),
             (false, false, 64, 196, 576, 1), (false, true, 576, 64, 196, 1), (true, false, 288, 882, 64, 0),
-            (false, true, 288, 64, 882, 0),
+            (false, true, 288, 64, 882, 0), (false, true, 128, 256, 3136, 1), (false, true, 64, 256, 3136, 1),
+            (false, true, 128, 16, 3136, 1), (true, false, 256, 3136, 128, 1), (false, false, 128, 3136, 256, 0),
         ] as [(Bool, Bool, Int, Int, Int, Float)])
     func matchesOpenBLASOnTheModelsShapes(_ shape: (Bool, Bool, Int, Int, Int, Float)) {
         let (transA, transB, m, n, k, beta) = shape
