@@ -49,7 +49,8 @@ public struct ModelBenchmark: Codable, Sendable {
     public var sgemmGflops: Double
     public var efficiency: Double
     /// The step's GEMMs (also those fused with other work), each timed alone as an sgemm call
-    /// with its operands in cache, summed (ms).
+    /// with its operands in cache, summed (ms). With several threads, one worker's: those of its
+    /// slice of the batch, on one BLAS thread.
     public var gemmAloneMs: Double
     /// The best `efficiency` the step could reach with OpenBLAS: its GEMMs as fast as alone
     /// (`gemmAloneMs`), every other FLOP at the sgemm peak and every other pass free.
@@ -259,10 +260,12 @@ public enum Benchmark {
         let timeBound = model.hasPosterior && boundSamples > 0
         let boundSeconds =
             timeBound ? timeNLLBound(model, images: bench.x, samples: boundSamples, parallel: parallel) : 0
+        // The timed step's GEMMs, each timed alone; with workers, worker 0's (its slice's, on its
+        // one BLAS thread: the shapes recorded are those of the caller's thread).
+        let gemmAlone = secondsAlone(BLAS.recordingShapes { bench.step(parallel) })
         BLAS.threads = blasThreads
 
         let layers = profile(model, passes: 4) { bench.step(nil) }
-        let gemmAlone = secondsAlone(BLAS.recordingShapes { bench.step(nil) })
         let bound =
             timeBound
             ? BoundBenchmark(
@@ -274,8 +277,10 @@ public enum Benchmark {
         let flops = model.flops(batch: batch)
         let flop = Double(flops.trainingStep)
         let gflops = flop / stepTime / 1e9
-        // The step with its GEMMs as fast as alone and every other FLOP at the peak.
-        let floor = gemmAlone.seconds + max(flop - gemmAlone.flops, 0) / (sgemmGflops * 1e9)
+        // The step with its GEMMs as fast as alone and every other FLOP at the peak; with
+        // workers, each does its share of the FLOPs on its core, at its share of the peak.
+        let cores = Double(parallel?.workers ?? 1)
+        let floor = gemmAlone.seconds + max(flop / cores - gemmAlone.flops, 0) / (sgemmGflops / cores * 1e9)
         return ModelBenchmark(
             name: name(config), kind: config.kind.rawValue,
             latentDim: config.latentDim, hiddenUnits: config.hiddenUnits,

@@ -143,13 +143,15 @@ struct BenchCommand: ParsableCommand {
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
             printLayers(worst.layers, title: "one step, \(worst.name)")
+            // With several threads the timed step's GEMMs are each worker's, on one BLAS thread.
+            let whose = threads > 1 ? "one worker's GEMMs (its slice, one BLAS thread)" : "the step's GEMMs"
             print(
                 """
-                  the step's GEMMs timed alone as sgemm calls (operands in cache): \(fixed(worst.gemmAloneMs, 1)) ms
-                  ceiling (those GEMMs, other FLOPs at the peak, other passes free): \
+                  \(whose) timed alone as sgemm calls (operands in cache): \(fixed(worst.gemmAloneMs, 1)) ms
+                  ceiling of the timed step (those GEMMs, other FLOPs at the peak, other passes free): \
                 \(fixed(100 * worst.efficiencyCeiling, 0))% of the sgemm peak
                 """)
-            printGEMMs(worst.gemms, peak: sgemm)
+            printGEMMs(worst.gemms, peak: sgemm / Double(threads))
             if let b = worst.bound {
                 printLayers(
                     b.layers, title: "one IWAE bound pass of \(worst.name), k = \(b.samples) over \(b.images) images",

@@ -207,22 +207,43 @@ struct GEMMCeilingTests {
     /// training-step FLOPs less those of its two direct kernels (conv1: forward and weight
     /// gradient, no input gradient; deconv3: forward and both gradients).
     @Test func aStepsRecordedGEMMsAreItsFLOPsLessTheDirectKernels() {
-        let n = 8
-        let model = ModelRegistry.make(ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: 16))
-        model.initialize(seed: 0)
+        let (model, x) = Self.fixture(batch: 8)
         var noise = Xoshiro256(seed: 0, stream: .noise)
-        let x = Tensor(zeros: [n, 1, 28, 28])
-        for i in 0..<x.count { x.data[i] = Float(i % 7) / 7 }
         let calls = BLAS.recordingShapes {
             _ = model.trainStep(x, beta: 1, noise: &noise, optimizer: Adam(count: model.parameterCount))
         }
+        #expect(!calls.isEmpty)
+        #expect(calls.reduce(0) { $0 + $1.flops } == Self.gemmFLOPs(model, batch: 8))
+        #expect(BLAS.secondsAlone(calls[0], calls: 1, repeats: 1) > 0)
+    }
+
+    /// With workers (`bench --threads`), the calls recorded are worker 0's, on the caller's
+    /// thread: those of its slice of the batch, which the ceiling sets against one core.
+    @Test func withWorkersTheRecordedGEMMsAreThoseOfWorkerZerosSlice() {
+        let (model, x) = Self.fixture(batch: 8)
+        let parallel = DataParallelStep(model: model, workers: 2)
+        var noise = Xoshiro256(seed: 0, stream: .noise)
+        let calls = BLAS.recordingShapes {
+            _ = parallel.trainStep(x, beta: 1, noise: &noise, optimizer: Adam(count: model.parameterCount))
+        }
+        #expect(calls.reduce(0) { $0 + $1.flops } == Self.gemmFLOPs(model, batch: 4))
+    }
+
+    static func fixture(batch n: Int) -> (any AutoencoderModel, Tensor) {
+        let model = ModelRegistry.make(ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: 16))
+        model.initialize(seed: 0)
+        let x = Tensor(zeros: [n, 1, 28, 28])
+        for i in 0..<x.count { x.data[i] = Float(i % 7) / 7 }
+        return (model, x)
+    }
+
+    /// A step's FLOPs on n images less those of the direct kernels.
+    static func gemmFLOPs(_ model: any AutoencoderModel, batch n: Int) -> Int {
         let conv1 = Conv2D(name: "c", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
         let deconv3 = ConvTranspose2D(name: "d", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
         let direct =
             2 * conv1.forwardFLOPs(inputShape: [n, 1, 28, 28]) + 3 * deconv3.forwardFLOPs(inputShape: [n, 32, 28, 28])
-        #expect(!calls.isEmpty)
-        #expect(calls.reduce(0) { $0 + $1.flops } == model.flops(batch: n).trainingStep - direct)
-        #expect(BLAS.secondsAlone(calls[0], calls: 1, repeats: 1) > 0)
+        return model.flops(batch: n).trainingStep - direct
     }
 }
 
