@@ -8,10 +8,11 @@ public enum BLAS {
     /// C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is m x k, op(B) is k x n, C is m x n.
     /// Leading dimensions are those of the stored (untransposed) matrices.
     ///
-    /// The large products (the convolutions' and dense layers') run in `vl_sgemm`, which reads the large operand
-    /// where it lies instead of packing it, with OpenBLAS's bits; the rest in OpenBLAS, and every
-    /// product when OpenBLAS has more than one thread (`vl_sgemm` has one) or runs a kernel other
-    /// than its AVX-512 ones (`ownKernelKBlock`). `openBLASOnly`: OpenBLAS regardless (its peak).
+    /// The large products (the convolutions' and dense layers') run in `vl_sgemm`, which reads
+    /// the large operand where it lies instead of packing it, with OpenBLAS's bits; the rest in
+    /// OpenBLAS, and every product when OpenBLAS has more than one thread (`vl_sgemm` has one)
+    /// or runs a kernel other than its AVX-512 ones (`ownKernelKBlock`). `openBLASOnly`: OpenBLAS
+    /// regardless (its peak).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
