@@ -7,7 +7,7 @@
 // An sgemm for the convolutions' and dense layers' shapes (one side 64 or K = 64, or a batch of
 // rows against a 3136-wide weight), where OpenBLAS spends about a tenth of its time packing the
 // large operand: here the large operand is read where it lies and only a transposed operand is
-// packed (B^T, or for fewer rows than columns A^T), so on one thread with operands in cache it
+// packed (B^T, or A^T where that moves fewer floats), so on one thread with operands in cache it
 // runs at 108-117 GFLOP/s where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117).
 //
 // The same bits as OpenBLAS's AVX-512 kernels (Cooperlake, SkylakeX): each C element is a chain of
@@ -142,15 +142,18 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
         tiles(8, 3, m, n, k, kq, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
         return 1;
     }
-    if (m >= n) {  // pack B^T [k, n]; tiles of 6 x 64: B^T's n = 64 in one panel
+    // Which operand to transpose: B^T moves n k floats; the swapped product below moves A^T's m k,
+    // and C there and back (m n each way; one way when beta = 0).
+    if (n * k <= m * k + (beta != 0 ? 2 : 1) * m * n) {  // pack B^T [k, n]; tiles of 6 x 64
         float *bt = scratch_for(&packed, (size_t)n * (size_t)k);
         if (!bt) return 0;
         transpose(b, ldb, n, k, bt, n);
         tiles(6, 4, m, n, k, kq, a, lda, 1, bt, n, c, ldc, beta != 0);
         return 1;
     }
-    // Fewer rows than columns (a dense layer's x W^T): C^T = B A^T packs the smaller A^T [k, m].
-    // Each element is the same FMA chain (a product's operands commute), so are the bits.
+    // Fewer rows than columns and a long K (the encoder's dense x W^T): C^T = B A^T packs the
+    // smaller A^T [k, m]. Each element is the same FMA chain (a product's operands commute), so
+    // are the bits.
     float *at = scratch_for(&packed, (size_t)m * (size_t)k), *ct = scratch_for(&swapped, (size_t)m * (size_t)n);
     if (!at || !ct) return 0;
     transpose(a, lda, m, k, at, m);

@@ -78,7 +78,7 @@ private func firstDifference(_ x: [Float], _ y: [Float]) -> Int? {
 struct GEMMTests {
     /// Every edge: rows and columns that fill no tile (m % 8, m % 6, n % 16, n % 48, n % 64), K
     /// inside one block, at the block boundaries and over three blocks, beta 0 and 1; B^T with
-    /// fewer rows than columns (the swapped product C^T = B A^T) and with more.
+    /// fewer rows than columns and a long K (the swapped product C^T = B A^T) and without.
     static let products: [GEMMProduct] = [
         GEMMProduct(true, false, 19, 53, 64), GEMMProduct(true, false, 8, 48, 1, beta: 1),
         GEMMProduct(false, false, 13, 97, 320, beta: 1), GEMMProduct(false, false, 9, 33, 321),
@@ -108,7 +108,7 @@ struct GEMMTests {
             (true, false, 288, 784, 64, 0), (false, false, 64, 784, 288, 0), (false, true, 288, 64, 784, 0),
             (false, false, 64, 196, 576, 1), (false, true, 576, 64, 196, 1), (true, false, 288, 882, 64, 0),
             (false, true, 288, 64, 882, 0), (false, true, 128, 256, 3136, 1), (false, true, 64, 256, 3136, 1),
-            (false, true, 128, 16, 3136, 1), (true, false, 256, 3136, 128, 1), (false, false, 128, 3136, 256, 0),
+            (false, true, 128, 16, 3136, 1), (false, true, 128, 3136, 16, 1), (true, false, 256, 3136, 128, 1), (false, false, 128, 3136, 256, 0),
         ] as [(Bool, Bool, Int, Int, Int, Float)])
     func matchesOpenBLASOnTheModelsShapes(_ shape: (Bool, Bool, Int, Int, Int, Float)) {
         let (transA, transB, m, n, k, beta) = shape
