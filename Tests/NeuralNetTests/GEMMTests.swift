@@ -108,7 +108,8 @@ struct GEMMTests {
             (true, false, 288, 784, 64, 0), (false, false, 64, 784, 288, 0), (false, true, 288, 64, 784, 0),
             (false, false, 64, 196, 576, 1), (false, true, 576, 64, 196, 1), (true, false, 288, 882, 64, 0),
             (false, true, 288, 64, 882, 0), (false, true, 128, 256, 3136, 1), (false, true, 64, 256, 3136, 1),
-            (false, true, 128, 16, 3136, 1), (false, true, 128, 3136, 16, 1), (true, false, 256, 3136, 128, 1), (false, false, 128, 3136, 256, 0),
+            (false, true, 128, 16, 3136, 1), (false, true, 128, 3136, 16, 1), (true, false, 256, 3136, 128, 1),
+            (false, false, 128, 3136, 256, 0),
         ] as [(Bool, Bool, Int, Int, Int, Float)])
     func matchesOpenBLASOnTheModelsShapes(_ shape: (Bool, Bool, Int, Int, Int, Float)) {
         let (transA, transB, m, n, k, beta) = shape
