@@ -34,6 +34,19 @@ typedef int v8i __attribute__((vector_size(32), aligned(4)));
 #define load8(p) (*(const v8 *)(p))
 #define store8(p, v) (*(v8 *)(p) = (v))
 #define splat8(s) ((v8){0} + (s))
+// s in every lane, as it is: a broadcast the compiler can fold into an FMA's operand. splat adds s
+// to +0 first (a scalar add per use, turning -0 into +0), which a factor does not need: a product
+// of -0 or +0 added to a sum that starts at +0 (never -0) leaves the same sum.
+#define bcast16(s)                                                                  \
+    ({                                                                              \
+        const float b_ = (s);                                                       \
+        (v16){b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_};      \
+    })
+#define bcast8(s)                                  \
+    ({                                             \
+        const float b_ = (s);                      \
+        (v8){b_, b_, b_, b_, b_, b_, b_, b_};      \
+    })
 /// The first n lanes of v to p[0 ..< n] (where a whole-vector store would run past what it owns).
 #define STORE_EXACT(p, v, n)                                \
     do {                                                    \

@@ -70,3 +70,72 @@ struct NarrowBlockTests {
         }
     }
 }
+
+/// The direct kernels' forward passes broadcast each weight as it is (`bcast16`), where they once
+/// added it to +0 first (which turns -0 into +0). The sums start at +0 and so never reach -0: a
+/// weight of -0 must give the bits of +0, in the blocks this machine runs (and, on AVX-512, in
+/// the narrow ones too). With every weight and the bias zero (-0 in one run), each output is a
+/// sum of signed zeros alone, which must be +0. (Started at -0 instead, deconv3's taps and its
+/// sum over them gave -0 at 1,352 of 1,568 outputs: tried.)
+@Suite("Kernels: a weight of -0 in the direct kernels gives the bits of +0")
+struct SignedZeroWeightTests {
+    /// Every `step`-th weight zero (and with step 1 the bias too): -0 in one run, +0 in the
+    /// other. The outputs of both, per block width.
+    static func outputs(step: Int, _ layer: @escaping () -> Layer, input: Tensor) -> [([Float], [Float])] {
+        func run(negative: Bool) -> [Float] {
+            let l = layer()
+            randomizeParameters(l, seed: 81)
+            let w = l.parameters[0].value
+            for i in stride(from: 0, to: w.count, by: step) { w.data[i] = negative ? -0.0 : 0.0 }
+            if step == 1 { l.parameters[1].value.buffer.update(repeating: negative ? -0.0 : 0.0) }
+            return l.forward(input).array
+        }
+        let widths: [Int32] = vl_vector_bits() == 512 ? [0, 1] : [0]
+        defer { vl_force_narrow_blocks(0) }
+        return widths.map { narrow in
+            vl_force_narrow_blocks(narrow)
+            return (run(negative: true), run(negative: false))
+        }
+    }
+
+    /// Inputs as the models give these layers (images, ReLU outputs): [0, 1], every fifth +0. A
+    /// product of -0 and such an input is -0, so a sum started at -0 would stay -0.
+    static func input(_ shape: [Int]) -> Tensor {
+        let x = randomTensor(shape, seed: 82, low: 0, high: 1)
+        for i in stride(from: 0, to: x.count, by: 5) { x.data[i] = 0 }
+        return x
+    }
+
+    /// Outputs whose bits differ between the runs, or -1 when a run has not `count` of them.
+    static func differing(_ runs: [([Float], [Float])], count: Int) -> Int {
+        runs.reduce(0) { sum, run in
+            let (a, b) = run
+            guard a.count == count, b.count == count else { return -1 }
+            return sum + zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+        }
+    }
+
+    @Test(arguments: [3, 1])
+    func transposedConvolutionStride1(step: Int) {
+        let runs = Self.outputs(
+            step: step,
+            {
+                let layer = ConvTranspose2D(name: "d", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1)
+                layer.kernel = .direct
+                return layer
+            }, input: Self.input([2, 32, 28, 28]))
+        #expect(Self.differing(runs, count: 2 * 28 * 28) == 0)
+    }
+
+    @Test(arguments: [3, 1])
+    func convolutionStride2(step: Int) {
+        let runs = Self.outputs(
+            step: step,
+            {
+                let layer = Conv2D(name: "c", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 2)
+                (layer.kernel, layer.computesInputGradient) = (.direct, false)
+                return layer
+            }, input: Self.input([2, 1, 28, 28]))
+        #expect(Self.differing(runs, count: 2 * 32 * 14 * 14) == 0)
+    }
+}
