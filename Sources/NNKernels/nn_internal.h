@@ -29,23 +29,21 @@ typedef int v8i __attribute__((vector_size(32), aligned(4)));
 // Macros, not functions: a 64-byte vector crossing a call would change the ABI per clone.
 #define load16(p) (*(const v16 *)(p))
 #define store16(p, v) (*(v16 *)(p) = (v))
-#define splat16(s) ((v16){0} + (s))
 #define load16i(p) (*(const v16i *)(p))
 #define load8(p) (*(const v8 *)(p))
 #define store8(p, v) (*(v8 *)(p) = (v))
-#define splat8(s) ((v8){0} + (s))
-// s in every lane, as it is: a broadcast the compiler can fold into an FMA's operand. splat adds s
-// to +0 first (a scalar add per use, turning -0 into +0), which a factor does not need: a product
-// of -0 or +0 added to a sum that starts at +0 (never -0) leaves the same sum.
-#define bcast16(s)                                                                  \
-    ({                                                                              \
-        const float b_ = (s);                                                       \
-        (v16){b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_, b_};      \
+// s in every lane, as it is (a broadcast the compiler folds into an FMA's operand). Not
+// `(v16){0} + s`: that add must stay (it turns -0 into +0) and cost a scalar add per use.
+#define splat16(s)                                                            \
+    ({                                                                        \
+        const float splat_ = (s);                                             \
+        (v16){splat_, splat_, splat_, splat_, splat_, splat_, splat_, splat_, \
+              splat_, splat_, splat_, splat_, splat_, splat_, splat_, splat_}; \
     })
-#define bcast8(s)                                  \
-    ({                                             \
-        const float b_ = (s);                      \
-        (v8){b_, b_, b_, b_, b_, b_, b_, b_};      \
+#define splat8(s)                                                             \
+    ({                                                                        \
+        const float splat_ = (s);                                             \
+        (v8){splat_, splat_, splat_, splat_, splat_, splat_, splat_, splat_}; \
     })
 /// The first n lanes of v to p[0 ..< n] (where a whole-vector store would run past what it owns).
 #define STORE_EXACT(p, v, n)                                \

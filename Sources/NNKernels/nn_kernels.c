@@ -107,7 +107,7 @@ VL_INLINE void tap_block8(const float *x, long xs, long c, const float *w, long 
     for (long cc = 0; cc < c; cc++) {
         const v8 xv = load8(x + cc * xs);
         const float *wp = w + cc * ws;
-        for (int k = 0; k < 9; k++) acc[k] += bcast8(wp[k]) * xv;
+        for (int k = 0; k < 9; k++) acc[k] += splat8(wp[k]) * xv;
     }
     for (int k = 0; k < 9; k++) store8(t + k * ts, acc[k]);
 }
@@ -148,7 +148,7 @@ VL_INLINE void tap_block(const float *x, long xs, long c, const float *w, long w
         v16 xv[3];
         for (int v = 0; v < V; v++) xv[v] = load16(xp + 16 * v);
         for (int k = 0; k < 9; k++) {
-            const v16 wk = bcast16(wp[k]);
+            const v16 wk = splat16(wp[k]);
             for (int v = 0; v < V; v++) acc[k][v] += wk * xv[v];
         }
     }
@@ -422,7 +422,7 @@ void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long 
                     for (long ki = 0; ki < 3; ki++) {
                         const float *e = ph + (2 * (ki % 2)) * l.stride + (ki / 2) * ow;
                         const float *od = ph + (2 * (ki % 2) + 1) * l.stride + (ki / 2) * ow;
-                        const v16 w0 = bcast16(wp[ki * 3]), w1 = bcast16(wp[ki * 3 + 1]), w2 = bcast16(wp[ki * 3 + 2]);
+                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
                         for (int v = 0; v < 2; v++) {
                             a0[v] += w0 * load16(e + 16 * v) + w1 * load16(od + 16 * v);
                             a1[v] += w2 * load16(e + 16 * v + 1);

@@ -71,7 +71,7 @@ struct NarrowBlockTests {
     }
 }
 
-/// The direct kernels' forward passes broadcast each weight as it is (`bcast16`), where they once
+/// The kernels broadcast each weight and bias as it is (`splat16`), where they once
 /// added it to +0 first (which turns -0 into +0). The sums start at +0 and so never reach -0: a
 /// weight of -0 must give the bits of +0, in the blocks this machine runs (and, on AVX-512, in
 /// the narrow ones too). With every weight and the bias zero (-0 in one run), each output is a
