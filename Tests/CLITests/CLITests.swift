@@ -278,6 +278,24 @@ struct CLITests {
         #expect(FileManager.default.contents(atPath: tmp + "/whole/metrics.json") == before)
     }
 
+    /// On two threads too, a run killed after an epoch resumes to the uninterrupted run's bytes:
+    /// the second thread's replica reads the weights restored into the model.
+    @Test func trainOnTwoThreadsResumesToTheSameBytes() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let args = CLI.tinyTrain + ["--threads", "2", "--out"]
+        #expect(try CLI.run(args + [tmp + "/whole"]).status == 0)
+        let killed = try CLI.run(args + [tmp + "/resumed"], environment: ["VAELAB_FAULT_KILL": "epoch:1"])
+        #expect(killed.status != 0)
+        let resumed = try CLI.run(args + [tmp + "/resumed"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming after epoch 1"), "\(resumed.stderr)")
+        for name in ["metrics.json", "model.safetensors"] {
+            #expect(
+                FileManager.default.contents(atPath: tmp + "/whole/" + name)
+                    == FileManager.default.contents(atPath: tmp + "/resumed/" + name), "\(name) differs")
+        }
+    }
+
     @Test func trainOnTwoThreadsIsReproducibleAndMatchesOneThread() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
