@@ -13,7 +13,10 @@
 // The same bits as OpenBLAS's AVX-512 kernels (Cooperlake, SkylakeX): each C element is a chain of
 // FMAs in k order from zero within each of OpenBLAS's K blocks (`kblock`), and each block's chain
 // is then added to C once (C = chain on the first block when beta = 0). So results do not depend
-// on which of the two ran. Only the AVX-512 build exists; elsewhere `vl_sgemm` declines.
+// on which of the two ran. Its Haswell kernel (VL_GEMM_HASWELL, forced on AVX-512 CPUs by
+// OPENBLAS_CORETYPE=Haswell) does the same except in some 8 x 6 and 8 x 4 tiles, whose elements
+// sum two chains: `haswell_pairs` computes those apart. Only the AVX-512 build exists; elsewhere
+// `vl_sgemm` declines.
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
@@ -21,11 +24,12 @@
 #define INLINE __attribute__((always_inline)) inline
 
 /// OpenBLAS's level-3 driver splits K into blocks of its GEMM_Q while 2 Q remain, then the rest
-/// into two halves rounded up to 16. Q = 320 (Cooperlake): K = 576 -> 288 + 288, K = 784 -> 320 +
-/// 240 + 224; Q = 448 (SkylakeX): K = 784 -> 400 + 384.
-static long kblock(long rest, long q) {
+/// into two halves rounded up to its GEMM_UNROLL_M `r` (16 on AVX-512, 8 on Haswell). Q = 320
+/// (Cooperlake): K = 576 -> 288 + 288, K = 784 -> 320 + 240 + 224; Q = 448 (SkylakeX): K = 784 ->
+/// 400 + 384. It splits M (C's columns here) the same way, by GEMM_P (`mblock`).
+static long kblock(long rest, long q, long r) {
     if (rest >= 2 * q) return q;
-    if (rest > q) return (rest / 2 + 15) / 16 * 16;
+    if (rest > q) return (rest / 2 + r - 1) / r * r;
     return rest;
 }
 
@@ -68,7 +72,7 @@ static const micro_kernel micro[8][4] = {MICRO_ENTRY(1), MICRO_ENTRY(2), MICRO_E
 /// C [m, n] (=, or += when add) A B with A(i, k) = a[i ai + k ak] and B(k, j) = b[k ldb + j], in
 /// tiles of MR rows x 16 NV columns: column panels outside (a panel of B stays in cache across
 /// the rows of tiles), K blocks innermost.
-static V4 void tiles(int MR, int NV, long m, long n, long k, long kq, const float *a, long ai, long ak,
+static V4 void tiles(int MR, int NV, long m, long n, long k, long kq, long r, const float *a, long ai, long ak,
                      const float *b, long ldb, float *c, long ldc, int add) {
     for (long j0 = 0; j0 < n; j0 += 16 * NV) {
         const long cols = n - j0 < 16 * NV ? n - j0 : 16 * NV;
@@ -77,7 +81,7 @@ static V4 void tiles(int MR, int NV, long m, long n, long k, long kq, const floa
             const long rows = m - i0 < MR ? m - i0 : MR;
             const micro_kernel f = micro[rows - 1][(cols + 15) / 16 - 1];
             for (long k0 = 0, kb; k0 < k; k0 += kb) {
-                kb = kblock(k - k0, kq);
+                kb = kblock(k - k0, kq, r);
                 f(tail, kb, a + i0 * ai + k0 * ak, ai, ak, b + k0 * ldb + j0, ldb, c + i0 * ldc + j0, ldc,
                   add || k0 > 0);
             }
@@ -132,24 +136,209 @@ static float *scratch_for(scratch *s, size_t floats) {
     }
     return s->data;
 }
-static _Thread_local scratch packed, swapped;
+// --- OpenBLAS's Haswell kernel (sgemm_kernel_8x4_haswell_2.c, OpenBLAS 0.3.21) ------------------
+//
+// Row-major C [m, n] is its column-major C^T: its kernel's M runs along C's columns j, its N along
+// C's rows i. The driver splits the columns into blocks of GEMM_P = 320 (`mblock`) and hands the
+// kernel panels of 12 rows; in a block of at least 16 columns the kernel's 8 x 6 tiles at the
+// block's first 8 columns (rows 0-5 of each panel) and at its last whole 8 (rows 0-5 when the block
+// has an even number of 8s, else rows 6-11) sum two chains: k even and k odd in K's first multiple
+// of 8 (the rest joins the even chain), then even + odd. So do its 8 x 4 tiles: the rows past the
+// last panel in chunks of 4 (the first block: all whole chunks; the later ones, which get every row
+// at once: 4 rows when 4 to 7 remain), in the block's whole 8s. Every other element is one chain.
+// Checked against OpenBLAS on every shape of the models and on odd ones (GEMMTests).
+
+static long mblock(long rest) {
+    if (rest >= 640) return 320;
+    if (rest > 320) return (rest / 2 + 7) / 8 * 8;
+    return rest;
+}
+
+/// A product as the tiles compute it: C(i, j) += A(i, k) B(k, j), A(i, k) = a[i ai + k ak],
+/// B(k, j) = b[k ldb + j], C(i, j) = c[i ldc + j]; `swapped` when these are C^T = B^T A^T.
+typedef struct {
+    const float *a, *b;
+    float *c;
+    long ai, ak, ldb, ldc, k, kq;
+    int add, swapped;
+} product;
+
+/// One vector of two-chain elements: rows i0 ..< i0 + r of the tiles' C, lanes 0-7 at its columns
+/// jlo + (bits of lo), lanes 8-15 at jhi + (bits of hi): two 8-column tiles in one vector.
+typedef struct {
+    long i0, jlo, jhi;
+    int r;
+    __mmask8 lo, hi;
+} pair_job;
+
+static V4 INLINE __m512 halves_load(const float *row, const pair_job *j) {
+    const __m256 lo = _mm256_maskz_loadu_ps(j->lo, row + j->jlo), hi = _mm256_maskz_loadu_ps(j->hi, row + j->jhi);
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+static V4 INLINE void halves_store(float *row, const pair_job *j, __m512 v) {
+    _mm256_mask_storeu_ps(row + j->jlo, j->lo, _mm512_castps512_ps256(v));
+    _mm256_mask_storeu_ps(row + j->jhi, j->hi, _mm512_extractf32x8_ps(v, 1));
+}
+
+/// out [MR, 16] = job j's elements: per K block two chains (k even and odd in the block's first
+/// multiple of 8, the rest on the even one), even + odd, added to C (or C's first value).
+#define PAIR_KERNEL(MR)                                                                           \
+    static V4 void pairs_##MR(const product *p, const pair_job *j, float *out) {                  \
+        __m512 c[MR];                                                                             \
+        UNROLL for (int i = 0; i < MR; i++)                                                       \
+            c[i] = p->add ? halves_load(p->c + (j->i0 + i) * p->ldc, j) : _mm512_setzero_ps();    \
+        for (long k0 = 0, kb; k0 < p->k; k0 += kb) {                                              \
+            kb = kblock(p->k - k0, p->kq, 8);                                                     \
+            const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                         \
+            const float *a = p->a + j->i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb;          \
+            __m512 even[MR], odd[MR];                                                             \
+            UNROLL for (int i = 0; i < MR; i++) even[i] = odd[i] = _mm512_setzero_ps();           \
+            long q = 0;                                                                           \
+            for (; q < paired; q += 2) {                                                          \
+                const __m512 b0 = halves_load(b + q * p->ldb, j), b1 = halves_load(b + (q + 1) * p->ldb, j); \
+                UNROLL for (int i = 0; i < MR; i++) {                                             \
+                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]); \
+                    odd[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]), b1, odd[i]); \
+                }                                                                                 \
+            }                                                                                     \
+            for (; q < kb; q++) {                                                                 \
+                const __m512 b0 = halves_load(b + q * p->ldb, j);                                 \
+                UNROLL for (int i = 0; i < MR; i++)                                               \
+                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]); \
+            }                                                                                     \
+            UNROLL for (int i = 0; i < MR; i++) {                                                 \
+                const __m512 sum = _mm512_add_ps(even[i], odd[i]);                                \
+                c[i] = k0 == 0 && !p->add ? sum : _mm512_add_ps(c[i], sum);                       \
+            }                                                                                     \
+        }                                                                                         \
+        UNROLL for (int i = 0; i < MR; i++) _mm512_storeu_ps(out + 16 * i, c[i]);                 \
+    }
+PAIR_KERNEL(1) PAIR_KERNEL(2) PAIR_KERNEL(3) PAIR_KERNEL(4) PAIR_KERNEL(5) PAIR_KERNEL(6)
+typedef void (*pair_kernel)(const product *, const pair_job *, float *);
+static const pair_kernel pair_kernels[6] = {pairs_1, pairs_2, pairs_3, pairs_4, pairs_5, pairs_6};
+
+/// Where the walk below is: counting the floats of its jobs (buffer NULL), computing each job into
+/// the buffer (before the tiles overwrite C), or writing them from it into C (after).
+typedef struct {
+    const product *p;
+    float *buffer;
+    int write;
+    long used;
+} pair_walk;
+
+static V4 void pair_do(pair_walk *w, pair_job j) {
+    float *out = w->buffer + w->used;
+    w->used += 16 * j.r;
+    if (!w->buffer) return;
+    if (!w->write) return pair_kernels[j.r - 1](w->p, &j, out);
+    for (int i = 0; i < j.r; i++) halves_store(w->p->c + (j.i0 + i) * w->p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
+}
+
+/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols), in jobs of up to 6 rows x 16 columns of the
+/// tiles' C (its transpose when swapped).
+static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
+    if (w->p->swapped) {
+        long t = i0;
+        i0 = j0, j0 = t, t = rows, rows = cols, cols = t;
+    }
+    for (long i = 0; i < rows; i += 6)
+        for (long j = 0; j < cols; j += 16) {
+            const long width = cols - j;
+            const int lo = width < 8 ? (int)width : 8, hi = width < 16 ? (int)width - lo : 8;
+            pair_do(w, (pair_job){i0 + i, j0 + j, j0 + j + 8, rows - i < 6 ? (int)(rows - i) : 6,
+                                  (__mmask8)((1u << lo) - 1), (__mmask8)((1u << hi) - 1)});
+        }
+}
+
+/// Walks the two-chain elements of C [m, n] (the comment above); returns the floats they take in
+/// the buffer. The two 8-column tiles of a panel's left half share one vector.
+static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, int write) {
+    pair_walk w = {p, buffer, write, 0};
+    const long panels = m / 12 * 12, rest = m - panels;
+    for (long j0 = 0, mi; j0 < n; j0 += mi) {
+        mi = mblock(n - j0);
+        const long eights = mi / 8, last = j0 + 8 * (eights - 1);
+        if (mi >= 16)
+            for (long i = 0; i < panels; i += 12) {
+                if (eights % 2 == 0 && !p->swapped) {
+                    pair_do(&w, (pair_job){i, j0, last, 6, 0xFF, 0xFF});
+                    continue;
+                }
+                pair_rect(&w, i, 6, j0, 8);
+                pair_rect(&w, i + (eights % 2 ? 6 : 0), 6, last, 8);
+            }
+        const long chunked = j0 == 0 ? rest / 4 * 4 : (rest >= 4 && rest < 8 ? 4 : 0);
+        if (chunked > 0 && eights > 0) pair_rect(&w, panels, chunked, j0, 8 * eights);
+    }
+    return w.used;
+}
+
+static _Thread_local scratch packed, swapped, paired;
+
+/// The tiles of p's rows [i0, i0 + rows) x columns [j0, j0 + cols).
+static V4 void tiles_at(int MR, int NV, const product *p, long r, long i0, long rows, long j0, long cols) {
+    if (rows > 0 && cols > 0)
+        tiles(MR, NV, rows, cols, p->k, p->kq, r, p->a + i0 * p->ai, p->ai, p->ak, p->b + j0, p->ldb,
+              p->c + i0 * p->ldc + j0, p->ldc, p->add);
+}
+
+/// The tiles of a Haswell product C [m, n] (not swapped) without what `haswell_pairs` computes in
+/// whole vectors: the rows past the panels that pair in every column and, with tiles of 6 rows
+/// (half a panel), each half's two-chain 8-column tiles.
+static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
+    const long panels = m / 12 * 12, rest = m - panels;
+    long everywhere = rest / 4 * 4;  // the first column block's paired rows; the later blocks' below
+    for (long j0 = 0, mi; j0 < n; j0 += mi) {
+        mi = mblock(n - j0);
+        if (mi % 8 || (j0 > 0 && !(rest >= 4 && rest < 8))) everywhere = 0;
+        if (j0 > 0 && everywhere > 4) everywhere = 4;
+    }
+    tiles_at(MR, NV, p, 8, panels + everywhere, rest - everywhere, 0, n);
+    if (MR != 6) return tiles_at(MR, NV, p, 8, 0, panels, 0, n);
+    for (long i = 0; i < panels; i += 6) {
+        const int left = i % 12 == 0;
+        long from = 0;
+        for (long j0 = 0, mi; j0 < n; j0 += mi) {
+            mi = mblock(n - j0);
+            if (mi < 16) continue;
+            const long eights = mi / 8, last = j0 + 8 * (eights - 1);
+            if (left) tiles_at(MR, NV, p, 8, i, 6, from, j0 - from), from = j0 + 8;
+            if (left == (eights % 2 == 0)) tiles_at(MR, NV, p, 8, i, 6, from, last - from), from = last + 8;
+        }
+        tiles_at(MR, NV, p, 8, i, 6, from, n - from);
+    }
+}
+
+/// The tiles' product p (m x n, or n x m when swapped), and where the kernel is Haswell's, its
+/// two-chain elements: computed before the tiles overwrite C, written after.
+static V4 int run(int MR, int NV, long m, long n, product p, vl_gemm_kernel kernel) {
+    const long rows = p.swapped ? n : m, cols = p.swapped ? m : n;
+    if (kernel != VL_GEMM_HASWELL) return tiles_at(MR, NV, &p, 16, 0, rows, 0, cols), 1;
+    float *pairs = scratch_for(&paired, (size_t)haswell_pairs(&p, m, n, NULL, 0) + 1);
+    if (!pairs) return 0;
+    haswell_pairs(&p, m, n, pairs, 0);
+    if (p.swapped) tiles_at(MR, NV, &p, 8, 0, rows, 0, cols);
+    else haswell_tiles(MR, NV, &p, m, n);
+    haswell_pairs(&p, m, n, pairs, 1);
+    return 1;
+}
 
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-             float beta, float *c, long ldc, long kq) {
+             float beta, float *c, long ldc, long kq, vl_gemm_kernel kernel) {
     if (m < 1 || n < 1 || k < 1 || (trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16) return 0;
-    if (!VL_AVX512()) return 0;
-    if (!trans_b) {  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
-        tiles(8, 3, m, n, k, kq, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, beta != 0);
-        return 1;
-    }
+    if ((kernel != VL_GEMM_AVX512 && kernel != VL_GEMM_HASWELL) || !VL_AVX512()) return 0;
+    const int add = beta != 0;
+    if (!trans_b)  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
+        return run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, add, 0},
+                   kernel);
     // Which operand to transpose: B^T moves n k floats; the swapped product below moves A^T's m k,
     // and C there and back (m n each way; one way when beta = 0).
-    if (n * k <= m * k + (beta != 0 ? 2 : 1) * m * n) {  // pack B^T [k, n]; tiles of 6 x 64
+    if (n * k <= m * k + (add ? 2 : 1) * m * n) {  // pack B^T [k, n]; tiles of 6 x 64
         float *bt = scratch_for(&packed, (size_t)n * (size_t)k);
         if (!bt) return 0;
         transpose(b, ldb, n, k, bt, n);
-        tiles(6, 4, m, n, k, kq, a, lda, 1, bt, n, c, ldc, beta != 0);
-        return 1;
+        return run(6, 4, m, n, (product){a, bt, c, lda, 1, n, ldc, k, kq, add, 0}, kernel);
     }
     // Fewer rows than columns and a long K (the encoder's dense x W^T): C^T = B A^T packs the
     // smaller A^T [k, m]. Each element is the same FMA chain (a product's operands commute), so
@@ -157,8 +346,8 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     float *at = scratch_for(&packed, (size_t)m * (size_t)k), *ct = scratch_for(&swapped, (size_t)m * (size_t)n);
     if (!at || !ct) return 0;
     transpose(a, lda, m, k, at, m);
-    if (beta != 0) transpose(c, ldc, m, n, ct, m);
-    tiles(6, 4, n, m, k, kq, b, ldb, 1, at, m, ct, m, beta != 0);
+    if (add) transpose(c, ldc, m, n, ct, m);
+    if (!run(6, 4, m, n, (product){b, at, ct, ldb, 1, m, m, k, kq, add, 1}, kernel)) return 0;
     transpose(ct, m, n, m, c, ldc);
     return 1;
 }
@@ -317,9 +506,9 @@ double vl_fma_peak_flops(long rounds, float *sink) {
 }
 #else
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-             float beta, float *c, long ldc, long kq) {
+             float beta, float *c, long ldc, long kq, vl_gemm_kernel kernel) {
     (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb;
-    (void)beta, (void)c, (void)ldc, (void)kq;
+    (void)beta, (void)c, (void)ldc, (void)kq, (void)kernel;
     return 0;
 }
 

@@ -11,8 +11,8 @@ public enum BLAS {
     /// The large products (the convolutions' and dense layers') run in `vl_sgemm`, which reads
     /// the large operand where it lies instead of packing it, with OpenBLAS's bits; the rest in
     /// OpenBLAS, and every product when OpenBLAS has more than one thread (`vl_sgemm` has one)
-    /// or runs a kernel other than its AVX-512 ones (`ownKernelKBlock`). `openBLASOnly`: OpenBLAS
-    /// regardless (its peak).
+    /// or runs a kernel other than its AVX-512 and Haswell ones (`ownKernelKBlock`). `openBLASOnly`:
+    /// OpenBLAS regardless (its peak).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
@@ -32,7 +32,8 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         _ = countedAsGEMM(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k)) {
             if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k),
-                vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq) != 0
+                vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq, ownKernel)
+                    != 0
             {
                 return true
             }
@@ -70,7 +71,12 @@ public enum BLAS {
     static let ownKernelMinimum = 1 << 21
     /// The K block (GEMM_Q) of OpenBLAS's sgemm for the kernels whose bits `vl_sgemm` reproduces
     /// (the same FMA chains within a block); nil for every other kernel, which keeps OpenBLAS.
-    public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448][coreName]
+    public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448, "Haswell": 320][coreName]
+    /// Which of them: Haswell's sums two chains in some tiles, the AVX-512 kernels never.
+    public static let ownKernel = coreName == "Haswell" ? VL_GEMM_HASWELL : VL_GEMM_AVX512
+    /// Whether `FusedCol2im` may compute W^T X inside col2im: only one chain per element has its
+    /// bits there, so with the AVX-512 kernels.
+    public static var fusesCol2im: Bool { ownKernelKBlock != nil && ownKernel == VL_GEMM_AVX512 }
 
     /// When true, `gemm` adds its wall time to `gemmSeconds`: the benchmark's per-layer split of
     /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.

@@ -12,7 +12,7 @@ final class FusedCol2im {
     /// Starts a pass of the geometry g (col2im's output planes g.in, its input planes g.out, o =
     /// g.channels) with weight [k, o, 3, 3]: packs it when g qualifies and `enabled`.
     func begin(_ g: ConvGeometry, weight: UnsafePointer<Float>, k: Int, enabled: Bool) {
-        let on = enabled && g.isEvenStride2Kernel3 && BLAS.ownKernelKBlock != nil
+        let on = enabled && g.isEvenStride2Kernel3 && BLAS.fusesCol2im
         packed.resize([on ? k * g.patchSize : 0])
         tiles = 0
         if on { vl_deconv3x3s2_pack(weight, k, g.channels, packed.data) }

@@ -48,7 +48,9 @@ struct FusedDeconvolutionTests {
     func givesTheBitsOfGEMMThenCol2im(_ t: Tile) {
         let (x, weight, bias) = Self.inputs(t)
         var col = [Float](repeating: 0, count: 9 * t.o * t.cols + 16)  // col2im reads 16 past the end
-        #expect(vl_sgemm(1, 0, 9 * t.o, t.cols, t.c, weight, 9 * t.o, x, t.ldx, 0, &col, t.cols, Self.kq) != 0)
+        #expect(
+            vl_sgemm(1, 0, 9 * t.o, t.cols, t.c, weight, 9 * t.o, x, t.ldx, 0, &col, t.cols, Self.kq, VL_GEMM_AVX512)
+                != 0)
         var expected = [Float](repeating: 7.5, count: t.outputCount)
         var geometry = vl_geometry(
             channels: t.o, in_h: 2 * t.oh, in_w: 2 * t.ow, kernel: 3, stride: 2, pad_top: 0, pad_left: 0,
@@ -77,7 +79,7 @@ struct FusedDeconvolutionTests {
 
     /// The decoder's two stride-2 layers as the model runs them (tiles of the batch, deconv1's output
     /// channel-major into deconv2, fused ReLUs) against the same layers forced onto GEMM and col2im.
-    @Test(.enabled(if: BLAS.ownKernelKBlock != nil && BLAS.threads == 1))
+    @Test(.enabled(if: BLAS.fusesCol2im && BLAS.threads == 1))
     func layersGiveTheBitsOfTheUnfusedLayers() {
         func make(_ kernel: ConvolutionKernel) -> (ConvTranspose2D, ConvTranspose2D) {
             let deconv1 = ConvTranspose2D(name: "d1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2)
@@ -105,7 +107,7 @@ struct FusedDeconvolutionTests {
 
     /// The encoder's conv2 (32 -> 64, 14 -> 7): its input gradient col2im(W^T dY) in one sweep
     /// against the layer forced onto GEMM and col2im, in tiles of 18 images and 2 (too small).
-    @Test(.enabled(if: BLAS.ownKernelKBlock != nil && BLAS.threads == 1))
+    @Test(.enabled(if: BLAS.fusesCol2im && BLAS.threads == 1))
     func convolutionInputGradientGivesTheUnfusedBits() {
         func make(_ kernel: ConvolutionKernel) -> Conv2D {
             let layer = Conv2D(name: "conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2)

@@ -6,17 +6,20 @@ import Testing
 /// and a spare row, all filled with a sentinel that the kernel must leave alone.
 struct GEMMProduct {
     let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, beta: Float
-    /// OpenBLAS's K block to reproduce: 320 (Cooperlake) or 448 (SkylakeX).
+    /// OpenBLAS's K block to reproduce: 320 (Cooperlake, Haswell) or 448 (SkylakeX), and its kernel.
     let kq: Int
+    let kernel: vl_gemm_kernel
     let a: [Float], b: [Float], c0: [Float]
     /// Row strides one to three floats past the rows, so that no stride equals a row.
     let lda: Int, ldb: Int, ldc: Int
     static let sentinel: Float = 1e30
 
     init(
-        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, beta: Float = 0, kq: Int = 320, seed: UInt64 = 1
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, beta: Float = 0, kq: Int = 320,
+        kernel: vl_gemm_kernel = VL_GEMM_AVX512, seed: UInt64 = 1
     ) {
-        (self.transA, self.transB, self.m, self.n, self.k, self.beta, self.kq) = (transA, transB, m, n, k, beta, kq)
+        (self.transA, self.transB, self.m, self.n, self.k, self.beta) = (transA, transB, m, n, k, beta)
+        (self.kq, self.kernel) = (kq, kernel)
         (lda, ldb, ldc) = ((transA ? m : k) + 1, (transB ? k : n) + 2, n + 3)
         var rng = Xoshiro256(seed: seed)
         let (rowsA, rowsB, ldc) = (transA ? k : m, transB ? n : k, ldc)
@@ -28,24 +31,60 @@ struct GEMMProduct {
     func opA(_ i: Int, _ p: Int) -> Float { transA ? a[p * lda + i] : a[i * lda + p] }
     func opB(_ p: Int, _ j: Int) -> Float { transB ? b[j * ldb + p] : b[p * ldb + j] }
 
-    /// What nn_gemm.c promises: per element, a chain of FMAs from zero over each of OpenBLAS's K
-    /// blocks (kq while 2 kq remain, then two halves rounded up to 16), each added to C once.
-    var expected: [Float] {
+    /// OpenBLAS's split of `count` by its block `size`: size while 2 sizes remain, then two
+    /// halves rounded up to `round`, as its level-3 driver splits K (and M: C's columns).
+    static func blocks(_ count: Int, size: Int, round: Int) -> [Range<Int>] {
         var blocks: [Range<Int>] = []
         var start = 0
-        while start < k {
-            let rest = k - start
-            let size = rest >= 2 * kq ? kq : rest > kq ? (rest / 2 + 15) / 16 * 16 : rest
-            blocks.append(start..<(start + size))
-            start += size
+        while start < count {
+            let rest = count - start
+            let width = rest >= 2 * size ? size : rest > size ? (rest / 2 + round - 1) / round * round : rest
+            blocks.append(start..<(start + width))
+            start += width
         }
+        return blocks
+    }
+
+    /// Whether OpenBLAS's Haswell kernel sums C(i, j) as two chains (even and odd k): in the 8 x 6
+    /// tiles at the first and last whole 8 columns of each block of 320 columns (left or right half
+    /// of each 12-row panel) and in the 8 x 4 tiles of the rows past the panels.
+    func isPaired(_ i: Int, _ j: Int) -> Bool {
+        guard kernel == VL_GEMM_HASWELL else { return false }
+        let block = Self.blocks(n, size: 320, round: 8).first { $0.contains(j) }!
+        let (eight, eights) = ((j - block.lowerBound) / 8, block.count / 8)
+        guard eight < eights else { return false }
+        let panels = m / 12 * 12
+        if i < panels {
+            let left = i % 12 < 6
+            return block.count >= 16
+                && ((left && eight == 0) || (eight == eights - 1 && left == eights.isMultiple(of: 2)))
+        }
+        let rest = m - panels
+        return block.lowerBound == 0 ? i - panels < rest / 4 * 4 : (4..<8).contains(rest) && i < panels + 4
+    }
+
+    /// What nn_gemm.c promises: per element, a chain of FMAs from zero over each of OpenBLAS's K
+    /// blocks (halves rounded up to 16, or 8 for Haswell), each added to C once; two chains where
+    /// `isPaired` (the odd k of K's first multiple of 8 in one), summed.
+    var expected: [Float] {
+        let blocks = Self.blocks(k, size: kq, round: kernel == VL_GEMM_HASWELL ? 8 : 16)
         var c = c0
         for i in 0..<m {
             for j in 0..<n {
+                let paired = isPaired(i, j)
                 for (index, block) in blocks.enumerated() {
-                    var chain: Float = 0
-                    for p in block { chain = chain.addingProduct(opA(i, p), opB(p, j)) }
-                    c[i * ldc + j] = index == 0 && beta == 0 ? chain : c[i * ldc + j] + chain
+                    var even: Float = 0
+                    var odd: Float = 0
+                    let pairs = paired && block.count >= 8 ? block.lowerBound + block.count / 8 * 8 : block.lowerBound
+                    for p in block {
+                        if p < pairs && !(p - block.lowerBound).isMultiple(of: 2) {
+                            odd = odd.addingProduct(opA(i, p), opB(p, j))
+                        } else {
+                            even = even.addingProduct(opA(i, p), opB(p, j))
+                        }
+                    }
+                    let sum = even + odd
+                    c[i * ldc + j] = index == 0 && beta == 0 ? sum : c[i * ldc + j] + sum
                 }
             }
         }
@@ -55,7 +94,7 @@ struct GEMMProduct {
     /// C after `vl_sgemm`, and whether it ran.
     func own() -> (c: [Float], ran: Bool) {
         var c = c0
-        let ran = vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, &c, ldc, kq)
+        let ran = vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, &c, ldc, kq, kernel)
         return (c, ran != 0)
     }
 
@@ -88,6 +127,14 @@ struct GEMMTests {
         GEMMProduct(false, true, 6, 64, 784, kq: 448), GEMMProduct(true, false, 9, 20, 1000, beta: 1, kq: 448),
         GEMMProduct(false, true, 70, 13, 784, beta: 1), GEMMProduct(false, true, 19, 53, 400, beta: 1, seed: 3),
         GEMMProduct(false, true, 33, 40, 700),
+        // Haswell's two chains: panels and 4 to 11 spare rows, column blocks of 320 and halves,
+        // K under 8, one and three blocks; each path (B, B^T, the swapped product).
+        GEMMProduct(true, false, 64, 784, 64, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, false, 20, 700, 650, beta: 1, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, false, 30, 17, 7, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, true, 41, 40, 100, beta: 1, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, true, 23, 300, 900, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, true, 8, 200, 800, beta: 1, kernel: VL_GEMM_HASWELL),
     ]
 
     @Test(arguments: products)
@@ -100,8 +147,8 @@ struct GEMMTests {
         #expect(firstDifference(c, p.expected) == nil)
     }
 
-    /// The model's own shapes: the bits of OpenBLAS's own AVX-512 kernel (the claim that lets it
-    /// replace OpenBLAS without changing any result), where OpenBLAS runs one.
+    /// The model's own shapes: the bits of OpenBLAS's own kernel (the claim that lets it replace
+    /// OpenBLAS without changing any result), where OpenBLAS runs one that `vl_sgemm` reproduces.
     @Test(
         .enabled(if: BLAS.ownKernelKBlock != nil && BLAS.threads == 1),
         arguments: [
@@ -113,7 +160,7 @@ struct GEMMTests {
         ] as [(Bool, Bool, Int, Int, Int, Float)])
     func matchesOpenBLASOnTheModelsShapes(_ shape: (Bool, Bool, Int, Int, Int, Float)) {
         let (transA, transB, m, n, k, beta) = shape
-        let p = GEMMProduct(transA, transB, m, n, k, beta: beta, kq: BLAS.ownKernelKBlock ?? 0)
+        let p = GEMMProduct(transA, transB, m, n, k, beta: beta, kq: BLAS.ownKernelKBlock ?? 0, kernel: BLAS.ownKernel)
         let (c, ran) = p.own()
         #expect(ran)
         #expect(firstDifference(c, p.openBLAS()) == nil)
@@ -134,5 +181,6 @@ struct GEMMTests {
 extension GEMMProduct: CustomTestStringConvertible {
     var testDescription: String {
         "\(transA ? "A^T" : "A") \(transB ? "B^T" : "B") \(m) x \(n) x \(k), beta \(beta), K blocks of \(kq)"
+            + (kernel == VL_GEMM_HASWELL ? ", Haswell" : "")
     }
 }

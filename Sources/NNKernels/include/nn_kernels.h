@@ -111,12 +111,17 @@ void vl_adam_update(float *params, const float *g, float *m, float *v, long coun
 double vl_bce_with_logits(const float *logits, const float *targets, long n, long per_image, double *per_image_loss,
                           float *gradient, float grad_scale);
 
+/// The OpenBLAS sgemm kernel whose bits `vl_sgemm` reproduces: its AVX-512 ones (Cooperlake,
+/// SkylakeX) or its Haswell one (AVX2, also OpenBLAS's choice for Zen).
+typedef enum { VL_GEMM_AVX512 = 0, VL_GEMM_HASWELL = 1 } vl_gemm_kernel;
+
 /// Row-major C [m, n] = op(A) op(B) (beta = 0) or C + op(A) op(B) (beta = 1), op(A) m x k and op(B)
-/// k x n, with the bits of OpenBLAS's AVX-512 sgemm whose K block (GEMM_Q) is kq, for alpha = 1
-/// (nn_gemm.c says how), on AVX-512 machines. Returns 0, touching nothing, where it does not apply:
-/// without AVX-512, for another beta, with both operands transposed, an empty product or kq < 16.
+/// k x n, with the bits of OpenBLAS's sgemm `kernel` whose K block (GEMM_Q) is kq, for alpha = 1 and
+/// one thread (nn_gemm.c says how), on AVX-512 machines. Returns 0, touching nothing, where it does
+/// not apply: without AVX-512, for another beta, with both operands transposed, an empty product,
+/// kq < 16 or another kernel.
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-             float beta, float *c, long ldc, long kq);
+             float beta, float *c, long ldc, long kq, vl_gemm_kernel kernel);
 
 /// packed [o, c, 9] = weight [c, o, 3, 3] with each output channel's taps of one input channel in
 /// one run: the weights as vl_deconv3x3s2_forward reads them.
