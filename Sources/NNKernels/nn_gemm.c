@@ -235,41 +235,120 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
     for (int i = 0; i < j.r; i++) halves_store(w->p->c + (j.i0 + i) * w->p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
 }
 
-/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols), in jobs of up to 6 rows x 16 columns of the
-/// tiles' C (its transpose when swapped).
+/// out [MR, 16 NV] = the two-chain sums of the tiles' C at rows i0 ..< i0 + MR, columns j0 ..<
+/// j0 + 16 NV (the last vector's lanes in `tail`), as `pairs_` computes them: whole rows of B
+/// loaded as they lie, C's running sum kept in `out` between K blocks.
+#define WIDE_PAIR_KERNEL(MR, NV)                                                                  \
+    static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out) { \
+        const long ldo = 16 * NV;                                                                 \
+        for (long k0 = 0, kb; k0 < p->k; k0 += kb) {                                              \
+            kb = kblock(p->k - k0, p->kq, 8);                                                     \
+            const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                         \
+            const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;        \
+            __m512 even[MR][NV], odd[MR][NV];                                                     \
+            UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++)               \
+                even[i][j] = odd[i][j] = _mm512_setzero_ps();                                     \
+            long q = 0;                                                                           \
+            for (; q < paired; q += 2) {                                                          \
+                __m512 b0[NV], b1[NV];                                                            \
+                UNROLL for (int j = 0; j < NV; j++) {                                             \
+                    const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                          \
+                    b0[j] = _mm512_maskz_loadu_ps(lanes, b + q * p->ldb + 16 * j);                \
+                    b1[j] = _mm512_maskz_loadu_ps(lanes, b + (q + 1) * p->ldb + 16 * j);          \
+                }                                                                                 \
+                UNROLL for (int i = 0; i < MR; i++) {                                             \
+                    const __m512 a0 = _mm512_set1_ps(a[i * p->ai + q * p->ak]);                   \
+                    const __m512 a1 = _mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]);             \
+                    UNROLL for (int j = 0; j < NV; j++) {                                         \
+                        even[i][j] = _mm512_fmadd_ps(a0, b0[j], even[i][j]);                      \
+                        odd[i][j] = _mm512_fmadd_ps(a1, b1[j], odd[i][j]);                        \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+            for (; q < kb; q++) {                                                                 \
+                UNROLL for (int j = 0; j < NV; j++) {                                             \
+                    const __m512 b0 = _mm512_maskz_loadu_ps(j == NV - 1 ? tail : 0xFFFF, b + q * p->ldb + 16 * j); \
+                    UNROLL for (int i = 0; i < MR; i++)                                           \
+                        even[i][j] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i][j]); \
+                }                                                                                 \
+            }                                                                                     \
+            UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) {             \
+                const __m512 sum = _mm512_add_ps(even[i][j], odd[i][j]);                          \
+                const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                              \
+                const __m512 c = k0 > 0 ? _mm512_loadu_ps(out + i * ldo + 16 * j)                 \
+                                 : p->add ? _mm512_maskz_loadu_ps(lanes, p->c + (i0 + i) * p->ldc + j0 + 16 * j) \
+                                          : _mm512_setzero_ps();                                  \
+                _mm512_storeu_ps(out + i * ldo + 16 * j, k0 == 0 && !p->add ? sum : _mm512_add_ps(c, sum)); \
+            }                                                                                     \
+        }                                                                                         \
+    }
+WIDE_PAIR_KERNEL(1, 1) WIDE_PAIR_KERNEL(2, 1) WIDE_PAIR_KERNEL(3, 1) WIDE_PAIR_KERNEL(4, 1)
+WIDE_PAIR_KERNEL(1, 2) WIDE_PAIR_KERNEL(2, 2) WIDE_PAIR_KERNEL(3, 2) WIDE_PAIR_KERNEL(4, 2)
+typedef void (*wide_kernel)(const product *, long, long, __mmask16, float *);
+static const wide_kernel wide_kernels[2][4] = {{wide_1x1, wide_2x1, wide_3x1, wide_4x1},
+                                               {wide_1x2, wide_2x2, wide_3x2, wide_4x2}};
+
+/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols) (the tiles' C: its transpose when swapped), in
+/// jobs of up to 4 rows x 32 columns.
 static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
     if (w->p->swapped) {
         long t = i0;
         i0 = j0, j0 = t, t = rows, rows = cols, cols = t;
     }
-    for (long i = 0; i < rows; i += 6)
-        for (long j = 0; j < cols; j += 16) {
-            const long width = cols - j;
-            const int lo = width < 8 ? (int)width : 8, hi = width < 16 ? (int)width - lo : 8;
-            pair_do(w, (pair_job){i0 + i, j0 + j, j0 + j + 8, rows - i < 6 ? (int)(rows - i) : 6,
-                                  (__mmask8)((1u << lo) - 1), (__mmask8)((1u << hi) - 1)});
+    for (long i = 0; i < rows; i += 4)
+        for (long j = 0; j < cols; j += 32) {
+            const long r = rows - i < 4 ? rows - i : 4, width = cols - j < 32 ? cols - j : 32;
+            const int nv = width > 16 ? 2 : 1;
+            const __mmask16 tail = (__mmask16)(width % 16 ? (1u << width % 16) - 1 : 0xFFFF);
+            float *out = w->buffer + w->used;
+            w->used += 16 * nv * r;
+            if (!w->buffer) continue;
+            if (!w->write) {
+                wide_kernels[nv - 1][r - 1](w->p, i0 + i, j0 + j, tail, out);
+                continue;
+            }
+            for (long e = 0; e < r; e++)
+                for (int v = 0; v < nv; v++) {
+                    const __mmask16 lanes = v == nv - 1 ? tail : 0xFFFF;
+                    _mm512_mask_storeu_ps(w->p->c + (i0 + i + e) * w->p->ldc + j0 + j + 16 * v, lanes,
+                                          _mm512_loadu_ps(out + e * 16 * nv + 16 * v));
+                }
         }
 }
 
+/// The 8 x 6 tile of C at rows i ..< i + 6, columns j ..< j + 8: held in `pending` until a second
+/// one of the same rows shares its vector (unless swapped: then rows of the tiles' C).
+static V4 void patch(pair_walk *w, long i, long j, long *pending) {
+    if (w->p->swapped) return pair_rect(w, i, 6, j, 8);
+    if (*pending < 0) {
+        *pending = j;
+        return;
+    }
+    pair_do(w, (pair_job){i, *pending, j, 6, 0xFF, 0xFF});
+    *pending = -1;
+}
+
 /// Walks the two-chain elements of C [m, n] (the comment above); returns the floats they take in
-/// the buffer. The two 8-column tiles of a panel's left half share one vector.
+/// the buffer.
 static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, int write) {
     pair_walk w = {p, buffer, write, 0};
     const long panels = m / 12 * 12, rest = m - panels;
+    for (long i = 0; i < panels; i += 12) {
+        long pending[2] = {-1, -1};  // rows i ..< i + 6, i + 6 ..< i + 12
+        for (long j0 = 0, mi; j0 < n; j0 += mi) {
+            mi = mblock(n - j0);
+            if (mi < 16) continue;
+            const long eights = mi / 8, side = eights % 2;  // the last 8's half
+            patch(&w, i, j0, &pending[0]);
+            patch(&w, i + 6 * side, j0 + 8 * (eights - 1), &pending[side]);
+        }
+        for (int side = 0; side < 2; side++)
+            if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 6, 0xFF, 0});
+    }
     for (long j0 = 0, mi; j0 < n; j0 += mi) {
         mi = mblock(n - j0);
-        const long eights = mi / 8, last = j0 + 8 * (eights - 1);
-        if (mi >= 16)
-            for (long i = 0; i < panels; i += 12) {
-                if (eights % 2 == 0 && !p->swapped) {
-                    pair_do(&w, (pair_job){i, j0, last, 6, 0xFF, 0xFF});
-                    continue;
-                }
-                pair_rect(&w, i, 6, j0, 8);
-                pair_rect(&w, i + (eights % 2 ? 6 : 0), 6, last, 8);
-            }
         const long chunked = j0 == 0 ? rest / 4 * 4 : (rest >= 4 && rest < 8 ? 4 : 0);
-        if (chunked > 0 && eights > 0) pair_rect(&w, panels, chunked, j0, 8 * eights);
+        if (chunked > 0 && mi >= 8) pair_rect(&w, panels, chunked, j0, mi / 8 * 8);
     }
     return w.used;
 }
@@ -284,17 +363,16 @@ static V4 void tiles_at(int MR, int NV, const product *p, long r, long i0, long 
 }
 
 /// The tiles of a Haswell product C [m, n] (not swapped) without what `haswell_pairs` computes in
-/// whole vectors: the rows past the panels that pair in every column and, with tiles of 6 rows
-/// (half a panel), each half's two-chain 8-column tiles.
+/// whole vectors: the rows past the panels where they pair and, with tiles of 6 rows (half a
+/// panel), each half's two-chain 8-column tiles.
 static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
     const long panels = m / 12 * 12, rest = m - panels;
-    long everywhere = rest / 4 * 4;  // the first column block's paired rows; the later blocks' below
-    for (long j0 = 0, mi; j0 < n; j0 += mi) {
+    for (long j0 = 0, mi; j0 < n; j0 += mi) {  // the rows past the panels, block by block
         mi = mblock(n - j0);
-        if (mi % 8 || (j0 > 0 && !(rest >= 4 && rest < 8))) everywhere = 0;
-        if (j0 > 0 && everywhere > 4) everywhere = 4;
+        const long chunked = j0 == 0 ? rest / 4 * 4 : (rest >= 4 && rest < 8 ? 4 : 0), whole = mi / 8 * 8;
+        tiles_at(MR, NV, p, 8, panels, chunked, j0 + whole, mi - whole);
+        tiles_at(MR, NV, p, 8, panels + chunked, rest - chunked, j0, mi);
     }
-    tiles_at(MR, NV, p, 8, panels + everywhere, rest - everywhere, 0, n);
     if (MR != 6) return tiles_at(MR, NV, p, 8, 0, panels, 0, n);
     for (long i = 0; i < panels; i += 6) {
         const int left = i % 12 == 0;

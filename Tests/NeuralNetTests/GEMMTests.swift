@@ -127,14 +127,17 @@ struct GEMMTests {
         GEMMProduct(false, true, 6, 64, 784, kq: 448), GEMMProduct(true, false, 9, 20, 1000, beta: 1, kq: 448),
         GEMMProduct(false, true, 70, 13, 784, beta: 1), GEMMProduct(false, true, 19, 53, 400, beta: 1, seed: 3),
         GEMMProduct(false, true, 33, 40, 700),
-        // Haswell's two chains: panels and 4 to 11 spare rows, column blocks of 320 and halves,
-        // K under 8, one and three blocks; each path (B, B^T, the swapped product).
+        // Haswell's two chains: panels and 4 to 11 spare rows, column blocks of 320 and halves
+        // (an even or odd number of 8s, and not a whole one), K under 8, one and three K blocks;
+        // each path (B, B^T, the swapped product).
         GEMMProduct(true, false, 64, 784, 64, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 20, 700, 650, beta: 1, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 30, 17, 7, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, true, 41, 40, 100, beta: 1, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, true, 23, 300, 900, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, true, 8, 200, 800, beta: 1, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, false, 17, 882, 40, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, true, 30, 650, 20, beta: 1, kernel: VL_GEMM_HASWELL),
     ]
 
     @Test(arguments: products)
