@@ -163,12 +163,13 @@ typedef struct {
     int add, swapped;
 } product;
 
-/// One vector of two-chain elements: rows i0 ..< i0 + r of the tiles' C, lanes 0-7 at its columns
-/// jlo + (bits of lo), lanes 8-15 at jhi + (bits of hi): two 8-column tiles in one vector.
+/// One vector of two-chain elements: rows i0 ..< i0 + 6 of C, lanes 0-7 at its columns jlo + (bits
+/// of lo), lanes 8-15 at jhi + (bits of hi): two 8-column tiles in one vector. bp: B's same
+/// columns, [k, 16].
 typedef struct {
     long i0, jlo, jhi;
-    int r;
     __mmask8 lo, hi;
+    float *bp;
 } pair_job;
 
 static V4 INLINE __m512 halves_load(const float *row, const pair_job *j) {
@@ -181,42 +182,38 @@ static V4 INLINE void halves_store(float *row, const pair_job *j, __m512 v) {
     _mm256_mask_storeu_ps(row + j->jhi, j->hi, _mm512_extractf32x8_ps(v, 1));
 }
 
-/// out [MR, 16] = job j's elements: per K block two chains (k even and odd in the block's first
+/// out [6, 16] = job j's elements: per K block two chains (k even and odd in the block's first
 /// multiple of 8, the rest on the even one), even + odd, added to C (or C's first value).
-#define PAIR_KERNEL(MR)                                                                           \
-    static V4 void pairs_##MR(const product *p, const pair_job *j, float *out) {                  \
-        __m512 c[MR];                                                                             \
-        UNROLL for (int i = 0; i < MR; i++)                                                       \
-            c[i] = p->add ? halves_load(p->c + (j->i0 + i) * p->ldc, j) : _mm512_setzero_ps();    \
-        for (long k0 = 0, kb; k0 < p->k; k0 += kb) {                                              \
-            kb = kblock(p->k - k0, p->kq, 8);                                                     \
-            const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                         \
-            const float *a = p->a + j->i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb;          \
-            __m512 even[MR], odd[MR];                                                             \
-            UNROLL for (int i = 0; i < MR; i++) even[i] = odd[i] = _mm512_setzero_ps();           \
-            long q = 0;                                                                           \
-            for (; q < paired; q += 2) {                                                          \
-                const __m512 b0 = halves_load(b + q * p->ldb, j), b1 = halves_load(b + (q + 1) * p->ldb, j); \
-                UNROLL for (int i = 0; i < MR; i++) {                                             \
-                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]); \
-                    odd[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]), b1, odd[i]); \
-                }                                                                                 \
-            }                                                                                     \
-            for (; q < kb; q++) {                                                                 \
-                const __m512 b0 = halves_load(b + q * p->ldb, j);                                 \
-                UNROLL for (int i = 0; i < MR; i++)                                               \
-                    even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]); \
-            }                                                                                     \
-            UNROLL for (int i = 0; i < MR; i++) {                                                 \
-                const __m512 sum = _mm512_add_ps(even[i], odd[i]);                                \
-                c[i] = k0 == 0 && !p->add ? sum : _mm512_add_ps(c[i], sum);                       \
-            }                                                                                     \
-        }                                                                                         \
-        UNROLL for (int i = 0; i < MR; i++) _mm512_storeu_ps(out + 16 * i, c[i]);                 \
+static V4 void pairs_6(const product *p, const pair_job *j, float *out) {
+    enum { MR = 6 };
+    __m512 c[MR];
+    UNROLL for (int i = 0; i < MR; i++) c[i] = p->add ? halves_load(p->c + (j->i0 + i) * p->ldc, j) : _mm512_setzero_ps();
+    for (long k0 = 0, kb; k0 < p->k; k0 += kb) {
+        kb = kblock(p->k - k0, p->kq, 8);
+        const long paired = kb >= 8 ? kb / 8 * 8 : 0;
+        const float *a = p->a + j->i0 * p->ai + k0 * p->ak, *b = j->bp + 16 * k0;
+        __m512 even[MR], odd[MR];
+        UNROLL for (int i = 0; i < MR; i++) even[i] = odd[i] = _mm512_setzero_ps();
+        long q = 0;
+        for (; q < paired; q += 2) {
+            const __m512 b0 = _mm512_loadu_ps(b + 16 * q), b1 = _mm512_loadu_ps(b + 16 * q + 16);
+            UNROLL for (int i = 0; i < MR; i++) {
+                even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]);
+                odd[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]), b1, odd[i]);
+            }
+        }
+        for (; q < kb; q++) {
+            const __m512 b0 = _mm512_loadu_ps(b + 16 * q);
+            UNROLL for (int i = 0; i < MR; i++)
+                even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]);
+        }
+        UNROLL for (int i = 0; i < MR; i++) {
+            const __m512 sum = _mm512_add_ps(even[i], odd[i]);
+            c[i] = k0 == 0 && !p->add ? sum : _mm512_add_ps(c[i], sum);
+        }
     }
-PAIR_KERNEL(1) PAIR_KERNEL(2) PAIR_KERNEL(3) PAIR_KERNEL(4) PAIR_KERNEL(5) PAIR_KERNEL(6)
-typedef void (*pair_kernel)(const product *, const pair_job *, float *);
-static const pair_kernel pair_kernels[6] = {pairs_1, pairs_2, pairs_3, pairs_4, pairs_5, pairs_6};
+    UNROLL for (int i = 0; i < MR; i++) _mm512_storeu_ps(out + 16 * i, c[i]);
+}
 
 /// Where the walk below is: counting the floats of its jobs (buffer NULL), computing each job into
 /// the buffer (before the tiles overwrite C), or writing them from it into C (after).
@@ -225,14 +222,22 @@ typedef struct {
     float *buffer;
     int write;
     long used;
+    float *panel_b;  // each job's B columns [k, 16], packed at the first panel, read at the others
+    long slot;       // the job's index within its panel
 } pair_walk;
 
 static V4 void pair_do(pair_walk *w, pair_job j) {
     float *out = w->buffer + w->used;
-    w->used += 16 * j.r;
+    w->used += 16 * 6;
     if (!w->buffer) return;
-    if (!w->write) return pair_kernels[j.r - 1](w->p, &j, out);
-    for (int i = 0; i < j.r; i++) halves_store(w->p->c + (j.i0 + i) * w->p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
+    if (w->write) {
+        for (int i = 0; i < 6; i++) halves_store(w->p->c + (j.i0 + i) * w->p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
+        return;
+    }
+    j.bp = w->panel_b + 16 * w->p->k * w->slot++;
+    if (j.i0 < 12)  // the first panel
+        for (long q = 0; q < w->p->k; q++) _mm512_storeu_ps(j.bp + 16 * q, halves_load(w->p->b + q * w->p->ldb, &j));
+    pairs_6(w->p, &j, out);
 }
 
 /// out [MR, 16 NV] = the two-chain sums of the tiles' C at rows i0 ..< i0 + MR, columns j0 ..<
@@ -324,17 +329,18 @@ static V4 void patch(pair_walk *w, long i, long j, long *pending) {
         *pending = j;
         return;
     }
-    pair_do(w, (pair_job){i, *pending, j, 6, 0xFF, 0xFF});
+    pair_do(w, (pair_job){i, *pending, j, 0xFF, 0xFF, 0});
     *pending = -1;
 }
 
 /// Walks the two-chain elements of C [m, n] (the comment above); returns the floats they take in
 /// the buffer.
-static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, int write) {
-    pair_walk w = {p, buffer, write, 0};
+static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, float *panel_b, int write) {
+    pair_walk w = {p, buffer, write, 0, panel_b, 0};
     const long panels = m / 12 * 12, rest = m - panels;
     for (long i = 0; i < panels; i += 12) {
         long pending[2] = {-1, -1};  // rows i ..< i + 6, i + 6 ..< i + 12
+        w.slot = 0;
         for (long j0 = 0, mi; j0 < n; j0 += mi) {
             mi = mblock(n - j0);
             if (mi < 16) continue;
@@ -343,7 +349,7 @@ static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, in
             patch(&w, i + 6 * side, j0 + 8 * (eights - 1), &pending[side]);
         }
         for (int side = 0; side < 2; side++)
-            if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 6, 0xFF, 0});
+            if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 0xFF, 0, 0});
     }
     for (long j0 = 0, mi; j0 < n; j0 += mi) {
         mi = mblock(n - j0);
@@ -353,7 +359,7 @@ static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, in
     return w.used;
 }
 
-static _Thread_local scratch packed, swapped, paired;
+static _Thread_local scratch packed, swapped, paired, paired_b;
 
 /// The tiles of p's rows [i0, i0 + rows) x columns [j0, j0 + cols).
 static V4 void tiles_at(int MR, int NV, const product *p, long r, long i0, long rows, long j0, long cols) {
@@ -393,12 +399,15 @@ static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
 static V4 int run(int MR, int NV, long m, long n, product p, vl_gemm_kernel kernel) {
     const long rows = p.swapped ? n : m, cols = p.swapped ? m : n;
     if (kernel != VL_GEMM_HASWELL) return tiles_at(MR, NV, &p, 16, 0, rows, 0, cols), 1;
-    float *pairs = scratch_for(&paired, (size_t)haswell_pairs(&p, m, n, NULL, 0) + 1);
-    if (!pairs) return 0;
-    haswell_pairs(&p, m, n, pairs, 0);
+    long blocks = 0;  // at most two jobs of 8 x 6 tiles a block in each panel
+    for (long j0 = 0; j0 < n; j0 += mblock(n - j0)) blocks++;
+    float *pairs = scratch_for(&paired, (size_t)haswell_pairs(&p, m, n, NULL, NULL, 0) + 1);
+    float *panel_b = scratch_for(&paired_b, (size_t)(32 * blocks * p.k));
+    if (!pairs || !panel_b) return 0;
+    haswell_pairs(&p, m, n, pairs, panel_b, 0);
     if (p.swapped) tiles_at(MR, NV, &p, 8, 0, rows, 0, cols);
     else haswell_tiles(MR, NV, &p, m, n);
-    haswell_pairs(&p, m, n, pairs, 1);
+    haswell_pairs(&p, m, n, pairs, NULL, 1);
     return 1;
 }
 
