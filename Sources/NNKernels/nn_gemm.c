@@ -156,6 +156,12 @@ static long mblock(long rest) {
     return rest;
 }
 
+/// Of the `rest` rows past the panels, how many pair in the column block at j0 (its whole 8s).
+static long paired_rest_rows(long j0, long rest) {
+    if (j0 == 0) return rest / 4 * 4;  // the driver's chunks of 4 rows
+    return rest >= 4 && rest < 8 ? 4 : 0;  // the kernel's own 8 x 4 tiles
+}
+
 /// A product as the tiles compute it: C(i, j) += A(i, k) B(k, j), A(i, k) = a[i ai + k ak],
 /// B(k, j) = b[k ldb + j], C(i, j) = c[i ldc + j]; `swapped` when these are C^T = B^T A^T.
 typedef struct {
@@ -243,7 +249,7 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
 }
 
 /// out [MR, 16 NV] = the two-chain sums of the tiles' C at rows i0 ..< i0 + MR, columns j0 ..<
-/// j0 + 16 NV (the last vector's lanes in `tail`), as `pairs_` computes them: whole rows of B
+/// j0 + 16 NV (the last vector's lanes in `tail`), as `pairs_6` computes them: whole rows of B
 /// loaded as they lie, C's running sum kept in `out` between K blocks.
 #define WIDE_PAIR_KERNEL(MR, NV)                                                                  \
     static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out) { \
@@ -355,7 +361,7 @@ static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, fl
     }
     for (long j0 = 0, mi; j0 < n; j0 += mi) {
         mi = mblock(n - j0);
-        const long chunked = j0 == 0 ? rest / 4 * 4 : (rest >= 4 && rest < 8 ? 4 : 0);
+        const long chunked = paired_rest_rows(j0, rest);
         if (chunked > 0 && mi >= 8) pair_rect(&w, panels, chunked, j0, mi / 8 * 8);
     }
     return w.used;
@@ -377,7 +383,7 @@ static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
     const long panels = m / 12 * 12, rest = m - panels;
     for (long j0 = 0, mi; j0 < n; j0 += mi) {  // the rows past the panels, block by block
         mi = mblock(n - j0);
-        const long chunked = j0 == 0 ? rest / 4 * 4 : (rest >= 4 && rest < 8 ? 4 : 0), whole = mi / 8 * 8;
+        const long chunked = paired_rest_rows(j0, rest), whole = mi / 8 * 8;
         tiles_at(MR, NV, p, 8, panels, chunked, j0 + whole, mi - whole);
         tiles_at(MR, NV, p, 8, panels + chunked, rest - chunked, j0, mi);
     }
