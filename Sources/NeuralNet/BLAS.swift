@@ -74,9 +74,8 @@ public enum BLAS {
     public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448, "Haswell": 320][coreName]
     /// Which of them: Haswell's sums two chains in some tiles, the AVX-512 kernels never.
     public static let ownKernel = coreName == "Haswell" ? VL_GEMM_HASWELL : VL_GEMM_AVX512
-    /// Whether `FusedCol2im` may compute W^T X inside col2im: only one chain per element has its
-    /// bits there, so with the AVX-512 kernels.
-    public static var fusesCol2im: Bool { ownKernelKBlock != nil && ownKernel == VL_GEMM_AVX512 }
+    /// Whether `FusedCol2im` may compute W^T X inside col2im: where `vl_sgemm` would compute it.
+    public static var fusesCol2im: Bool { ownKernelKBlock != nil }
 
     /// When true, `gemm` adds its wall time to `gemmSeconds`: the benchmark's per-layer split of
     /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.

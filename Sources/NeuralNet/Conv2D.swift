@@ -28,7 +28,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
     func usesDirectKernel(_ g: ConvGeometry) -> Bool {
         guard g.isEvenStride2Kernel3 else { return false }
         switch kernel {
-        case .gemm: return false
+        case .gemm, .fused: return false
         case .direct: return true
         case .automatic: return inputChannels <= 2
         }
@@ -142,7 +142,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
         }
         fused.begin(
             g, weight: weight.value.data, k: outputChannels,
-            enabled: kernel != .gemm && computesInputGradient && !backwardIsDirect(g))
+            enabled: kernel.fusesCol2im && computesInputGradient && !backwardIsDirect(g))
         return inputGrad
     }
 

@@ -2,13 +2,24 @@ import NNKernels
 
 /// How a convolution layer computes: chosen by shape (`automatic`) or forced, for tests.
 public enum ConvolutionKernel: Sendable {
-    /// The direct kernel where the layer's shape has one and its GEMMs are skinny, else GEMM (a
-    /// transposed convolution's forward fused with its col2im where it can).
+    /// The direct kernel where the layer's shape has one and its GEMMs are skinny, else GEMM (W^T X
+    /// fused with its col2im where it can and that measured faster here: `FusedCol2im.speedup`).
     case automatic
     /// im2col / col2im around `sgemm`, never fused.
     case gemm
+    /// im2col / col2im around `sgemm`, W^T X fused with its col2im wherever it can, faster or not.
+    case fused
     /// The direct kernel (only for shapes that have one; others fall back to GEMM).
     case direct
+
+    /// Whether a GEMM-path pass may compute W^T X inside col2im (`FusedCol2im`).
+    var fusesCol2im: Bool {
+        switch self {
+        case .gemm: return false
+        case .fused: return true
+        case .automatic, .direct: return FusedCol2im.isFaster
+        }
+    }
 }
 
 /// 2-D transposed convolution with Keras "same" padding: output size = input size * stride.
@@ -55,7 +66,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
     public var usesDirectKernel: Bool {
         let hasDirect = stride == 1 && kernelSize == 3 && inputLayout == .nchw && outputLayout == .nchw
         switch kernel {
-        case .gemm: return false
+        case .gemm, .fused: return false
         case .direct: return hasDirect
         case .automatic: return hasDirect && outputChannels <= 4
         }
@@ -124,7 +135,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         if usesDirectKernel {
             scratch.resize([vl_deconv3x3s1_scratch(inputChannels, outputChannels, g.inHeight, g.inWidth)])
         }
-        fused.begin(g, weight: weight.value.data, k: inputChannels, enabled: kernel != .gemm && !usesDirectKernel)
+        fused.begin(g, weight: weight.value.data, k: inputChannels, enabled: kernel.fusesCol2im && !usesDirectKernel)
         return output
     }
 

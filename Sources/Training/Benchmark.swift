@@ -156,6 +156,9 @@ public struct BenchmarkReport: Codable, Sendable {
     public var fmaPeakGflops: Double?
     /// The widest vectors vaelab's own kernels ran with (`Benchmark.kernelVectorBits`).
     public var kernelVectorBits: Int
+    /// `FusedCol2im.speedup`: the transposed convolutions' W^T X in col2im's sweep against the two
+    /// passes (fused where above 1), where the sweep can run.
+    public var fusedCol2imSpeedup: Double?
     public var models: [ModelBenchmark]
     /// `BLASKernelAdvice.hint`, when the kernel is narrower than the CPU supports.
     public var blasHint: String?
@@ -165,10 +168,11 @@ public struct BenchmarkReport: Codable, Sendable {
     public var data: String
     public init(
         blasCore: String, blasThreads: Int, sgemmGflops: Double, fmaPeakGflops: Double? = nil,
-        kernelVectorBits: Int = Benchmark.kernelVectorBits, models: [ModelBenchmark], blasHint: String? = nil,
-        parallel: [ParallelScaling] = [], data: String = "uniform"
+        kernelVectorBits: Int = Benchmark.kernelVectorBits, fusedCol2imSpeedup: Double? = FusedCol2im.speedup,
+        models: [ModelBenchmark], blasHint: String? = nil, parallel: [ParallelScaling] = [], data: String = "uniform"
     ) {
         self.fmaPeakGflops = fmaPeakGflops
+        self.fusedCol2imSpeedup = fusedCol2imSpeedup
         self.kernelVectorBits = kernelVectorBits
         self.data = data
         self.blasCore = blasCore
@@ -184,6 +188,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case sgemmGflops = "sgemm_gflops"
         case fmaPeakGflops = "fma_peak_gflops"
         case kernelVectorBits = "kernel_vector_bits"
+        case fusedCol2imSpeedup = "fused_col2im_speedup"
         case models
         case blasHint = "blas_hint"
         case parallel, data

@@ -139,7 +139,10 @@ struct BenchCommand: ParsableCommand {
         print(
             "BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s"
                 + (fmaPeak.map { "; one core's FMA peak: \(fixed($0, 1)) GFLOP/s" } ?? "")
-                + "; vaelab's kernels: \(Benchmark.vectorName(bits: report.kernelVectorBits))")
+                + "; vaelab's kernels: \(Benchmark.vectorName(bits: report.kernelVectorBits))"
+                + (report.fusedCol2imSpeedup.map {
+                    "; W^T X in col2im's sweep: \(fixed($0, 2))x the two passes, \($0 > 1 ? "fused" : "not fused")"
+                } ?? ""))
         if let hint { print(hint) }
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
             printLayers(worst.layers, title: "one step, \(worst.name)")
