@@ -11,8 +11,8 @@ public enum BLAS {
     /// The large products (the convolutions' and dense layers') run in `vl_sgemm`, which reads
     /// the large operand where it lies instead of packing it, with OpenBLAS's bits; the rest in
     /// OpenBLAS, and every product when OpenBLAS has more than one thread (`vl_sgemm` has one)
-    /// or runs a kernel other than its AVX-512 and Haswell ones (`ownKernelKBlock`). `openBLASOnly`:
-    /// OpenBLAS regardless (its peak).
+    /// or runs a kernel other than its AVX-512 and Haswell (or Zen) ones (`ownKernelKBlock`), or
+    /// without AVX-512. `openBLASOnly`: OpenBLAS regardless (its peak).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
@@ -71,11 +71,15 @@ public enum BLAS {
     static let ownKernelMinimum = 1 << 21
     /// The K block (GEMM_Q) of OpenBLAS's sgemm for the kernels whose bits `vl_sgemm` reproduces
     /// (the same FMA chains within a block); nil for every other kernel, which keeps OpenBLAS.
-    public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448, "Haswell": 320][coreName]
-    /// Which of them: Haswell's sums two chains in some tiles, the AVX-512 kernels never.
-    public static let ownKernel = coreName == "Haswell" ? VL_GEMM_HASWELL : VL_GEMM_AVX512
-    /// Whether `FusedCol2im` may compute W^T X inside col2im: where `vl_sgemm` would compute it.
-    public static var fusesCol2im: Bool { ownKernelKBlock != nil }
+    /// OpenBLAS 0.3.21 runs its Haswell kernel for Zen too, with the same blocks (and bits).
+    public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448, "Haswell": 320, "Zen": 320][
+        coreName]
+    /// Which of them: Haswell's (and Zen's) sums two chains in some tiles, the AVX-512 kernels
+    /// never.
+    public static let ownKernel = ["Haswell", "Zen"].contains(coreName) ? VL_GEMM_HASWELL : VL_GEMM_AVX512
+    /// Whether `FusedCol2im` may compute W^T X inside col2im: where `vl_sgemm` would compute it
+    /// (both are AVX-512 only).
+    public static var fusesCol2im: Bool { ownKernelKBlock != nil && vl_vector_bits() == 512 }
 
     /// When true, `gemm` adds its wall time to `gemmSeconds`: the benchmark's per-layer split of
     /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.

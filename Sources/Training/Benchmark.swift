@@ -559,9 +559,9 @@ public enum BLASKernelAdvice {
             ? "OpenBLAS chose it"
             : "the environment forces it (\(forced.joined(separator: ", "))); "
                 + "unset \(forced.count == 1 ? "it" : "them") for one command to compare"
-        // vl_sgemm reproduces the Haswell kernel's bits at AVX-512 width (nn_gemm.c).
+        // vl_sgemm reproduces the Haswell (and Zen) kernel's bits at AVX-512 width (nn_gemm.c).
         let own =
-            core.lowercased() == "haswell" && cpu == .avx512
+            ["haswell", "zen"].contains(core.lowercased()) && cpu == .avx512
             ? "; the model's large GEMMs run in vaelab's own \(cpu) kernel with that kernel's bits, so a step "
                 + "can pass the sgemm peak above" : ""
         return

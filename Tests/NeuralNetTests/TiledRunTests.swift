@@ -1,13 +1,14 @@
+import NNKernels
 import NeuralNet
 import Testing
 
 @Suite("Layers: passes in tiles, and runs of layers fused tile by tile")
 struct TiledRunTests {
     /// Whether OpenBLAS sums each product element as one FMA chain, so that the bits of a product do
-    /// not depend on its width: not its Haswell kernel, which sums some 8-column tiles as two chains
-    /// placed by the product's width (nn_gemm.c), so that a run in tiles of images differs from the
-    /// whole batch in the last bits, with OpenBLAS as with `vl_sgemm`.
-    static let oneChainPerElement = BLAS.coreName != "Haswell"
+    /// not depend on its width: not its Haswell kernel (also its Zen one), which sums some 8-column
+    /// tiles as two chains placed by the product's width (nn_gemm.c), so that a run in tiles of
+    /// images differs from the whole batch in the last bits, with OpenBLAS as with `vl_sgemm`.
+    static let oneChainPerElement = BLAS.ownKernel != VL_GEMM_HASWELL
 
     /// Runs a whole forward and backward pass through `begin`, the given tiles and `endBackward`.
     static func tiled(_ layer: TiledLayer, _ x: Tensor, _ dy: Tensor, tiles: [Range<Int>]) -> (y: [Float], dx: [Float])
