@@ -249,13 +249,13 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
 }
 
 /// out [MR, 16 NV] = the two-chain sums of the tiles' C at rows i0 ..< i0 + MR, columns j0 ..<
-/// j0 + 16 NV (the last vector's lanes in `tail`), as `pairs_6` computes them: whole rows of B
-/// loaded as they lie, C's running sum kept in `out` between K blocks.
+/// j0 + 16 NV (the last vector's lanes in `tail`), as `pairs_6` computes them, over the K block
+/// [k0, k0 + kb): whole rows of B loaded as they lie, C's running sum kept in `out` between blocks.
 #define WIDE_PAIR_KERNEL(MR, NV)                                                                  \
-    static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out) { \
+    static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out, long k0, \
+                                    long kb) {                                                    \
         const long ldo = 16 * NV;                                                                 \
-        for (long k0 = 0, kb; k0 < p->k; k0 += kb) {                                              \
-            kb = kblock(p->k - k0, p->kq, 8);                                                     \
+        {                                                                                         \
             const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                         \
             const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;        \
             __m512 even[MR][NV], odd[MR][NV];                                                     \
@@ -297,36 +297,45 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
     }
 WIDE_PAIR_KERNEL(1, 1) WIDE_PAIR_KERNEL(2, 1) WIDE_PAIR_KERNEL(3, 1) WIDE_PAIR_KERNEL(4, 1)
 WIDE_PAIR_KERNEL(1, 2) WIDE_PAIR_KERNEL(2, 2) WIDE_PAIR_KERNEL(3, 2) WIDE_PAIR_KERNEL(4, 2)
-typedef void (*wide_kernel)(const product *, long, long, __mmask16, float *);
+typedef void (*wide_kernel)(const product *, long, long, __mmask16, float *, long, long);
 static const wide_kernel wide_kernels[2][4] = {{wide_1x1, wide_2x1, wide_3x1, wide_4x1},
                                                {wide_1x2, wide_2x2, wide_3x2, wide_4x2}};
 
-/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols) (the tiles' C: its transpose when swapped), in
-/// jobs of up to 4 rows x 32 columns.
-static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
-    if (w->p->swapped) {
-        long t = i0;
-        i0 = j0, j0 = t, t = rows, rows = cols, cols = t;
-    }
+/// The jobs of a rectangle of the tiles' C (`pair_rect`), whose outputs start at out: each computed
+/// over the K block [k0, k0 + kb), or written into C when k0 < 0.
+static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long cols, float *out, long k0, long kb) {
     for (long i = 0; i < rows; i += 4)
         for (long j = 0; j < cols; j += 32) {
             const long r = rows - i < 4 ? rows - i : 4, width = cols - j < 32 ? cols - j : 32;
             const int nv = width > 16 ? 2 : 1;
             const __mmask16 tail = (__mmask16)(width % 16 ? (1u << width % 16) - 1 : 0xFFFF);
-            float *out = w->buffer + w->used;
-            w->used += 16 * nv * r;
-            if (!w->buffer) continue;
-            if (!w->write) {
-                wide_kernels[nv - 1][r - 1](w->p, i0 + i, j0 + j, tail, out);
-                continue;
-            }
-            for (long e = 0; e < r; e++)
-                for (int v = 0; v < nv; v++) {
-                    const __mmask16 lanes = v == nv - 1 ? tail : 0xFFFF;
-                    _mm512_mask_storeu_ps(w->p->c + (i0 + i + e) * w->p->ldc + j0 + j + 16 * v, lanes,
-                                          _mm512_loadu_ps(out + e * 16 * nv + 16 * v));
-                }
+            if (k0 >= 0) wide_kernels[nv - 1][r - 1](p, i0 + i, j0 + j, tail, out, k0, kb);
+            else
+                for (long e = 0; e < r; e++)
+                    for (int v = 0; v < nv; v++)
+                        _mm512_mask_storeu_ps(p->c + (i0 + i + e) * p->ldc + j0 + j + 16 * v,
+                                              v == nv - 1 ? tail : 0xFFFF, _mm512_loadu_ps(out + e * 16 * nv + 16 * v));
+            out += 16 * nv * r;
         }
+}
+
+/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols) (the tiles' C: its transpose when swapped), in
+/// jobs of up to 4 rows x 32 columns, K blocks outside: B's block stays in cache across the jobs (a
+/// swapped product's rows past the panels are 8 columns of every row, each job all of A^T).
+static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
+    if (w->p->swapped) {
+        long t = i0;
+        i0 = j0, j0 = t, t = rows, rows = cols, cols = t;
+    }
+    float *out = w->buffer + w->used;
+    for (long i = 0; i < rows; i += 4)
+        for (long j = 0; j < cols; j += 32) w->used += (cols - j > 16 ? 32 : 16) * (rows - i < 4 ? rows - i : 4);
+    if (!w->buffer) return;
+    if (w->write) return rect_jobs(w->p, i0, rows, j0, cols, out, -1, 0);
+    for (long k0 = 0, kb; k0 < w->p->k; k0 += kb) {
+        kb = kblock(w->p->k - k0, w->p->kq, 8);
+        rect_jobs(w->p, i0, rows, j0, cols, out, k0, kb);
+    }
 }
 
 /// The 8 x 6 tile of C at rows i ..< i + 6, columns j ..< j + 8: held in `pending` until a second
