@@ -375,6 +375,11 @@ struct CLITests {
                 object?["fma_peak_gflops"] as? Double ?? .nan, object?["sgemm_gflops"] as? Double ?? .nan
             )
             #expect(fmaPeak > 0.9 * sgemm, "\(fmaPeak) \(sgemm)")
+            // The fused col2im's speed against GEMM then col2im: timed only where the sweep can run
+            // (vaelab's AVX-512 kernels), a ratio of two timings of the same work.
+            if let speedup = object?["fused_col2im_speedup"] as? Double {
+                #expect(object?["kernel_vector_bits"] as? Int == 512 && speedup > 0.1 && speedup < 10, "\(speedup)")
+            }
         #endif
         for m in models {
             for key in ["images_per_second", "gflops", "sgemm_gflops", "efficiency", "layers"] {
