@@ -255,44 +255,42 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
     static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out, long k0, \
                                     long kb) {                                                    \
         const long ldo = 16 * NV;                                                                 \
-        {                                                                                         \
-            const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                         \
-            const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;        \
-            __m512 even[MR][NV], odd[MR][NV];                                                     \
-            UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++)               \
-                even[i][j] = odd[i][j] = _mm512_setzero_ps();                                     \
-            long q = 0;                                                                           \
-            for (; q < paired; q += 2) {                                                          \
-                __m512 b0[NV], b1[NV];                                                            \
-                UNROLL for (int j = 0; j < NV; j++) {                                             \
-                    const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                          \
-                    b0[j] = _mm512_maskz_loadu_ps(lanes, b + q * p->ldb + 16 * j);                \
-                    b1[j] = _mm512_maskz_loadu_ps(lanes, b + (q + 1) * p->ldb + 16 * j);          \
-                }                                                                                 \
-                UNROLL for (int i = 0; i < MR; i++) {                                             \
-                    const __m512 a0 = _mm512_set1_ps(a[i * p->ai + q * p->ak]);                   \
-                    const __m512 a1 = _mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]);             \
-                    UNROLL for (int j = 0; j < NV; j++) {                                         \
-                        even[i][j] = _mm512_fmadd_ps(a0, b0[j], even[i][j]);                      \
-                        odd[i][j] = _mm512_fmadd_ps(a1, b1[j], odd[i][j]);                        \
-                    }                                                                             \
-                }                                                                                 \
-            }                                                                                     \
-            for (; q < kb; q++) {                                                                 \
-                UNROLL for (int j = 0; j < NV; j++) {                                             \
-                    const __m512 b0 = _mm512_maskz_loadu_ps(j == NV - 1 ? tail : 0xFFFF, b + q * p->ldb + 16 * j); \
-                    UNROLL for (int i = 0; i < MR; i++)                                           \
-                        even[i][j] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i][j]); \
-                }                                                                                 \
-            }                                                                                     \
-            UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) {             \
-                const __m512 sum = _mm512_add_ps(even[i][j], odd[i][j]);                          \
+        const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                             \
+        const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;            \
+        __m512 even[MR][NV], odd[MR][NV];                                                         \
+        UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++)                   \
+            even[i][j] = odd[i][j] = _mm512_setzero_ps();                                         \
+        long q = 0;                                                                               \
+        for (; q < paired; q += 2) {                                                              \
+            __m512 b0[NV], b1[NV];                                                                \
+            UNROLL for (int j = 0; j < NV; j++) {                                                 \
                 const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                              \
-                const __m512 c = k0 > 0 ? _mm512_loadu_ps(out + i * ldo + 16 * j)                 \
-                                 : p->add ? _mm512_maskz_loadu_ps(lanes, p->c + (i0 + i) * p->ldc + j0 + 16 * j) \
-                                          : _mm512_setzero_ps();                                  \
-                _mm512_storeu_ps(out + i * ldo + 16 * j, k0 == 0 && !p->add ? sum : _mm512_add_ps(c, sum)); \
+                b0[j] = _mm512_maskz_loadu_ps(lanes, b + q * p->ldb + 16 * j);                    \
+                b1[j] = _mm512_maskz_loadu_ps(lanes, b + (q + 1) * p->ldb + 16 * j);              \
             }                                                                                     \
+            UNROLL for (int i = 0; i < MR; i++) {                                                 \
+                const __m512 a0 = _mm512_set1_ps(a[i * p->ai + q * p->ak]);                       \
+                const __m512 a1 = _mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]);                 \
+                UNROLL for (int j = 0; j < NV; j++) {                                             \
+                    even[i][j] = _mm512_fmadd_ps(a0, b0[j], even[i][j]);                          \
+                    odd[i][j] = _mm512_fmadd_ps(a1, b1[j], odd[i][j]);                            \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (; q < kb; q++) {                                                                     \
+            UNROLL for (int j = 0; j < NV; j++) {                                                 \
+                const __m512 b0 = _mm512_maskz_loadu_ps(j == NV - 1 ? tail : 0xFFFF, b + q * p->ldb + 16 * j); \
+                UNROLL for (int i = 0; i < MR; i++)                                               \
+                    even[i][j] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i][j]); \
+            }                                                                                     \
+        }                                                                                         \
+        UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) {                 \
+            const __m512 sum = _mm512_add_ps(even[i][j], odd[i][j]);                              \
+            const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                                  \
+            const __m512 c = k0 > 0 ? _mm512_loadu_ps(out + i * ldo + 16 * j)                     \
+                             : p->add ? _mm512_maskz_loadu_ps(lanes, p->c + (i0 + i) * p->ldc + j0 + 16 * j) \
+                                      : _mm512_setzero_ps();                                      \
+            _mm512_storeu_ps(out + i * ldo + 16 * j, k0 == 0 && !p->add ? sum : _mm512_add_ps(c, sum)); \
         }                                                                                         \
     }
 WIDE_PAIR_KERNEL(1, 1) WIDE_PAIR_KERNEL(2, 1) WIDE_PAIR_KERNEL(3, 1) WIDE_PAIR_KERNEL(4, 1)
@@ -574,10 +572,10 @@ static long block_of(long n, long g, long *mi) {
 }
 
 /// Where OpenBLAS's Haswell kernel sums two chains in col = W^T X (C [m, n], m = 9 o: row co 9 +
-/// tap; a column per pixel; the rule above `mblock`), for 16 lanes that hold columns s ..< s + 16:
-/// in panel rows 0-5 the lanes `head` (a block's first 8 columns), in panel rows 6 s ..< 6 s + 6
-/// the lanes last[s] (a block's last whole 8), in the rows past the panels those of rest[g] in its
-/// first rows[g] rows.
+/// tap; a column per pixel; the rule above `mblock`), for 16 lanes that hold columns s ..< s + 16
+/// (up to three 8-column groups g): in panel rows 0-5 the lanes `head` (a block's first 8 columns),
+/// in panel rows 6 side ..< 6 side + 6 the lanes last[side] (a block's last whole 8), and in the
+/// first rows[g] rows past the panels the lanes rest[g].
 typedef struct {
     __mmask16 head, last[2], rest[3];
     long rows[3];
