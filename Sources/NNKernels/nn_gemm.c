@@ -507,38 +507,10 @@ static V4 INLINE void deconv_store(__m512 e, __m512 o, const deconv_lanes *d, fl
     }
 }
 
-/// Channel co's output rows for a vector of pixels from its nine col values t (taps (ki, kj) in
-/// the order ki 3 + kj): col2im's sums from zero in tap order, a tap whose source pixel lies
-/// outside the image adding +0.
-static V4 INLINE void deconv_finish(const __m512 t[9], const deconv_lanes *d, float *y, long co, long ow,
-                                    vl_planes planes, const float *bias, int relu) {
-    const __m512 z = _mm512_setzero_ps();
-    const __m512 ee = _mm512_add_ps(
-        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(z, t[0]), _mm512_maskz_mov_ps(d->left, t[2])),
-                      _mm512_maskz_mov_ps(d->up, t[6])),
-        _mm512_maskz_mov_ps(d->both, t[8]));
-    const __m512 eo = _mm512_add_ps(_mm512_add_ps(z, t[1]), _mm512_maskz_mov_ps(d->up, t[7]));
-    const __m512 oe = _mm512_add_ps(_mm512_add_ps(z, t[3]), _mm512_maskz_mov_ps(d->left, t[5]));
-    const __m512 oo = _mm512_add_ps(z, t[4]);
-    float *yc = y + co * planes.channel;
-    const float bv = bias ? bias[co] : 0.0f;
-    deconv_store(ee, eo, d, yc, 0, bv, relu);
-    deconv_store(oe, oo, d, yc, 2 * ow, bv, relu);
-}
-
-/// The four loads of X for input channel row xk (at shifts 0, 1, ow and ow + 1) and each tap's
-/// FMA with its weight wk[tap]: TAPS(SHIFT, MASK, taps...) is given the load and its taps.
-#define DECONV_LOADS(TAPS)    \
-    TAPS(0, valid, 0, 1, 3, 4) \
-    TAPS(1, left, 2, 5)        \
-    TAPS(ow, up, 6, 7)         \
-    TAPS(ow + 1, both, 8)
-#define DECONV_LOAD(SHIFT, MASK) \
-    (edge ? _mm512_maskz_loadu_ps(d->MASK, xk - (SHIFT)) : _mm512_loadu_ps(xk - (SHIFT)))
-
 /// CO (1 or 2) output channels from co for the 16 pixels from j0: nine tap chains each (per input
-/// channel k: four loads of X and 9 CO broadcast weights of `w` [o, c, 9]), then col2im's sums.
-/// `edge`: masked loads, for vectors that would read before the tile or past its end.
+/// channel k: four loads of X, at shifts 0, 1, ow and ow + 1, and 9 CO broadcast weights of
+/// `w` [o, c, 9]), then col2im's sums. `edge`: masked loads, for vectors that would read before
+/// the tile or past its end.
 static V4 INLINE void deconv_block(int CO, int edge, const float *x, long ldx, long c, long j0, const float *w,
                                    long co, long ow, const deconv_lanes *d, float *y, vl_planes planes,
                                    const float *bias, int relu) {
@@ -549,148 +521,56 @@ static V4 INLINE void deconv_block(int CO, int edge, const float *x, long ldx, l
         const float *xk = x + k * ldx + j0, *wk = wc + k * 9;
 #define TAPS(SHIFT, MASK, ...)                                                                          \
     {                                                                                                   \
-        const __m512 b = DECONV_LOAD(SHIFT, MASK);                                                      \
+        const __m512 b = edge ? _mm512_maskz_loadu_ps(d->MASK, xk - (SHIFT)) : _mm512_loadu_ps(xk - (SHIFT)); \
         const int taps[] = {__VA_ARGS__};                                                               \
         UNROLL for (int g = 0; g < CO; g++) UNROLL for (unsigned i = 0; i < sizeof taps / sizeof *taps; i++) \
             acc[g][taps[i]] = _mm512_fmadd_ps(_mm512_set1_ps(wk[g * c * 9 + taps[i]]), b, acc[g][taps[i]]); \
     }
-        DECONV_LOADS(TAPS)
+        TAPS(0, valid, 0, 1, 3, 4)
+        TAPS(1, left, 2, 5)
+        TAPS(ow, up, 6, 7)
+        TAPS(ow + 1, both, 8)
 #undef TAPS
     }
-    UNROLL for (int g = 0; g < CO; g++) deconv_finish(acc[g], d, y, co + g, ow, planes, bias, relu);
-}
-
-/// The column block (`mblock`) that holds column g of a product n columns wide: its start, and
-/// its width in *mi.
-static long block_of(long n, long g, long *mi) {
-    const long full = n >= 640 ? (n - 640) / 320 + 1 : 0;  // blocks of 320 while 640 remain
-    if (g < 320 * full) return *mi = 320, g / 320 * 320;
-    long b0 = 320 * full;
-    *mi = mblock(n - b0);
-    if (g >= b0 + *mi) b0 += *mi, *mi = n - b0;
-    return b0;
-}
-
-/// Where OpenBLAS's Haswell kernel sums two chains in col = W^T X (C [m, n], m = 9 o: row co 9 +
-/// tap; a column per pixel; the rule above `mblock`), for 16 lanes that hold columns s ..< s + 16
-/// (up to three 8-column groups g): in panel rows 0-5 the lanes `head` (a block's first 8 columns),
-/// in panel rows 6 side ..< 6 side + 6 the lanes last[side] (a block's last whole 8), and in the
-/// first rows[g] rows past the panels the lanes rest[g].
-typedef struct {
-    __mmask16 head, last[2], rest[3];
-    long rows[3];
-} pair_lanes;
-
-static void pair_lanes_at(long s, long m, long n, pair_lanes *h) {
-    *h = (pair_lanes){0};
-    for (long g = (s < 0 ? 0 : s) / 8 * 8, i = 0; g < s + 16 && g < n; g += 8, i++) {  // 8-column groups
-        const long from = g - s < 0 ? 0 : g - s, to = g + 8 - s > 16 ? 16 : g + 8 - s;
-        const __mmask16 lanes = (__mmask16)(((1u << to) - 1) & ~((1u << from) - 1));
-        long mi;
-        const long b0 = block_of(n, g, &mi), whole = b0 + mi / 8 * 8;
-        if (g + 8 > whole) continue;  // not a whole 8 of its block
-        h->rest[i] = lanes, h->rows[i] = paired_rest_rows(b0, m - m / 12 * 12);
-        if (mi < 16) continue;
-        if (g == b0) h->head |= lanes;
-        if (g == whole - 8) h->last[mi / 8 % 2] |= lanes;
+    const __m512 z = _mm512_setzero_ps();
+    UNROLL for (int g = 0; g < CO; g++) {
+        const __m512 *t = acc[g];
+        const __m512 ee = _mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(z, t[0]), _mm512_maskz_mov_ps(d->left, t[2])),
+                          _mm512_maskz_mov_ps(d->up, t[6])),
+            _mm512_maskz_mov_ps(d->both, t[8]));
+        const __m512 eo = _mm512_add_ps(_mm512_add_ps(z, t[1]), _mm512_maskz_mov_ps(d->up, t[7]));
+        const __m512 oe = _mm512_add_ps(_mm512_add_ps(z, t[3]), _mm512_maskz_mov_ps(d->left, t[5]));
+        const __m512 oo = _mm512_add_ps(z, t[4]);
+        float *yc = y + (co + g) * planes.channel;
+        const float bv = bias ? bias[co + g] : 0.0f;
+        deconv_store(ee, eo, d, yc, 0, bv, relu);
+        deconv_store(oe, oo, d, yc, 2 * ow, bv, relu);
     }
-}
-
-/// The lanes of col row r (of m) that hold two-chain sums.
-static INLINE __mmask16 pair_lanes_of_row(const pair_lanes *h, long m, long r) {
-    const long panels = m / 12 * 12;
-    if (r < panels) return (__mmask16)((r % 12 < 6 ? h->head : 0) | h->last[r % 12 / 6]);
-    r -= panels;
-    return (__mmask16)((r < h->rows[0] ? h->rest[0] : 0) | (r < h->rows[1] ? h->rest[1] : 0) |
-                       (r < h->rows[2] ? h->rest[2] : 0));
-}
-
-/// deconv_block for one channel co some of whose taps t hold two-chain sums in the lanes pairs[t]
-/// (the Haswell kernel): beside each tap's chain, one over k even and one over k odd in c's first
-/// multiple of 8 (the rest joins the even one), even + odd taken in those lanes.
-static V4 void deconv_block_paired(const float *x, long ldx, long c, long j0, const float *w, long co, long ow,
-                                   const deconv_lanes *d, float *y, vl_planes planes, const float *bias, int relu,
-                                   const __mmask16 pairs[9]) {
-    const int edge = 1;  // masked loads: the lanes they zero are masked out of the sums anyway
-    __m512 one[9], two[2][9];
-    UNROLL for (int t = 0; t < 9; t++) one[t] = two[0][t] = two[1][t] = _mm512_setzero_ps();
-    const float *wc = w + co * c * 9;
-    const long paired = c / 8 * 8;
-#define TAPS(SHIFT, MASK, ...)                                                    \
-    {                                                                             \
-        const __m512 b = DECONV_LOAD(SHIFT, MASK);                                \
-        const int taps[] = {__VA_ARGS__};                                         \
-        UNROLL for (unsigned i = 0; i < sizeof taps / sizeof *taps; i++) {        \
-            const __m512 wv = _mm512_set1_ps(wk[taps[i]]);                        \
-            one[taps[i]] = _mm512_fmadd_ps(wv, b, one[taps[i]]);                  \
-            two[chain][taps[i]] = _mm512_fmadd_ps(wv, b, two[chain][taps[i]]);    \
-        }                                                                         \
-    }
-#define STEP(K, CHAIN)                                                   \
-    {                                                                    \
-        const float *xk = x + (K) * ldx + j0, *wk = wc + (K) * 9;        \
-        const int chain = CHAIN;                                         \
-        DECONV_LOADS(TAPS)                                               \
-    }
-    long k = 0;
-    for (; k < paired; k += 2) {
-        STEP(k, 0)
-        STEP(k + 1, 1)
-    }
-    for (; k < c; k++) STEP(k, 0)
-#undef STEP
-#undef TAPS
-    UNROLL for (int t = 0; t < 9; t++) one[t] = _mm512_mask_mov_ps(one[t], pairs[t], _mm512_add_ps(two[0][t], two[1][t]));
-    deconv_finish(one, d, y, co, ow, planes, bias, relu);
-}
-
-/// Output channels co and co + 1 (or co alone: count 1) for the vector of 16 pixels from j0:
-/// a channel with two-chain taps there (h: at the taps' shifts, NULL with the AVX-512 kernels) goes
-/// alone through the paired block.
-static V4 INLINE void deconv_channels(int count, int edge, pair_lanes *const *h, long m, const float *x, long ldx,
-                                      long c, long j0, const float *w, long co, long ow, const deconv_lanes *d,
-                                      float *y, vl_planes planes, const float *bias, int relu) {
-    __mmask16 pairs[2][9] = {{0}}, any = 0;
-    if (h)
-        for (int g = 0; g < count; g++)
-            for (int t = 0; t < 9; t++) any |= pairs[g][t] = pair_lanes_of_row(h[t], m, 9 * (co + g) + t);
-    if (any)
-        for (int g = 0; g < count; g++)
-            deconv_block_paired(x, ldx, c, j0, w, co + g, ow, d, y, planes, bias, relu, pairs[g]);
-    else if (count == 1) deconv_block(1, 1, x, ldx, c, j0, w, co, ow, d, y, planes, bias, relu);
-    else if (edge) deconv_block(2, 1, x, ldx, c, j0, w, co, ow, d, y, planes, bias, relu);
-    else deconv_block(2, 0, x, ldx, c, j0, w, co, ow, d, y, planes, bias, relu);
 }
 
 /// Vectors of 16 pixels outside (their 4 shifted rows of every input channel stay in L1), pairs
 /// of output channels inside: 18 accumulators, 4 loads and 18 broadcasts per 18 FMAs.
 static V4 void deconv_sweep(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *w,
-                            const float *bias, int relu, float *y, vl_planes planes, vl_gemm_kernel kernel) {
-    const long cols = n * oh * ow, shifts[4] = {0, 1, ow, ow + 1};  // tap t reads column j - shifts[at[t]]
-    const int at[9] = {0, 0, 1, 0, 0, 1, 2, 2, 3};
+                            const float *bias, int relu, float *y, vl_planes planes) {
+    const long cols = n * oh * ow;
     deconv_lanes d;
-    pair_lanes lanes[4], *h[9];
-    for (int t = 0; t < 9; t++) h[t] = &lanes[at[t]];
     for (long j0 = 0; j0 < cols; j0 += 16) {
         deconv_lanes_at(j0, cols, oh, ow, planes, &d);
-        int paired = 0;
-        for (int i = 0; i < 4 && kernel == VL_GEMM_HASWELL; i++) {
-            pair_lanes_at(j0 - shifts[i], 9 * o, cols, &lanes[i]);
-            const pair_lanes *l = &lanes[i];
-            paired |= (l->head | l->last[0] | l->last[1] | l->rest[0] | l->rest[1] | l->rest[2]) != 0;
-        }
         const int edge = j0 < ow + 1 || cols - j0 < 16;
-        for (long co = 0; co < o; co += 2)
-            deconv_channels(o - co < 2 ? 1 : 2, edge, paired ? h : NULL, 9 * o, x, ldx, c, j0, w, co, ow, &d, y,
-                            planes, bias, relu);
+        long co = 0;
+        for (; co + 2 <= o; co += 2) {
+            if (edge) deconv_block(2, 1, x, ldx, c, j0, w, co, ow, &d, y, planes, bias, relu);
+            else deconv_block(2, 0, x, ldx, c, j0, w, co, ow, &d, y, planes, bias, relu);
+        }
+        if (co < o) deconv_block(1, 1, x, ldx, c, j0, w, co, ow, &d, y, planes, bias, relu);
     }
 }
 
 int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *packed,
-                           const float *bias, int relu, float *y, vl_planes planes, long kq, vl_gemm_kernel kernel) {
+                           const float *bias, int relu, float *y, vl_planes planes, long kq) {
     if (n < 1 || c < 1 || o < 1 || oh < 1 || ow < 1 || c > kq || !VL_AVX512()) return 0;
-    if (kernel != VL_GEMM_AVX512 && kernel != VL_GEMM_HASWELL) return 0;
-    deconv_sweep(x, ldx, n, c, o, oh, ow, packed, bias, relu, y, planes, kernel);
+    deconv_sweep(x, ldx, n, c, o, oh, ow, packed, bias, relu, y, planes);
     return 1;
 }
 
@@ -735,8 +615,8 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
 }
 
 int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *packed,
-                           const float *bias, int relu, float *y, vl_planes planes, long kq, vl_gemm_kernel kernel) {
-    (void)kernel, (void)x, (void)ldx, (void)n, (void)c, (void)o, (void)oh, (void)ow, (void)packed, (void)bias, (void)relu;
+                           const float *bias, int relu, float *y, vl_planes planes, long kq) {
+    (void)x, (void)ldx, (void)n, (void)c, (void)o, (void)oh, (void)ow, (void)packed, (void)bias, (void)relu;
     (void)y, (void)planes, (void)kq;
     return 0;
 }

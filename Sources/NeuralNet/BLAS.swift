@@ -77,9 +77,11 @@ public enum BLAS {
     /// Which of them: Haswell's (and Zen's) sums two chains in some tiles, the AVX-512 kernels
     /// never.
     public static let ownKernel = ["Haswell", "Zen"].contains(coreName) ? VL_GEMM_HASWELL : VL_GEMM_AVX512
-    /// Whether `FusedCol2im` may compute W^T X inside col2im: where `vl_sgemm` would compute it
-    /// (both are AVX-512 only).
-    public static var fusesCol2im: Bool { ownKernelKBlock != nil && vl_vector_bits() == 512 }
+    /// Whether `FusedCol2im` may compute W^T X inside col2im: where `vl_sgemm` would compute it with
+    /// one chain per element (the AVX-512 kernels), on an AVX-512 CPU.
+    public static var fusesCol2im: Bool {
+        ownKernelKBlock != nil && ownKernel == VL_GEMM_AVX512 && vl_vector_bits() == 512
+    }
 
     /// When true, `gemm` adds its wall time to `gemmSeconds`: the benchmark's per-layer split of
     /// GEMM and non-GEMM time. Process-wide and unsynchronised: for single-threaded profiling only.

@@ -32,8 +32,7 @@ public final class FusedCol2im {
         }
         let ran = BLAS.countedAsGEMM(product) {
             vl_deconv3x3s2_forward(
-                x, ldx, n, k, g.channels, g.outHeight, g.outWidth, packed.data, bias, relu ? 1 : 0, y, planes, kq,
-                BLAS.ownKernel)
+                x, ldx, n, k, g.channels, g.outHeight, g.outWidth, packed.data, bias, relu ? 1 : 0, y, planes, kq)
                 != 0
         }
         if ran { tiles += 1 }
@@ -96,7 +95,7 @@ private struct SampleTile {
     /// Seconds for col = W^T X (`vl_sgemm`) and then `vl_col2im` (+ bias, ReLU); nil: not run.
     mutating func timeTwoPasses(kq: Int) -> Double? {
         let t0 = monotonicSeconds()
-        guard vl_sgemm(1, 0, 9 * o, cols, c, weight, 9 * o, x, cols, 0, &col, cols, kq, BLAS.ownKernel) != 0 else {
+        guard vl_sgemm(1, 0, 9 * o, cols, c, weight, 9 * o, x, cols, 0, &col, cols, kq, VL_GEMM_AVX512) != 0 else {
             return nil
         }
         vl_col2im(col, n, &geometry, &y, planes, 0, bias, 1)
@@ -106,7 +105,7 @@ private struct SampleTile {
     /// Seconds for the same in one sweep; nil: not run.
     mutating func timeSweep(kq: Int) -> Double? {
         let t0 = monotonicSeconds()
-        let ran = vl_deconv3x3s2_forward(x, cols, n, c, o, side, side, packed, bias, 1, &y, planes, kq, BLAS.ownKernel)
+        let ran = vl_deconv3x3s2_forward(x, cols, n, c, o, side, side, packed, bias, 1, &y, planes, kq)
         return ran != 0 ? monotonicSeconds() - t0 : nil
     }
 }

@@ -129,13 +129,13 @@ void vl_deconv3x3s2_pack(const float *weight, long c, long o, float *packed);
 
 /// A transposed 3x3 stride-2 convolution's forward pass (output 2 oh x 2 ow: the adjoint of
 /// vl_im2col's 3x3 stride-2 geometry with no leading padding) over a tile of n images in one sweep:
-/// y = col2im(W^T X) + bias, then ReLU when relu, with the bits of vl_sgemm (`kernel`, K = c in one
-/// block of kq) followed by vl_col2im, where those two write the whole col and read it back.
-/// X [c, n oh ow] has row stride ldx; `packed` is vl_deconv3x3s2_pack's; y's planes (image b,
-/// channel co) start at b planes.image + co planes.channel. AVX-512 only, and c <= kq; returns 0,
-/// touching nothing, where it does not apply.
+/// y = col2im(W^T X) + bias, then ReLU when relu, with the bits of vl_sgemm's AVX-512 kernels (K =
+/// c in one block of kq) followed by vl_col2im, where those two write the whole col and read it
+/// back. X [c, n oh ow] has row stride ldx; `packed` is vl_deconv3x3s2_pack's; y's planes (image b, channel co) start
+/// at b planes.image + co planes.channel. AVX-512 only, and c <= kq; returns 0, touching nothing,
+/// where it does not apply.
 int vl_deconv3x3s2_forward(const float *x, long ldx, long n, long c, long o, long oh, long ow, const float *packed,
-                           const float *bias, int relu, float *y, vl_planes planes, long kq, vl_gemm_kernel kernel);
+                           const float *bias, int relu, float *y, vl_planes planes, long kq);
 
 /// Runs `rounds` rounds of the widest vector FMAs this CPU has (AVX-512 or AVX2), in enough
 /// independent chains to keep every FMA pipe busy, and returns the FLOPs done (0: no FMA unit
