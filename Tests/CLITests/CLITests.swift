@@ -386,10 +386,13 @@ struct CLITests {
                 #expect(m[key] != nil, "missing \(key)")
             }
             // The step's GEMMs timed alone: positive, and a ceiling above the step's own efficiency
-            // up to noise (both measured in this run).
+            // up to noise (both measured in this run), and under one core's FMA peak up to noise (a
+            // share of the sgemm peak: past 100 % where vaelab's kernels outrun OpenBLAS's, as
+            // past 200 % on an AVX-512 core whose OpenBLAS is forced onto its AVX2 kernel).
             let (alone, ceiling) = (m["gemm_alone_ms"] as? Double ?? .nan, m["efficiency_ceiling"] as? Double ?? .nan)
-            let efficiency = m["efficiency"] as? Double ?? .nan
-            #expect(alone > 0 && ceiling > 0.5 * efficiency && ceiling < 2, "\(alone) \(ceiling) \(efficiency)")
+            let (efficiency, modelPeak) = (m["efficiency"] as? Double ?? .nan, m["sgemm_gflops"] as? Double ?? .nan)
+            let limit = (object?["fma_peak_gflops"] as? Double).map { 1.25 * $0 / modelPeak } ?? 2
+            #expect(alone > 0 && ceiling > 0.5 * efficiency && ceiling < limit, "\(alone) \(ceiling) \(efficiency)")
             // The evaluation's share of the peak: its images/s times the forward FLOPs per image
             // (a third of the step's, less conv1's skipped input gradient) over the peak.
             let (evalRate, evalShare) = (
