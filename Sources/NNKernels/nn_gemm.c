@@ -172,12 +172,10 @@ typedef struct {
 } product;
 
 /// One vector of two-chain elements: rows i0 ..< i0 + 6 of C, lanes 0-7 at its columns jlo + (bits
-/// of lo), lanes 8-15 at jhi + (bits of hi): two 8-column tiles in one vector. bp: B's same
-/// columns, [k, 16].
+/// of lo), lanes 8-15 at jhi + (bits of hi): two 8-column tiles in one vector.
 typedef struct {
     long i0, jlo, jhi;
     __mmask8 lo, hi;
-    float *bp;
 } pair_job;
 
 static V4 INLINE __m512 halves_load(const float *row, const pair_job *j) {
@@ -188,39 +186,6 @@ static V4 INLINE __m512 halves_load(const float *row, const pair_job *j) {
 static V4 INLINE void halves_store(float *row, const pair_job *j, __m512 v) {
     _mm256_mask_storeu_ps(row + j->jlo, j->lo, _mm512_castps512_ps256(v));
     _mm256_mask_storeu_ps(row + j->jhi, j->hi, _mm512_extractf32x8_ps(v, 1));
-}
-
-/// out [6, 16] = job j's elements: per K block two chains (k even and odd in the block's first
-/// multiple of 8, the rest on the even one), even + odd, added to C (or C's first value).
-static V4 void pairs_6(const product *p, const pair_job *j, float *out) {
-    enum { MR = 6 };
-    __m512 c[MR];
-    UNROLL for (int i = 0; i < MR; i++) c[i] = p->add ? halves_load(p->c + (j->i0 + i) * p->ldc, j) : _mm512_setzero_ps();
-    for (long k0 = 0, kb; k0 < p->k; k0 += kb) {
-        kb = kblock(p->k - k0, p->kq, 8);
-        const long paired = kb >= 8 ? kb / 8 * 8 : 0;
-        const float *a = p->a + j->i0 * p->ai + k0 * p->ak, *b = j->bp + 16 * k0;
-        __m512 even[MR], odd[MR];
-        UNROLL for (int i = 0; i < MR; i++) even[i] = odd[i] = _mm512_setzero_ps();
-        long q = 0;
-        for (; q < paired; q += 2) {
-            const __m512 b0 = _mm512_loadu_ps(b + 16 * q), b1 = _mm512_loadu_ps(b + 16 * q + 16);
-            UNROLL for (int i = 0; i < MR; i++) {
-                even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]);
-                odd[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]), b1, odd[i]);
-            }
-        }
-        for (; q < kb; q++) {
-            const __m512 b0 = _mm512_loadu_ps(b + 16 * q);
-            UNROLL for (int i = 0; i < MR; i++)
-                even[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i]);
-        }
-        UNROLL for (int i = 0; i < MR; i++) {
-            const __m512 sum = _mm512_add_ps(even[i], odd[i]);
-            c[i] = k0 == 0 && !p->add ? sum : _mm512_add_ps(c[i], sum);
-        }
-    }
-    UNROLL for (int i = 0; i < MR; i++) _mm512_storeu_ps(out + 16 * i, c[i]);
 }
 
 /// Where the walk below is: counting the floats of its jobs (buffer NULL), computing each job into
@@ -234,23 +199,10 @@ typedef struct {
     long slot;       // the job's index within its panel
 } pair_walk;
 
-static V4 void pair_do(pair_walk *w, pair_job j) {
-    float *out = w->buffer + w->used;
-    w->used += 16 * 6;
-    if (!w->buffer) return;
-    if (w->write) {
-        for (int i = 0; i < 6; i++) halves_store(w->p->c + (j.i0 + i) * w->p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
-        return;
-    }
-    j.bp = w->panel_b + 16 * w->p->k * w->slot++;
-    if (j.i0 < 12)  // the first panel
-        for (long q = 0; q < w->p->k; q++) _mm512_storeu_ps(j.bp + 16 * q, halves_load(w->p->b + q * w->p->ldb, &j));
-    pairs_6(w->p, &j, out);
-}
-
 /// out [MR, 16 NV] = the two-chain sums of the tiles' C at rows i0 ..< i0 + MR, columns j0 ..<
-/// j0 + 16 NV (the last vector's lanes in `tail`), as `pairs_6` computes them, over the K block
-/// [k0, k0 + kb): whole rows of B loaded as they lie, C's running sum kept in `out` between blocks.
+/// j0 + 16 NV (the last vector's lanes in `tail`) over the K block [k0, k0 + kb): k even and k odd
+/// in the block's first multiple of 8 (the rest on the even chain), even + odd, added to the
+/// running sum in `out` (C's values, put there first when add; the first block's sum otherwise).
 #define WIDE_PAIR_KERNEL(MR, NV)                                                                  \
     static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out, long k0, \
                                     long kb) {                                                    \
@@ -286,21 +238,21 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
         }                                                                                         \
         UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) {                 \
             const __m512 sum = _mm512_add_ps(even[i][j], odd[i][j]);                              \
-            const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                                  \
-            const __m512 c = k0 > 0 ? _mm512_loadu_ps(out + i * ldo + 16 * j)                     \
-                             : p->add ? _mm512_maskz_loadu_ps(lanes, p->c + (i0 + i) * p->ldc + j0 + 16 * j) \
-                                      : _mm512_setzero_ps();                                      \
-            _mm512_storeu_ps(out + i * ldo + 16 * j, k0 == 0 && !p->add ? sum : _mm512_add_ps(c, sum)); \
+            float *o = out + i * ldo + 16 * j;                                                    \
+            _mm512_storeu_ps(o, k0 == 0 && !p->add ? sum : _mm512_add_ps(_mm512_loadu_ps(o), sum)); \
         }                                                                                         \
     }
 WIDE_PAIR_KERNEL(1, 1) WIDE_PAIR_KERNEL(2, 1) WIDE_PAIR_KERNEL(3, 1) WIDE_PAIR_KERNEL(4, 1)
 WIDE_PAIR_KERNEL(1, 2) WIDE_PAIR_KERNEL(2, 2) WIDE_PAIR_KERNEL(3, 2) WIDE_PAIR_KERNEL(4, 2)
+WIDE_PAIR_KERNEL(6, 1)
 typedef void (*wide_kernel)(const product *, long, long, __mmask16, float *, long, long);
 static const wide_kernel wide_kernels[2][4] = {{wide_1x1, wide_2x1, wide_3x1, wide_4x1},
                                                {wide_1x2, wide_2x2, wide_3x2, wide_4x2}};
 
+enum { RECT_LOAD = -1, RECT_STORE = -2 };  // rect_jobs' k0 when it copies C into out, or out into C
+
 /// The jobs of a rectangle of the tiles' C (`pair_rect`), whose outputs start at out: each computed
-/// over the K block [k0, k0 + kb), or written into C when k0 < 0.
+/// over the K block [k0, k0 + kb), or its C copied into out (RECT_LOAD) or out into C (RECT_STORE).
 static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long cols, float *out, long k0, long kb) {
     for (long i = 0; i < rows; i += 4)
         for (long j = 0; j < cols; j += 32) {
@@ -310,9 +262,12 @@ static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long col
             if (k0 >= 0) wide_kernels[nv - 1][r - 1](p, i0 + i, j0 + j, tail, out, k0, kb);
             else
                 for (long e = 0; e < r; e++)
-                    for (int v = 0; v < nv; v++)
-                        _mm512_mask_storeu_ps(p->c + (i0 + i + e) * p->ldc + j0 + j + 16 * v,
-                                              v == nv - 1 ? tail : 0xFFFF, _mm512_loadu_ps(out + e * 16 * nv + 16 * v));
+                    for (int v = 0; v < nv; v++) {
+                        float *c = p->c + (i0 + i + e) * p->ldc + j0 + j + 16 * v, *o = out + e * 16 * nv + 16 * v;
+                        const __mmask16 lanes = v == nv - 1 ? tail : 0xFFFF;
+                        if (k0 == RECT_LOAD) _mm512_storeu_ps(o, _mm512_maskz_loadu_ps(lanes, c));
+                        else _mm512_mask_storeu_ps(c, lanes, _mm512_loadu_ps(o));
+                    }
             out += 16 * nv * r;
         }
 }
@@ -329,10 +284,35 @@ static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
     for (long i = 0; i < rows; i += 4)
         for (long j = 0; j < cols; j += 32) w->used += (cols - j > 16 ? 32 : 16) * (rows - i < 4 ? rows - i : 4);
     if (!w->buffer) return;
-    if (w->write) return rect_jobs(w->p, i0, rows, j0, cols, out, -1, 0);
+    if (w->write) return rect_jobs(w->p, i0, rows, j0, cols, out, RECT_STORE, 0);
+    if (w->p->add) rect_jobs(w->p, i0, rows, j0, cols, out, RECT_LOAD, 0);
     for (long k0 = 0, kb; k0 < w->p->k; k0 += kb) {
         kb = kblock(w->p->k - k0, w->p->kq, 8);
         rect_jobs(w->p, i0, rows, j0, cols, out, k0, kb);
+    }
+}
+
+/// One job of two 8 x 6 tiles (`pair_job`) into out [6, 16], or from there into C: its B columns
+/// packed at the first panel (j.i0 < 12) and read at the others, its C put in out first when add.
+static V4 void pair_do(pair_walk *w, pair_job j) {
+    float *out = w->buffer + w->used;
+    w->used += 16 * 6;
+    if (!w->buffer) return;
+    const product *p = w->p;
+    if (w->write) {
+        for (int i = 0; i < 6; i++) halves_store(p->c + (j.i0 + i) * p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
+        return;
+    }
+    float *bp = w->panel_b + 16 * p->k * w->slot++;  // B's columns [k, 16]
+    if (j.i0 < 12)
+        for (long q = 0; q < p->k; q++) _mm512_storeu_ps(bp + 16 * q, halves_load(p->b + q * p->ldb, &j));
+    product packed_b = *p;
+    packed_b.b = bp, packed_b.ldb = 16;
+    if (p->add)
+        for (int i = 0; i < 6; i++) _mm512_storeu_ps(out + 16 * i, halves_load(p->c + (j.i0 + i) * p->ldc, &j));
+    for (long k0 = 0, kb; k0 < p->k; k0 += kb) {
+        kb = kblock(p->k - k0, p->kq, 8);
+        wide_6x1(&packed_b, j.i0, 0, 0xFFFF, out, k0, kb);
     }
 }
 
@@ -344,7 +324,7 @@ static V4 void patch(pair_walk *w, long i, long j, long *pending) {
         *pending = j;
         return;
     }
-    pair_do(w, (pair_job){i, *pending, j, 0xFF, 0xFF, 0});
+    pair_do(w, (pair_job){i, *pending, j, 0xFF, 0xFF});
     *pending = -1;
 }
 
@@ -364,7 +344,7 @@ static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, fl
             patch(&w, i + 6 * side, j0 + 8 * (eights - 1), &pending[side]);
         }
         for (int side = 0; side < 2; side++)
-            if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 0xFF, 0, 0});
+            if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 0xFF, 0});
     }
     for (long j0 = 0, mi; j0 < n; j0 += mi) {
         mi = mblock(n - j0);
