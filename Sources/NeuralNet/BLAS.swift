@@ -69,14 +69,18 @@ public enum BLAS {
     /// The smallest m n k that `gemm` hands to `vl_sgemm`. Below about 100^3 OpenBLAS takes its
     /// small-matrix kernels, whose summation order differs.
     static let ownKernelMinimum = 1 << 21
-    /// The K block (GEMM_Q) of OpenBLAS's sgemm for the kernels whose bits `vl_sgemm` reproduces
-    /// (the same FMA chains within a block); nil for every other kernel, which keeps OpenBLAS.
-    /// OpenBLAS 0.3.21 runs its Haswell kernel for Zen too, with the same blocks (and bits).
-    public static let ownKernelKBlock: Int? = ["Cooperlake": 320, "SkylakeX": 448, "Haswell": 320, "Zen": 320][
-        coreName]
-    /// Which of them: Haswell's (and Zen's) sums two chains in some tiles, the AVX-512 kernels
-    /// never.
-    public static let ownKernel = ["Haswell", "Zen"].contains(coreName) ? VL_GEMM_HASWELL : VL_GEMM_AVX512
+    /// OpenBLAS's sgemm kernels whose bits `vl_sgemm` reproduces, by core name: their K block
+    /// (GEMM_Q; the same FMA chains within a block) and their order (Haswell's sums two chains in
+    /// some tiles, the AVX-512 kernels never). OpenBLAS 0.3.21 runs its Haswell kernel for Zen too,
+    /// with the same blocks and bits. Every other kernel keeps OpenBLAS.
+    public static let ownKernels: [String: (kBlock: Int, order: vl_gemm_kernel)] = [
+        "Cooperlake": (320, VL_GEMM_AVX512), "SkylakeX": (448, VL_GEMM_AVX512),
+        "Haswell": (320, VL_GEMM_HASWELL), "Zen": (320, VL_GEMM_HASWELL),
+    ]
+    /// This core's entry in `ownKernels`: its K block, nil where OpenBLAS keeps every product.
+    public static let ownKernelKBlock = ownKernels[coreName]?.kBlock
+    /// This core's order (`ownKernels`).
+    public static let ownKernel = ownKernels[coreName]?.order ?? VL_GEMM_AVX512
     /// Whether `FusedCol2im` may compute W^T X inside col2im: where `vl_sgemm` would compute it with
     /// one chain per element (the AVX-512 kernels), on an AVX-512 CPU.
     public static var fusesCol2im: Bool {

@@ -561,7 +561,7 @@ public enum BLASKernelAdvice {
                 + "unset \(forced.count == 1 ? "it" : "them") for one command to compare"
         // vl_sgemm reproduces the Haswell (and Zen) kernel's bits at AVX-512 width (nn_gemm.c).
         let own =
-            ["haswell", "zen"].contains(core.lowercased()) && cpu == .avx512
+            BLAS.ownKernels[core]?.order == VL_GEMM_HASWELL && cpu == .avx512
             ? "; the model's large GEMMs run in vaelab's own \(cpu) kernel with that kernel's bits, so a step "
                 + "can pass the sgemm peak above" : ""
         return
