@@ -156,6 +156,13 @@ static long mblock(long rest) {
     return rest;
 }
 
+/// The last whole 8 columns of the column block [j0, j0 + mi) (mi >= 16), whose 8 x 6 tile sums two
+/// chains in the panel half *side (0: rows 0-5, 1: rows 6-11; the block's first 8 are in half 0).
+static long last_eight(long j0, long mi, long *side) {
+    *side = mi / 8 % 2;
+    return j0 + mi / 8 * 8 - 8;
+}
+
 /// Of the `rest` rows past the panels, how many pair in the column block at j0 (its whole 8s).
 static long paired_rest_rows(long j0, long rest) {
     if (j0 == 0) return rest / 4 * 4;  // the driver's chunks of 4 rows
@@ -339,9 +346,10 @@ static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, fl
         for (long j0 = 0, mi; j0 < n; j0 += mi) {
             mi = mblock(n - j0);
             if (mi < 16) continue;
-            const long eights = mi / 8, side = eights % 2;  // the last 8's half
+            long side;
+            const long last = last_eight(j0, mi, &side);
             patch(&w, i, j0, &pending[0]);
-            patch(&w, i + 6 * side, j0 + 8 * (eights - 1), &pending[side]);
+            patch(&w, i + 6 * side, last, &pending[side]);
         }
         for (int side = 0; side < 2; side++)
             if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 0xFF, 0});
@@ -381,9 +389,10 @@ static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
         for (long j0 = 0, mi; j0 < n; j0 += mi) {
             mi = mblock(n - j0);
             if (mi < 16) continue;
-            const long eights = mi / 8, last = j0 + 8 * (eights - 1);
+            long side;
+            const long last = last_eight(j0, mi, &side);
             if (left) tiles_at(MR, NV, p, 8, i, 6, from, j0 - from), from = j0 + 8;
-            if (left == (eights % 2 == 0)) tiles_at(MR, NV, p, 8, i, 6, from, last - from), from = last + 8;
+            if (left == (side == 0)) tiles_at(MR, NV, p, 8, i, 6, from, last - from), from = last + 8;
         }
         tiles_at(MR, NV, p, 8, i, 6, from, n - from);
     }
