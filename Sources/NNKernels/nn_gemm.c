@@ -6,8 +6,8 @@
 
 // An sgemm for the convolutions' and dense layers' shapes (one side 64 or K = 64, or a batch of
 // rows against a 3136-wide weight), where OpenBLAS spends about a tenth of its time packing the
-// large operand: here the large operand is read where it lies and only a transposed operand is
-// packed (B^T, or A^T where that moves fewer floats), so on one thread with operands in cache it
+// large operand: here the large operand is read where it lies and only a transposed B is packed
+// (B^T, one K block at a time), so on one thread with operands in cache it
 // runs at 108-117 GFLOP/s where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117);
 // on a Zen 5 (FMA peak 266-274) at 235-262, and at 219-246 with the Haswell kernel's two chains,
 // where that kernel itself runs at about 118.
@@ -170,12 +170,12 @@ static long paired_rest_rows(long j0, long rest) {
 }
 
 /// A product as the tiles compute it: C(i, j) += A(i, k) B(k, j), A(i, k) = a[i ai + k ak],
-/// B(k, j) = b[k ldb + j], C(i, j) = c[i ldc + j]; `swapped` when these are C^T = B^T A^T.
+/// B(k, j) = b[k ldb + j], C(i, j) = c[i ldc + j].
 typedef struct {
     const float *a, *b;
     float *c;
     long ai, ak, ldb, ldc, k, kq;
-    int add, swapped;
+    int add;
 } product;
 
 /// One vector of two-chain elements: rows i0 ..< i0 + 6 of C, lanes 0-7 at its columns jlo + (bits
@@ -279,14 +279,9 @@ static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long col
         }
 }
 
-/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols) (the tiles' C: its transpose when swapped), in
-/// jobs of up to 4 rows x 32 columns, K blocks outside: B's block stays in cache across the jobs (a
-/// swapped product's rows past the panels are 8 columns of every row, each job all of A^T).
+/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols), in jobs of up to 4 rows x 32 columns, K
+/// blocks outside: B's block stays in cache across the jobs.
 static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
-    if (w->p->swapped) {
-        long t = i0;
-        i0 = j0, j0 = t, t = rows, rows = cols, cols = t;
-    }
     float *out = w->buffer + w->used;
     for (long i = 0; i < rows; i += 4)
         for (long j = 0; j < cols; j += 32) w->used += (cols - j > 16 ? 32 : 16) * (rows - i < 4 ? rows - i : 4);
@@ -324,9 +319,8 @@ static V4 void pair_do(pair_walk *w, pair_job j) {
 }
 
 /// The 8 x 6 tile of C at rows i ..< i + 6, columns j ..< j + 8: held in `pending` until a second
-/// one of the same rows shares its vector (unless swapped: then rows of the tiles' C).
+/// one of the same rows shares its vector.
 static V4 void patch(pair_walk *w, long i, long j, long *pending) {
-    if (w->p->swapped) return pair_rect(w, i, 6, j, 8);
     if (*pending < 0) {
         *pending = j;
         return;
@@ -362,7 +356,7 @@ static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, fl
     return w.used;
 }
 
-static _Thread_local scratch packed, swapped, paired, paired_b;
+static _Thread_local scratch packed, paired, paired_b;
 
 /// The tiles of p's rows [i0, i0 + rows) x columns [j0, j0 + cols).
 static V4 void tiles_at(int MR, int NV, const product *p, long r, long i0, long rows, long j0, long cols) {
@@ -371,7 +365,7 @@ static V4 void tiles_at(int MR, int NV, const product *p, long r, long i0, long 
               p->c + i0 * p->ldc + j0, p->ldc, p->add);
 }
 
-/// The tiles of a Haswell product C [m, n] (not swapped) without what `haswell_pairs` computes in
+/// The tiles of a Haswell product C [m, n] without what `haswell_pairs` computes in
 /// whole vectors: the rows past the panels where they pair and, with tiles of 6 rows (half a
 /// panel), each half's two-chain 8-column tiles.
 static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
@@ -398,19 +392,18 @@ static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
     }
 }
 
-/// The tiles' product p (m x n, or n x m when swapped), and where the kernel is Haswell's, its
-/// two-chain elements: computed before the tiles overwrite C, written after.
+/// The tiles' product p (m x n), and where the kernel is Haswell's, its two-chain elements:
+/// computed before the tiles overwrite C, written after. Returns 0, touching nothing, when out of
+/// memory (its scratch grows with m, n and p.k only).
 static V4 int run(int MR, int NV, long m, long n, product p, vl_gemm_kernel kernel) {
-    const long rows = p.swapped ? n : m, cols = p.swapped ? m : n;
-    if (kernel != VL_GEMM_HASWELL) return tiles_at(MR, NV, &p, 16, 0, rows, 0, cols), 1;
+    if (kernel != VL_GEMM_HASWELL) return tiles_at(MR, NV, &p, 16, 0, m, 0, n), 1;
     long blocks = 0;  // at most two jobs of 8 x 6 tiles a block in each panel
     for (long j0 = 0; j0 < n; j0 += mblock(n - j0)) blocks++;
     float *pairs = scratch_for(&paired, (size_t)haswell_pairs(&p, m, n, NULL, NULL, 0) + 1);
     float *panel_b = scratch_for(&paired_b, (size_t)(32 * blocks * p.k));
     if (!pairs || !panel_b) return 0;
     haswell_pairs(&p, m, n, pairs, panel_b, 0);
-    if (p.swapped) tiles_at(MR, NV, &p, 8, 0, rows, 0, cols);
-    else haswell_tiles(MR, NV, &p, m, n);
+    haswell_tiles(MR, NV, &p, m, n);
     haswell_pairs(&p, m, n, pairs, NULL, 1);
     return 1;
 }
@@ -421,25 +414,20 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     if ((kernel != VL_GEMM_AVX512 && kernel != VL_GEMM_HASWELL) || !VL_AVX512()) return 0;
     const int add = beta != 0;
     if (!trans_b)  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
-        return run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, add, 0},
+        return run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, add},
                    kernel);
-    // Which operand to transpose: B^T moves n k floats; the swapped product below moves A^T's m k,
-    // and C there and back (m n each way; one way when beta = 0).
-    if (n * k <= m * k + (add ? 2 : 1) * m * n) {  // pack B^T [k, n]; tiles of 6 x 64
-        float *bt = scratch_for(&packed, (size_t)n * (size_t)k);
-        if (!bt) return 0;
-        transpose(b, ldb, n, k, bt, n);
-        return run(6, 4, m, n, (product){a, bt, c, lda, 1, n, ldc, k, kq, add, 0}, kernel);
+    // B^T one K block at a time: each block packed [kb, n] (in L2 for the encoder's dense x W^T,
+    // whose W^T is 3.2 MB at H = 256) and run as a product of one block, added to C after the
+    // first: the chains and sums of OpenBLAS's blocks. The first block is the largest, so only
+    // its run can run out of memory, before C is touched.
+    const long r = kernel == VL_GEMM_HASWELL ? 8 : 16;
+    float *bt = scratch_for(&packed, (size_t)n * (size_t)kblock(k, kq, r));
+    if (!bt) return 0;
+    for (long k0 = 0, kb; k0 < k; k0 += kb) {
+        kb = kblock(k - k0, kq, r);
+        transpose(b + k0, ldb, n, kb, bt, n);  // tiles of 6 x 64
+        if (!run(6, 4, m, n, (product){a + k0, bt, c, lda, 1, n, ldc, kb, kb, add || k0 > 0}, kernel)) return 0;
     }
-    // Fewer rows than columns and a long K (the encoder's dense x W^T): C^T = B A^T packs the
-    // smaller A^T [k, m]. Each element is the same FMA chain (a product's operands commute), so
-    // are the bits.
-    float *at = scratch_for(&packed, (size_t)m * (size_t)k), *ct = scratch_for(&swapped, (size_t)m * (size_t)n);
-    if (!at || !ct) return 0;
-    transpose(a, lda, m, k, at, m);
-    if (add) transpose(c, ldc, m, n, ct, m);
-    if (!run(6, 4, m, n, (product){b, at, ct, ldb, 1, m, m, k, kq, add, 1}, kernel)) return 0;
-    transpose(ct, m, n, m, c, ldc);
     return 1;
 }
 

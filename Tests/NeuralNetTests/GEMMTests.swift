@@ -116,8 +116,8 @@ private func firstDifference(_ x: [Float], _ y: [Float]) -> Int? {
 @Suite("vl_sgemm: the convolutions' own GEMM")
 struct GEMMTests {
     /// Every edge: rows and columns that fill no tile (m % 8, m % 6, n % 16, n % 48, n % 64), K
-    /// inside one block, at the block boundaries and over three blocks, beta 0 and 1; B^T with
-    /// fewer rows than columns and a long K (the swapped product C^T = B A^T) and without.
+    /// inside one block, at the block boundaries and over three blocks, beta 0 and 1; B^T (packed
+    /// one K block at a time) with fewer rows than columns and a long K, and without.
     static let products: [GEMMProduct] = [
         GEMMProduct(true, false, 19, 53, 64), GEMMProduct(true, false, 8, 48, 1, beta: 1),
         GEMMProduct(false, false, 13, 97, 320, beta: 1), GEMMProduct(false, false, 9, 33, 321),
@@ -129,7 +129,7 @@ struct GEMMTests {
         GEMMProduct(false, true, 33, 40, 700),
         // Haswell's two chains: panels and 4 to 11 spare rows, column blocks of 320 and halves
         // (an even or odd number of 8s, and not a whole one), K under 8, one and three K blocks;
-        // each path (B, B^T, the swapped product).
+        // each path (B, and B^T in one and in three K blocks).
         GEMMProduct(true, false, 64, 784, 64, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 20, 700, 650, beta: 1, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 30, 17, 7, kernel: VL_GEMM_HASWELL),
