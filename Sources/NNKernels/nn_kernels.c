@@ -402,6 +402,46 @@ VL_INLINE void s2_phases(const float *x, long c, long oh, long ow, s2_layout l, 
     }
 }
 
+/// Output channels oo ..< oo + R (R <= 2) over the chunk of VL_S2_CHUNK pixels at f0 of one image's
+/// planes: R x 2 vectors of sums in flight (one channel alone waits on its FMAs' latency), each
+/// summed as bias + taps in (input channel, ki) order, the kernel's third column apart and masked.
+VL_INLINE void s2_forward_chunk(const float *phases, s2_layout l, long c, long ow, const float *weight,
+                                const float *bias, int relu, const int *keep, long oo, const int R, long f0,
+                                float *y) {
+    v16 a0[2][2], a1[2][2];
+    for (int r = 0; r < R; r++) {
+        const float bv = bias ? bias[oo + r] : 0.0f;
+        a0[r][0] = a0[r][1] = splat16(bv), a1[r][0] = a1[r][1] = splat16(0);
+    }
+    for (long cc = 0; cc < c; cc++) {
+        const float *ph = phases + cc * 4 * l.stride + f0;
+        for (long ki = 0; ki < 3; ki++) {
+            const float *e = ph + (2 * (ki % 2)) * l.stride + (ki / 2) * ow;
+            const float *od = ph + (2 * (ki % 2) + 1) * l.stride + (ki / 2) * ow;
+            const v16 ev[2] = {load16(e), load16(e + 16)}, ov[2] = {load16(od), load16(od + 16)};
+            const v16 sv[2] = {load16(e + 1), load16(e + 17)};
+            for (int r = 0; r < R; r++) {
+                const float *wp = weight + ((oo + r) * c + cc) * 9 + ki * 3;
+                const v16 w0 = splat16(wp[0]), w1 = splat16(wp[1]), w2 = splat16(wp[2]);
+                for (int v = 0; v < 2; v++) {
+                    a0[r][v] += w0 * ev[v] + w1 * ov[v];
+                    a1[r][v] += w2 * sv[v];
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *out = y + (oo + r) * l.plane;
+        for (int v = 0; v < 2; v++) {
+            v16 sum = a0[r][v] + (v16)((v16i)a1[r][v] & load16i(keep + f0 + 16 * v));
+            if (relu) sum = (v16)((v16i)sum & (sum > splat16(0)));
+            const long f = f0 + 16 * v;
+            if (f + 16 <= l.plane) store16(out + f, sum);
+            else if (f < l.plane) STORE_EXACT(out + f, sum, l.plane - f);
+        }
+    }
+}
+
 VL_CLONES
 void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long ow,
                           const float *weight, const float *bias, int relu, float *y, float *scratch) {
@@ -409,34 +449,15 @@ void vl_conv3x3s2_forward(const float *x, long n, long c, long o, long oh, long 
     float *phases = scratch;
     int *keep = (int *)(scratch + 4 * c * l.stride);
     column_mask(keep, l.rounded, l.rounded, ow, ow - 1);
+    const int wide = wide_blocks();  // two channels at a time where 32 registers hold their 8 sums
     for (long b = 0; b < n; b++) {
         s2_phases(x + b * c * 4 * l.plane, c, oh, ow, l, phases);
-        for (long oo = 0; oo < o; oo++) {
-            const float bv = bias ? bias[oo] : 0.0f;
-            float *out = y + (b * o + oo) * l.plane;
-            for (long f0 = 0; f0 < l.plane; f0 += VL_S2_CHUNK) {
-                v16 a0[2] = {splat16(bv), splat16(bv)}, a1[2] = {splat16(0), splat16(0)};
-                for (long cc = 0; cc < c; cc++) {
-                    const float *ph = phases + cc * 4 * l.stride + f0;
-                    const float *wp = weight + (oo * c + cc) * 9;
-                    for (long ki = 0; ki < 3; ki++) {
-                        const float *e = ph + (2 * (ki % 2)) * l.stride + (ki / 2) * ow;
-                        const float *od = ph + (2 * (ki % 2) + 1) * l.stride + (ki / 2) * ow;
-                        const v16 w0 = splat16(wp[ki * 3]), w1 = splat16(wp[ki * 3 + 1]), w2 = splat16(wp[ki * 3 + 2]);
-                        for (int v = 0; v < 2; v++) {
-                            a0[v] += w0 * load16(e + 16 * v) + w1 * load16(od + 16 * v);
-                            a1[v] += w2 * load16(e + 16 * v + 1);
-                        }
-                    }
-                }
-                for (int v = 0; v < 2; v++) {
-                    v16 r = a0[v] + (v16)((v16i)a1[v] & load16i(keep + f0 + 16 * v));
-                    if (relu) r = (v16)((v16i)r & (r > splat16(0)));
-                    const long f = f0 + 16 * v;
-                    if (f + 16 <= l.plane) store16(out + f, r);
-                    else if (f < l.plane) STORE_EXACT(out + f, r, l.plane - f);
-                }
-            }
+        float *image = y + b * o * l.plane;
+        for (long f0 = 0; f0 < l.plane; f0 += VL_S2_CHUNK) {
+            long oo = 0;
+            if (wide)
+                for (; oo + 2 <= o; oo += 2) s2_forward_chunk(phases, l, c, ow, weight, bias, relu, keep, oo, 2, f0, image);
+            for (; oo < o; oo++) s2_forward_chunk(phases, l, c, ow, weight, bias, relu, keep, oo, 1, f0, image);
         }
     }
 }
