@@ -7,10 +7,10 @@
 // An sgemm for the convolutions' and dense layers' shapes (one side 64 or K = 64, or a batch of
 // rows against a 3136-wide weight), where OpenBLAS spends about a tenth of its time packing the
 // large operand: here the large operand is read where it lies and only a transposed B is packed
-// (B^T, one K block at a time), so on one thread with operands in cache it
-// runs at 108-117 GFLOP/s where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117);
-// on a Zen 5 (FMA peak 266-274) at 235-262, and at 219-246 with the Haswell kernel's two chains,
-// where that kernel itself runs at about 118.
+// (B^T, one K block at a time), so on one thread with operands in cache it runs at 108-117 GFLOP/s
+// where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117); on a Zen 5 (FMA peak
+// 266-274) at 235-262, and at 219-246 with the Haswell kernel's two chains, where that kernel
+// itself runs at about 118.
 //
 // The same bits as OpenBLAS's AVX-512 kernels (Cooperlake, SkylakeX): each C element is a chain of
 // FMAs in k order from zero within each of OpenBLAS's K blocks (`kblock`), and each block's chain
@@ -256,23 +256,26 @@ typedef void (*wide_kernel)(const product *, long, long, __mmask16, float *, lon
 static const wide_kernel wide_kernels[2][4] = {{wide_1x1, wide_2x1, wide_3x1, wide_4x1},
                                                {wide_1x2, wide_2x2, wide_3x2, wide_4x2}};
 
-enum { RECT_LOAD = -1, RECT_STORE = -2 };  // rect_jobs' k0 when it copies C into out, or out into C
+/// What `rect_jobs` does to each job: compute it over one K block, or copy C into out or out into C.
+typedef enum { RECT_COMPUTE, RECT_LOAD, RECT_STORE } rect_op;
 
 /// The jobs of a rectangle of the tiles' C (`pair_rect`), whose outputs start at out: each computed
-/// over the K block [k0, k0 + kb), or its C copied into out (RECT_LOAD) or out into C (RECT_STORE).
-static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long cols, float *out, long k0, long kb) {
+/// over the K block [k0, k0 + kb) (RECT_COMPUTE), or its C copied into out (RECT_LOAD) or out into C
+/// (RECT_STORE).
+static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long cols, float *out, rect_op op, long k0,
+                         long kb) {
     for (long i = 0; i < rows; i += 4)
         for (long j = 0; j < cols; j += 32) {
             const long r = rows - i < 4 ? rows - i : 4, width = cols - j < 32 ? cols - j : 32;
             const int nv = width > 16 ? 2 : 1;
             const __mmask16 tail = (__mmask16)(width % 16 ? (1u << width % 16) - 1 : 0xFFFF);
-            if (k0 >= 0) wide_kernels[nv - 1][r - 1](p, i0 + i, j0 + j, tail, out, k0, kb);
+            if (op == RECT_COMPUTE) wide_kernels[nv - 1][r - 1](p, i0 + i, j0 + j, tail, out, k0, kb);
             else
                 for (long e = 0; e < r; e++)
                     for (int v = 0; v < nv; v++) {
                         float *c = p->c + (i0 + i + e) * p->ldc + j0 + j + 16 * v, *o = out + e * 16 * nv + 16 * v;
                         const __mmask16 lanes = v == nv - 1 ? tail : 0xFFFF;
-                        if (k0 == RECT_LOAD) _mm512_storeu_ps(o, _mm512_maskz_loadu_ps(lanes, c));
+                        if (op == RECT_LOAD) _mm512_storeu_ps(o, _mm512_maskz_loadu_ps(lanes, c));
                         else _mm512_mask_storeu_ps(c, lanes, _mm512_loadu_ps(o));
                     }
             out += 16 * nv * r;
@@ -286,11 +289,11 @@ static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
     for (long i = 0; i < rows; i += 4)
         for (long j = 0; j < cols; j += 32) w->used += (cols - j > 16 ? 32 : 16) * (rows - i < 4 ? rows - i : 4);
     if (!w->buffer) return;
-    if (w->write) return rect_jobs(w->p, i0, rows, j0, cols, out, RECT_STORE, 0);
-    if (w->p->add) rect_jobs(w->p, i0, rows, j0, cols, out, RECT_LOAD, 0);
+    if (w->write) return rect_jobs(w->p, i0, rows, j0, cols, out, RECT_STORE, 0, 0);
+    if (w->p->add) rect_jobs(w->p, i0, rows, j0, cols, out, RECT_LOAD, 0, 0);
     for (long k0 = 0, kb; k0 < w->p->k; k0 += kb) {
         kb = kblock(w->p->k - k0, w->p->kq, 8);
-        rect_jobs(w->p, i0, rows, j0, cols, out, k0, kb);
+        rect_jobs(w->p, i0, rows, j0, cols, out, RECT_COMPUTE, k0, kb);
     }
 }
 
