@@ -9,7 +9,7 @@
 // large operand: here the large operand is read where it lies and only a transposed B is packed
 // (B^T, one K block at a time), so on one thread with operands in cache it runs at 108-117 GFLOP/s
 // where OpenBLAS runs at 97-101 (an AVX-512 Zen 4, whose FMA peak is 117); on a Zen 5 (FMA peak
-// 266-274) at 235-262, and at 219-246 with the Haswell kernel's two chains, where that kernel
+// 266-274) at 235-262, and at 230-260 with the Haswell kernel's two chains, where that kernel
 // itself runs at about 118.
 //
 // The same bits as OpenBLAS's AVX-512 kernels (Cooperlake, SkylakeX): each C element is a chain of
@@ -17,8 +17,8 @@
 // is then added to C once (C = chain on the first block when beta = 0). So results do not depend
 // on which of the two ran. Its Haswell kernel (VL_GEMM_HASWELL, forced on AVX-512 CPUs by
 // OPENBLAS_CORETYPE=Haswell) does the same except in some 8 x 6 and 8 x 4 tiles, whose elements
-// sum two chains: `haswell_pairs` computes those apart. Only the AVX-512 build exists; elsewhere
-// `vl_sgemm` declines.
+// sum two chains: `haswell_run` gives those a second set of accumulators in their own tiles. Only
+// the AVX-512 build exists; elsewhere `vl_sgemm` declines.
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
@@ -178,237 +178,203 @@ typedef struct {
     int add;
 } product;
 
-/// One vector of two-chain elements: rows i0 ..< i0 + 6 of C, lanes 0-7 at its columns jlo + (bits
-/// of lo), lanes 8-15 at jhi + (bits of hi): two 8-column tiles in one vector.
+/// Rows first + t step (t < count) of C, `rows` each: one class of the Haswell walk's tiles.
 typedef struct {
-    long i0, jlo, jhi;
-    __mmask8 lo, hi;
-} pair_job;
+    long first, step, count;
+    int rows;
+} row_set;
 
-static V4 INLINE __m512 halves_load(const float *row, const pair_job *j) {
-    const __m256 lo = _mm256_maskz_loadu_ps(j->lo, row + j->jlo), hi = _mm256_maskz_loadu_ps(j->hi, row + j->jhi);
+/// Where a tile's vectors lie, from its first column: the two-chain vector's halves of 8 lanes at
+/// `pair` and `pair + gap` (its lanes `pairs`: 0xFF for one group of 8, 0xFFFF for two, gap 8
+/// where they meet), then vectors of one chain from `plain` (the last one's lanes `tail`).
+typedef struct {
+    long pair, gap, plain;
+    __mmask16 pairs, tail;
+} tile_layout;
+
+typedef void (*pair_kernel)(const tile_layout *, long, const float *, long, long, const float *, long, float *, long,
+                            int);
+
+/// The tiles of r's rows at columns j0 ..< j0 + 16 nv (the last vector's lanes in `tail`), over
+/// every K block: the micro-kernel; or `f`, with its layout t.
+static V4 void row_tiles(const product *p, row_set r, long j0, int nv, __mmask16 tail, pair_kernel f,
+                         const tile_layout *t) {
+    for (long i = 0; i < r.count; i++) {
+        const long i0 = r.first + i * r.step;
+        for (long k0 = 0, kb; k0 < p->k; k0 += kb) {
+            kb = kblock(p->k - k0, p->kq, 8);
+            const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;
+            float *c = p->c + i0 * p->ldc + j0;
+            const int add = p->add || k0 > 0;
+            if (f) f(t, kb, a, p->ai, p->ak, b, p->ldb, c, p->ldc, add);
+            else micro[r.rows - 1][nv - 1](tail, kb, a, p->ai, p->ak, b, p->ldb, c, p->ldc, add);
+        }
+    }
+}
+
+static __mmask16 lanes_of(long cols) { return (__mmask16)(cols % 16 ? (1u << cols % 16) - 1 : 0xFFFF); }
+
+/// One chain per element over r's rows and columns [from, to), in tiles of 64 columns.
+static V4 void one_chain(const product *p, row_set r, long from, long to) {
+    for (long j = from; j < to; j += 64) {
+        const long cols = to - j < 64 ? to - j : 64;
+        row_tiles(p, r, j, (int)(cols + 15) / 16, lanes_of(cols), NULL, NULL);
+    }
+}
+
+static V4 INLINE __m512 halves_load(const float *row, const tile_layout *t) {
+    const __m256 lo = _mm256_maskz_loadu_ps((__mmask8)t->pairs, row + t->pair);
+    const __m256 hi = _mm256_maskz_loadu_ps((__mmask8)(t->pairs >> 8), row + t->pair + t->gap);
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
-static V4 INLINE void halves_store(float *row, const pair_job *j, __m512 v) {
-    _mm256_mask_storeu_ps(row + j->jlo, j->lo, _mm512_castps512_ps256(v));
-    _mm256_mask_storeu_ps(row + j->jhi, j->hi, _mm512_extractf32x8_ps(v, 1));
+static V4 INLINE void halves_store(float *row, const tile_layout *t, __m512 v) {
+    _mm256_mask_storeu_ps(row + t->pair, (__mmask8)t->pairs, _mm512_castps512_ps256(v));
+    _mm256_mask_storeu_ps(row + t->pair + t->gap, (__mmask8)(t->pairs >> 8), _mm512_extractf32x8_ps(v, 1));
 }
 
-/// Where the walk below is: counting the floats of its jobs (buffer NULL), computing each job into
-/// the buffer (before the tiles overwrite C), or writing them from it into C (after).
-typedef struct {
-    const product *p;
-    float *buffer;
-    int write;
-    long used;
-    float *panel_b;  // each job's B columns [k, 16], packed at the first panel, read at the others
-    long slot;       // the job's index within its panel
-} pair_walk;
+/// One k of the kernels below: B's row k times A(i, k) into acc, or, when ODD, into odd for the
+/// vectors that sum two chains.
+#define TWO_CHAIN_STEP(MR, NV, HALVES, K, ODD)                                                    \
+    {                                                                                             \
+        const float *bk = b + (K) * ldb;                                                          \
+        __m512 bv[NV];                                                                            \
+        UNROLL for (int j = 0; j < NV; j++) bv[j] = HALVES && j == 0 ? halves_load(bk, t)         \
+                                                    : _mm512_maskz_loadu_ps(j == NV - 1 ? t->tail : 0xFFFF, \
+                                                                            bk + t->plain + 16 * (j - HALVES)); \
+        UNROLL for (int i = 0; i < MR; i++) {                                                     \
+            const __m512 av = _mm512_set1_ps(a[i * ai + (K) * ak]);                               \
+            UNROLL for (int j = 0; j < NV; j++) {                                                 \
+                if ((ODD) && (!HALVES || j == 0)) odd[i][j] = _mm512_fmadd_ps(av, bv[j], odd[i][j]); \
+                else acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);                           \
+            }                                                                                     \
+        }                                                                                         \
+    }
 
-/// out [MR, 16 NV] = the two-chain sums of the tiles' C at rows i0 ..< i0 + MR, columns j0 ..<
-/// j0 + 16 NV (the last vector's lanes in `tail`) over the K block [k0, k0 + kb): k even and k odd
-/// in the block's first multiple of 8 (the rest on the even chain), even + odd, added to the
-/// running sum in `out` (C's values, put there first when add; the first block's sum otherwise).
-#define WIDE_PAIR_KERNEL(MR, NV)                                                                  \
-    static V4 void wide_##MR##x##NV(const product *p, long i0, long j0, __mmask16 tail, float *out, long k0, \
-                                    long kb) {                                                    \
-        const long ldo = 16 * NV;                                                                 \
-        const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                             \
-        const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;            \
-        __m512 even[MR][NV], odd[MR][NV];                                                         \
+/// A tile of MR rows and NV vectors laid out as t says, whose two-chain vectors (HALVES: the first,
+/// from its halves, the others one chain; else all of them, side by side from t.plain) sum k even
+/// and k odd on two chains in K's first multiple of 8, the rest on the even chain, then even + odd.
+#define TWO_CHAIN_KERNEL(NAME, MR, NV, HALVES)                                                    \
+    static V4 void NAME(const tile_layout *t, long kb, const float *a, long ai, long ak, const float *b, long ldb, \
+                        float *c, long ldc, int add) {                                            \
+        __m512 acc[MR][NV], odd[MR][NV];                                                          \
         UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++)                   \
-            even[i][j] = odd[i][j] = _mm512_setzero_ps();                                         \
-        long q = 0;                                                                               \
-        for (; q < paired; q += 2) {                                                              \
-            __m512 b0[NV], b1[NV];                                                                \
-            UNROLL for (int j = 0; j < NV; j++) {                                                 \
-                const __mmask16 lanes = j == NV - 1 ? tail : 0xFFFF;                              \
-                b0[j] = _mm512_maskz_loadu_ps(lanes, b + q * p->ldb + 16 * j);                    \
-                b1[j] = _mm512_maskz_loadu_ps(lanes, b + (q + 1) * p->ldb + 16 * j);              \
-            }                                                                                     \
-            UNROLL for (int i = 0; i < MR; i++) {                                                 \
-                const __m512 a0 = _mm512_set1_ps(a[i * p->ai + q * p->ak]);                       \
-                const __m512 a1 = _mm512_set1_ps(a[i * p->ai + (q + 1) * p->ak]);                 \
-                UNROLL for (int j = 0; j < NV; j++) {                                             \
-                    even[i][j] = _mm512_fmadd_ps(a0, b0[j], even[i][j]);                          \
-                    odd[i][j] = _mm512_fmadd_ps(a1, b1[j], odd[i][j]);                            \
-                }                                                                                 \
-            }                                                                                     \
+            acc[i][j] = odd[i][j] = _mm512_setzero_ps();                                          \
+        const long paired = kb >= 8 ? kb / 8 * 8 : 0;                                             \
+        long k = 0;                                                                               \
+        for (; k < paired; k += 2) {                                                              \
+            TWO_CHAIN_STEP(MR, NV, HALVES, k, 0)                                                  \
+            TWO_CHAIN_STEP(MR, NV, HALVES, k + 1, 1)                                              \
         }                                                                                         \
-        for (; q < kb; q++) {                                                                     \
-            UNROLL for (int j = 0; j < NV; j++) {                                                 \
-                const __m512 b0 = _mm512_maskz_loadu_ps(j == NV - 1 ? tail : 0xFFFF, b + q * p->ldb + 16 * j); \
-                UNROLL for (int i = 0; i < MR; i++)                                               \
-                    even[i][j] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * p->ai + q * p->ak]), b0, even[i][j]); \
-            }                                                                                     \
-        }                                                                                         \
+        for (; k < kb; k++) TWO_CHAIN_STEP(MR, NV, HALVES, k, 0)                                  \
         UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) {                 \
-            const __m512 sum = _mm512_add_ps(even[i][j], odd[i][j]);                              \
-            float *o = out + i * ldo + 16 * j;                                                    \
-            _mm512_storeu_ps(o, k0 == 0 && !p->add ? sum : _mm512_add_ps(_mm512_loadu_ps(o), sum)); \
+            float *row = c + i * ldc;                                                             \
+            if (HALVES && j == 0) {                                                               \
+                const __m512 sum = _mm512_add_ps(acc[i][0], odd[i][0]);                           \
+                halves_store(row, t, add ? _mm512_add_ps(halves_load(row, t), sum) : sum);        \
+                continue;                                                                         \
+            }                                                                                     \
+            const __m512 sum = HALVES ? acc[i][j] : _mm512_add_ps(acc[i][j], odd[i][j]);          \
+            const __mmask16 lanes = j == NV - 1 ? t->tail : 0xFFFF;                               \
+            float *q = row + t->plain + 16 * (j - HALVES);                                        \
+            _mm512_mask_storeu_ps(q, lanes, add ? _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, q), sum) : sum); \
         }                                                                                         \
     }
-WIDE_PAIR_KERNEL(1, 1) WIDE_PAIR_KERNEL(2, 1) WIDE_PAIR_KERNEL(3, 1) WIDE_PAIR_KERNEL(4, 1)
-WIDE_PAIR_KERNEL(1, 2) WIDE_PAIR_KERNEL(2, 2) WIDE_PAIR_KERNEL(3, 2) WIDE_PAIR_KERNEL(4, 2)
-WIDE_PAIR_KERNEL(6, 1)
-typedef void (*wide_kernel)(const product *, long, long, __mmask16, float *, long, long);
-static const wide_kernel wide_kernels[2][4] = {{wide_1x1, wide_2x1, wide_3x1, wide_4x1},
-                                               {wide_1x2, wide_2x2, wide_3x2, wide_4x2}};
+// A panel half's two-chain vector and up to two of one chain: 6 (2 + NV - 1) accumulators.
+TWO_CHAIN_KERNEL(halves_6x1, 6, 1, 1) TWO_CHAIN_KERNEL(halves_6x2, 6, 2, 1) TWO_CHAIN_KERNEL(halves_6x3, 6, 3, 1)
+// The rows past the panels: 4 rows whose every vector sums two chains.
+TWO_CHAIN_KERNEL(whole_4x1, 4, 1, 0) TWO_CHAIN_KERNEL(whole_4x2, 4, 2, 0) TWO_CHAIN_KERNEL(whole_4x3, 4, 3, 0)
 
-/// What `rect_jobs` does to each job: compute it over one K block, or copy C into out or out into C.
-typedef enum { RECT_COMPUTE, RECT_LOAD, RECT_STORE } rect_op;
+/// The first two-chain 8 columns of panel half h at or after column `from` (n if none): a
+/// block's first 8 (half 0) or its last whole 8 (half `side`), in blocks of 16 columns or more.
+static long next_pair(long n, int h, long from) {
+    long at = n;
+    for (long j0 = 0, mi; j0 < n && j0 < at; j0 += mi) {
+        mi = mblock(n - j0);
+        if (mi < 16) continue;
+        long side;
+        const long last = last_eight(j0, mi, &side);
+        if (h == 0 && j0 >= from) at = j0 < at ? j0 : at;
+        if (h == side && last >= from) at = last < at ? last : at;
+    }
+    return at;
+}
 
-/// The jobs of a rectangle of the tiles' C (`pair_rect`), whose outputs start at out: each computed
-/// over the K block [k0, k0 + kb) (RECT_COMPUTE), or its C copied into out (RECT_LOAD) or out into C
-/// (RECT_STORE).
-static V4 void rect_jobs(const product *p, long i0, long rows, long j0, long cols, float *out, rect_op op, long k0,
-                         long kb) {
-    for (long i = 0; i < rows; i += 4)
-        for (long j = 0; j < cols; j += 32) {
-            const long r = rows - i < 4 ? rows - i : 4, width = cols - j < 32 ? cols - j : 32;
-            const int nv = width > 16 ? 2 : 1;
-            const __mmask16 tail = (__mmask16)(width % 16 ? (1u << width % 16) - 1 : 0xFFFF);
-            if (op == RECT_COMPUTE) wide_kernels[nv - 1][r - 1](p, i0 + i, j0 + j, tail, out, k0, kb);
-            else
-                for (long e = 0; e < r; e++)
-                    for (int v = 0; v < nv; v++) {
-                        float *c = p->c + (i0 + i + e) * p->ldc + j0 + j + 16 * v, *o = out + e * 16 * nv + 16 * v;
-                        const __mmask16 lanes = v == nv - 1 ? tail : 0xFFFF;
-                        if (op == RECT_LOAD) _mm512_storeu_ps(o, _mm512_maskz_loadu_ps(lanes, c));
-                        else _mm512_mask_storeu_ps(c, lanes, _mm512_loadu_ps(o));
-                    }
-            out += 16 * nv * r;
+/// The columns of the two-chain group at `at`: 8, or 16 where the next 8 pair too.
+static long pair_width(long n, int h, long at) { return at + 8 < n && next_pair(n, h, at + 8) == at + 8 ? 16 : 8; }
+
+/// Panel half h's tiles (rows r) over C's n columns: one chain, but for each two-chain group (8
+/// columns, 16 where two meet; a group of 8 shares its vector with the next such group) a tile with
+/// up to two vectors of one chain on its right, or two on its left where it has less room on its
+/// right: so three vectors stay in registers with it.
+static V4 void half_tiles(const product *p, long n, row_set r, int h) {
+    long shared = -1;  // a group computed in the vector of the one before it
+    for (long done = 0; done < n;) {
+        const long at = next_pair(n, h, done);
+        if (at == shared) {
+            one_chain(p, r, done, at);
+            done = at + 8;
+            continue;
         }
-}
-
-/// C's rows [i0, i0 + rows) x columns [j0, j0 + cols), in jobs of up to 4 rows x 32 columns, K
-/// blocks outside: B's block stays in cache across the jobs.
-static V4 void pair_rect(pair_walk *w, long i0, long rows, long j0, long cols) {
-    float *out = w->buffer + w->used;
-    for (long i = 0; i < rows; i += 4)
-        for (long j = 0; j < cols; j += 32) w->used += (cols - j > 16 ? 32 : 16) * (rows - i < 4 ? rows - i : 4);
-    if (!w->buffer) return;
-    if (w->write) return rect_jobs(w->p, i0, rows, j0, cols, out, RECT_STORE, 0, 0);
-    if (w->p->add) rect_jobs(w->p, i0, rows, j0, cols, out, RECT_LOAD, 0, 0);
-    for (long k0 = 0, kb; k0 < w->p->k; k0 += kb) {
-        kb = kblock(w->p->k - k0, w->p->kq, 8);
-        rect_jobs(w->p, i0, rows, j0, cols, out, RECT_COMPUTE, k0, kb);
+        if (at >= n) return one_chain(p, r, done, n);
+        const long w = pair_width(n, h, at), next = next_pair(n, h, at + w), room = next - (at + w);
+        tile_layout t = {0, 8, 0, w == 16 ? 0xFFFF : 0xFF, 0xFFFF};
+        if (w == 8 && next < n && pair_width(n, h, next) == 8) t.pairs = 0xFFFF, t.gap = next - at, shared = next;
+        if (room < 32 && at - done >= 32) {
+            one_chain(p, r, done, at - 32);
+            t.pair = 32;
+            row_tiles(p, r, at - 32, 0, 0, halves_6x3, &t);
+            done = at + w;
+            continue;
+        }
+        one_chain(p, r, done, at);
+        long cols = room < 32 ? room : 32;
+        // Leave a next group 32 columns on its left when it has fewer on its right.
+        if (next < n && next != shared && room >= 32 && room < 64) {
+            const long w2 = pair_width(n, h, next);
+            if (next_pair(n, h, next + w2) - (next + w2) < 32) cols = room - 32;
+        }
+        if (cols == 32 && (room - cols) % 64 == 16) cols = 16;  // two vectors after it, not one alone
+        t.plain = w, t.tail = cols ? lanes_of(cols) : 0xFFFF;
+        row_tiles(p, r, at, 0, 0, cols == 0 ? halves_6x1 : cols <= 16 ? halves_6x2 : halves_6x3, &t);
+        done = at + w + cols;
     }
 }
 
-/// One job of two 8 x 6 tiles (`pair_job`) into out [6, 16], or from there into C: its B columns
-/// packed at the first panel (j.i0 < 12) and read at the others, its C put in out first when add.
-static V4 void pair_do(pair_walk *w, pair_job j) {
-    float *out = w->buffer + w->used;
-    w->used += 16 * 6;
-    if (!w->buffer) return;
-    const product *p = w->p;
-    if (w->write) {
-        for (int i = 0; i < 6; i++) halves_store(p->c + (j.i0 + i) * p->ldc, &j, _mm512_loadu_ps(out + 16 * i));
-        return;
-    }
-    float *bp = w->panel_b + 16 * p->k * w->slot++;  // B's columns [k, 16]
-    if (j.i0 < 12)
-        for (long q = 0; q < p->k; q++) _mm512_storeu_ps(bp + 16 * q, halves_load(p->b + q * p->ldb, &j));
-    product packed_b = *p;
-    packed_b.b = bp, packed_b.ldb = 16;
-    if (p->add)
-        for (int i = 0; i < 6; i++) _mm512_storeu_ps(out + 16 * i, halves_load(p->c + (j.i0 + i) * p->ldc, &j));
-    for (long k0 = 0, kb; k0 < p->k; k0 += kb) {
-        kb = kblock(p->k - k0, p->kq, 8);
-        wide_6x1(&packed_b, j.i0, 0, 0xFFFF, out, k0, kb);
-    }
+/// Rows [first, end) of C over columns [from, to), one chain, in tiles of up to 6 rows.
+static V4 void plain_rows(const product *p, long first, long end, long from, long to) {
+    const long whole = (end - first) / 6;
+    one_chain(p, (row_set){first, 6, whole, 6}, from, to);
+    if ((end - first) % 6) one_chain(p, (row_set){first + 6 * whole, 0, 1, (int)((end - first) % 6)}, from, to);
 }
 
-/// The 8 x 6 tile of C at rows i ..< i + 6, columns j ..< j + 8: held in `pending` until a second
-/// one of the same rows shares its vector.
-static V4 void patch(pair_walk *w, long i, long j, long *pending) {
-    if (*pending < 0) {
-        *pending = j;
-        return;
-    }
-    pair_do(w, (pair_job){i, *pending, j, 0xFF, 0xFF});
-    *pending = -1;
-}
-
-/// Walks the two-chain elements of C [m, n] (the comment above); returns the floats they take in
-/// the buffer.
-static V4 long haswell_pairs(const product *p, long m, long n, float *buffer, float *panel_b, int write) {
-    pair_walk w = {p, buffer, write, 0, panel_b, 0};
+/// A Haswell product C [m, n] (the comment above): the panels' halves, then the rows past them
+/// block by block, in chunks of 4 where they pair over the block's whole 8s.
+static V4 void haswell_run(const product *p, long m, long n) {
     const long panels = m / 12 * 12, rest = m - panels;
-    for (long i = 0; i < panels; i += 12) {
-        long pending[2] = {-1, -1};  // rows i ..< i + 6, i + 6 ..< i + 12
-        w.slot = 0;
-        for (long j0 = 0, mi; j0 < n; j0 += mi) {
-            mi = mblock(n - j0);
-            if (mi < 16) continue;
-            long side;
-            const long last = last_eight(j0, mi, &side);
-            patch(&w, i, j0, &pending[0]);
-            patch(&w, i + 6 * side, last, &pending[side]);
-        }
-        for (int side = 0; side < 2; side++)
-            if (pending[side] >= 0) pair_do(&w, (pair_job){i + 6 * side, pending[side], pending[side], 0xFF, 0});
-    }
+    for (int h = 0; h < 2 && panels > 0; h++) half_tiles(p, n, (row_set){6 * h, 12, panels / 12, 6}, h);
+    if (rest == 0) return;
+    static const pair_kernel whole_kernels[3] = {whole_4x1, whole_4x2, whole_4x3};
     for (long j0 = 0, mi; j0 < n; j0 += mi) {
         mi = mblock(n - j0);
-        const long chunked = paired_rest_rows(j0, rest);
-        if (chunked > 0 && mi >= 8) pair_rect(&w, panels, chunked, j0, mi / 8 * 8);
-    }
-    return w.used;
-}
-
-static _Thread_local scratch packed, paired, paired_b;
-
-/// The tiles of p's rows [i0, i0 + rows) x columns [j0, j0 + cols).
-static V4 void tiles_at(int MR, int NV, const product *p, long r, long i0, long rows, long j0, long cols) {
-    if (rows > 0 && cols > 0)
-        tiles(MR, NV, rows, cols, p->k, p->kq, r, p->a + i0 * p->ai, p->ai, p->ak, p->b + j0, p->ldb,
-              p->c + i0 * p->ldc + j0, p->ldc, p->add);
-}
-
-/// The tiles of a Haswell product C [m, n] without what `haswell_pairs` computes in
-/// whole vectors: the rows past the panels where they pair and, with tiles of 6 rows (half a
-/// panel), each half's two-chain 8-column tiles.
-static V4 void haswell_tiles(int MR, int NV, const product *p, long m, long n) {
-    const long panels = m / 12 * 12, rest = m - panels;
-    for (long j0 = 0, mi; j0 < n; j0 += mi) {  // the rows past the panels, block by block
-        mi = mblock(n - j0);
-        const long chunked = paired_rest_rows(j0, rest), whole = mi / 8 * 8;
-        tiles_at(MR, NV, p, 8, panels, chunked, j0 + whole, mi - whole);
-        tiles_at(MR, NV, p, 8, panels + chunked, rest - chunked, j0, mi);
-    }
-    if (MR != 6) return tiles_at(MR, NV, p, 8, 0, panels, 0, n);
-    for (long i = 0; i < panels; i += 6) {
-        const int left = i % 12 == 0;
-        long from = 0;
-        for (long j0 = 0, mi; j0 < n; j0 += mi) {
-            mi = mblock(n - j0);
-            if (mi < 16) continue;
-            long side;
-            const long last = last_eight(j0, mi, &side);
-            if (left) tiles_at(MR, NV, p, 8, i, 6, from, j0 - from), from = j0 + 8;
-            if (left == (side == 0)) tiles_at(MR, NV, p, 8, i, 6, from, last - from), from = last + 8;
+        const long chunked = mi >= 8 ? paired_rest_rows(j0, rest) : 0, whole = mi / 8 * 8;
+        const row_set chunks = {panels, 4, chunked / 4, 4};
+        for (long j = j0; j < j0 + whole && chunked > 0; j += 48) {
+            const long cols = j0 + whole - j < 48 ? j0 + whole - j : 48;
+            const tile_layout t = {0, 0, 0, 0, lanes_of(cols)};
+            row_tiles(p, chunks, j, 0, 0, whole_kernels[(cols + 15) / 16 - 1], &t);
         }
-        tiles_at(MR, NV, p, 8, i, 6, from, n - from);
+        if (chunked > 0) one_chain(p, chunks, j0 + whole, j0 + mi);
+        plain_rows(p, panels + chunked, m, j0, j0 + mi);
     }
 }
 
-/// The tiles' product p (m x n), and where the kernel is Haswell's, its two-chain elements:
-/// computed before the tiles overwrite C, written after. Returns 0, touching nothing, when out of
-/// memory (its scratch grows with m, n and p.k only).
-static V4 int run(int MR, int NV, long m, long n, product p, vl_gemm_kernel kernel) {
-    if (kernel != VL_GEMM_HASWELL) return tiles_at(MR, NV, &p, 16, 0, m, 0, n), 1;
-    long blocks = 0;  // at most two jobs of 8 x 6 tiles a block in each panel
-    for (long j0 = 0; j0 < n; j0 += mblock(n - j0)) blocks++;
-    float *pairs = scratch_for(&paired, (size_t)haswell_pairs(&p, m, n, NULL, NULL, 0) + 1);
-    float *panel_b = scratch_for(&paired_b, (size_t)(32 * blocks * p.k));
-    if (!pairs || !panel_b) return 0;
-    haswell_pairs(&p, m, n, pairs, panel_b, 0);
-    haswell_tiles(MR, NV, &p, m, n);
-    haswell_pairs(&p, m, n, pairs, NULL, 1);
-    return 1;
+static _Thread_local scratch packed;
+
+/// The product p (m x n): in tiles of MR x 16 NV, or Haswell's walk.
+static V4 void run(int MR, int NV, long m, long n, product p, vl_gemm_kernel kernel) {
+    if (kernel == VL_GEMM_HASWELL) haswell_run(&p, m, n);
+    else tiles(MR, NV, m, n, p.k, p.kq, 16, p.a, p.ai, p.ak, p.b, p.ldb, p.c, p.ldc, p.add);
 }
 
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
@@ -416,20 +382,24 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     if (m < 1 || n < 1 || k < 1 || (trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16) return 0;
     if ((kernel != VL_GEMM_AVX512 && kernel != VL_GEMM_HASWELL) || !VL_AVX512()) return 0;
     const int add = beta != 0;
-    if (!trans_b)  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
-        return run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, add},
-                   kernel);
+    if (!trans_b) {  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
+        run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, add}, kernel);
+        return 1;
+    }
     // B^T one K block at a time: each block packed [kb, n] (in L2 for the encoder's dense x W^T,
     // whose W^T is 3.2 MB at H = 256) and run as a product of one block, added to C after the
-    // first: the chains and sums of OpenBLAS's blocks. The first block is the largest, so only
-    // its run can run out of memory, before C is touched.
+    // first: the chains and sums of OpenBLAS's blocks. The buffer, for the largest block (the
+    // last of two halves can be one longer than the first), is the only allocation, before C is
+    // touched.
     const long r = kernel == VL_GEMM_HASWELL ? 8 : 16;
-    float *bt = scratch_for(&packed, (size_t)n * (size_t)kblock(k, kq, r));
+    long largest = 0;
+    for (long k0 = 0, kb; k0 < k; k0 += kb) largest = (kb = kblock(k - k0, kq, r)) > largest ? kb : largest;
+    float *bt = scratch_for(&packed, (size_t)n * (size_t)largest);
     if (!bt) return 0;
     for (long k0 = 0, kb; k0 < k; k0 += kb) {
         kb = kblock(k - k0, kq, r);
         transpose(b + k0, ldb, n, kb, bt, n);  // tiles of 6 x 64
-        if (!run(6, 4, m, n, (product){a + k0, bt, c, lda, 1, n, ldc, kb, kb, add || k0 > 0}, kernel)) return 0;
+        run(6, 4, m, n, (product){a + k0, bt, c, lda, 1, n, ldc, kb, kb, add || k0 > 0}, kernel);
     }
     return 1;
 }

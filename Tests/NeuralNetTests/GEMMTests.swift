@@ -129,7 +129,8 @@ struct GEMMTests {
         GEMMProduct(false, true, 33, 40, 700),
         // Haswell's two chains: panels and 4 to 11 spare rows, column blocks of 320 and halves
         // (an even or odd number of 8s, and not a whole one), K under 8, one and three K blocks;
-        // each path (B, and B^T in one and in three K blocks).
+        // each path (B, and B^T in one and in three K blocks); a block's two groups of 8 in one
+        // vector (64 columns); a K whose second half is one longer than its first (625: 312, 313).
         GEMMProduct(true, false, 64, 784, 64, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 20, 700, 650, beta: 1, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 30, 17, 7, kernel: VL_GEMM_HASWELL),
@@ -138,6 +139,9 @@ struct GEMMTests {
         GEMMProduct(false, true, 8, 200, 800, beta: 1, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, false, 17, 882, 40, kernel: VL_GEMM_HASWELL),
         GEMMProduct(false, true, 30, 650, 20, beta: 1, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, true, 24, 64, 100, beta: 1, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(false, true, 29, 50, 625, kernel: VL_GEMM_HASWELL),
+        GEMMProduct(true, false, 100, 1400, 30, kernel: VL_GEMM_HASWELL),
     ]
 
     @Test(arguments: products)
