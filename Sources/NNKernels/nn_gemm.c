@@ -71,13 +71,22 @@ typedef void (*micro_kernel)(__mmask16, long, const float *, long, long, const f
 static const micro_kernel micro[8][4] = {MICRO_ENTRY(1), MICRO_ENTRY(2), MICRO_ENTRY(3), MICRO_ENTRY(4),
                                          MICRO_ENTRY(5), MICRO_ENTRY(6), MICRO_ENTRY(7), MICRO_ENTRY(8)};
 
+/// The columns of the next panel of up to 16 NV when `left` remain: one vector fewer where a
+/// last panel of one vector would follow, so that it gets two (a lone vector's tile is bound by
+/// its broadcasts of A).
+static long panel_width(long left, int NV) {
+    const long full = 16 * NV;
+    if (left <= full) return left;
+    return left - full <= 16 && NV > 1 ? full - 16 : full;
+}
+
 /// C [m, n] (=, or += when add) A B with A(i, k) = a[i ai + k ak] and B(k, j) = b[k ldb + j], in
 /// tiles of MR rows x 16 NV columns: column panels outside (a panel of B stays in cache across
 /// the rows of tiles), K blocks innermost.
 static V4 void tiles(int MR, int NV, long m, long n, long k, long kq, long r, const float *a, long ai, long ak,
                      const float *b, long ldb, float *c, long ldc, int add) {
-    for (long j0 = 0; j0 < n; j0 += 16 * NV) {
-        const long cols = n - j0 < 16 * NV ? n - j0 : 16 * NV;
+    for (long j0 = 0, cols; j0 < n; j0 += cols) {
+        cols = panel_width(n - j0, NV);
         const __mmask16 tail = (__mmask16)(cols % 16 ? (1u << cols % 16) - 1 : 0xFFFF);
         for (long i0 = 0; i0 < m; i0 += MR) {
             const long rows = m - i0 < MR ? m - i0 : MR;
@@ -216,8 +225,8 @@ static __mmask16 lanes_of(long cols) { return (__mmask16)(cols % 16 ? (1u << col
 
 /// One chain per element over r's rows and columns [from, to), in tiles of 64 columns.
 static V4 void one_chain(const product *p, row_set r, long from, long to) {
-    for (long j = from; j < to; j += 64) {
-        const long cols = to - j < 64 ? to - j : 64;
+    for (long j = from, cols; j < to; j += cols) {
+        cols = panel_width(to - j, 4);
         row_tiles(p, r, j, (int)(cols + 15) / 16, lanes_of(cols), NULL, NULL);
     }
 }
