@@ -80,25 +80,8 @@ static long panel_width(long left, int NV) {
     return left - full <= 16 && NV > 1 ? full - 16 : full;
 }
 
-/// C [m, n] (=, or += when add) A B with A(i, k) = a[i ai + k ak] and B(k, j) = b[k ldb + j], in
-/// tiles of MR rows x 16 NV columns: column panels outside (a panel of B stays in cache across
-/// the rows of tiles), K blocks innermost.
-static V4 void tiles(int MR, int NV, long m, long n, long k, long kq, long r, const float *a, long ai, long ak,
-                     const float *b, long ldb, float *c, long ldc, int add) {
-    for (long j0 = 0, cols; j0 < n; j0 += cols) {
-        cols = panel_width(n - j0, NV);
-        const __mmask16 tail = (__mmask16)(cols % 16 ? (1u << cols % 16) - 1 : 0xFFFF);
-        for (long i0 = 0; i0 < m; i0 += MR) {
-            const long rows = m - i0 < MR ? m - i0 : MR;
-            const micro_kernel f = micro[rows - 1][(cols + 15) / 16 - 1];
-            for (long k0 = 0, kb; k0 < k; k0 += kb) {
-                kb = kblock(k - k0, kq, r);
-                f(tail, kb, a + i0 * ai + k0 * ak, ai, ak, b + k0 * ldb + j0, ldb, c + i0 * ldc + j0, ldc,
-                  add || k0 > 0);
-            }
-        }
-    }
-}
+/// The lanes of a panel's last vector: `cols` % 16 of them, or all.
+static __mmask16 lanes_of(long cols) { return (__mmask16)(cols % 16 ? (1u << cols % 16) - 1 : 0xFFFF); }
 
 /// dst[p ldd + j] = src[j lds + p] for a 16 x 16 block, in three rounds of lane shuffles.
 static V4 INLINE void transpose16(const float *src, long lds, float *dst, long ldd) {
@@ -179,19 +162,27 @@ static long paired_rest_rows(long j0, long rest) {
 }
 
 /// A product as the tiles compute it: C(i, j) += A(i, k) B(k, j), A(i, k) = a[i ai + k ak],
-/// B(k, j) = b[k ldb + j], C(i, j) = c[i ldc + j].
+/// B(k, j) = b[k ldb + j], C(i, j) = c[i ldc + j], in OpenBLAS's K blocks (`kblock` with its Q,
+/// kq, and its rounding, kr: 16 on AVX-512, 8 on Haswell).
 typedef struct {
     const float *a, *b;
     float *c;
-    long ai, ak, ldb, ldc, k, kq;
+    long ai, ak, ldb, ldc, k, kq, kr;
     int add;
 } product;
 
-/// Rows first + t step (t < count) of C, `rows` each: one class of the Haswell walk's tiles.
+/// Tiles at rows first + t step (t < count) of C, `rows` rows each but the last, which has `last`:
+/// a range of rows, or one class of the Haswell walk's tiles.
 typedef struct {
     long first, step, count;
-    int rows;
+    int rows, last;
 } row_set;
+
+/// Rows [first, end) in tiles of MR.
+static row_set rows_of(long first, long end, int MR) {
+    const long count = (end - first + MR - 1) / MR;
+    return (row_set){first, MR, count, MR, (int)(end - first - (count - 1) * MR)};
+}
 
 /// Where a tile's vectors lie, from its first column: the two-chain vector's halves of 8 lanes at
 /// `pair` and `pair + gap` (its lanes `pairs`: 0xFF for one group of 8, 0xFFFF for two, gap 8
@@ -204,32 +195,37 @@ typedef struct {
 typedef void (*pair_kernel)(const tile_layout *, long, const float *, long, long, const float *, long, float *, long,
                             int);
 
-/// The tiles of r's rows at columns j0 ..< j0 + 16 nv (the last vector's lanes in `tail`), over
-/// every K block: the micro-kernel; or `f`, with its layout t.
-static V4 void row_tiles(const product *p, row_set r, long j0, int nv, __mmask16 tail, pair_kernel f,
-                         const tile_layout *t) {
+/// The tiles of r's rows at columns j0 ..< j0 + 16 nv, over every K block: `f` with its layout t,
+/// or where f is NULL the micro-kernel (the last vector's lanes in t->tail).
+static V4 void row_tiles(const product *p, row_set r, long j0, int nv, pair_kernel f, const tile_layout *t) {
     for (long i = 0; i < r.count; i++) {
         const long i0 = r.first + i * r.step;
+        const int rows = i == r.count - 1 ? r.last : r.rows;
         for (long k0 = 0, kb; k0 < p->k; k0 += kb) {
-            kb = kblock(p->k - k0, p->kq, 8);
+            kb = kblock(p->k - k0, p->kq, p->kr);
             const float *a = p->a + i0 * p->ai + k0 * p->ak, *b = p->b + k0 * p->ldb + j0;
             float *c = p->c + i0 * p->ldc + j0;
             const int add = p->add || k0 > 0;
             if (f) f(t, kb, a, p->ai, p->ak, b, p->ldb, c, p->ldc, add);
-            else micro[r.rows - 1][nv - 1](tail, kb, a, p->ai, p->ak, b, p->ldb, c, p->ldc, add);
+            else micro[rows - 1][nv - 1](t->tail, kb, a, p->ai, p->ak, b, p->ldb, c, p->ldc, add);
         }
     }
 }
 
-static __mmask16 lanes_of(long cols) { return (__mmask16)(cols % 16 ? (1u << cols % 16) - 1 : 0xFFFF); }
-
-/// One chain per element over r's rows and columns [from, to), in tiles of 64 columns.
-static V4 void one_chain(const product *p, row_set r, long from, long to) {
+/// r's rows over columns [from, to) in panels of up to 16 NV columns (column panels outside: a
+/// panel of B stays in cache across the rows): the micro-kernels, one chain per element, or
+/// `kernels[nv - 1]` for panels of nv vectors.
+static V4 void column_tiles(const product *p, row_set r, long from, long to, int NV, const pair_kernel *kernels) {
     for (long j = from, cols; j < to; j += cols) {
-        cols = panel_width(to - j, 4);
-        row_tiles(p, r, j, (int)(cols + 15) / 16, lanes_of(cols), NULL, NULL);
+        cols = panel_width(to - j, NV);
+        const int nv = (int)(cols + 15) / 16;
+        const tile_layout t = {0, 0, 0, 0, lanes_of(cols)};
+        row_tiles(p, r, j, nv, kernels ? kernels[nv - 1] : NULL, &t);
     }
 }
+
+/// One chain per element over r's rows and columns [from, to), in tiles of 64 columns.
+static V4 void one_chain(const product *p, row_set r, long from, long to) { column_tiles(p, r, from, to, 4, NULL); }
 
 static V4 INLINE __m512 halves_load(const float *row, const tile_layout *t) {
     const __m256 lo = _mm256_maskz_loadu_ps((__mmask8)t->pairs, row + t->pair);
@@ -332,7 +328,7 @@ static V4 void half_tiles(const product *p, long n, row_set r, int h) {
         if (room < 32 && at - done >= 32) {
             one_chain(p, r, done, at - 32);
             t.pair = 32;
-            row_tiles(p, r, at - 32, 0, 0, halves_6x3, &t);
+            row_tiles(p, r, at - 32, 3, halves_6x3, &t);
             done = at + w;
             continue;
         }
@@ -345,36 +341,24 @@ static V4 void half_tiles(const product *p, long n, row_set r, int h) {
         }
         if (cols == 32 && (room - cols) % 64 == 16) cols = 16;  // two vectors after it, not one alone
         t.plain = w, t.tail = cols ? lanes_of(cols) : 0xFFFF;
-        row_tiles(p, r, at, 0, 0, cols == 0 ? halves_6x1 : cols <= 16 ? halves_6x2 : halves_6x3, &t);
+        row_tiles(p, r, at, 0, cols == 0 ? halves_6x1 : cols <= 16 ? halves_6x2 : halves_6x3, &t);
         done = at + w + cols;
     }
-}
-
-/// Rows [first, end) of C over columns [from, to), one chain, in tiles of up to 6 rows.
-static V4 void plain_rows(const product *p, long first, long end, long from, long to) {
-    const long whole = (end - first) / 6;
-    one_chain(p, (row_set){first, 6, whole, 6}, from, to);
-    if ((end - first) % 6) one_chain(p, (row_set){first + 6 * whole, 0, 1, (int)((end - first) % 6)}, from, to);
 }
 
 /// A Haswell product C [m, n] (the comment above): the panels' halves, then the rows past them
 /// block by block, in chunks of 4 where they pair over the block's whole 8s.
 static V4 void haswell_run(const product *p, long m, long n) {
+    static const pair_kernel whole[3] = {whole_4x1, whole_4x2, whole_4x3};
     const long panels = m / 12 * 12, rest = m - panels;
-    for (int h = 0; h < 2 && panels > 0; h++) half_tiles(p, n, (row_set){6 * h, 12, panels / 12, 6}, h);
-    if (rest == 0) return;
-    static const pair_kernel whole_kernels[3] = {whole_4x1, whole_4x2, whole_4x3};
-    for (long j0 = 0, mi; j0 < n; j0 += mi) {
+    for (int h = 0; h < 2 && panels > 0; h++) half_tiles(p, n, (row_set){6 * h, 12, panels / 12, 6, 6}, h);
+    for (long j0 = 0, mi; j0 < n && rest > 0; j0 += mi) {
         mi = mblock(n - j0);
-        const long chunked = mi >= 8 ? paired_rest_rows(j0, rest) : 0, whole = mi / 8 * 8;
-        const row_set chunks = {panels, 4, chunked / 4, 4};
-        for (long j = j0; j < j0 + whole && chunked > 0; j += 48) {
-            const long cols = j0 + whole - j < 48 ? j0 + whole - j : 48;
-            const tile_layout t = {0, 0, 0, 0, lanes_of(cols)};
-            row_tiles(p, chunks, j, 0, 0, whole_kernels[(cols + 15) / 16 - 1], &t);
-        }
-        if (chunked > 0) one_chain(p, chunks, j0 + whole, j0 + mi);
-        plain_rows(p, panels + chunked, m, j0, j0 + mi);
+        const long chunked = mi >= 8 ? paired_rest_rows(j0, rest) : 0, eights = j0 + mi / 8 * 8;
+        const row_set chunks = {panels, 4, chunked / 4, 4, 4};
+        column_tiles(p, chunks, j0, eights, 3, whole);
+        one_chain(p, chunks, eights, j0 + mi);
+        one_chain(p, rows_of(panels + chunked, m, 6), j0, j0 + mi);
     }
 }
 
@@ -383,7 +367,7 @@ static _Thread_local scratch packed;
 /// The product p (m x n): in tiles of MR x 16 NV, or Haswell's walk.
 static V4 void run(int MR, int NV, long m, long n, product p, vl_gemm_kernel kernel) {
     if (kernel == VL_GEMM_HASWELL) haswell_run(&p, m, n);
-    else tiles(MR, NV, m, n, p.k, p.kq, 16, p.a, p.ai, p.ak, p.b, p.ldb, p.c, p.ldc, p.add);
+    else column_tiles(&p, rows_of(0, m, MR), 0, n, NV, NULL);
 }
 
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
@@ -391,8 +375,9 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     if (m < 1 || n < 1 || k < 1 || (trans_a && trans_b) || (beta != 0 && beta != 1) || kq < 16) return 0;
     if ((kernel != VL_GEMM_AVX512 && kernel != VL_GEMM_HASWELL) || !VL_AVX512()) return 0;
     const int add = beta != 0;
+    const long r = kernel == VL_GEMM_HASWELL ? 8 : 16;
     if (!trans_b) {  // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
-        run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, add}, kernel);
+        run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, r, add}, kernel);
         return 1;
     }
     // B^T one K block at a time: each block packed [kb, n] (in L2 for the encoder's dense x W^T,
@@ -400,7 +385,6 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     // first: the chains and sums of OpenBLAS's blocks. The buffer, for the largest block (the
     // last of two halves can be one longer than the first), is the only allocation, before C is
     // touched.
-    const long r = kernel == VL_GEMM_HASWELL ? 8 : 16;
     long largest = 0;
     for (long k0 = 0, kb; k0 < k; k0 += kb) largest = (kb = kblock(k - k0, kq, r)) > largest ? kb : largest;
     float *bt = scratch_for(&packed, (size_t)n * (size_t)largest);
@@ -408,7 +392,7 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     for (long k0 = 0, kb; k0 < k; k0 += kb) {
         kb = kblock(k - k0, kq, r);
         transpose(b + k0, ldb, n, kb, bt, n);  // tiles of 6 x 64
-        run(6, 4, m, n, (product){a + k0, bt, c, lda, 1, n, ldc, kb, kb, add || k0 > 0}, kernel);
+        run(6, 4, m, n, (product){a + k0, bt, c, lda, 1, n, ldc, kb, kb, r, add || k0 > 0}, kernel);
     }
     return 1;
 }
