@@ -78,6 +78,10 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
         decoder.profiler = profiler
     }
 
+    public func freezeWeights(_ frozen: Bool) {
+        for part in [encoder, zMean, zLogVar, decoder] as [WeightFreezing?] { part?.freezeWeights(frozen) }
+    }
+
     // MARK: - Training
 
     /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.

@@ -89,6 +89,9 @@ public protocol AutoencoderModel: AnyObject {
     func flops(batch n: Int, decoderRows: Int) -> (forward: Int, trainingStep: Int)
     /// Attaches (or detaches) a per-layer profiler.
     func setProfiler(_ profiler: Profiler?)
+    /// Freezes the weights for a series of inference passes during which they do not change, or
+    /// thaws them after (`WeightFreezing`).
+    func freezeWeights(_ frozen: Bool)
     /// A new model of the same configuration, its weights not yet set (a data-parallel replica).
     func makeReplica() -> any AutoencoderModel
 }

@@ -98,6 +98,11 @@ public final class DataParallelStep: @unchecked Sendable {
         return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)  // the IWAE's beta is 1
     }
 
+    /// Freezes (or thaws) the weights of the model and its replicas (`AutoencoderModel.freezeWeights`).
+    public func freezeWeights(_ frozen: Bool) {
+        for replica in replicas { replica.freezeWeights(frozen) }
+    }
+
     /// Calls body(replica, rows, lo) for each worker whose slice [lo, lo + rows.shape[0]) of t's
     /// first dimension is not empty, on that worker's thread with its replica (holding the
     /// model's weights) and its own copy of those rows, and returns when all are done: evaluation

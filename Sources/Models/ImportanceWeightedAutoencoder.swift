@@ -44,6 +44,7 @@ public final class ImportanceWeightedAutoencoder<Network: AutoencoderNetwork>: A
     public func makeReplica() -> any AutoencoderModel { ImportanceWeightedAutoencoder(config) }
     public func initialize(seed: UInt64) { vae.initialize(seed: seed) }
     public func setProfiler(_ profiler: Profiler?) { vae.setProfiler(profiler) }
+    public func freezeWeights(_ frozen: Bool) { vae.freezeWeights(frozen) }
     public func encode(_ x: Tensor) -> (mu: Tensor, logVar: Tensor?) { vae.encode(x) }
     public func decode(_ z: Tensor) -> Tensor { vae.decode(z) }
 

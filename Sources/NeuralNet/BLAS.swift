@@ -12,7 +12,9 @@ public enum BLAS {
     /// the large operand where it lies instead of packing it, with OpenBLAS's bits; the rest in
     /// OpenBLAS, and every product when OpenBLAS has more than one thread (`vl_sgemm` has one)
     /// or runs a kernel other than its AVX-512 and Haswell (or Zen) ones (`ownKernelKBlock`), or
-    /// without AVX-512. `openBLASOnly`: OpenBLAS regardless (its peak).
+    /// without AVX-512. `openBLASOnly`: OpenBLAS regardless (its peak). `transposedB`: with transB,
+    /// B^T itself [k, n] (row stride n), which `vl_sgemm_bt` reads instead of transposing b in the
+    /// call; the bits are the same (OpenBLAS reads b).
     @inline(__always)
     public static func gemm(
         transA: Bool = false, transB: Bool = false,
@@ -22,7 +24,7 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
-        openBLASOnly: Bool = false
+        openBLASOnly: Bool = false, transposedB: UnsafePointer<Float>? = nil
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=\(m) n=\(n) k=\(k)")
         precondition(
@@ -31,11 +33,14 @@ public enum BLAS {
         precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "gemm: size exceeds Int32")
         if m == 0 || n == 0 { return }
         _ = countedAsGEMM(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k)) {
-            if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k),
-                vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq, ownKernel)
-                    != 0
-            {
-                return true
+            if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k) {
+                let ran =
+                    if let bt = transposedB, transB, !transA {
+                        vl_sgemm_bt(m, n, k, a, lda, bt, n, beta, c, ldc, kq, ownKernel)
+                    } else {
+                        vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq, ownKernel)
+                    }
+                if ran != 0 { return true }
             }
             cblas_sgemm(
                 CblasRowMajor,

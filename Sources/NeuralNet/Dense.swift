@@ -1,6 +1,6 @@
 /// Fully connected layer. x [N, in] -> y [N, out] = x * W^T + b; weight [out, in], bias [out].
 /// Backward: dW += dy^T * x;  db += column sums of dy;  dx = dy * W.
-public final class Dense: Layer, InputGradientOptional {
+public final class Dense: Layer, InputGradientOptional, WeightFreezing {
     public let name: String
     public let inputFeatures: Int, outputFeatures: Int
     public let weight: Parameter, bias: Parameter
@@ -13,6 +13,9 @@ public final class Dense: Layer, InputGradientOptional {
     private let output = Tensor(zeros: [0])
     private let inputGrad = Tensor(zeros: [0])
     private let maskedGrad = Tensor(zeros: [0])
+    /// W^T [in, out] while the weights are frozen (empty otherwise): the forward GEMM reads it
+    /// instead of transposing W in every call, with the same bits.
+    private let frozenTranspose = Tensor(zeros: [0])
 
     public init(name: String, inputFeatures: Int, outputFeatures: Int) {
         self.name = name
@@ -37,13 +40,14 @@ public final class Dense: Layer, InputGradientOptional {
         BLAS.gemm(
             transB: true, m: n, n: outputFeatures, k: inputFeatures,
             a: x.data, lda: inputFeatures, b: weight.value.data, ldb: inputFeatures,
-            beta: 1, c: y, ldc: outputFeatures)
+            beta: 1, c: y, ldc: outputFeatures, transposedB: frozenTranspose.count > 0 ? frozenTranspose.data : nil)
         if fusedReLU { for i in 0..<output.count { y[i] = max(y[i], 0) } }
         return output
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("\(name).backward before forward") }
+        precondition(frozenTranspose.count == 0, "\(name).backward while its weights are frozen")
         let n = x.shape[0]
         precondition(
             dy.shape == [n, outputFeatures], "\(name): dy \(dy.shape) does not match output [\(n), \(outputFeatures)]")
@@ -69,6 +73,16 @@ public final class Dense: Layer, InputGradientOptional {
             a: dy.data, lda: outputFeatures, b: weight.value.data, ldb: inputFeatures,
             c: inputGrad.data, ldc: inputFeatures)
         return inputGrad
+    }
+
+    /// Frozen: W^T [in, out] = W [out, in] transposed once, for the inference passes that follow.
+    public func freezeWeights(_ frozen: Bool) {
+        guard frozen else { return frozenTranspose.resize([0]) }
+        frozenTranspose.resize([inputFeatures, outputFeatures])
+        let (w, t) = (weight.value.data, frozenTranspose.data)
+        for o in 0..<outputFeatures {
+            for i in 0..<inputFeatures { t[i * outputFeatures + o] = w[o * inputFeatures + i] }
+        }
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int { 2 * inputShape[0] * inputFeatures * outputFeatures }

@@ -40,6 +40,13 @@ extension Layer {
     public func forwardFLOPs(inputShape: [Int]) -> Int { 0 }
 }
 
+/// A layer that can prepare its weights once for a series of inference passes during which they do
+/// not change (an evaluation over the test set): `freezeWeights(true)` before the passes,
+/// `freezeWeights(false)` after, and no backward pass or weight update in between.
+public protocol WeightFreezing: Layer {
+    func freezeWeights(_ frozen: Bool)
+}
+
 /// Layers that can skip computing dL/dx (the first layer of a network, whose input is data).
 public protocol InputGradientOptional: Layer {
     var computesInputGradient: Bool { get set }

@@ -6,7 +6,7 @@ import Support
 
 /// An ordered chain of layers: forward in order, backward in reverse.
 /// Parameters are named `<sequential>.<layer>.<parameter>` ("encoder.conv1.weight").
-public final class Sequential: Layer {
+public final class Sequential: Layer, WeightFreezing {
     public let name: String
     public let layers: [Layer]
     /// When set, every layer's forward and backward time is added to it.
@@ -41,6 +41,11 @@ public final class Sequential: Layer {
     }
 
     public func forward(_ x: Tensor) -> Tensor { forward(x, keepingActivations: true) }
+
+    /// Freezes (or thaws) every layer that prepares frozen weights.
+    public func freezeWeights(_ frozen: Bool) {
+        for case let layer as WeightFreezing in layers { layer.freezeWeights(frozen) }
+    }
 
     /// With `keepingActivations` false, an inference pass (no backward follows): inside a fused run
     /// the layers hand each other one tile at a time (`TilePass`), in buffers that stay in cache.

@@ -260,8 +260,10 @@ public enum Benchmark {
         let blasThreads = BLAS.threads
         if parallel != nil { BLAS.threads = 1 }
         let stepTime = median(timed(warmup: warmup, count: steps) { bench.step(parallel) })
-        // The evaluation forward pass, split the same way (as `vaelab train --threads` evaluates).
-        let evalTime = median(timed(warmup: warmup, count: steps) { bench.evaluate(parallel) })
+        // The evaluation forward pass, split the same way and with the weights frozen, as `vaelab
+        // train --threads` evaluates (which freezes them once per pass over the test set).
+        let evalTime = median(
+            Evaluation.frozen(model, parallel) { timed(warmup: warmup, count: steps) { bench.evaluate(parallel) } })
         let timeBound = model.hasPosterior && boundSamples > 0
         let boundSeconds =
             timeBound ? timeNLLBound(model, images: bench.x, samples: boundSamples, parallel: parallel) : 0

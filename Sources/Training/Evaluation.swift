@@ -32,7 +32,7 @@ public enum Evaluation {
         let eps = Tensor(zeros: [0])
         var reconSum = 0.0
         var klSum = 0.0
-        forEachBatch(model, images: images) { x, _, n in
+        forEachBatch(model, parallel, images: images) { x, _, n in
             if let parallel {
                 if isVAE {
                     eps.resize([n, d])
@@ -72,7 +72,7 @@ public enum Evaluation {
             (mu + start * d).update(from: a.data, count: n * d)
             if let b, let logVar { (logVar + start * d).update(from: b.data, count: n * d) }
         }
-        forEachBatch(model, images: images) { x, start, n in
+        forEachBatch(model, parallel, images: images) { x, start, n in
             if let parallel {
                 parallel.forEachSlice(rowsOf: x) { replica, rows, lo in
                     encode(replica, rows, at: start + lo, rows.shape[0])
@@ -107,7 +107,7 @@ public enum Evaluation {
         defer { bce.deallocate() }
         var logW = [Double](repeating: 0, count: batchSize * k)
         var (total, squares) = (0.0, 0.0)
-        forEachBatch(model, images: images) { x, start, n in
+        forEachBatch(model, parallel, images: images) { x, start, n in
             // The encoder heads own mu and logvar; decoding does not touch them, so no copies.
             let (mu, logVar) = model.encode(x)
             let lv = logVar!
@@ -157,18 +157,31 @@ public enum Evaluation {
     }
 
     /// Calls `body(x, start, n)` for consecutive batches of at most `batchSize` images; `x` is
-    /// [n, 1, H, W], reused between calls.
-    static func forEachBatch(_ model: any AutoencoderModel, images: DatasetSplit, _ body: (Tensor, Int, Int) -> Void) {
-        let count = images.count
-        let x = Tensor(zeros: [0])
-        var start = 0
-        while start < count {
-            let n = min(batchSize, count - start)
-            x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
-            images.copyImages(start..<(start + n), into: x.data)
-            body(x, start, n)
-            start += n
+    /// [n, 1, H, W], reused between calls. The weights are frozen for the pass (`frozen`).
+    static func forEachBatch(
+        _ model: any AutoencoderModel, _ parallel: DataParallelStep?, images: DatasetSplit,
+        _ body: (Tensor, Int, Int) -> Void
+    ) {
+        frozen(model, parallel) {
+            let x = Tensor(zeros: [0])
+            var start = 0
+            while start < images.count {
+                let n = min(batchSize, images.count - start)
+                x.resize([n, 1, model.config.imageHeight, model.config.imageWidth])
+                images.copyImages(start..<(start + n), into: x.data)
+                body(x, start, n)
+                start += n
+            }
         }
+    }
+
+    /// body() with the weights of the model, and of `parallel`'s replicas, frozen
+    /// (`AutoencoderModel.freezeWeights`): inference passes only.
+    static func frozen<R>(_ model: any AutoencoderModel, _ parallel: DataParallelStep?, _ body: () -> R) -> R {
+        let freeze = { (on: Bool) in parallel?.freezeWeights(on) ?? model.freezeWeights(on) }
+        freeze(true)
+        defer { freeze(false) }
+        return body()
     }
 
     /// Per-dimension variance of the rows of `values` [count, d].

@@ -136,6 +136,22 @@ struct ReferenceKernelTests {
         }
     }
 
+    /// Frozen weights (W^T transposed once) give the bits of the unfrozen forward, on the encoder's
+    /// dense shape (`vl_sgemm_bt` where it runs) and a small one (OpenBLAS), and thawing drops them.
+    @Test(arguments: [(128, 3136, 256), (4, 7, 5)])
+    func denseFrozenForwardKeepsTheBits(_ shape: (Int, Int, Int)) {
+        let (n, inputs, outputs) = shape
+        let layer = Dense(name: "dense", inputFeatures: inputs, outputFeatures: outputs)
+        randomizeParameters(layer, seed: 27)
+        let x = randomTensor([n, inputs], seed: 28)
+        let plain = layer.forward(x).array.map(\.bitPattern)
+        layer.freezeWeights(true)
+        #expect(layer.forward(x).array.map(\.bitPattern) == plain)
+        layer.freezeWeights(false)
+        _ = layer.backward(randomTensor([n, outputs], seed: 29))  // allowed again once thawed
+        #expect(layer.forward(x).array.map(\.bitPattern) == plain)
+    }
+
     /// <conv(x), y> = <x, convT(y)> with the same weights and no bias: the two layers are adjoint.
     @Test(arguments: ConvCase.all, [ConvolutionKernel.gemm, .direct])
     func convAndTransposedConvAreAdjoint(_ c: ConvCase, _ kernel: ConvolutionKernel) {

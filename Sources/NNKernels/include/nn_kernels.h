@@ -123,6 +123,12 @@ typedef enum { VL_GEMM_AVX512 = 0, VL_GEMM_HASWELL = 1 } vl_gemm_kernel;
 int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
              float beta, float *c, long ldc, long kq, vl_gemm_kernel kernel);
 
+/// vl_sgemm(0, 1, ...) with B^T given: C [m, n] (+)= A B^T from bt = B^T [k, n] (row stride
+/// ldbt), as transposing B would give it. The same bits, without transposing B in every call
+/// (a dense layer's weight over the batches of an evaluation). Returns 0 where vl_sgemm would.
+int vl_sgemm_bt(long m, long n, long k, const float *a, long lda, const float *bt, long ldbt, float beta, float *c,
+                long ldc, long kq, vl_gemm_kernel kernel);
+
 /// packed [o, c, 9] = weight [c, o, 3, 3] with each output channel's taps of one input channel in
 /// one run: the weights as vl_deconv3x3s2_forward reads them.
 void vl_deconv3x3s2_pack(const float *weight, long c, long o, float *packed);
