@@ -370,23 +370,26 @@ static V4 void run(int MR, int NV, long m, long n, product p, vl_gemm_kernel ker
     else column_tiles(&p, rows_of(0, m, MR), 0, n, NV, NULL);
 }
 
-/// C (+)= A B^T one K block at a time, each block's B^T [kb, n] read from `given` (row stride ldg)
-/// or, without it, transposed from B into a buffer (in L2 for the encoder's dense x W^T, whose W^T
-/// is 3.2 MB at H = 256), and run as a product of one block, added to C after the first: the
-/// chains and sums of OpenBLAS's blocks. The buffer, for the largest block (the last of two
-/// halves can be one longer than the first), is the only allocation, before C is touched.
-static V4 int blocks_bt(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-                        const float *given, long ldg, int add, float *c, long ldc, long kq, long r,
-                        vl_gemm_kernel kernel) {
-    long largest = 0;
-    for (long k0 = 0, kb; k0 < k; k0 += kb) largest = (kb = kblock(k - k0, kq, r)) > largest ? kb : largest;
-    float *bt = given ? NULL : scratch_for(&packed, (size_t)n * (size_t)largest);
-    if (!given && !bt) return 0;
+/// C (+)= A B^T one K block at a time, each block's B^T [kb, n] read where it lies when `given`
+/// (b is then B^T [k, n], row stride ldb) or else transposed from B [n, k] into a buffer (in L2
+/// for the encoder's dense x W^T, whose W^T is 3.2 MB at H = 256), and run as a product of one
+/// block, added to C after the first: the chains and sums of OpenBLAS's blocks. The buffer, for
+/// the largest block (the last of two halves can be one longer than the first), is the only
+/// allocation, before C is touched.
+static V4 int blocks_bt(long m, long n, long k, const float *a, long lda, const float *b, long ldb, int given,
+                        int add, float *c, long ldc, long kq, long r, vl_gemm_kernel kernel) {
+    float *bt = NULL;
+    if (!given) {
+        long largest = 0;
+        for (long k0 = 0, kb; k0 < k; k0 += kb) largest = (kb = kblock(k - k0, kq, r)) > largest ? kb : largest;
+        if (!(bt = scratch_for(&packed, (size_t)n * (size_t)largest))) return 0;
+    }
+    const long ld = given ? ldb : n;  // the blocks' row stride
     for (long k0 = 0, kb; k0 < k; k0 += kb) {
         kb = kblock(k - k0, kq, r);
         if (!given) transpose(b + k0, ldb, n, kb, bt, n);  // tiles of 6 x 64
-        const float *block = given ? given + k0 * ldg : bt;
-        run(6, 4, m, n, (product){a + k0, block, c, lda, 1, given ? ldg : n, ldc, kb, kb, r, add || k0 > 0}, kernel);
+        const float *block = given ? b + k0 * ldb : bt;
+        run(6, 4, m, n, (product){a + k0, block, c, lda, 1, ld, ldc, kb, kb, r, add || k0 > 0}, kernel);
     }
     return 1;
 }
@@ -405,7 +408,7 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
     if ((trans_a && trans_b) || !applies(m, n, k, beta, kq, kernel)) return 0;
     const int add = beta != 0;
     const long r = k_rounding(kernel);
-    if (trans_b) return blocks_bt(m, n, k, a, lda, b, ldb, NULL, 0, add, c, ldc, kq, r, kernel);
+    if (trans_b) return blocks_bt(m, n, k, a, lda, b, ldb, 0, add, c, ldc, kq, r, kernel);
     // tiles of 8 x 48: 24 accumulators, 3 loads of B and 8 broadcasts of A per k
     run(8, 3, m, n, (product){a, b, c, trans_a ? 1 : lda, trans_a ? lda : 1, ldb, ldc, k, kq, r, add}, kernel);
     return 1;
@@ -414,7 +417,7 @@ int vl_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, l
 int vl_sgemm_bt(long m, long n, long k, const float *a, long lda, const float *bt, long ldbt, float beta, float *c,
                 long ldc, long kq, vl_gemm_kernel kernel) {
     if (!applies(m, n, k, beta, kq, kernel)) return 0;
-    return blocks_bt(m, n, k, a, lda, NULL, 0, bt, ldbt, beta != 0, c, ldc, kq, k_rounding(kernel), kernel);
+    return blocks_bt(m, n, k, a, lda, bt, ldbt, 1, beta != 0, c, ldc, kq, k_rounding(kernel), kernel);
 }
 
 // --- the stride-2 transposed convolution's forward pass: GEMM and col2im in one sweep ----------

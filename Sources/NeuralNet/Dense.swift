@@ -79,10 +79,9 @@ public final class Dense: Layer, InputGradientOptional, WeightFreezing {
     public func freezeWeights(_ frozen: Bool) {
         guard frozen else { return frozenTranspose.resize([0]) }
         frozenTranspose.resize([inputFeatures, outputFeatures])
-        let (w, t) = (weight.value.data, frozenTranspose.data)
-        for o in 0..<outputFeatures {
-            for i in 0..<inputFeatures { t[i * outputFeatures + o] = w[o * inputFeatures + i] }
-        }
+        // [out, in] -> [in, out]: W as a batch of `out` rows of `in` one-float channels
+        batchToChannelMajor(
+            weight.value.data, batch: outputFeatures, channels: inputFeatures, plane: 1, into: frozenTranspose.data)
     }
 
     public func forwardFLOPs(inputShape: [Int]) -> Int { 2 * inputShape[0] * inputFeatures * outputFeatures }

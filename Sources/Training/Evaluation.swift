@@ -178,7 +178,9 @@ public enum Evaluation {
     /// body() with the weights of the model, and of `parallel`'s replicas, frozen
     /// (`AutoencoderModel.freezeWeights`): inference passes only.
     static func frozen<R>(_ model: any AutoencoderModel, _ parallel: DataParallelStep?, _ body: () -> R) -> R {
-        let freeze = { (on: Bool) in parallel?.freezeWeights(on) ?? model.freezeWeights(on) }
+        func freeze(_ on: Bool) {
+            if let parallel { parallel.freezeWeights(on) } else { model.freezeWeights(on) }
+        }
         freeze(true)
         defer { freeze(false) }
         return body()
