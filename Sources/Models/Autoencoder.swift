@@ -84,7 +84,7 @@ public final class Autoencoder<Network: AutoencoderNetwork>: AutoencoderModel {
 
     // MARK: - Training
 
-    /// Forward pass, loss and backward pass (gradients accumulated into the store), no update.
+    /// Forward pass, loss and backward pass (gradients set in the store), no update.
     public func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts {
         drawNoise(rows: x.shape[0], from: &noise)
         return forwardBackward(x, beta: beta, gradientBatch: x.shape[0])

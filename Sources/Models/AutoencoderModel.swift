@@ -64,7 +64,7 @@ public protocol AutoencoderModel: AnyObject {
     /// Draws the initial weights from the run's `init` stream.
     func initialize(seed: UInt64)
     /// Forward pass, loss (recon + beta * KL) and backward pass on a whole batch, gradients
-    /// added into `store`, the noise (with a posterior) drawn from `noise`.
+    /// set in `store`, the noise (with a posterior) drawn from `noise`.
     func forwardBackward(_ x: Tensor, beta: Float, noise: inout Xoshiro256) -> LossParts
     /// The same on a slice of a batch of `gradientBatch` images (`DataParallelStep`): the
     /// gradients are this slice's share of the batch's mean; `eps` [N, noisePerImage] is the slice's noise
@@ -105,9 +105,8 @@ extension AutoencoderModel {
         flops(batch: n, decoderRows: n * config.trainSamples)
     }
 
-    /// One optimisation step on a batch: zero the gradients, forward, loss, backward, update.
+    /// One optimisation step on a batch: forward, loss, backward (which sets the gradients), update.
     public func trainStep(_ x: Tensor, beta: Float, noise: inout Xoshiro256, optimizer: Adam) -> LossParts {
-        store.zeroGradients()
         let parts = forwardBackward(x, beta: beta, noise: &noise)
         optimizer.update(store.values, gradients: store.gradients)
         return parts

@@ -62,11 +62,13 @@ public final class DataParallelStep: @unchecked Sendable {
         threads.run { k in
             let r = self.rows(k, of: n)
             let replica = self.replicas[k]
-            replica.store.zeroGradients()
+            guard !r.isEmpty else {
+                replica.store.zeroGradients()  // no backward pass sets them
+                self.parts[k] = LossParts(recon: 0, kl: 0, total: 0)
+                return
+            }
             self.parts[k] =
-                r.isEmpty
-                ? LossParts(recon: 0, kl: 0, total: 0)
-                : replica.forwardBackward(
+                replica.forwardBackward(
                     self.copy(r, of: x, worker: k), beta: beta,
                     eps: width > 0 ? self.eps.data + r.lowerBound * width : nil, gradientBatch: n)
         }

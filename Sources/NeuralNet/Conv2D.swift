@@ -134,6 +134,7 @@ public final class Conv2D: TiledLayer, InputGradientOptional {
             pass.batch == batch && dy.shape == [dyBatch] + output.shape.dropFirst(),
             "\(name): dy \(dy.shape) does not match output \(output.shape) (\(pass))")
         (outputGrad, gradientPass) = (dy, pass)
+        zeroGradients()  // the tiles sum into them
         inputGrad.resize([pass.localInput ? pass.maxTile : batch, inputChannels, g.inHeight, g.inWidth])
         if backwardIsDirect(g) {
             directTiles.begin(batch: batch)

@@ -200,6 +200,7 @@ public final class ConvTranspose2D: TiledLayer, InputGradientOptional {
         let dyShape = pass.localOutput ? outputShape(for: tileShape(x.shape, pass.maxTile)) : output.shape
         precondition(pass.batch == batch && dy.shape == dyShape, "\(name): dy \(dy.shape) does not match \(dyShape)")
         (outputGrad, gradientPass) = (dy, pass)
+        zeroGradients()  // the tiles sum into them
         inputGrad.resize(pass.localInput ? tileShape(x.shape, pass.maxTile) : x.shape)
         if usesDirectKernel {
             if fusedReLU && !outputGradientMasked { maskedGrad.resize(dy.shape) }

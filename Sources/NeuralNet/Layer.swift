@@ -21,9 +21,9 @@ public final class Parameter {
 
 /// One differentiable step of a network: a forward/backward pair.
 ///
-/// `forward` caches what `backward` needs; `backward(dy)` returns dL/dx and **accumulates**
-/// (`+=`) into every parameter's `grad`. The returned tensors belong to the layer and are
-/// reused by its next call: copy them if you need them longer.
+/// `forward` caches what `backward` needs; `backward(dy)` returns dL/dx and **sets** every
+/// parameter's `grad` to dL/dθ (nothing zeroes gradients before a step). The returned tensors
+/// belong to the layer and are reused by its next call: copy them if you need them longer.
 public protocol Layer: AnyObject {
     /// A short name for reports and profiles ("conv1", "relu").
     var name: String { get }
@@ -37,6 +37,8 @@ public protocol Layer: AnyObject {
 
 extension Layer {
     public var parameters: [Parameter] { [] }
+    /// Zeroes the parameters' gradients, for a backward pass that then sums into them.
+    func zeroGradients() { for p in parameters { p.grad.zero() } }
     public func forwardFLOPs(inputShape: [Int]) -> Int { 0 }
 }
 
@@ -66,7 +68,8 @@ public protocol TiledLayer: Layer {
     /// says which of the two hold one tile only (nil: x is the whole batch, and so is the output).
     func beginForward(_ x: Tensor, _ pass: TilePass?) -> Tensor
     func forward(images: Range<Int>)
-    /// Starts the backward pass for dy; returns dx, which `backward(images:)` fills. Each tile of
+    /// Starts the backward pass for dy; returns dx, which `backward(images:)` fills, and the
+    /// parameters' gradients, which the pass (to `endBackward`) sets. Each tile of
     /// dy must be final when that tile's call comes. `pass`: which of dx (input) and dy (output)
     /// hold one tile only (nil: neither). Not after a forward pass that kept one tile.
     func beginBackward(_ dy: Tensor, _ pass: TilePass?) -> Tensor

@@ -1,7 +1,7 @@
 import NNKernels
 
 /// All parameters of a model gathered into one contiguous value buffer and one contiguous
-/// gradient buffer, so that zeroing gradients and the Adam update are single flat loops.
+/// gradient buffer, so that summing replicas' gradients and the Adam update are single flat loops.
 /// Each `Parameter`'s tensors become views into these buffers.
 public final class ParameterStore {
     public let named: [(String, Parameter)]
