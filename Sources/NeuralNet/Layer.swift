@@ -68,9 +68,9 @@ public protocol TiledLayer: Layer {
     /// says which of the two hold one tile only (nil: x is the whole batch, and so is the output).
     func beginForward(_ x: Tensor, _ pass: TilePass?) -> Tensor
     func forward(images: Range<Int>)
-    /// Starts the backward pass for dy; returns dx, which `backward(images:)` fills, and the
-    /// parameters' gradients, which the pass (to `endBackward`) sets. Each tile of
-    /// dy must be final when that tile's call comes. `pass`: which of dx (input) and dy (output)
+    /// Starts the backward pass for dy (zeroing the parameters' gradients, which the pass sets by
+    /// `endBackward`); returns dx, which `backward(images:)` fills. Each tile of dy must be final
+    /// when that tile's call comes. `pass`: which of dx (input) and dy (output)
     /// hold one tile only (nil: neither). Not after a forward pass that kept one tile.
     func beginBackward(_ dy: Tensor, _ pass: TilePass?) -> Tensor
     func backward(images: Range<Int>)
