@@ -100,9 +100,10 @@ public final class DataParallelStep: @unchecked Sendable {
         return LossParts(recon: recon, kl: kl, total: recon + Double(beta) * kl)  // the IWAE's beta is 1
     }
 
-    /// Freezes (or thaws) the weights of the model and its replicas (`AutoencoderModel.freezeWeights`).
+    /// Freezes (or thaws) the weights of the model and its replicas (`AutoencoderModel.freezeWeights`),
+    /// each on its worker's thread: their dense layers transpose the shared weights side by side.
     public func freezeWeights(_ frozen: Bool) {
-        for replica in replicas { replica.freezeWeights(frozen) }
+        threads.run { k in self.replicas[k].freezeWeights(frozen) }
     }
 
     /// Calls body(replica, rows, lo) for each worker whose slice [lo, lo + rows.shape[0]) of t's

@@ -31,11 +31,12 @@ public enum BLAS {
             lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
             "gemm: leading dimension too small (m=\(m) n=\(n) k=\(k) lda=\(lda) ldb=\(ldb) ldc=\(ldc))")
         precondition(max(m, n, k, lda, ldb, ldc) <= Int(Int32.max), "gemm: size exceeds Int32")
+        precondition(transposedB == nil || (transB && !transA), "gemm: transposedB is B^T for A B^T only")
         if m == 0 || n == 0 { return }
         _ = countedAsGEMM(GEMMShape(transA: transA, transB: transB, m: m, n: n, k: k)) {
             if !openBLASOnly, alpha == 1, let kq = ownKernelKBlock(m: m, n: n, k: k) {
                 let ran =
-                    if let bt = transposedB, transB, !transA {
+                    if let bt = transposedB {
                         vl_sgemm_bt(m, n, k, a, lda, bt, n, beta, c, ldc, kq, ownKernel)
                     } else {
                         vl_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc, kq, ownKernel)
