@@ -87,7 +87,6 @@ public struct Chart: Sendable {
         self.legend = legend
     }
 
-    /// Draws the chart into `frame` of `canvas`.
     /// Where the data go: the plot rectangle and the data -> pixel mapping of both axes.
     struct Mapping {
         let plot: Rect
@@ -103,6 +102,9 @@ public struct Chart: Sendable {
         }
     }
 
+    /// Draws the chart into `frame` of `canvas`. Where the legend would hide data in every corner
+    /// and the y axis is automatic and linear, the y range grows upward until the band the legend
+    /// takes at the top of the plot is empty.
     public func draw(on canvas: Canvas, in frame: Rect) {
         let fs = 13 * fontScale
         // A title wider than the frame is set smaller until it fits (one that fits is untouched).
@@ -113,24 +115,81 @@ public struct Chart: Sendable {
         canvas.text(
             title, x: frame.x + frame.width / 2, y: frame.y + 18 * fontScale, size: titleSize, anchor: .center,
             bold: true)
+        guard let m = layout(canvas, in: frame) else { return }
+        let yTicks = ticks(y, m.yRange)
+        drawAxes(
+            on: canvas, m, frame: frame, yTicks: yTicks.map { ($0, Chart.format($0, step: step(of: yTicks))) }, size: fs
+        )
+        canvas.clip(m.plot)
+        drawData(on: canvas, m)
+        canvas.unclip()
+        drawLabels(on: canvas, m, size: fs)
+        drawLegend(on: canvas, plot: m.plot, size: fs * 0.9, avoiding: occupied(m, canvas: canvas, size: fs))
+    }
+
+    /// The plot and its mapping in `frame` (nil where the frame is too small for a plot), with the
+    /// y range grown for the legend where it needs room (`headroom`).
+    private func layout(_ canvas: Canvas, in frame: Rect) -> Mapping? {
+        let fs = 13 * fontScale
         func extent(_ v: [Double], _ e: [Double]?) -> [Double] {
             v.indices.flatMap { i in [v[i] - (e?[i] ?? 0), v[i] + (e?[i] ?? 0)] }
         }
         let xr = resolvedRange(x, values: series.flatMap { extent($0.x, $0.xError) })
-        let yr = resolvedRange(y, values: series.flatMap { extent($0.y, $0.yError) })
-        let yTicks = ticks(y, yr)
-        let tickLabels = yTicks.map { Chart.format($0, step: step(of: yTicks)) }
-        let labelWidth = tickLabels.map { canvas.textWidth($0, size: fs * 0.9) }.max() ?? 20
+        var yr = resolvedRange(y, values: series.flatMap { extent($0.y, $0.yError) })
+        let box = legendSize(canvas, size: fs * 0.9)
+        for _ in 0..<3 {
+            guard let m = mapping(canvas, frame: frame, xRange: xr, yRange: yr, size: fs),
+                let grown = headroom(m, legend: box, occupied: occupied(m, canvas: canvas, size: fs))
+            else { break }
+            yr = grown
+        }
+        return mapping(canvas, frame: frame, xRange: xr, yRange: yr, size: fs)
+    }
+
+    /// The y range the chart is drawn with in `frame`, and how many of the pixels its data occupy
+    /// the legend covers there (0 unless no corner and no headroom could avoid them); nil where
+    /// the frame has no room for a plot.
+    public func legendPlacement(_ canvas: Canvas, in frame: Rect) -> (yRange: ClosedRange<Double>, covered: Int)? {
+        let fs = 13 * fontScale
+        guard let m = layout(canvas, in: frame) else { return nil }
+        guard let box = legendSize(canvas, size: fs * 0.9), legend == .automatic else { return (m.yRange, 0) }
+        let occupied = occupied(m, canvas: canvas, size: fs)
+        return (
+            m.yRange, Chart.legendCorner(plot: m.plot, width: box.width, height: box.height, avoiding: occupied).covered
+        )
+    }
+
+    /// The plot rectangle in `frame` (room left for the y tick labels of yr) and its mapping; nil
+    /// where the frame is too small for a plot.
+    private func mapping(
+        _ canvas: Canvas, frame: Rect, xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, size fs: Double
+    ) -> Mapping? {
+        let yTicks = ticks(y, yRange)
+        let labelWidth =
+            yTicks.map { canvas.textWidth(Chart.format($0, step: step(of: yTicks)), size: fs * 0.9) }.max() ?? 20
         let plot = frame.inset(
             top: 30 * fontScale, right: 14, bottom: 46 * fontScale, left: labelWidth + 30 * fontScale)
-        guard plot.width > 10, plot.height > 10 else { return }
-        let m = Mapping(plot: plot, x: x, y: y, xRange: xr, yRange: yr)
-        drawAxes(on: canvas, m, frame: frame, yTicks: Array(zip(yTicks, tickLabels)), size: fs)
-        canvas.clip(plot)
-        drawData(on: canvas, m)
-        canvas.unclip()
-        drawLabels(on: canvas, m, size: fs)
-        drawLegend(on: canvas, plot: plot, size: fs * 0.9, avoiding: occupied(m, canvas: canvas, size: fs))
+        guard plot.width > 10, plot.height > 10 else { return nil }
+        return Mapping(plot: plot, x: x, y: y, xRange: xRange, yRange: yRange)
+    }
+
+    /// m's y range grown upward so that nothing `occupied` lies in the band a legend of `box` takes
+    /// at the top of the plot, where every corner would hide data (automatic legend, automatic
+    /// linear y axis); nil where nothing needs to move or the plot is too short to make room.
+    private func headroom(
+        _ m: Mapping, legend box: (width: Double, height: Double)?, occupied: [(Double, Double)]
+    ) -> ClosedRange<Double>? {
+        guard legend == .automatic, y.range == nil, y.scale == .linear, let box,
+            Chart.legendCorner(plot: m.plot, width: box.width, height: box.height, avoiding: occupied).covered > 0,
+            let top = occupied.map(\.1).min()
+        else { return nil }
+        // The band: the box, its 8-pixel inset, the corner test's 6-pixel margin and 4 to spare.
+        let (band, h, (lo, hi)) = (box.height + 18, m.plot.height, (m.yRange.lowerBound, m.yRange.upperBound))
+        guard h > 2 * band else { return nil }
+        // The value at the topmost occupied pixel, placed `band` pixels below the plot's top.
+        let value = lo + (m.plot.maxY - top) / h * (hi - lo)
+        let grown = (h * value - band * lo) / (h - band)
+        return grown > hi ? lo...grown : nil
     }
 
     /// Grid lines, tick labels, the frame and the axis labels.
@@ -229,15 +288,23 @@ public struct Chart: Sendable {
         return occupied
     }
 
-    private func drawLegend(on canvas: Canvas, plot: Rect, size: Double, avoiding occupied: [(Double, Double)]) {
-        let entries = series.filter { $0.inLegend && !$0.label.isEmpty }
-        guard legend != .none, !entries.isEmpty else { return }
-        let rowHeight = size * 1.5
+    private var legendEntries: [Series] { legend == .none ? [] : series.filter { $0.inLegend && !$0.label.isEmpty } }
+
+    /// The legend box's size for text of `size`; nil when there is no legend.
+    private func legendSize(_ canvas: Canvas, size: Double) -> (width: Double, height: Double)? {
+        let entries = legendEntries
+        guard !entries.isEmpty else { return nil }
         let width = (entries.map { canvas.textWidth($0.label, size: size) }.max() ?? 0) + 44
-        let height = rowHeight * Double(entries.count) + 8
+        return (width, size * 1.5 * Double(entries.count) + 8)
+    }
+
+    private func drawLegend(on canvas: Canvas, plot: Rect, size: Double, avoiding occupied: [(Double, Double)]) {
+        let entries = legendEntries
+        guard let (width, height) = legendSize(canvas, size: size) else { return }
+        let rowHeight = size * 1.5
         let place =
             legend == .automatic
-            ? Chart.legendCorner(plot: plot, width: width, height: height, avoiding: occupied) : legend
+            ? Chart.legendCorner(plot: plot, width: width, height: height, avoiding: occupied).place : legend
         let box = Chart.legendBox(place, plot: plot, width: width, height: height)
         canvas.fill(box, Color.white.with(alpha: 0.88))
         canvas.stroke(box, .grid, width: 1)
@@ -263,9 +330,9 @@ public struct Chart: Sendable {
     }
 
     /// The corner whose legend box (with a 6-pixel margin) covers the fewest of the `occupied`
-    /// pixel positions; top right, top left, bottom right, bottom left on a tie.
+    /// pixel positions (top right, top left, bottom right, bottom left on a tie), and how many it covers.
     public static func legendCorner(plot: Rect, width: Double, height: Double, avoiding occupied: [(Double, Double)])
-        -> LegendPlace
+        -> (place: LegendPlace, covered: Int)
     {
         let corners: [LegendPlace] = [.topRight, .topLeft, .bottomRight, .bottomLeft]
         let counts = corners.map { place in
@@ -273,7 +340,8 @@ public struct Chart: Sendable {
             return occupied.filter { $0.0 >= r.x - 6 && $0.0 <= r.maxX + 6 && $0.1 >= r.y - 6 && $0.1 <= r.maxY + 6 }
                 .count
         }
-        return corners[counts.firstIndex(of: counts.min()!)!]
+        let best = counts.firstIndex(of: counts.min()!)!
+        return (corners[best], counts[best])
     }
 
     private func resolvedRange(_ axis: Axis, values: [Double]) -> ClosedRange<Double> {

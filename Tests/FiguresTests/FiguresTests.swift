@@ -136,7 +136,7 @@ struct ChartTests {
     @Test func automaticLegendTakesTheEmptiestCorner() {
         let plot = Rect(x: 50, y: 30, width: 400, height: 300)
         func corner(_ pts: [(Double, Double)]) -> Chart.LegendPlace {
-            Chart.legendCorner(plot: plot, width: 120, height: 50, avoiding: pts)
+            Chart.legendCorner(plot: plot, width: 120, height: 50, avoiding: pts).place
         }
         #expect(corner([]) == .topRight)
         #expect(corner([(200, 300)]) == .topRight)  // data low in the middle
@@ -144,6 +144,36 @@ struct ChartTests {
         #expect(corner([(430, 50), (80, 60)]) == .bottomRight)  // both top corners taken
         // Every corner covers something: the fewest wins, ties in the order TR, TL, BR, BL.
         #expect(corner([(430, 50), (420, 60), (80, 60), (440, 310), (60, 300), (70, 310)]) == .topLeft)
+    }
+
+    /// Two flat lines along the top and the bottom of the plot leave no free corner: the y range
+    /// grows upward until the legend's band is empty; an explicit range, or a chart whose data
+    /// leave a corner free, keep theirs.
+    @Test func aLegendWithNoFreeCornerGetsHeadroom() {
+        let canvas = Canvas(width: 480, height: 360)
+        let frame = Rect(x: 0, y: 0, width: 480, height: 360)
+        func chart(_ y: Axis, low: Double = 533) -> Chart {
+            Chart(
+                title: "", x: Axis("beta"), y: y,
+                series: [
+                    Series("train", color: .black, x: [0.5, 1], y: [540, 540], lineWidth: 2, marker: 4),
+                    Series("test", color: .black, x: [0.5, 1], y: [low, low], lineWidth: 2, marker: 4),
+                ])
+        }
+        func hidden(_ c: Chart) -> (covered: Int, top: Double) {
+            let placed = c.legendPlacement(canvas, in: frame)!
+            return (placed.covered, placed.yRange.upperBound)
+        }
+        let grown = hidden(chart(Axis("loss")))
+        #expect(grown.covered == 0)
+        #expect(grown.top > 541)
+        let fixed = hidden(chart(Axis("loss", range: 532.5...540.5)))
+        #expect(fixed.covered > 0 && fixed.top == 540.5)
+        // A line from top left to bottom right leaves two corners free: the range stays as it was.
+        let single = Chart(
+            title: "", x: Axis("beta"), y: Axis("loss"),
+            series: [Series("train", color: .black, x: [0.5, 1], y: [540, 530], lineWidth: 2, marker: 4)])
+        #expect(single.legendPlacement(canvas, in: frame)!.yRange.upperBound < 541)
     }
 
     @Test func niceTicksAndLabels() {
