@@ -159,6 +159,16 @@ public struct Chart: Sendable {
         )
     }
 
+    /// The boxes of the point labels as drawn in `frame` (text from baseline - size to baseline),
+    /// in the series' and points' order.
+    public func pointLabelBoxes(_ canvas: Canvas, in frame: Rect) -> [Rect] {
+        let fs = 13 * fontScale
+        guard let m = layout(canvas, in: frame) else { return [] }
+        return pointLabels(m, canvas: canvas, size: fs).map {
+            Rect(x: $0.x, y: $0.y - fs * 0.85, width: $0.width, height: fs * 0.85)
+        }
+    }
+
     /// The plot rectangle in `frame` (room left for the y tick labels of yr) and its mapping; nil
     /// where the frame is too small for a plot.
     private func mapping(
@@ -250,12 +260,33 @@ public struct Chart: Sendable {
                     anchor: .right)
             }
         }
+        for l in pointLabels(m, canvas: canvas, size: fs) {
+            canvas.text(l.text, x: l.x, y: l.y, size: fs * 0.85, color: l.color)
+        }
+    }
+
+    /// Each point label's text, left end and baseline: 7 pixels up and right of its point, or,
+    /// where that would overlap a label placed before it (points that nearly coincide), a text
+    /// line below that label, and so on until it clears them all.
+    private func pointLabels(_ m: Mapping, canvas: Canvas, size fs: Double) -> [(
+        text: String, x: Double, y: Double, width: Double, color: Color
+    )] {
+        let line = fs * 0.85 * 1.25
+        var placed: [(text: String, x: Double, y: Double, width: Double, color: Color)] = []
         for s in series {
             guard let labels = s.pointLabels else { continue }
             for i in s.x.indices where i < labels.count {
-                canvas.text(labels[i], x: m.px(s.x[i]) + 7, y: m.py(s.y[i]) - 7, size: fs * 0.85, color: s.color)
+                let (x, width) = (m.px(s.x[i]) + 7, canvas.textWidth(labels[i], size: fs * 0.85))
+                var y = m.py(s.y[i]) - 7
+                while let other = placed.first(where: {
+                    abs($0.y - y) < line && $0.x < x + width && x < $0.x + $0.width
+                }) {
+                    y = other.y + line
+                }
+                placed.append((labels[i], x, y, width, s.color))
             }
         }
+        return placed
     }
 
     /// Everything the legend should not hide, in pixels: points, samples along lines and error
@@ -277,13 +308,10 @@ public struct Chart: Sendable {
                 if let e = s.yError?[i], e > 0 {
                     for k in 0...6 { occupied.append((m.px(s.x[i]), m.py(s.y[i] - e + 2 * e * Double(k) / 6))) }
                 }
-                if let labels = s.pointLabels, i < labels.count {
-                    let w = canvas.textWidth(labels[i], size: fs * 0.85)
-                    for k in 0...4 {
-                        occupied.append((m.px(s.x[i]) + 7 + w * Double(k) / 4, m.py(s.y[i]) - 7 - fs * 0.4))
-                    }
-                }
             }
+        }
+        for l in pointLabels(m, canvas: canvas, size: fs) {
+            for k in 0...4 { occupied.append((l.x + l.width * Double(k) / 4, l.y - fs * 0.4)) }
         }
         return occupied
     }

@@ -176,6 +176,33 @@ struct ChartTests {
         #expect(single.legendPlacement(canvas, in: frame)!.yRange.upperBound < 541)
     }
 
+    /// Labels of points that nearly coincide (a posterior collapsed at every beta) stack a line
+    /// apart instead of printing over each other; labels of points apart stay up and right of them.
+    @Test func pointLabelsOfCoincidingPointsDoNotOverlap() {
+        let canvas = Canvas(width: 480, height: 360)
+        let frame = Rect(x: 0, y: 0, width: 480, height: 360)
+        func boxes(_ x: [Double], _ y: [Double]) -> [Rect] {
+            Chart(
+                title: "", x: Axis("rate", range: 0...1), y: Axis("distortion", range: 525...541),
+                series: [Series("", color: .black, x: x, y: y, marker: 4, pointLabels: ["β=0.5", "β=1", "β=2"])],
+                legend: .none
+            ).pointLabelBoxes(canvas, in: frame)
+        }
+        func overlap(_ a: Rect, _ b: Rect) -> Bool {
+            a.x < b.maxX && b.x < a.maxX && a.y < b.maxY && b.y < a.maxY
+        }
+        let stacked = boxes([0.0023, 0.0006, 0.001], [532.95, 532.96, 532.94])
+        #expect(stacked.count == 3)
+        #expect(
+            !overlap(stacked[0], stacked[1]) && !overlap(stacked[0], stacked[2]) && !overlap(stacked[1], stacked[2]))
+        #expect(stacked.map(\.y) == stacked.map(\.y).sorted())  // each a line below the one before
+        // Apart, each label keeps its place by its point: higher and further right with the data.
+        let apart = boxes([0.1, 0.5, 0.9], [530, 535, 540])
+        #expect(apart[0].y > apart[1].y && apart[1].y > apart[2].y)
+        #expect(apart[0].x < apart[1].x && apart[1].x < apart[2].x)
+        #expect(abs((apart[0].y - apart[1].y) - (apart[1].y - apart[2].y)) < 1e-9)  // evenly, as the data
+    }
+
     @Test func niceTicksAndLabels() {
         #expect(Chart.niceTicks(0...10) == [0, 2, 4, 6, 8, 10])
         #expect(Chart.niceTicks(61.3...168.9).first == 80 || Chart.niceTicks(61.3...168.9).first == 70)
