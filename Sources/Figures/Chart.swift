@@ -246,6 +246,8 @@ public struct Chart: Sendable {
                 }
                 if s.marker > 0 {
                     canvas.circle(xx, yy, radius: s.marker, fill: s.color, outline: s.marker >= 3 ? .white : nil)
+                } else if s.lineWidth > 0 && s.x.count == 1 {
+                    canvas.circle(xx, yy, radius: s.lineWidth + 1.5, fill: s.color)  // a line through one point: a dot
                 }
             }
         }

@@ -133,6 +133,21 @@ struct ChartTests {
         #expect(abs(Double(darkest.0) - 150) < 30)
     }
 
+    /// A line through a single point (a one-epoch run's loss curve) is drawn as a dot, not left out.
+    @Test func aLineThroughOnePointIsADot() {
+        func darkestNearTheMiddle(_ series: Series) -> Int {
+            let chart = Chart(
+                title: "", x: Axis("", range: 0...1), y: Axis("", range: 0...1), series: [series], legend: .none)
+            let canvas = Canvas(width: 300, height: 300)
+            chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 300, height: 300))
+            let img = canvas.pngImage()
+            // The plot's middle lies near (165, 142): look at a 40-pixel square around it.
+            return (122..<162).flatMap { y in (145..<185).map { x in Int(img.pixels[(y * 300 + x) * 3]) } }.min()!
+        }
+        #expect(darkestNearTheMiddle(Series("", color: .black, x: [0.5], y: [0.5], lineWidth: 2)) < 40)
+        #expect(darkestNearTheMiddle(Series("", color: .black, x: [0.5], y: [0.5], lineWidth: 0)) > 200)
+    }
+
     @Test func automaticLegendTakesTheEmptiestCorner() {
         let plot = Rect(x: 50, y: 30, width: 400, height: 300)
         func corner(_ pts: [(Double, Double)]) -> Chart.LegendPlace {
