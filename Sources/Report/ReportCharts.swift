@@ -4,7 +4,7 @@ import NeuralNet
 import Training
 
 /// The charts of the report, drawn from metrics alone.
-enum ReportCharts {
+public enum ReportCharts {
     /// A line of a comparison: a label and the metrics of its seeds.
     struct Group {
         var label: String
@@ -89,6 +89,15 @@ enum ReportCharts {
         return canvas
     }
 
+    /// The y range of a loss-per-epoch panel showing `values`: 6 % of their span beyond them (at
+    /// least 0.5 nats, for flat curves), but not below 0 when none is negative (losses and KL are
+    /// not: a KL near 0 gets no negative ticks).
+    public static func lossAxisRange(_ values: [Double]) -> ClosedRange<Double> {
+        let (lo, hi) = (values.min() ?? 0, values.max() ?? 1)
+        let pad = max(0.5, (hi - lo) * 0.06)
+        return (lo >= 0 ? max(0, lo - pad) : lo - pad)...(hi + pad)
+    }
+
     /// One panel of `curves`: the part's test and train curves of each group.
     private static func panel(_ part: Part, _ heading: String, _ groups: [Group], _ canvas: Canvas, _ rect: Rect) {
         var series: [Series] = []
@@ -102,11 +111,8 @@ enum ReportCharts {
             // Epoch 1 is far above the rest; scale the axis to epochs 2 on when there are enough.
             values += (test.count >= 5 ? Array(test.dropFirst()) + Array(train.dropFirst()) : test + train)
         }
-        let lo = values.min() ?? 0
-        let hi = values.max() ?? 1
-        let pad = max(0.5, (hi - lo) * 0.06)
         let chart = Chart(
-            title: heading, x: Axis("epoch"), y: Axis("nats per image", range: (lo - pad)...(hi + pad)),
+            title: heading, x: Axis("epoch"), y: Axis("nats per image", range: lossAxisRange(values)),
             series: series, legend: .none)
         chart.draw(on: canvas, in: rect)
     }

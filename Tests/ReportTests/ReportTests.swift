@@ -28,6 +28,18 @@ struct ReportTests {
         #expect(outcome.runs.done == 6 && outcome.runs.failed == 1 && outcome.runs.missing == 1)
     }
 
+    /// A loss-per-epoch panel pads its values, at least 0.5 nats for flat curves, but never shows
+    /// negative nats for losses that are not: a KL near 0 starts its axis at 0.
+    @Test func lossAxesStopAtZero() {
+        func near(_ r: ClosedRange<Double>, _ lo: Double, _ hi: Double) -> Bool {
+            abs(r.lowerBound - lo) < 1e-9 && abs(r.upperBound - hi) < 1e-9
+        }
+        #expect(near(ReportCharts.lossAxisRange([0.01, 0.07]), 0, 0.57))  // a KL near 0
+        #expect(near(ReportCharts.lossAxisRange([100, 150]), 97, 153))
+        #expect(near(ReportCharts.lossAxisRange([533, 533]), 532.5, 533.5))  // flat
+        #expect(near(ReportCharts.lossAxisRange([-2, 2]), -2.5, 2.5))  // a negative value keeps its room
+    }
+
     @Test func sameResultsGiveTheSameBytes() throws {
         let results = try ResultsFixture.makeResults()
         let a = ResultsFixture.scratchDirectory()
