@@ -153,9 +153,9 @@ public struct Chart: Sendable {
         let fs = 13 * fontScale
         guard let m = layout(canvas, in: frame) else { return nil }
         guard let box = legendSize(canvas, size: fs * 0.9), legend == .automatic else { return (m.yRange, 0) }
-        let occupied = occupied(m, canvas: canvas, size: fs)
+        let taken = occupied(m, canvas: canvas, size: fs)
         return (
-            m.yRange, Chart.legendCorner(plot: m.plot, width: box.width, height: box.height, avoiding: occupied).covered
+            m.yRange, Chart.legendCorner(plot: m.plot, width: box.width, height: box.height, avoiding: taken).covered
         )
     }
 
@@ -267,14 +267,19 @@ public struct Chart: Sendable {
         }
     }
 
+    /// A point label as drawn: its text, left end, baseline, width and colour.
+    private struct PointLabel {
+        let text: String
+        let x, y, width: Double
+        let color: Color
+    }
+
     /// Each point label's text, left end and baseline: 7 pixels up and right of its point, or,
     /// where that would overlap a label placed before it (points that nearly coincide), a text
     /// line below that label, and so on until it clears them all.
-    private func pointLabels(_ m: Mapping, canvas: Canvas, size fs: Double) -> [(
-        text: String, x: Double, y: Double, width: Double, color: Color
-    )] {
+    private func pointLabels(_ m: Mapping, canvas: Canvas, size fs: Double) -> [PointLabel] {
         let line = fs * 0.85 * 1.25
-        var placed: [(text: String, x: Double, y: Double, width: Double, color: Color)] = []
+        var placed: [PointLabel] = []
         for s in series {
             guard let labels = s.pointLabels else { continue }
             for i in s.x.indices where i < labels.count {
@@ -285,7 +290,7 @@ public struct Chart: Sendable {
                 }) {
                     y = other.y + line
                 }
-                placed.append((labels[i], x, y, width, s.color))
+                placed.append(PointLabel(text: labels[i], x: x, y: y, width: width, color: s.color))
             }
         }
         return placed
