@@ -382,18 +382,22 @@ public struct Chart: Sendable {
     private func resolvedRange(_ axis: Axis, values: [Double]) -> ClosedRange<Double> {
         if let r = axis.range { return r }
         let finite = values.filter { $0.isFinite && (axis.scale == .linear || $0 > 0) }
-        guard var lo = finite.min(), var hi = finite.max() else { return 0...1 }
+        guard let lo = finite.min(), let hi = finite.max() else { return 0...1 }
         if axis.scale != .linear {
             // Half a step of margin in log space.
             let f = axis.scale == .log2 ? 2.0 : 10.0
             return (lo / pow(f, 0.15))...(hi * pow(f, 0.15))
         }
-        if hi - lo < 1e-12 * max(1, abs(hi)) {
-            lo -= max(1, abs(lo) * 0.05)
-            hi += max(1, abs(hi) * 0.05)
-        }
-        let pad = (hi - lo) * 0.06
-        return (lo - pad)...(hi + pad)
+        // Flat data get a span of their own: 5 % of their value, at least 1, each side.
+        let flat = hi - lo < 1e-12 * max(1, abs(hi))
+        let (a, b) = flat ? (lo - max(1, abs(lo) * 0.05), hi + max(1, abs(hi) * 0.05)) : (lo, hi)
+        return Chart.padded(a, b, by: (b - a) * 0.06, dataMin: lo)
+    }
+
+    /// lo...hi widened by `pad` each side, but not below 0 where no value (`dataMin` the least) is
+    /// negative: an axis of losses, KL or rates shows no negative ticks.
+    public static func padded(_ lo: Double, _ hi: Double, by pad: Double, dataMin: Double) -> ClosedRange<Double> {
+        (dataMin >= 0 ? max(0, lo - pad) : lo - pad)...(hi + pad)
     }
 
     private func ticks(_ axis: Axis, _ r: ClosedRange<Double>) -> [Double] {

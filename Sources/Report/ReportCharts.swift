@@ -90,12 +90,10 @@ public enum ReportCharts {
     }
 
     /// The y range of a loss-per-epoch panel showing `values`: 6 % of their span beyond them (at
-    /// least 0.5 nats, for flat curves), but not below 0 when none is negative (losses and KL are
-    /// not: a KL near 0 gets no negative ticks).
+    /// least 0.5 nats, for flat curves), not below 0 when none is negative (`Chart.padded`).
     public static func lossAxisRange(_ values: [Double]) -> ClosedRange<Double> {
         let (lo, hi) = (values.min() ?? 0, values.max() ?? 1)
-        let pad = max(0.5, (hi - lo) * 0.06)
-        return (lo >= 0 ? max(0, lo - pad) : lo - pad)...(hi + pad)
+        return Chart.padded(lo, hi, by: max(0.5, (hi - lo) * 0.06), dataMin: lo)
     }
 
     /// One panel of `curves`: the part's test and train curves of each group.

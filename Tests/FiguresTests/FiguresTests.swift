@@ -218,6 +218,22 @@ struct ChartTests {
         #expect(abs((apart[0].y - apart[1].y) - (apart[1].y - apart[2].y)) < 1e-9)  // evenly, as the data
     }
 
+    /// An automatic axis pads its data by 6 % of their span, but not below 0 when none is negative
+    /// (a KL from 0.1 to 30 nats); data with negative values keep their room below.
+    @Test func automaticAxesOfNonNegativeDataStartNoLowerThanZero() {
+        let canvas = Canvas(width: 480, height: 360)
+        func yRange(_ y: [Double]) -> ClosedRange<Double> {
+            Chart(
+                title: "", x: Axis("beta"), y: Axis("KL"),
+                series: [Series("", color: .black, x: [1, 2], y: y, marker: 4)], legend: .none
+            ).legendPlacement(canvas, in: Rect(x: 0, y: 0, width: 480, height: 360))!.yRange
+        }
+        #expect(yRange([0.1, 30]).lowerBound == 0)
+        #expect(abs(yRange([10, 30]).lowerBound - 8.8) < 1e-9)
+        #expect(abs(yRange([-1, 30]).lowerBound - (-2.86)) < 1e-9)
+        #expect(yRange([0.002, 0.002]).lowerBound == 0)  // flat, near 0
+    }
+
     @Test func niceTicksAndLabels() {
         #expect(Chart.niceTicks(0...10) == [0, 2, 4, 6, 8, 10])
         #expect(Chart.niceTicks(61.3...168.9).first == 80 || Chart.niceTicks(61.3...168.9).first == 70)
