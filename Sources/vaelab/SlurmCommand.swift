@@ -235,10 +235,6 @@ extension SlurmCommand {
         @Argument(help: "The submission directory.") var directory: String
         @Option(help: "Task index (default: $SLURM_ARRAY_TASK_ID).") var index: Int?
 
-        /// A log line, written at once (stdout is a file under Slurm: print would buffer it
-        /// behind stderr's lines).
-        func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-
         func run() throws {
             StopRequest.install(onFirst: announceStop)
             let env = ProcessInfo.processInfo.environment
@@ -249,10 +245,10 @@ extension SlurmCommand {
             do {
                 result = try SlurmBackend.runTask(
                     directory: directory, index: index,
-                    onStart: { say("task \(index): " + ($0 > 0 ? "resuming after epoch \($0)" : "starting")) },
+                    onStart: { print("task \(index): " + ($0 > 0 ? "resuming after epoch \($0)" : "starting")) },
                     onEvent: {
                         if case .epochEnd(let r, let s) = $0 {
-                            say("epoch \(r.epoch): test total \(fixed(r.test.total, 2)) (\(fixed(s, 1)) s)")
+                            print("epoch \(r.epoch): test total \(fixed(r.test.total, 2)) (\(fixed(s, 1)) s)")
                         }
                     })
             } catch {
@@ -261,16 +257,16 @@ extension SlurmCommand {
             let id = result.run.id
             switch result.outcome {
             case .trained(let trained, let figureError):
-                say("\(id): done, test total \(fixed(trained.metrics.final.test.total, 2))")
-                if let figureError { say("\(id): figures not drawn (the report job retries): \(figureError)") }
-            case .finishedElsewhere: say("\(id): already finished; nothing to do")
-            case .busy: say("\(id): being trained by a live process elsewhere; nothing to do")
+                print("\(id): done, test total \(fixed(trained.metrics.final.test.total, 2))")
+                if let figureError { print("\(id): figures not drawn (the report job retries): \(figureError)") }
+            case .finishedElsewhere: print("\(id): already finished; nothing to do")
+            case .busy: print("\(id): being trained by a live process elsewhere; nothing to do")
             case .interrupted(let reason):
-                say("\(id): \(reason)")
+                print("\(id): \(reason)")
                 let signal = StopRequest.signal ?? SIGTERM
                 if let job = env["SLURM_JOB_ID"] {
                     let (status, _, err) = (try? SlurmBackend.run("scontrol", ["requeue", job])) ?? (1, "", "")
-                    say(status == 0 ? "requeued job \(job)" : "scontrol requeue \(job) failed: \(err)")
+                    print(status == 0 ? "requeued job \(job)" : "scontrol requeue \(job) failed: \(err)")
                 }
                 throw ExitCode(128 + signal)
             }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Training
 
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
 @main
 struct VAELab: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,4 +27,12 @@ struct VAELab: ParsableCommand {
             RunCommand.self, TrainCommand.self, BenchCommand.self, ReportCommand.self, DiffCommand.self,
             ExportCommand.self, SchemaCommand.self, SpecCommand.self, StatusCommand.self, SlurmCommand.self,
         ])
+
+    /// stdout line-buffered, as on a terminal: a log file that takes both streams (`> log 2>&1`,
+    /// nohup, a Slurm job's output) gets the lines in the order they were written, the plan
+    /// before the progress on stderr, not stdout's at exit.
+    static func main() {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        main(nil)
+    }
 }

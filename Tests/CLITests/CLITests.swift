@@ -488,6 +488,35 @@ struct RunCLITests {
         #expect(!FileManager.default.fileExists(atPath: tmp + "/results"))
     }
 
+    /// `vaelab run > log 2>&1` (nohup, a Slurm job): the plan (stdout) comes before the progress
+    /// (stderr) and the final count after it, as on a terminal, not stdout's lines at exit.
+    @Test func aLogOfBothStreamsKeepsTheirOrder() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try Self.writeSpec(
+            tmp,
+            #"""
+            {"name": "log", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
+             "train_limit": 256, "test_limit": 128, "iwae_samples": 0}}
+            """#)
+        let log = tmp + "/run.log"
+        #expect(FileManager.default.createFile(atPath: log, contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["run", spec, "--results", tmp + "/results"]
+        process.currentDirectoryURL = CLI.root
+        (process.standardOutput, process.standardError) = (handle, handle)
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        #expect(process.terminationStatus == 0)
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let at = { (prefix: String) in lines.firstIndex { $0.contains(prefix) } ?? -1 }
+        let (plan, started, done, count) = (at("plan: 1 run"), at(": started"), at(": done in"), at("1 trained"))
+        #expect(plan >= 0 && plan < started && started < done && done < count, "\(lines.joined(separator: "\n"))")
+    }
+
     /// Kills a real `vaelab run` with SIGKILL after its first epoch checkpoint, restarts it, and
     /// compares the resumed run's metrics.json with an uninterrupted run's: for the VAE, and for
     /// an IWAE on dynamically binarised MNIST (whose binarisation stream the checkpoint carries).
