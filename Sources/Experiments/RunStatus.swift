@@ -70,7 +70,7 @@ public struct RunStatus: Codable, Sendable {
             detail.append("on \(h.host) (pid \(h.pid)" + (h.slurmJob.map { ", Slurm job \($0)" } ?? "") + ")")
         }
         if let done = epochsDone { detail.append("epoch \(done)/\(epochs) done") }
-        if let s = secondsSinceCheckpoint { detail.append("checkpoint \(Self.age(s)) ago") }
+        if let s = secondsSinceCheckpoint { detail.append("checkpoint \(readableDuration(max(0, s))) ago") }
         if state == .running && epochsDone == nil { detail.append("in epoch 1/\(epochs)") }
         if let task = slurmTask, holder?.slurmJob == nil { detail.append("Slurm task \(task)") }
         if let reason { detail.append(reason) }
@@ -79,12 +79,6 @@ public struct RunStatus: Codable, Sendable {
             + (detail.isEmpty ? "" : "  " + detail.joined(separator: ", "))
     }
 
-    static func age(_ seconds: Double) -> String {
-        let s = Int(max(0, seconds))
-        if s < 120 { return "\(s) s" }
-        if s < 7200 { return "\(s / 60) min" }
-        return "\(s / 3600) h \(s % 3600 / 60) min"
-    }
 }
 
 extension StudySpec {

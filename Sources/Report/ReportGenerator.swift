@@ -87,7 +87,9 @@ public struct ReportGenerator {
         md = "# vaelab report\n\n"
         md += "Regenerated from `\(resultsName)/` by `vaelab report` (`make report`); every number and figure below "
         md += "comes from the run directories, nothing is typed by hand. "
-        md += "\(runs.count) runs in \(tree.studies.count) studies: \(done.count) done"
+        let studies = tree.studies.count
+        md += "\(runs.count) run\(runs.count == 1 ? "" : "s") in \(studies) stud\(studies == 1 ? "y" : "ies"): "
+        md += "\(done.count) done"
         for (status, word) in [(ResultsTree.Status.failed, "failed"), (.missing, "not run yet"), (.invalid, "invalid")]
         {
             let n = runs.filter { $0.status == status }.count
@@ -626,8 +628,7 @@ public struct ReportGenerator {
         let total = timings.reduce(0) { $0 + $1.totalSeconds }
         md +=
             """
-            | compute | \(Self.number(total / 3600, 2)) hours in \(timings.count) finished runs (sum of run wall \
-            times) |\n
+            | compute | \(readableDuration(total)) in \(timings.count) finished runs (sum of run wall times) |\n
             """
         let rss = timings.map(\.peakResidentMB).max()
         md +=
@@ -666,7 +667,7 @@ public struct ReportGenerator {
         for run in tree.runs.sorted(by: { $0.id < $1.id }) {
             var status = run.status.rawValue
             if let note = run.note { status += ": " + Self.cell(note) }
-            let wall = run.timing.map { Self.duration($0.totalSeconds) } ?? "–"
+            let wall = run.timing.map { readableDuration($0.totalSeconds) } ?? "–"
             var links: [String] = []
             if figures.contains(where: { $0.name == "\(run.id)-curves.png" }) {
                 links.append("[curves](figures/\(run.id)-curves.png)")
@@ -718,11 +719,6 @@ public struct ReportGenerator {
     /// User text in a table cell or a paragraph (`Markdown.inline`).
     static func cell(_ s: String) -> String { Markdown.inline(s) }
     static func signed(_ x: Double, _ digits: Int) -> String { (x >= 0 ? "+" : "−") + number(abs(x), digits) }
-
-    static func duration(_ s: Double) -> String {
-        let m = Int((s / 60).rounded())
-        return m >= 60 ? "\(m / 60) h \(m % 60) min" : "\(m) min"
-    }
 
     static func shortLabel(_ g: GroupSummary) -> String { g.label }
 

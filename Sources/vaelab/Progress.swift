@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Support
 import Training
 
 #if canImport(Glibc)
@@ -26,9 +27,9 @@ final class ProgressPrinter {
             let width = 24
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
-            write(
-                "\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar)] loss \(fixed(running, 2)) ETA \(duration(eta))")
+            let perEpoch = elapsed / fraction
+            let eta = readableDuration(perEpoch * (1 - fraction) + perEpoch * Double(epochs - epoch))
+            write("\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar)] loss \(fixed(running, 2)) ETA \(eta)")
         case .epochEnd(let record, let seconds):
             if live { write("\r\u{1B}[2K") }
             var line = "\(label) epoch \(record.epoch)/\(epochs): train recon \(fixed(record.train.recon, 2))"
@@ -48,20 +49,11 @@ final class ProgressPrinter {
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
-            write("\r\u{1B}[2K\(label) \(what) [\(bar)] ETA \(duration(eta))")
+            write("\r\u{1B}[2K\(label) \(what) [\(bar)] ETA \(readableDuration(eta))")
         }
     }
 
     private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
-}
-
-/// A duration as "1h02m", "3m05s" or "12s".
-func duration(_ seconds: Double) -> String {
-    guard seconds.isFinite, seconds >= 0 else { return "?" }
-    let s = Int(seconds.rounded())
-    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
-    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-    return "\(s)s"
 }
 
 /// An error already explained on stderr: exit 1 with that one line.

@@ -143,7 +143,8 @@ struct RunCommand: ParsableCommand {
             print(line)
         }
         if !run.isEmpty {
-            print("estimate: about \(duration(plan.estimatedSeconds)) with \(max(1, min(workers, run.count))) job(s)")
+            let jobs = max(1, min(workers, run.count))
+            print("estimate: about \(readableDuration(plan.estimatedSeconds)) with \(jobs) job(s)")
         }
     }
 }
@@ -173,7 +174,7 @@ final class ProgressBoard: @unchecked Sendable {
                 let fraction = Double(batch) / Double(batches)
                 let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
                 lines[id] =
-                    "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(duration(eta))"
+                    "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(readableDuration(eta))"
             case .epochEnd(let record, let seconds):
                 var s = "epoch \(record.epoch)/\(epochs) train total \(fixed(record.train.total, 2))"
                 s += " test total \(fixed(record.test.total, 2)) (\(fixed(seconds, 1)) s)"
@@ -184,12 +185,14 @@ final class ProgressBoard: @unchecked Sendable {
                 log("\(id): evaluating: \(what)")
             case .evaluationProgress(let what, let fraction, let elapsed):
                 let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
-                lines[id] = "evaluating: \(what) \(Int(fraction * 100))% ETA \(duration(eta))"
+                lines[id] = "evaluating: \(what) \(Int(fraction * 100))% ETA \(readableDuration(eta))"
             }
         case .finished(let id, let seconds, let metrics):
             lines[id] = nil
             order.removeAll { $0 == id }
-            log("\(id): done in \(duration(seconds)), test total \(fixed(metrics.final.test.total, 2))", always: true)
+            log(
+                "\(id): done in \(readableDuration(seconds)), test total \(fixed(metrics.final.test.total, 2))",
+                always: true)
         case .failed(let id, let message):
             lines[id] = nil
             order.removeAll { $0 == id }
