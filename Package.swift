@@ -94,7 +94,8 @@ let package = Package(
             name: "ExportTests",
             dependencies: ["Export", "Report", "Experiments", "Training", "Support", "ResultsFixture"]),
         .testTarget(
-            name: "ExperimentsTests", dependencies: ["Experiments", "Training", "Datasets", "NeuralNet", "Figures"]),
+            name: "ExperimentsTests",
+            dependencies: ["Experiments", "Training", "Datasets", "Models", "NeuralNet", "Figures"]),
         // Runs the built release `vaelab` binary (`make test` builds it first).
         // The real binary end to end; slurm-cluster.sh starts the one-node Slurm of SlurmTests.swift.
         .testTarget(name: "CLITests", exclude: ["slurm-cluster.sh"]),

@@ -8,11 +8,17 @@ public struct Axis: Sendable {
     public var range: ClosedRange<Double>?
     /// Explicit tick positions (data units); nice round ticks when nil.
     public var ticks: [Double]?
-    public init(_ label: String, scale: Scale = .linear, range: ClosedRange<Double>? = nil, ticks: [Double]? = nil) {
+    /// The values are counts (epochs): the automatic ticks are whole numbers, at least 1 apart.
+    public var integer: Bool
+    public init(
+        _ label: String, scale: Scale = .linear, range: ClosedRange<Double>? = nil, ticks: [Double]? = nil,
+        integer: Bool = false
+    ) {
         self.label = label
         self.scale = scale
         self.range = range
         self.ticks = ticks
+        self.integer = integer
     }
 
     func transform(_ v: Double) -> Double {
@@ -403,7 +409,7 @@ public struct Chart: Sendable {
     private func ticks(_ axis: Axis, _ r: ClosedRange<Double>) -> [Double] {
         if let t = axis.ticks { return t.filter { r.contains($0) } }
         switch axis.scale {
-        case .linear: return Chart.niceTicks(r)
+        case .linear: return Chart.niceTicks(r, minStep: axis.integer ? 1 : 0)
         case .log2, .log10:
             let base = axis.scale == .log2 ? 2.0 : 10.0
             let lo = Int(floor(axis.transform(r.lowerBound)))
@@ -414,13 +420,15 @@ public struct Chart: Sendable {
 
     private func step(of ticks: [Double]) -> Double { ticks.count >= 2 ? abs(ticks[1] - ticks[0]) : 1 }
 
-    /// Round tick positions (1, 2, 5 x 10^k apart), about 5 to 8 of them, inside `r`.
-    public static func niceTicks(_ r: ClosedRange<Double>, target: Int = 6) -> [Double] {
+    /// Round tick positions (1, 2, 5 x 10^k apart), about 5 to 8 of them, inside `r`, at least
+    /// `minStep` apart (1 for an axis of whole numbers: no tick at epoch 1.5).
+    public static func niceTicks(_ r: ClosedRange<Double>, target: Int = 6, minStep: Double = 0) -> [Double] {
         let span = r.upperBound - r.lowerBound
         guard span > 0, span.isFinite else { return [r.lowerBound] }
-        let raw = span / Double(target)
+        let raw = max(span / Double(target), minStep)
         let magnitude = pow(10, floor(log10(raw)))
-        let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        let steps = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.filter { minStep < 1 || $0 == $0.rounded() }
+        let step = steps.first { $0 >= raw } ?? 10 * magnitude
         var t = ceil(r.lowerBound / step) * step
         var out: [Double] = []
         while t <= r.upperBound + step * 1e-9 {

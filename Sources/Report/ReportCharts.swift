@@ -55,26 +55,31 @@ public enum ReportCharts {
 
     /// Train (dashed) and test (solid) recon, KL and total per epoch, one panel each, one colour
     /// per group (mean over its seeds); a row of panels per likelihood when groups differ in it.
-    static func curves(title: String, groups: [Group]) -> Canvas {
+    /// `subtitle` (what every group shares) goes under the title, the legend in rows under both.
+    static func curves(title: String, subtitle: String = "", groups: [Group]) -> Canvas {
         var parts = Part.allCases.filter { p in groups.contains { meanCurve($0.runs, p, test: true) != nil } }
         if !parts.contains(.kl) { parts = [.recon] }  // autoencoders only: the total is the recon
         let used = Likelihood.allCases.filter { l in groups.contains { $0.likelihood == l } }
         let rows = used.isEmpty ? [Likelihood.bernoulli] : used
         let panelWidth = 520.0
         let panelHeight = 432.0
-        let top = 58.0
-        let canvas = Canvas(
-            width: Int(panelWidth * Double(parts.count)), height: Int(top + panelHeight * Double(rows.count)))
-        canvas.text(title, x: Double(canvas.width) / 2, y: 24, size: 16, anchor: .center, bold: true)
-        // One legend for all panels, in a row under the title.
-        var entries: [(String, Color, [Double])] = groups.filter { !$0.label.isEmpty }.map { ($0.label, $0.color, []) }
-        entries += [("test", Color.axis, []), ("train", Color.axis, [6, 4])]
-        let widths = entries.map { canvas.textWidth($0.0, size: 12.5) + 44 }
-        var x = (Double(canvas.width) - widths.reduce(0, +)) / 2
-        for (entry, w) in zip(entries, widths) {
-            canvas.line([(x, 44), (x + 26, 44)], entry.1, width: 2.2, dash: entry.2)
-            canvas.text(entry.0, x: x + 32, y: 48.5, size: 12.5)
-            x += w
+        let width = panelWidth * Double(parts.count)
+        var entries: [LegendEntry] = groups.filter { !$0.label.isEmpty }.map { .init($0.label, $0.color, []) }
+        entries += [.init("test", Color.axis, []), .init("train", Color.axis, [6, 4])]
+        let lines = legendLines(entries, width: width - 40, measure: Canvas(width: 1, height: 1))
+        let legendTop = subtitle.isEmpty ? 44.0 : 64.0
+        let top = legendTop + 14 + 20 * Double(lines.count - 1)
+        let canvas = Canvas(width: Int(width), height: Int(top + panelHeight * Double(rows.count)))
+        canvas.text(title, x: width / 2, y: 24, size: 16, anchor: .center, bold: true)
+        if !subtitle.isEmpty { canvas.text(subtitle, x: width / 2, y: 44, size: 12.5, anchor: .center) }
+        for (i, line) in lines.enumerated() {
+            let y = legendTop + 20 * Double(i)
+            var x = (width - line.reduce(0) { $0 + $1.width }) / 2
+            for (entry, w) in line {
+                canvas.line([(x, y), (x + 26, y)], entry.color, width: 2.2, dash: entry.dash)
+                canvas.text(entry.label, x: x + 32, y: y + 4.5, size: 12.5)
+                x += w
+            }
         }
         for (row, likelihood) in rows.enumerated() {
             for (i, part) in parts.enumerated() {
@@ -87,6 +92,35 @@ public enum ReportCharts {
             }
         }
         return canvas
+    }
+
+    /// An entry of a figure's legend: a label, its line's colour and dash.
+    public struct LegendEntry {
+        public var label: String
+        public var color: Color
+        public var dash: [Double]
+        public init(_ label: String, _ color: Color, _ dash: [Double]) {
+            (self.label, self.color, self.dash) = (label, color, dash)
+        }
+    }
+
+    /// The legend's entries in lines no wider than `width`, each with its width (sample line,
+    /// text and the gap to the next), in order: as many to a line as fit, at least one.
+    public static func legendLines(_ entries: [LegendEntry], width: Double, measure: Canvas) -> [[(
+        entry: LegendEntry, width: Double
+    )]] {
+        var lines: [[(entry: LegendEntry, width: Double)]] = [[]]
+        var used = 0.0
+        for entry in entries {
+            let w = measure.textWidth(entry.label, size: 12.5) + 44
+            if used + w > width && !lines[lines.count - 1].isEmpty {
+                lines.append([])
+                used = 0
+            }
+            lines[lines.count - 1].append((entry, w))
+            used += w
+        }
+        return lines
     }
 
     /// The y range of a loss-per-epoch panel showing `values`: 6 % of their span beyond them (at
@@ -110,7 +144,7 @@ public enum ReportCharts {
             values += (test.count >= 5 ? Array(test.dropFirst()) + Array(train.dropFirst()) : test + train)
         }
         let chart = Chart(
-            title: heading, x: Axis("epoch"), y: Axis("nats per image", range: lossAxisRange(values)),
+            title: heading, x: Axis("epoch", integer: true), y: Axis("nats per image", range: lossAxisRange(values)),
             series: series, legend: .none)
         chart.draw(on: canvas, in: rect)
     }

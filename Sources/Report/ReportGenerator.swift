@@ -267,17 +267,18 @@ public struct ReportGenerator {
     private mutating func referenceCharts(_ groups: [GroupSummary], _ byGroup: [(GroupSummary, [ResultsTree.Run])])
         throws
     {
+        let (labels, shared) = Summary.distinguishingLabels(byGroup.map(\.0.config))
         let curveGroups = byGroup.enumerated().compactMap { i, pair -> ReportCharts.Group? in
             pair.1.isEmpty
                 ? nil
                 : ReportCharts.Group(
-                    label: Self.shortLabel(pair.0), color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics)
-                )
+                    label: labels[i], color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics))
         }
         if !curveGroups.isEmpty {
             let ids = byGroup.flatMap { $0.1.map(\.id) }
             try addChart(
-                ReportCharts.curves(title: "Reference study: loss per epoch (mean over seeds)", groups: curveGroups),
+                ReportCharts.curves(
+                    title: "Reference study: loss per epoch (mean over seeds)", subtitle: shared, groups: curveGroups),
                 name: "reference-curves.png", runs: ids,
                 caption:
                     """
@@ -325,7 +326,7 @@ public struct ReportGenerator {
             }
             if !cells.isEmpty {
                 blocks.append(
-                    "### \(Self.shortLabel(g)), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n") + "\n\n")
+                    "### \(g.label), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n") + "\n\n")
             }
         }
         if !blocks.isEmpty {
@@ -430,14 +431,14 @@ public struct ReportGenerator {
         }
         // The reference study's curves are in its own section above.
         if record.name != Self.referenceStudy && (finishedGroups.count >= 2 || tree.studies.count == 1) {
+            let (labels, shared) = Summary.distinguishingLabels(finishedGroups.map(\.0.config))
             let curveGroups = finishedGroups.enumerated().map { i, pair in
                 ReportCharts.Group(
-                    label: Self.shortLabel(pair.0), color: Color.categorical[i % 10],
-                    runs: pair.1.compactMap(\.metrics),
+                    label: labels[i], color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics),
                     likelihood: pair.0.config.likelihood)
             }
             try addChart(
-                ReportCharts.curves(title: "\(record.name): loss per epoch", groups: curveGroups),
+                ReportCharts.curves(title: "\(record.name): loss per epoch", subtitle: shared, groups: curveGroups),
                 name: "\(slug)-curves.png", runs: ids,
                 caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
         }
@@ -451,7 +452,7 @@ public struct ReportGenerator {
             guard let run = runs.first else { continue }
             let samples = try copyRunFigure(run, RunFigures.samples)
             let map = try copyRunFigure(run, RunFigures.latentMap)
-            if samples != nil || map != nil { cells.append((Self.shortLabel(g), samples ?? "", map ?? "")) }
+            if samples != nil || map != nil { cells.append((g.label, samples ?? "", map ?? "")) }
         }
         if !cells.isEmpty {
             md += "Samples from N(0, I) and the test set's latent map, first finished seed of each configuration:\n\n"
@@ -719,8 +720,6 @@ public struct ReportGenerator {
     /// User text in a table cell or a paragraph (`Markdown.inline`).
     static func cell(_ s: String) -> String { Markdown.inline(s) }
     static func signed(_ x: Double, _ digits: Int) -> String { (x >= 0 ? "+" : "−") + number(abs(x), digits) }
-
-    static func shortLabel(_ g: GroupSummary) -> String { g.label }
 
     static func anchor(_ s: String) -> String {
         String(s.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })

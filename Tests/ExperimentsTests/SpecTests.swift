@@ -1,5 +1,6 @@
 import Experiments
 import Foundation
+import Models
 import Testing
 import Training
 
@@ -210,5 +211,32 @@ struct SpecValidationTests {
             #expect("\(e)".contains("104857600 bytes; specs are limited to"))
         }
         #expect(throws: SpecError.self) { try SpecParser.load(path: path + ".missing") }
+    }
+}
+
+@Suite("Group labels")
+struct GroupLabelTests {
+    static func config(_ model: ModelKind, d: Int, trainLimit: Int? = nil) -> RunConfig {
+        var c = RunConfig()
+        (c.model, c.latentDim, c.trainLimit) = (model, d, trainLimit)
+        return c
+    }
+
+    /// A figure's legend names what tells its groups apart; what they share goes once above it.
+    @Test func legendsKeepWhatDiffersAndShareTheRest() {
+        let reference = [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)].map { Self.config($0, d: $1) }
+        #expect(
+            reference.map(Summary.label) == [
+                "vae d=2 H=256 β=1", "vae d=16 H=256 β=1", "ae d=2 H=256", "ae d=16 H=256",
+            ])
+        let (labels, shared) = Summary.distinguishingLabels(reference)
+        #expect(labels == ["vae d=2 β=1", "vae d=16 β=1", "ae d=2", "ae d=16"] && shared == "H=256")
+
+        // One config, or configs that differ only where one of them has a default (no label):
+        // whole labels, nothing shared, and never an empty label.
+        #expect(Summary.distinguishingLabels([reference[0]]) == (["vae d=2 H=256 β=1"], ""))
+        let limited = [Self.config(.vae, d: 2), Self.config(.vae, d: 2, trainLimit: 2048)]
+        let (whole, none) = Summary.distinguishingLabels(limited)
+        #expect(whole == limited.map(Summary.label) && none.isEmpty && !whole.contains(""))
     }
 }

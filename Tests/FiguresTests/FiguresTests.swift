@@ -241,6 +241,11 @@ struct ChartTests {
         #expect(Chart.format(0.25, step: 0.25) == "0.25")
         #expect(Chart.format(140, step: 20) == "140")
         #expect(Chart.format(-0.0, step: 1) == "0")
+        // Epochs: whole numbers, never 2.5 apart.
+        #expect(Chart.niceTicks(0.88...3.12) == [1, 1.5, 2, 2.5, 3])
+        #expect(Chart.niceTicks(0.88...3.12, minStep: 1) == [1, 2, 3])
+        #expect(Chart.niceTicks(0.2...13.4, minStep: 1) == [5, 10])
+        #expect(Chart.niceTicks(0...26.5, minStep: 1) == [0, 5, 10, 15, 20, 25])
     }
 
     @Test func imageGridPlacesEachImageInItsCell() {
