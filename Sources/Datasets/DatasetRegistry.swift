@@ -135,7 +135,22 @@ extension DatasetName {
     public var imageSize: (rows: Int, cols: Int) { (28, 28) }
 
     /// Number of classes; labels must lie in 0..<classCount.
-    public var classCount: Int { 10 }
+    public var classCount: Int { classNames.count }
+
+    /// What a label names, for figures: "digit" or "class".
+    public var classKind: String { self == .mnist ? "digit" : "class" }
+
+    /// Each label's name, for figures' legends (Fashion-MNIST's from its README).
+    public var classNames: [String] {
+        switch self {
+        case .mnist: return (0..<10).map(String.init)
+        case .fashionMNIST:
+            return [
+                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "Ankle boot",
+            ]
+        }
+    }
 
     /// Pinned SHA-256 of each file's decompressed content (sha256sum of the raw IDX file).
     public var pinnedChecksums: [String: String] {

@@ -63,7 +63,7 @@ public enum RunFigures {
             try drawing.save(
                 latentMapChart(
                     latents, labels: test.labels, count: test.count, d: config.latentDim, model: config.model,
-                    name: drawing.name),
+                    dataset: DatasetName(rawValue: config.dataset) ?? .mnist, name: drawing.name),
                 latentMap, "Latent map of the test set")
             try drawing.interpolations(latents)
             if config.latentDim == 2 { try drawing.manifold() }
@@ -203,9 +203,11 @@ public enum RunFigures {
 
     // MARK: - Pieces
 
-    static func latentMapChart(_ latents: [Float], labels: [UInt8], count: Int, d: Int, model: ModelKind, name: String)
-        throws -> Canvas
-    {
+    /// The test set's codes in 2-D (the first two principal components where d > 2), one colour
+    /// per class, with the dataset's class names in a legend right of the plot.
+    public static func latentMapChart(
+        _ latents: [Float], labels: [UInt8], count: Int, d: Int, model: ModelKind, dataset: DatasetName, name: String
+    ) throws -> Canvas {
         var xs = [Double]()
         var ys = [Double]()
         var xLabel = model.hasPosterior ? "z₁ (posterior mean)" : "z₁ (code)"
@@ -233,25 +235,28 @@ public enum RunFigures {
             let pad = max(1e-6, (hi - lo) * 0.08)
             return (lo - pad)...(hi + pad)
         }
-        let series = (0..<10).map { digit -> Series in
-            let idx = (0..<count).filter { Int(labels[$0]) == digit }
+        let classes = dataset.classNames
+        let series = classes.indices.map { c -> Series in
+            let idx = (0..<count).filter { Int(labels[$0]) == c }
             return Series(
-                "\(digit)", color: Color.categorical[digit].with(alpha: 0.55), x: idx.map { xs[$0] },
+                classes[c], color: Color.categorical[c % 10].with(alpha: 0.55), x: idx.map { xs[$0] },
                 y: idx.map { ys[$0] },
                 lineWidth: 0, marker: 1.6)
         }
         var chart = Chart(
-            title: "Latent map of \(count) test images, by digit — \(name)",
+            title: "Latent map of \(count) test images, by \(dataset.classKind) — \(name)",
             x: Axis(xLabel, range: limits(xs)), y: Axis(yLabel, range: limits(ys)), series: series, legend: .none)
         chart.fontScale = 1
-        let canvas = Canvas(width: 820, height: 700)
+        // Legend outside the plot, opaque colours: 90 pixels, or as wide as the longest name needs.
+        let measure = Canvas(width: 1, height: 1)
+        let legendWidth = max(90, 48 + classes.map { measure.textWidth($0, size: 13) }.max()!)
+        let canvas = Canvas(width: 730 + Int(legendWidth.rounded(.up)), height: 700)
         chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 730, height: 700))
-        // Legend outside the plot, opaque colours.
-        canvas.text("digit", x: 742, y: 60, size: 13, bold: true)
-        for digit in 0..<10 {
-            let y = 84 + Double(digit) * 24
-            canvas.circle(752, y - 4, radius: 5, fill: Color.categorical[digit])
-            canvas.text("\(digit)", x: 766, y: y, size: 13)
+        canvas.text(dataset.classKind, x: 742, y: 60, size: 13, bold: true)
+        for (c, name) in classes.enumerated() {
+            let y = 84 + Double(c) * 24
+            canvas.circle(752, y - 4, radius: 5, fill: Color.categorical[c % 10])
+            canvas.text(name, x: 766, y: y, size: 13)
         }
         return canvas
     }

@@ -1,6 +1,9 @@
+import Datasets
 import Experiments
+import Figures
 import Foundation
 import Models
+import NeuralNet
 import Testing
 import Training
 
@@ -238,5 +241,26 @@ struct GroupLabelTests {
         let limited = [Self.config(.vae, d: 2), Self.config(.vae, d: 2, trainLimit: 2048)]
         let (whole, none) = Summary.distinguishingLabels(limited)
         #expect(whole == limited.map(Summary.label) && none.isEmpty && !whole.contains(""))
+    }
+}
+
+@Suite("Latent map legend")
+struct LatentMapLegendTests {
+    /// Fashion-MNIST's map names its classes, in a legend as wide as its longest name needs;
+    /// MNIST's keeps its digits and its width.
+    @Test func theLegendNamesTheDatasetsClassesAndFitsThem() throws {
+        var rng = Xoshiro256(seed: 3)
+        let latents = (0..<200).map { _ in rng.uniform(-1, 1) }
+        let labels = (0..<100).map { UInt8($0 % 10) }
+        func map(_ dataset: DatasetName) throws -> Canvas {
+            try RunFigures.latentMapChart(
+                latents, labels: labels, count: 100, d: 2, model: .vae, dataset: dataset, name: "t")
+        }
+        #expect(DatasetName.mnist.classNames == (0..<10).map(String.init) && DatasetName.mnist.classKind == "digit")
+        let fashion = DatasetName.fashionMNIST
+        #expect(fashion.classNames.count == 10 && fashion.classNames[9] == "Ankle boot" && fashion.classKind == "class")
+        #expect(try map(.mnist).width == 820)
+        let widest = fashion.classNames.map { Canvas(width: 1, height: 1).textWidth($0, size: 13) }.max()!
+        #expect(Double(try map(fashion).width) >= 766 + widest + 8)
     }
 }
