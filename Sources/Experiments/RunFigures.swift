@@ -63,7 +63,7 @@ public enum RunFigures {
             try drawing.save(
                 latentMapChart(
                     latents, labels: test.labels, count: test.count, d: config.latentDim, model: config.model,
-                    dataset: DatasetName(rawValue: config.dataset) ?? .mnist, name: drawing.name),
+                    dataset: drawing.dataset, name: drawing.name),
                 latentMap, "Latent map of the test set")
             try drawing.interpolations(latents)
             if config.latentDim == 2 { try drawing.manifold() }
@@ -78,6 +78,7 @@ public enum RunFigures {
         let test: DatasetSplit
         let dir: RunDirectory
         var name: String { Summary.label(config) + " · seed \(config.seed)" }
+        var dataset: DatasetName { DatasetName(rawValue: config.dataset) ?? .mnist }
         var pixels: Int { test.pixelsPerImage }
 
         func save(_ canvas: Canvas, _ file: String, _ title: String) throws {
@@ -170,7 +171,8 @@ public enum RunFigures {
                 + (0..<steps).map { s in
                     s == 0 ? "0" : s == steps - 1 ? "1" : String(format: "%.2f", Double(s) / Double(steps - 1))
                 } + ["x₂"]
-            g.rowLabels = pairs.map { "\(test.labels[$0.0]) → \(test.labels[$0.1])" }
+            let classes = dataset.classNames
+            g.rowLabels = pairs.map { "\(classes[Int(test.labels[$0.0])]) → \(classes[Int(test.labels[$0.1])])" }
             g.cell = 36
             g.gap = 3
             try save(g.render(), RunFigures.interpolations, "Interpolations between test images' latent means")
