@@ -128,7 +128,7 @@ struct TrainCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("vaelab train: figures not drawn: \(figureError)\n".utf8))
             }
             let f = trained.metrics.final
-            var line = "done in \(fixed(trained.timing.totalSeconds, 1)) s: test recon \(fixed(f.test.recon, 2))"
+            var line = "done in \(readableDuration(trained.timing.totalSeconds)): test recon \(fixed(f.test.recon, 2))"
             if let kl = f.test.kl { line += " kl \(fixed(kl, 2))" }
             line += " total \(fixed(f.test.total, 2))"
             if let nll = f.testNLLBound { line += ", NLL <= \(fixed(nll, 2))" }

@@ -43,7 +43,8 @@ struct ReportTests {
     /// Durations in the report, the plan's estimate, ETAs and `vaelab status`: to about 2 %.
     @Test func durationsReadAsPeopleSayThem() {
         let cases: [(Double, String)] = [
-            (0, "0 s"), (59.4, "59 s"), (59.6, "1 min 0 s"), (185, "3 min 5 s"), (599.4, "9 min 59 s"),
+            (0, "0.0 s"), (0.44, "0.4 s"), (9.94, "9.9 s"), (9.96, "10 s"), (59.4, "59 s"), (59.6, "1 min 0 s"),
+            (185, "3 min 5 s"), (599.4, "9 min 59 s"),
             (600, "10 min"), (1_488, "25 min"), (3_569, "59 min"), (3_570, "1 h 0 min"), (7_620, "2 h 7 min"),
             (125_640, "34 h 54 min"), (.infinity, "?"), (.nan, "?"), (-1, "?"),
         ]
