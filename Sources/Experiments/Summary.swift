@@ -236,15 +236,16 @@ public struct Summary: Codable, Sendable, Equatable {
 
     /// What tells `configs` apart, for a figure's legend: each one's `label` without the field
     /// labels every config shares, and those shared labels (for the figure's subtitle; empty when
-    /// none). Configs that differ in no label keep their whole labels, with nothing shared.
+    /// none). A field that varies is named at its default too ("lr 0.001" beside "lr 0.002").
+    /// Configs that differ in no label keep their whole labels, with nothing shared.
     public static func distinguishingLabels(_ configs: [RunConfig]) -> (labels: [String], shared: String) {
         let fields = RunField.all.map { field in configs.map { field.label(of: $0) } }
         let varies = fields.map { Set($0).count > 1 }
         guard varies.contains(true) else { return (configs.map(label), "") }
-        let labels = configs.indices.map { i in
-            zip(fields, varies).compactMap { field, varies in varies ? field[i] : nil }.joined(separator: " ")
+        let labels = configs.map { c in
+            zip(RunField.all, varies).compactMap { field, varies in varies ? field.explicitLabel(of: c) : nil }
+                .joined(separator: " ")
         }
-        // A config whose only differences are defaults (which have no label) would have none.
         guard !labels.contains(where: \.isEmpty) else { return (configs.map(label), "") }
         let shared = zip(fields, varies).compactMap { field, varies in varies ? nil : field[0] }
         return (labels, shared.joined(separator: " "))

@@ -20,6 +20,9 @@ public struct RunField: Sendable {
     let set: @Sendable (inout RunConfig, FieldValue) -> Bool
     /// This field's part of a group label, if it has one for this config.
     private(set) var label: @Sendable (RunConfig) -> String?
+    /// Its label at its default value, where `label` leaves it out there ("batch 128"): for a
+    /// legend that must tell a default from the values beside it (`explicitLabel`).
+    public private(set) var defaultLabel: String?
     /// Left out of config.json (and so of the run id) and of summaries while it holds its
     /// default: how a field added later keeps every earlier run's id. See `addedLater()`.
     public private(set) var omittedAtDefault = false
@@ -44,8 +47,20 @@ public struct RunField: Sendable {
         !omittedAtDefault || get(config) != get(RunConfig())
     }
 
+    /// The same field, labelled `text` at its default (`defaultLabel`).
+    func labelledAtDefault(_ text: String?) -> RunField {
+        var copy = self
+        copy.defaultLabel = text
+        return copy
+    }
+
     public func value(of config: RunConfig) -> FieldValue { get(config) }
     public func label(of config: RunConfig) -> String? { label(config) }
+    /// The label, or at the default value the default's label ("batch 128" where `label` says
+    /// nothing): nil only where the field has no label for this config (β of an AE).
+    public func explicitLabel(of config: RunConfig) -> String? {
+        label(config) ?? (get(config) == get(RunConfig()) ? defaultLabel : nil)
+    }
 
     /// Sets the field; false (and `config` unchanged) if the value does not fit it.
     @discardableResult
@@ -179,7 +194,8 @@ extension RunField {
         choice(
             "dataset", \.dataset, DatasetName.allCases.map(\.rawValue),
             help: "The dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: " or ")).",
-            label: { $0.dataset == RunConfig().dataset ? nil : $0.dataset }),
+            label: { $0.dataset == RunConfig().dataset ? nil : $0.dataset }
+        ).labelledAtDefault(RunConfig().dataset),
         integer("epochs", \.epochs, 1...10_000, help: "Training epochs.", changed: { "\($0) ep" }),
         integer(
             "batch_size", \.batchSize, 1...60_000, help: "Images per batch.", axis: "batch size",
@@ -187,7 +203,8 @@ extension RunField {
         number(
             "learning_rate", \.learningRate, 0...10, openBelow: true, help: "Adam's learning rate.",
             axis: "learning rate",
-            label: { $0.learningRate == RunConfig().learningRate ? nil : "lr \($0.learningRate)" }),
+            label: { $0.learningRate == RunConfig().learningRate ? nil : "lr \($0.learningRate)" }
+        ).labelledAtDefault("lr \(RunConfig().learningRate)"),
         limit("train_limit", \.trainLimit, help: "Use only the first N training images.", label: "train"),
         limit("test_limit", \.testLimit, help: "Use only the first N test images.", label: "test"),
         integer(
@@ -197,7 +214,7 @@ extension RunField {
             "likelihood", \.likelihood,
             help: "The decoder's pixel likelihood: Bernoulli, or the continuous Bernoulli (a density on [0, 1]).",
             label: { $0.likelihood == .bernoulli ? nil : "cont. Bernoulli" }
-        ).addedLater(),
+        ).addedLater().labelledAtDefault("Bernoulli"),
         integer(
             "train_samples", \.trainSamples, 1...5000,
             help: "Posterior samples per image in a training step: the IWAE's k (model \"iwae\"; 1 otherwise).",
@@ -207,7 +224,7 @@ extension RunField {
             "binarize", \.binarize,
             help: "Pixels: \"none\" keeps the grey levels; \"dynamic\" draws x ~ Bernoulli(grey) every epoch.",
             label: { $0.binarize == .none ? nil : "binarised" }
-        ).addedLater(),
+        ).addedLater().labelledAtDefault("grey"),
     ]
 
     /// The JSON keys, in table order.
@@ -239,7 +256,8 @@ extension RunField {
                 let n = c[keyPath: path]
                 if let label { return label(n) }
                 return n == RunConfig()[keyPath: path] ? nil : changed?(n)
-            })
+            }
+        ).labelledAtDefault(label == nil ? changed?(RunConfig()[keyPath: path]) : nil)
     }
 
     static func number(
@@ -269,7 +287,8 @@ extension RunField {
                 }
                 return true
             },
-            label: { c in c[keyPath: path].map { "\(label) \($0)" } })
+            label: { c in c[keyPath: path].map { "\(label) \($0)" } }
+        ).labelledAtDefault("\(label) all")
     }
 
     /// One of an enumeration's cases, by raw value (the model kind, the likelihood).

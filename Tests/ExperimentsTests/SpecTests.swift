@@ -235,12 +235,21 @@ struct GroupLabelTests {
         let (labels, shared) = Summary.distinguishingLabels(reference)
         #expect(labels == ["vae d=2 β=1", "vae d=16 β=1", "ae d=2", "ae d=16"] && shared == "H=256")
 
-        // One config, or configs that differ only where one of them has a default (no label):
-        // whole labels, nothing shared, and never an empty label.
+        // One config: its whole label, nothing shared.
         #expect(Summary.distinguishingLabels([reference[0]]) == (["vae d=2 H=256 β=1"], ""))
+        // A field that varies is named at its default too, where the group label leaves it out.
         let limited = [Self.config(.vae, d: 2), Self.config(.vae, d: 2, trainLimit: 2048)]
-        let (whole, none) = Summary.distinguishingLabels(limited)
-        #expect(whole == limited.map(Summary.label) && none.isEmpty && !whole.contains(""))
+        #expect(limited.map(Summary.label) == ["vae d=2 H=256 β=1", "vae d=2 H=256 β=1 train 2048"])
+        #expect(Summary.distinguishingLabels(limited) == (["train all", "train 2048"], "vae d=2 H=256 β=1"))
+        var rates = [0.0005, 0.001, 0.002].map { rate in
+            var c = Self.config(.vae, d: 2)
+            c.learningRate = rate
+            return c
+        }
+        rates[2].batchSize = 256
+        let (lr, same) = Summary.distinguishingLabels(rates)
+        #expect(
+            lr == ["batch 128 lr 0.0005", "batch 128 lr 0.001", "batch 256 lr 0.002"] && same == "vae d=2 H=256 β=1")
     }
 }
 
