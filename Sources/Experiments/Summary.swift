@@ -231,7 +231,7 @@ public struct Summary: Codable, Sendable, Equatable {
 
     /// "vae d=16 H=256 β=1" plus whatever differs from the defaults (each field's label).
     public static func label(_ c: RunConfig) -> String {
-        RunField.all.compactMap { $0.label(of: c) }.joined(separator: " ")
+        RunField.labelOrder.compactMap { $0.label(of: c) }.joined(separator: " ")
     }
 
     /// What tells `configs` apart, for a figure's legend: each one's `label` without the field
@@ -239,11 +239,11 @@ public struct Summary: Codable, Sendable, Equatable {
     /// none). A field that varies is named at its default too ("lr 0.001" beside "lr 0.002").
     /// Configs that differ in no label keep their whole labels, with nothing shared.
     public static func distinguishingLabels(_ configs: [RunConfig]) -> (labels: [String], shared: String) {
-        let fields = RunField.all.map { field in configs.map { field.label(of: $0) } }
+        let fields = RunField.labelOrder.map { field in configs.map { field.label(of: $0) } }
         let varies = fields.map { Set($0).count > 1 }
         guard varies.contains(true) else { return (configs.map(label), "") }
         let labels = configs.map { c in
-            zip(RunField.all, varies).compactMap { field, varies in varies ? field.explicitLabel(of: c) : nil }
+            zip(RunField.labelOrder, varies).compactMap { field, varies in varies ? field.explicitLabel(of: c) : nil }
                 .joined(separator: " ")
         }
         guard !labels.contains(where: \.isEmpty) else { return (configs.map(label), "") }
@@ -262,7 +262,7 @@ public struct Summary: Codable, Sendable, Equatable {
             s +=
                 """
                 | group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) \
-                | active units | 5-NN acc. |\n
+                | active units | \(Self.knnHeading(study.groups.map(\.config))) |\n
                 """
             s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
             for g in study.groups {
@@ -275,6 +275,13 @@ public struct Summary: Codable, Sendable, Equatable {
             if let note = Self.scaleNote(study.groups.map(\.config)) { s += "\n\(note)\n" }
         }
         return s
+    }
+
+    /// The k-NN accuracy column's heading: "5-NN acc." for the k every config uses, "k-NN acc."
+    /// where they differ (each row's label then names its k).
+    public static func knnHeading(_ configs: [RunConfig]) -> String {
+        let ks = Set(configs.map(\.knnNeighbors))
+        return (ks.count == 1 ? "\(ks.first!)" : "k") + "-NN acc."
     }
 
     /// What a reader must know when rows' losses are on different scales (nil when they are not):

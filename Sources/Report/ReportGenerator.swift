@@ -363,7 +363,7 @@ public struct ReportGenerator {
         md +=
             """
             | configuration | n | train recon | train KL | train total | test recon | test KL | test total | \
-            NLL (IWAE) | active units | \(tree.runs.first.map { "\($0.config.knnNeighbors)" } ?? "5")-NN acc. |\n
+            NLL (IWAE) | active units | \(Summary.knnHeading(study.groups.map(\.config))) |\n
             """
         md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for g in study.groups {

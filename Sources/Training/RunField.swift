@@ -22,7 +22,7 @@ public struct RunField: Sendable {
     private(set) var label: @Sendable (RunConfig) -> String?
     /// Its label at its default value, where `label` leaves it out there ("batch 128"): for a
     /// legend that must tell a default from the values beside it (`explicitLabel`).
-    public private(set) var defaultLabel: String?
+    private(set) var defaultLabel: @Sendable (RunConfig) -> String? = { _ in nil }
     /// Left out of config.json (and so of the run id) and of summaries while it holds its
     /// default: how a field added later keeps every earlier run's id. See `addedLater()`.
     public private(set) var omittedAtDefault = false
@@ -48,7 +48,10 @@ public struct RunField: Sendable {
     }
 
     /// The same field, labelled `text` at its default (`defaultLabel`).
-    func labelledAtDefault(_ text: String?) -> RunField {
+    func labelledAtDefault(_ text: String?) -> RunField { labelledAtDefault { _ in text } }
+
+    /// The same field, labelled `text(config)` at its default (nil where it has no label there).
+    func labelledAtDefault(_ text: @escaping @Sendable (RunConfig) -> String?) -> RunField {
         var copy = self
         copy.defaultLabel = text
         return copy
@@ -59,7 +62,7 @@ public struct RunField: Sendable {
     /// The label, or at the default value the default's label ("batch 128" where `label` says
     /// nothing): nil only where the field has no label for this config (β of an AE).
     public func explicitLabel(of config: RunConfig) -> String? {
-        label(config) ?? (get(config) == get(RunConfig()) ? defaultLabel : nil)
+        label(config) ?? (get(config) == get(RunConfig()) ? defaultLabel(config) : nil)
     }
 
     /// Sets the field; false (and `config` unchanged) if the value does not fit it.
@@ -170,7 +173,7 @@ public enum FieldType: Sendable, Equatable {
 }
 
 extension RunField {
-    /// Every run field, in the order of config.json's documentation and of group labels.
+    /// Every run field, in the order of config.json's documentation (group labels: `labelOrder`).
     public static let all: [RunField] = [
         choice("model", \.model, help: "The model kind.", label: { $0.model.rawValue }),
         integer(
@@ -208,8 +211,11 @@ extension RunField {
         limit("train_limit", \.trainLimit, help: "Use only the first N training images.", label: "train"),
         limit("test_limit", \.testLimit, help: "Use only the first N test images.", label: "test"),
         integer(
-            "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."),
-        integer("knn_neighbors", \.knnNeighbors, 1...1000, help: "Neighbours of the k-NN probe on latent means."),
+            "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."
+        ).labelled(boundLabel).labelledAtDefault { $0.model.hasPosterior ? "NLL k=\(RunConfig().iwaeSamples)" : nil },
+        integer(
+            "knn_neighbors", \.knnNeighbors, 1...1000, help: "Neighbours of the k-NN probe on latent means.",
+            changed: { "\($0)-NN" }),
         choice(
             "likelihood", \.likelihood,
             help: "The decoder's pixel likelihood: Bernoulli, or the continuous Bernoulli (a density on [0, 1]).",
@@ -226,6 +232,20 @@ extension RunField {
             label: { $0.binarize == .none ? nil : "binarised" }
         ).addedLater().labelledAtDefault("grey"),
     ]
+
+    /// The fields in the order of group labels: training first, then what only the evaluation
+    /// reads ("iwae d=16 H=256 β=1 k=5 binarised NLL k=1000 1-NN").
+    public static let labelOrder: [RunField] = {
+        let evaluation = ["iwae_samples", "knn_neighbors"]
+        return all.filter { !evaluation.contains($0.key) } + all.filter { evaluation.contains($0.key) }
+    }()
+
+    /// The NLL bound's samples where they differ from the default, for models that have the
+    /// bound: "NLL k=1000", or "no NLL" for 0 (skipped).
+    static func boundLabel(_ c: RunConfig) -> String? {
+        guard c.model.hasPosterior, c.iwaeSamples != RunConfig().iwaeSamples else { return nil }
+        return c.iwaeSamples == 0 ? "no NLL" : "NLL k=\(c.iwaeSamples)"
+    }
 
     /// The JSON keys, in table order.
     public static var keys: [String] { all.map(\.key) }

@@ -170,7 +170,8 @@ struct CLITests {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(tmp)/report/figures/\(name)")))
             return bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }  // IHDR height, big-endian
         }
-        #expect(try pngHeight("cb-curves.png") == 58 + 2 * 432)
+        // The study's: title, subtitle (what both share) and a legend line; a run's: no subtitle.
+        #expect(try pngHeight("cb-curves.png") == 78 + 2 * 432)
         #expect(try pngHeight("\(bernoulli)-curves.png") == 58 + 432)
     }
 

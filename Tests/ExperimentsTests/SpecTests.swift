@@ -253,6 +253,34 @@ struct GroupLabelTests {
     }
 }
 
+extension GroupLabelTests {
+    /// Groups that differ only in what the evaluation reads (the NLL bound's k, the k-NN probe's
+    /// k) have labels of their own, those settings after the training ones, and the k-NN column
+    /// says which k it reports.
+    @Test func evaluationSettingsAreInTheLabels() {
+        var configs: [RunConfig] = []
+        for k in [0, 100, 1000] {
+            for neighbours in [1, 5] {
+                var c = Self.config(.vae, d: 2)
+                (c.iwaeSamples, c.knnNeighbors) = (k, neighbours)
+                configs.append(c)
+            }
+        }
+        let labels = configs.map(Summary.label)
+        #expect(Set(labels).count == configs.count)
+        #expect(labels[0] == "vae d=2 H=256 β=1 no NLL 1-NN" && labels[3] == "vae d=2 H=256 β=1")
+        #expect(labels[5] == "vae d=2 H=256 β=1 NLL k=1000")
+        var iwae = Self.config(.iwae, d: 16)
+        (iwae.trainSamples, iwae.binarize, iwae.iwaeSamples) = (5, .dynamic, 1000)
+        #expect(Summary.label(iwae) == "iwae d=16 H=256 β=1 k=5 binarised NLL k=1000")
+        var ae = Self.config(.ae, d: 2)
+        ae.iwaeSamples = 1000
+        #expect(Summary.label(ae) == "ae d=2 H=256")  // an AE has no bound
+        #expect(Summary.distinguishingLabels([configs[3], configs[5]]).labels == ["NLL k=100", "NLL k=1000"])
+        #expect(Summary.knnHeading(configs) == "k-NN acc." && Summary.knnHeading([configs[3]]) == "5-NN acc.")
+    }
+}
+
 @Suite("Latent map legend")
 struct LatentMapLegendTests {
     /// Fashion-MNIST's map names its classes, in a legend as wide as its longest name needs;
