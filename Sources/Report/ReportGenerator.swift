@@ -387,15 +387,25 @@ public struct ReportGenerator {
         try studyGallery(finishedGroups)
     }
 
-    /// The final losses against the one setting a study varies (and the rate-distortion plane
-    /// for beta), and the curves of every configuration.
+    /// The settings a study varies, when they vary together (one, or a `zip`: each value of one
+    /// goes with one value of each other), the first numeric one first; else none.
+    public static func variedTogether(_ configs: [RunConfig]) -> [RunField] {
+        let varying = RunField.all.filter { f in Set(configs.map { f.value(of: $0) }).count > 1 }
+        let points = Set(configs.map { c in varying.map { $0.value(of: c) } }).count
+        guard varying.allSatisfy({ f in Set(configs.map { f.value(of: $0) }).count == points }),
+            let axis = varying.firstIndex(where: { f in configs.allSatisfy { f.value(of: $0).number != nil } })
+        else { return [] }
+        return [varying[axis]] + varying.enumerated().filter { $0.offset != axis }.map(\.element)
+    }
+
+    /// The final losses against the setting a study varies (with those that vary along with it;
+    /// and the rate-distortion plane for beta), and the curves of every configuration.
     private mutating func studyCharts(
         _ record: StudyRecord, _ study: StudySummary, _ finishedGroups: [(GroupSummary, [ResultsTree.Run])],
         ids: [String], slug: String
     ) throws {
-        // What varies between the configurations.
-        let varying = RunField.all.filter { f in Set(study.groups.map { f.value(of: $0.config) }).count > 1 }
-        if varying.count == 1, let field = varying.first, finishedGroups.count >= 2 {
+        let varied = Self.variedTogether(study.groups.map(\.config))
+        if let field = varied.first, finishedGroups.count >= 2 {
             let key = field.key
             let points = finishedGroups.compactMap { g, runs -> (Double, [RunMetrics])? in
                 guard let v = field.value(of: g.config).number else { return nil }
@@ -404,7 +414,8 @@ public struct ReportGenerator {
             if points.count >= 2 {
                 let positive = points.allSatisfy { $0.0 > 0 }
                 let log = positive && (points.last!.0 / points.first!.0) >= 8
-                let name = field.axisName
+                let with = varied.dropFirst().map(\.axisName).joined(separator: ", ")
+                let name = field.axisName + (with.isEmpty ? "" : " (with \(with))")
                 try addChart(
                     ReportCharts.against(
                         title: "\(record.name): final losses against \(name)", key: key, axisLabel: name,

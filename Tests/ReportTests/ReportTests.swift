@@ -212,3 +212,33 @@ struct LegendLineTests {
         #expect(ReportCharts.legendLines(Array(entries.prefix(2)), width: 3_000, measure: measure).count == 1)
     }
 }
+
+@Suite("Varied settings")
+struct VariedSettingTests {
+    static func config(_ edit: (inout RunConfig) -> Void) -> RunConfig {
+        var c = RunConfig()
+        edit(&c)
+        return c
+    }
+
+    /// The "against" chart's axis: the one setting a study varies, or the first numeric one of
+    /// settings that vary together (a zip); none for a grid of two settings or a non-numeric one.
+    @Test func aZipIsPlottedAgainstItsFirstNumericSetting() {
+        func keys(_ configs: [RunConfig]) -> [String] { ReportGenerator.variedTogether(configs).map(\.key) }
+        let zip = [(32, 0.00025), (64, 0.0005), (128, 0.001)].map { b, lr in
+            Self.config { ($0.batchSize, $0.learningRate) = (b, lr) }
+        }
+        #expect(keys(zip) == ["batch_size", "learning_rate"])
+        #expect(keys([0.5, 1, 2].map { b in Self.config { $0.beta = b } }) == ["beta"])
+        let grid = [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)].map { m, d in
+            Self.config { ($0.model, $0.latentDim) = (m, d) }
+        }
+        #expect(keys(grid).isEmpty)
+        #expect(keys([Self.config { $0.model = .ae }, Self.config { $0.model = .vae }]).isEmpty)
+        let likelihoods = [Likelihood.bernoulli, .continuousBernoulli].enumerated().map { i, l in
+            Self.config { ($0.likelihood, $0.latentDim) = (l, 2 + 14 * i) }
+        }
+        #expect(keys(likelihoods) == ["latent_dim", "likelihood"])
+        #expect(keys([RunConfig()]).isEmpty)
+    }
+}
