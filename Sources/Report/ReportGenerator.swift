@@ -422,8 +422,9 @@ public struct ReportGenerator {
                         points: points.map { (value: $0.0, runs: $0.1) }, logScale: log),
                     name: "\(slug)-against-\(Self.anchor(key)).png", runs: ids,
                     caption:
-                        "Final test (solid) and train (dashed) losses against \(name)\(log ? " (log scale)" : ""); "
-                        + "bars: ± one std over seeds where n > 1."
+                        "Final test (solid) and train (dashed) losses against \(field.axisName)"
+                        + (with.isEmpty ? "" : ", with \(with)") + (log ? " (log scale)" : "")
+                        + "; bars: ± one std over seeds where n > 1."
                 )
                 if key == "beta" {
                     try addChart(
