@@ -166,6 +166,8 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: "\(tmp)/results/runs/\(cb)/figures/samples.png"))
         // The study's curves get a row of panels per likelihood (their losses are on other scales).
         #expect(try CLI.run(["report", "--results", tmp + "/results", "--out", tmp + "/report"]).status == 0)
+        let report = try String(contentsOfFile: tmp + "/report/REPORT.md", encoding: .utf8)
+        #expect(report.contains("2 runs in 1 study: 2 done"))
         func pngHeight(_ name: String) throws -> Int {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(tmp)/report/figures/\(name)")))
             return bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }  // IHDR height, big-endian
@@ -215,6 +217,8 @@ struct CLITests {
                 + #""batch_size": 64, "train_limit": 128, "test_limit": 64, "iwae_samples": 2}}"#)
         #expect(try CLI.run(["run", spec, "--results", tmp + "/results"]).status == 0)
         #expect(try CLI.run(["report", "--results", tmp + "/results", "--out", tmp + "/report"]).status == 0)
+        let report = try String(contentsOfFile: tmp + "/report/REPORT.md", encoding: .utf8)
+        #expect(report.contains("2 runs in 1 study: 2 done"))
         let render = #"""
             import markdown, sys
             for path in sys.argv[1:]:
