@@ -78,7 +78,6 @@ public struct RunStatus: Codable, Sendable {
         return name.padding(toLength: 13, withPad: " ", startingAt: 0) + id
             + (detail.isEmpty ? "" : "  " + detail.joined(separator: ", "))
     }
-
 }
 
 extension StudySpec {
