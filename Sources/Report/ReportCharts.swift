@@ -104,12 +104,13 @@ public enum ReportCharts {
         }
     }
 
-    /// The legend's entries in lines no wider than `width`, each with its width (sample line,
-    /// text and the gap to the next), in order: as many to a line as fit, at least one.
-    public static func legendLines(_ entries: [LegendEntry], width: Double, measure: Canvas) -> [[(
-        entry: LegendEntry, width: Double
-    )]] {
-        var lines: [[(entry: LegendEntry, width: Double)]] = [[]]
+    /// A line of a legend: its entries, each with its width (sample line, text and the gap to the next).
+    public typealias LegendLine = [(entry: LegendEntry, width: Double)]
+
+    /// The legend's entries in lines no wider than `width`, in order: as many to a line as fit,
+    /// at least one.
+    public static func legendLines(_ entries: [LegendEntry], width: Double, measure: Canvas) -> [LegendLine] {
+        var lines: [LegendLine] = [[]]
         var used = 0.0
         for entry in entries {
             let w = measure.textWidth(entry.label, size: 12.5) + 44
