@@ -250,8 +250,7 @@ public enum RunFigures {
             x: Axis(xLabel, range: limits(xs)), y: Axis(yLabel, range: limits(ys)), series: series, legend: .none)
         chart.fontScale = 1
         // Legend outside the plot, opaque colours: 90 pixels, or as wide as the longest name needs.
-        let measure = Canvas(width: 1, height: 1)
-        let legendWidth = max(90, 48 + classes.map { measure.textWidth($0, size: 13) }.max()!)
+        let legendWidth = max(90, 48 + classes.map { Canvas.textWidth($0, size: 13) }.max()!)
         let canvas = Canvas(width: 730 + Int(legendWidth.rounded(.up)), height: 700)
         chart.draw(on: canvas, in: Rect(x: 0, y: 0, width: 730, height: 700))
         canvas.text(dataset.classKind, x: 742, y: 60, size: 13, bold: true)

@@ -148,6 +148,12 @@ public final class Canvas {
         return extents.x_advance
     }
 
+    /// The width text would take on any canvas: for sizing a canvas before it exists (on a
+    /// canvas of its own, so that threads drawing figures side by side share nothing).
+    public static func textWidth(_ string: String, size: Double, bold: Bool = false) -> Double {
+        Canvas(width: 1, height: 1).textWidth(string, size: size, bold: bold)
+    }
+
     private func font(size: Double, bold: Bool) {
         cairo_select_font_face(
             cr, Canvas.fontFamily, CAIRO_FONT_SLANT_NORMAL,

@@ -66,7 +66,7 @@ public enum ReportCharts {
         let width = panelWidth * Double(parts.count)
         var entries: [LegendEntry] = groups.filter { !$0.label.isEmpty }.map { .init($0.label, $0.color, []) }
         entries += [.init("test", Color.axis, []), .init("train", Color.axis, [6, 4])]
-        let lines = legendLines(entries, width: width - 40, measure: Canvas(width: 1, height: 1))
+        let lines = legendLines(entries, width: width - 40)
         let legendTop = subtitle.isEmpty ? 44.0 : 64.0
         let top = legendTop + 14 + 20 * Double(lines.count - 1)
         let canvas = Canvas(width: Int(width), height: Int(top + panelHeight * Double(rows.count)))
@@ -109,11 +109,11 @@ public enum ReportCharts {
 
     /// The legend's entries in lines no wider than `width`, in order: as many to a line as fit,
     /// at least one.
-    public static func legendLines(_ entries: [LegendEntry], width: Double, measure: Canvas) -> [LegendLine] {
+    public static func legendLines(_ entries: [LegendEntry], width: Double) -> [LegendLine] {
         var lines: [LegendLine] = [[]]
         var used = 0.0
         for entry in entries {
-            let w = measure.textWidth(entry.label, size: 12.5) + 44
+            let w = Canvas.textWidth(entry.label, size: 12.5) + 44
             if used + w > width && !lines[lines.count - 1].isEmpty {
                 lines.append([])
                 used = 0

@@ -297,7 +297,7 @@ struct LatentMapLegendTests {
         let fashion = DatasetName.fashionMNIST
         #expect(fashion.classNames.count == 10 && fashion.classNames[9] == "Ankle boot" && fashion.classKind == "class")
         #expect(try map(.mnist).width == 820)
-        let widest = fashion.classNames.map { Canvas(width: 1, height: 1).textWidth($0, size: 13) }.max()!
+        let widest = fashion.classNames.map { Canvas.textWidth($0, size: 13) }.max()!
         #expect(Double(try map(fashion).width) >= 766 + widest + 8)
     }
 }

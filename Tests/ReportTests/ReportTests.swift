@@ -200,16 +200,15 @@ struct LegendLineTests {
     /// A legend too wide for its figure breaks into lines that fit, in order; an entry wider than
     /// the figure gets a line of its own.
     @Test func aLongLegendBreaksIntoLinesThatFit() {
-        let measure = Canvas(width: 1, height: 1)
         let long = "vae d=2 H=32 β=1 fashion-mnist 3 ep train 2048 test 512"
         var entries = (0..<6).map { ReportCharts.LegendEntry("\(long) #\($0)", .black, []) }
         entries.insert(.init(String(repeating: "x", count: 400), .black, []), at: 3)
-        let lines = ReportCharts.legendLines(entries, width: 1_000, measure: measure)
+        let lines = ReportCharts.legendLines(entries, width: 1_000)
         #expect(lines.flatMap { $0.map(\.entry.label) } == entries.map(\.label))
         #expect(lines.count >= 4)
         for line in lines where line.count > 1 { #expect(line.reduce(0) { $0 + $1.width } <= 1_000) }
         #expect(lines.contains { $0.count == 1 && $0[0].entry.label.hasPrefix("xxx") })
-        #expect(ReportCharts.legendLines(Array(entries.prefix(2)), width: 3_000, measure: measure).count == 1)
+        #expect(ReportCharts.legendLines(Array(entries.prefix(2)), width: 3_000).count == 1)
     }
 }
 
