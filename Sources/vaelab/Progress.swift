@@ -24,12 +24,9 @@ final class ProgressPrinter {
         case .batch(let epoch, let batch, let batches, let running, let elapsed):
             guard live else { return }
             let fraction = Double(batch) / Double(batches)
-            let width = 24
-            let filled = Int(fraction * Double(width))
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let perEpoch = elapsed / fraction
-            let eta = readableDuration(perEpoch * (1 - fraction) + perEpoch * Double(epochs - epoch))
-            write("\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar)] loss \(fixed(running, 2)) ETA \(eta)")
+            let eta = trainingETA(epoch: epoch, of: epochs, fraction: fraction, elapsed: elapsed)
+            write(
+                "\r\u{1B}[2K\(label) epoch \(epoch)/\(epochs) [\(bar(fraction))] loss \(fixed(running, 2)) ETA \(eta)")
         case .epochEnd(let record, let seconds):
             if live { write("\r\u{1B}[2K") }
             var line = "\(label) epoch \(record.epoch)/\(epochs): train recon \(fixed(record.train.recon, 2))"
@@ -45,15 +42,29 @@ final class ProgressPrinter {
         case .evaluationProgress(let what, let fraction, let elapsed):
             guard live else { return }
             guard fraction < 1 else { return write("\r\u{1B}[2K") }
-            let width = 24
-            let filled = Int(fraction * Double(width))
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
-            write("\r\u{1B}[2K\(label) \(what) [\(bar)] ETA \(readableDuration(eta))")
+            let eta = evaluationETA(fraction: fraction, elapsed: elapsed)
+            write("\r\u{1B}[2K\(label) \(what) [\(bar(fraction))] ETA \(eta)")
         }
     }
 
+    /// A 24-character bar, `fraction` of it filled.
+    private func bar(_ fraction: Double) -> String {
+        let filled = Int(fraction * 24)
+        return String(repeating: "#", count: filled) + String(repeating: ".", count: 24 - filled)
+    }
+
     private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}
+
+/// Time left in training, `fraction` of epoch `epoch` of `epochs` done after `elapsed` seconds in
+/// it: the rest of this epoch and the epochs after it, at this epoch's pace.
+func trainingETA(epoch: Int, of epochs: Int, fraction: Double, elapsed: Double) -> String {
+    readableDuration(elapsed / fraction * (1 - fraction + Double(epochs - epoch)))
+}
+
+/// Time left in an evaluation pass `fraction` done after `elapsed` seconds ("?" before any).
+func evaluationETA(fraction: Double, elapsed: Double) -> String {
+    readableDuration(fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan)
 }
 
 /// An error already explained on stderr: exit 1 with that one line.

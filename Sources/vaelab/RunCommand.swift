@@ -172,9 +172,8 @@ final class ProgressBoard: @unchecked Sendable {
             switch training {
             case .batch(let epoch, let batch, let batches, let running, let elapsed):
                 let fraction = Double(batch) / Double(batches)
-                let eta = elapsed / fraction * (1 - fraction) + elapsed / fraction * Double(epochs - epoch)
-                lines[id] =
-                    "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(readableDuration(eta))"
+                let eta = trainingETA(epoch: epoch, of: epochs, fraction: fraction, elapsed: elapsed)
+                lines[id] = "epoch \(epoch)/\(epochs) \(Int(fraction * 100))% loss \(fixed(running, 2)) ETA \(eta)"
             case .epochEnd(let record, let seconds):
                 var s = "epoch \(record.epoch)/\(epochs) train total \(fixed(record.train.total, 2))"
                 s += " test total \(fixed(record.test.total, 2)) (\(fixed(seconds, 1)) s)"
@@ -184,8 +183,8 @@ final class ProgressBoard: @unchecked Sendable {
                 lines[id] = "evaluating: \(what)"
                 log("\(id): evaluating: \(what)")
             case .evaluationProgress(let what, let fraction, let elapsed):
-                let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan
-                lines[id] = "evaluating: \(what) \(Int(fraction * 100))% ETA \(readableDuration(eta))"
+                let eta = evaluationETA(fraction: fraction, elapsed: elapsed)
+                lines[id] = "evaluating: \(what) \(Int(fraction * 100))% ETA \(eta)"
             }
         case .finished(let id, let seconds, let metrics):
             lines[id] = nil
