@@ -128,8 +128,8 @@ public struct StudySummary: Codable, Sendable, Equatable {
     }
 
     /// The groups' labels, unique within the study: a label that groups share (their configs
-    /// differ only in fields without a label, such as iwae_samples) gets " #2", " #3", … on its
-    /// later groups. The exports key groups by these.
+    /// differ only where a field has no label for them, such as an AE's iwae_samples) gets " #2",
+    /// " #3", … on its later groups. The exports key groups by these.
     public var uniqueLabels: [String] {
         var seen: [String: Int] = [:]
         return groups.map { g in

@@ -23,6 +23,9 @@ public struct RunField: Sendable {
     /// Its label at its default value, where `label` leaves it out there ("batch 128"): for a
     /// legend that must tell a default from the values beside it (`explicitLabel`).
     private(set) var defaultLabel: @Sendable (RunConfig) -> String? = { _ in nil }
+    /// Read by the evaluation only (the NLL bound's k, the k-NN probe's k): its label comes after
+    /// the training settings' (`labelOrder`).
+    public private(set) var evaluationOnly = false
     /// Left out of config.json (and so of the run id) and of summaries while it holds its
     /// default: how a field added later keeps every earlier run's id. See `addedLater()`.
     public private(set) var omittedAtDefault = false
@@ -45,6 +48,13 @@ public struct RunField: Sendable {
     /// Whether config.json and summaries list this field for `config`.
     public func isWritten(for config: RunConfig) -> Bool {
         !omittedAtDefault || get(config) != get(RunConfig())
+    }
+
+    /// The same field, read by the evaluation only (`evaluationOnly`).
+    func readByEvaluationOnly() -> RunField {
+        var copy = self
+        copy.evaluationOnly = true
+        return copy
     }
 
     /// The same field, labelled `text` at its default (`defaultLabel`).
@@ -212,10 +222,12 @@ extension RunField {
         limit("test_limit", \.testLimit, help: "Use only the first N test images.", label: "test"),
         integer(
             "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."
-        ).labelled(boundLabel).labelledAtDefault { $0.model.hasPosterior ? "NLL k=\(RunConfig().iwaeSamples)" : nil },
+        ).labelled(boundLabel).labelledAtDefault { $0.model.hasPosterior ? "NLL k=\(RunConfig().iwaeSamples)" : nil }
+            .readByEvaluationOnly(),
         integer(
             "knn_neighbors", \.knnNeighbors, 1...1000, help: "Neighbours of the k-NN probe on latent means.",
-            changed: { "\($0)-NN" }),
+            changed: { "\($0)-NN" }
+        ).readByEvaluationOnly(),
         choice(
             "likelihood", \.likelihood,
             help: "The decoder's pixel likelihood: Bernoulli, or the continuous Bernoulli (a density on [0, 1]).",
@@ -235,10 +247,7 @@ extension RunField {
 
     /// The fields in the order of group labels: training first, then what only the evaluation
     /// reads ("iwae d=16 H=256 β=1 k=5 binarised NLL k=1000 1-NN").
-    public static let labelOrder: [RunField] = {
-        let evaluation = ["iwae_samples", "knn_neighbors"]
-        return all.filter { !evaluation.contains($0.key) } + all.filter { evaluation.contains($0.key) }
-    }()
+    public static let labelOrder = all.filter { !$0.evaluationOnly } + all.filter(\.evaluationOnly)
 
     /// The NLL bound's samples where they differ from the default, for models that have the
     /// bound: "NLL k=1000", or "no NLL" for 0 (skipped).
