@@ -246,6 +246,8 @@ public struct Summary: Codable, Sendable, Equatable {
             zip(RunField.labelOrder, varies).compactMap { field, varies in varies ? field.explicitLabel(of: c) : nil }
                 .joined(separator: " ")
         }
+        // Not with today's fields (each varying one names every config); a field added without
+        // a default label could leave a config with none.
         guard !labels.contains(where: \.isEmpty) else { return (configs.map(label), "") }
         let shared = zip(fields, varies).compactMap { field, varies in varies ? nil : field[0] }
         return (labels, shared.joined(separator: " "))
