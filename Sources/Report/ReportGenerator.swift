@@ -87,9 +87,7 @@ public struct ReportGenerator {
         md = "# vaelab report\n\n"
         md += "Regenerated from `\(resultsName)/` by `vaelab report` (`make report`); every number and figure below "
         md += "comes from the run directories, nothing is typed by hand. "
-        let studies = tree.studies.count
-        md += "\(runs.count) run\(runs.count == 1 ? "" : "s") in \(studies) stud\(studies == 1 ? "y" : "ies"): "
-        md += "\(done.count) done"
+        md += "\(counted(runs.count, "run")) in \(counted(tree.studies.count, "study", "studies")): \(done.count) done"
         for (status, word) in [(ResultsTree.Status.failed, "failed"), (.missing, "not run yet"), (.invalid, "invalid")]
         {
             let n = runs.filter { $0.status == status }.count

@@ -133,7 +133,7 @@ struct RunCommand: ParsableCommand {
     private func printPlan(_ plan: Plan) {
         let run = plan.toRun
         var header =
-            "plan: \(plan.entries.count) runs from \(plan.studies.count) stud\(plan.studies.count == 1 ? "y" : "ies")"
+            "plan: \(counted(plan.entries.count, "run")) from \(counted(plan.studies.count, "study", "studies"))"
         header += ": \(run.count) to run, \(plan.entries.count - run.count) cached"
         if let s = shard { header += " (shard \(s))" }
         print(header)
