@@ -30,9 +30,11 @@ struct VAELab: ParsableCommand {
 
     /// stdout line-buffered, as on a terminal: a log file that takes both streams (`> log 2>&1`,
     /// nohup, a Slurm job's output) gets the lines in the order they were written, the plan
-    /// before the progress on stderr, not stdout's at exit.
+    /// before the progress on stderr, not stdout's at exit. A reader that goes away
+    /// (`vaelab run … | head`) does not stop the work: SIGPIPE is ignored, the lines are dropped.
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
+        signal(SIGPIPE, SIG_IGN)
         main(nil)
     }
 }

@@ -522,6 +522,34 @@ struct RunCLITests {
         #expect(plan >= 0 && plan < started && started < done && done < count, "\(lines.joined(separator: "\n"))")
     }
 
+    /// `vaelab run … | head -1`: a reader that has gone away does not stop the run (SIGPIPE is
+    /// ignored), and the plan's header counts in the singular where it should.
+    @Test func aClosedPipeDoesNotStopTheRun() throws {
+        let tmp = CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let spec = try Self.writeSpec(
+            tmp,
+            #"""
+            {"name": "pipe", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
+             "train_limit": 256, "test_limit": 128, "iwae_samples": 0}}
+            """#)
+        let dry = try CLI.run(["run", spec, "--dry-run", "--results", tmp + "/results"])
+        #expect(dry.stdout.hasPrefix("plan: 1 run from 1 study: 1 to run, 0 cached\n"), "\(dry.stdout)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["run", spec, "--results", tmp + "/results"]
+        process.currentDirectoryURL = CLI.root
+        let pipe = Pipe()
+        (process.standardOutput, process.standardError) = (pipe, FileHandle.nullDevice)
+        try pipe.fileHandleForReading.close()  // the reader is gone before the first line
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: tmp + "/results/runs")
+        #expect(
+            runs.count == 1 && FileManager.default.fileExists(atPath: "\(tmp)/results/runs/\(runs[0])/metrics.json"))
+    }
+
     /// Kills a real `vaelab run` with SIGKILL after its first epoch checkpoint, restarts it, and
     /// compares the resumed run's metrics.json with an uninterrupted run's: for the VAE, and for
     /// an IWAE on dynamically binarised MNIST (whose binarisation stream the checkpoint carries).
