@@ -361,17 +361,29 @@ struct Reader {
         return out
     }
 
-    /// Every run's fields go together, and no two runs share a config.
+    /// Every run's fields go together, and no two runs compute the same: neither the same config
+    /// nor configs that differ only in fields their model does not read (`RunConfig.asRead`).
     func checkDistinct(_ planned: [PlannedRun]) throws {
-        var firstOrigin: [RunConfig: String] = [:]
+        var first: [RunConfig: PlannedRun] = [:]
         for p in planned {
             if let (field, expected) = p.config.combinationProblem() {
                 throw fail("", "\(p.origin): \(field): expected \(expected)")
             }
-            if let other = firstOrigin[p.config] {
-                throw fail("", "duplicate run: \(p.origin) has the same config as \(other)")
+            let key = p.config.asRead
+            if let other = first[key] {
+                guard other.config != p.config else {
+                    throw fail("", "duplicate run: \(p.origin) has the same config as \(other.origin)")
+                }
+                let differing = RunField.all.filter { $0.value(of: p.config) != $0.value(of: other.config) }
+                throw fail(
+                    "",
+                    """
+                    duplicate run: \(p.origin) trains the same model as \(other.origin): model \
+                    "\(p.config.model.rawValue)" does not read \(differing.map(\.key).joined(separator: " or ")) (vary it \
+                    for the other models only, e.g. in "runs")
+                    """)
             }
-            firstOrigin[p.config] = p.origin
+            first[key] = p
         }
     }
 }

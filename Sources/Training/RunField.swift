@@ -26,6 +26,9 @@ public struct RunField: Sendable {
     /// Read by the evaluation only (the NLL bound's k, the k-NN probe's k): its label comes after
     /// the training settings' (`labelOrder`).
     public private(set) var evaluationOnly = false
+    /// Read only by models with a posterior (β, the NLL bound's k): an AE trains and evaluates
+    /// the same whatever it holds, so it has no label there and tells no two AE runs apart.
+    public private(set) var posteriorOnly = false
     /// Left out of config.json (and so of the run id) and of summaries while it holds its
     /// default: how a field added later keeps every earlier run's id. See `addedLater()`.
     public private(set) var omittedAtDefault = false
@@ -57,6 +60,16 @@ public struct RunField: Sendable {
         return copy
     }
 
+    /// The same field, read only by models with a posterior (`posteriorOnly`).
+    func readByPosteriorModelsOnly() -> RunField {
+        var copy = self
+        copy.posteriorOnly = true
+        return copy
+    }
+
+    /// Whether a run of `config` reads this field: its value changes what the run computes.
+    public func isRead(by config: RunConfig) -> Bool { !posteriorOnly || config.model.hasPosterior }
+
     /// The same field, labelled `text` at its default (`defaultLabel`).
     func labelledAtDefault(_ text: String?) -> RunField { labelledAtDefault { _ in text } }
 
@@ -68,11 +81,13 @@ public struct RunField: Sendable {
     }
 
     public func value(of config: RunConfig) -> FieldValue { get(config) }
-    public func label(of config: RunConfig) -> String? { label(config) }
+    /// The field's part of a group label, nil where it has none (β of an AE: `isRead`).
+    public func label(of config: RunConfig) -> String? { isRead(by: config) ? label(config) : nil }
     /// The label, or at the default value the default's label ("batch 128" where `label` says
     /// nothing): nil only where the field has no label for this config (β of an AE).
     public func explicitLabel(of config: RunConfig) -> String? {
-        label(config) ?? (get(config) == get(RunConfig()) ? defaultLabel(config) : nil)
+        guard isRead(by: config) else { return nil }
+        return label(config) ?? (get(config) == get(RunConfig()) ? defaultLabel(config) : nil)
     }
 
     /// Sets the field; false (and `config` unchanged) if the value does not fit it.
@@ -194,7 +209,8 @@ extension RunField {
             axis: "encoder width H", label: { "H=\($0)" }),
         number(
             "beta", \.beta, 0...1e6, help: "Weight of the KL term (beta-VAE).", axis: "β",
-            label: { $0.model.hasPosterior ? "β=\(RunConfig.compact($0.beta))" : nil }),
+            label: { "β=\(RunConfig.compact($0.beta))" }
+        ).readByPosteriorModelsOnly(),
         RunField(
             key: "seed", type: .seed, help: "Run seed (all random streams derive from it).", axisName: "seed",
             get: { .unsigned($0.seed) },
@@ -222,8 +238,8 @@ extension RunField {
         limit("test_limit", \.testLimit, help: "Use only the first N test images.", label: "test"),
         integer(
             "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."
-        ).labelled(boundLabel).labelledAtDefault { $0.model.hasPosterior ? "NLL k=\(RunConfig().iwaeSamples)" : nil }
-            .readByEvaluationOnly(),
+        ).labelled(boundLabel).labelledAtDefault("NLL k=\(RunConfig().iwaeSamples)").readByEvaluationOnly()
+            .readByPosteriorModelsOnly(),
         integer(
             "knn_neighbors", \.knnNeighbors, 1...1000, help: "Neighbours of the k-NN probe on latent means.",
             changed: { "\($0)-NN" }
@@ -249,10 +265,10 @@ extension RunField {
     /// reads ("iwae d=16 H=256 β=1 k=5 binarised NLL k=1000 1-NN").
     public static let labelOrder = all.filter { !$0.evaluationOnly } + all.filter(\.evaluationOnly)
 
-    /// The NLL bound's samples where they differ from the default, for models that have the
-    /// bound: "NLL k=1000", or "no NLL" for 0 (skipped).
+    /// The NLL bound's samples where they differ from the default: "NLL k=1000", or "no NLL"
+    /// for 0 (skipped).
     static func boundLabel(_ c: RunConfig) -> String? {
-        guard c.model.hasPosterior, c.iwaeSamples != RunConfig().iwaeSamples else { return nil }
+        guard c.iwaeSamples != RunConfig().iwaeSamples else { return nil }
         return c.iwaeSamples == 0 ? "no NLL" : "NLL k=\(c.iwaeSamples)"
     }
 
@@ -260,6 +276,18 @@ extension RunField {
     public static var keys: [String] { all.map(\.key) }
 
     public static func named(_ key: String) -> RunField? { all.first { $0.key == key } }
+}
+
+extension RunConfig {
+    /// The config with every field its model does not read at the default (an AE's β): two
+    /// configs that agree here train and evaluate the same model, with the same numbers.
+    public var asRead: RunConfig {
+        var copy = self
+        for field in RunField.all where !field.isRead(by: self) {
+            field.assign(field.value(of: RunConfig()), to: &copy)
+        }
+        return copy
+    }
 }
 
 // MARK: - Entry constructors

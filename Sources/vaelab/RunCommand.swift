@@ -144,7 +144,7 @@ struct RunCommand: ParsableCommand {
         }
         if !run.isEmpty {
             let jobs = max(1, min(workers, run.count))
-            print("estimate: about \(readableDuration(plan.estimatedSeconds)) with \(jobs) job(s)")
+            print("estimate: about \(readableDuration(plan.estimatedSeconds)) with \(counted(jobs, "job"))")
         }
     }
 }

@@ -40,6 +40,21 @@ struct SpecExpansionTests {
         #expect(spec.runs.allSatisfy { $0.config.epochs == 3 })
     }
 
+    /// β and the NLL bound's k are read by the VAEs only: an AE beside a β sweep is one run, and
+    /// two AE configs that differ only there are the same run (`asRead`), which the spec rejects.
+    @Test func anAEStandsBesideASweepOfWhatItDoesNotRead() throws {
+        let spec = try parse(#"{"name": "s", "grid": {"beta": [0.5, 2]}, "runs": [{"model": "ae"}]}"#)
+        #expect(spec.runs.map { "\($0.config.model.rawValue) \($0.config.beta)" } == ["vae 0.5", "vae 2.0", "ae 1.0"])
+        var (ae, other) = (RunConfig(), RunConfig())
+        ae.model = .ae
+        other.model = .ae
+        (other.beta, other.iwaeSamples) = (4, 7)
+        #expect(other != ae && other.asRead == ae && ae.asRead == ae)
+        var vae = other
+        vae.model = .vae
+        #expect(vae.asRead == vae)
+    }
+
     @Test func baseAloneIsOneRunAndDefaultsAreFilledIn() throws {
         let spec = try parse(#"{"name": "one"}"#)
         #expect(spec.runs.count == 1)
@@ -160,6 +175,13 @@ struct SpecValidationTests {
             label: "duplicate explicit run", json: #"{"name": "x", "runs": [{"beta": 2}, {"beta": 2}]}"#,
             fragment: "duplicate run: runs[1]"),
         BadSpec(
+            label: "an AE's beta varied", json: #"{"name": "x", "base": {"model": "ae"}, "grid": {"beta": [0.5, 1]}}"#,
+            fragment: #"duplicate run: point 1 trains the same model as point 0: model "ae" does not read beta"#),
+        BadSpec(
+            label: "an AE's NLL k varied beside the VAE's",
+            json: #"{"name": "x", "grid": {"model": ["vae", "ae"], "iwae_samples": [10, 100]}}"#,
+            fragment: #"point 3 trains the same model as point 2: model "ae" does not read iwae_samples"#),
+        BadSpec(
             label: "duplicate key", json: #"{"name": "x", "base": {"beta": 1, "beta": 2}}"#,
             fragment: "base: duplicate key \"beta\""),
         BadSpec(
@@ -275,7 +297,9 @@ extension GroupLabelTests {
         #expect(Summary.label(iwae) == "iwae d=16 H=256 β=1 k=5 binarised NLL k=1000")
         var ae = Self.config(.ae, d: 2)
         ae.iwaeSamples = 1000
-        #expect(Summary.label(ae) == "ae d=2 H=256")  // an AE has no bound
+        ae.beta = 4
+        #expect(Summary.label(ae) == "ae d=2 H=256")  // an AE has no bound and no KL weight
+        #expect(RunField.named("beta")!.explicitLabel(of: ae) == nil)
         #expect(Summary.distinguishingLabels([configs[3], configs[5]]).labels == ["NLL k=100", "NLL k=1000"])
         #expect(Summary.knnHeading(configs) == "k-NN acc." && Summary.knnHeading([configs[3]]) == "5-NN acc.")
     }

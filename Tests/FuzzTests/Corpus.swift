@@ -29,8 +29,8 @@ enum Corpus {
         #"{"name":"x.y_z-1","description":"every field \u00e9\n","base":{"model":"vae","latent_dim":3,"#
             + #""hidden_units":8,"beta":0.5,"seed":2,"dataset":"fashion-mnist","epochs":3,"batch_size":16,"#
             + #""learning_rate":0.01,"train_limit":64,"test_limit":32,"iwae_samples":0,"knn_neighbors":3}}"#,
-        #"{"name":"g","grid":{"model":["vae","ae"],"latent_dim":[1,2,4096],"beta":[0,1e6],"#
-            + #""learning_rate":[10,1e-9]},"runs":[]}"#,
+        #"{"name":"g","grid":{"model":["vae","ae"],"latent_dim":[1,2,4096],"learning_rate":[10,1e-9]},"#
+            + #""runs":[{"beta":0},{"beta":1e6}]}"#,
         #"{"name":"r","runs":[{"seed":0},{"seed":1},{"seed":9223372036854775807}]}"#,
     ]
 

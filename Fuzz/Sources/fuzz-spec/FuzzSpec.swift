@@ -10,7 +10,7 @@ public func fuzzSpec(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         precondition(
             !spec.runs.isEmpty && spec.runs.count <= StudySpec.maxRuns, "accepted a spec with \(spec.runs.count) runs")
         precondition(spec.runs.allSatisfy { $0.config.firstInvalidField() == nil }, "accepted an invalid run")
-        precondition(Set(spec.runs.map(\.config)).count == spec.runs.count, "accepted duplicate runs")
+        precondition(Set(spec.runs.map(\.config.asRead)).count == spec.runs.count, "accepted duplicate runs")
     }
 }
 
