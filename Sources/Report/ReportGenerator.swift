@@ -147,11 +147,12 @@ public struct ReportGenerator {
             averaged over the images (AE: recon only)\(configs.contains { $0.model == .iwae } ? Self.iwaeLoss : ""). \
             Units: nats per image |\n
             """
+        let epochs = values(\.epochs) { "\($0)" }
         md +=
             """
             | Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \
             \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \
-            \(values(\.epochs) { "\($0)" }) epochs, one z per image per step, Glorot-uniform init |\n
+            \(epochs == "1" ? "1 epoch" : "\(epochs) epochs"), one z per image per step, Glorot-uniform init |\n
             """
         md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"
         md +=

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Export
 import Foundation
+import Support
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,7 +56,7 @@ struct ExportCommand: ParsableCommand {
         do {
             let outcome = try Export.Exporter.export(results: results, out: out, formats: try formats)
             print(
-                "wrote \(outcome.files) files to \(out) (\(try formats.map(\.rawValue).joined(separator: ", "))): \(outcome.runs) finished runs"
+                "wrote \(counted(outcome.files, "file")) to \(out) (\(try formats.map(\.rawValue).joined(separator: ", "))): \(counted(outcome.runs, "finished run"))"
             )
         } catch {
             FileHandle.standardError.write(Data("vaelab export: \(error)\n".utf8))

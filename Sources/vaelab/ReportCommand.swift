@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Report
+import Support
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct ReportCommand: ParsableCommand {
         do {
             let outcome = try ReportGenerator.generate(results: results, out: out)
             var line =
-                "wrote \(outcome.reportPath) and \(outcome.figures.count) figures: \(outcome.runs.done) runs done"
+                "wrote \(outcome.reportPath) and \(counted(outcome.figures.count, "figure")): \(counted(outcome.runs.done, "run")) done"
             if outcome.runs.failed > 0 { line += ", \(outcome.runs.failed) failed" }
             if outcome.runs.missing > 0 { line += ", \(outcome.runs.missing) not run yet" }
             if outcome.runs.invalid > 0 { line += ", \(outcome.runs.invalid) invalid" }

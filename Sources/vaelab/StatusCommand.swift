@@ -51,7 +51,7 @@ struct StatusCommand: ParsableCommand {
         let parts = RunStatus.State.allCases.compactMap { state in
             totals[state.rawValue].map { "\($0) \(state.rawValue.replacingOccurrences(of: "_", with: " "))" }
         }
-        print("\(statuses.count) runs: " + (parts.isEmpty ? "none" : parts.joined(separator: ", ")))
+        print("\(counted(statuses.count, "run")): " + (parts.isEmpty ? "none" : parts.joined(separator: ", ")))
     }
 
     /// The specs given, or the studies recorded in the results tree.

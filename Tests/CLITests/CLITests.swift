@@ -523,7 +523,8 @@ struct RunCLITests {
     }
 
     /// `vaelab run … | head -1`: a reader that has gone away does not stop the run (SIGPIPE is
-    /// ignored), and the plan's header counts in the singular where it should.
+    /// ignored); the plan's header, `status`, `report` and `export` count in the singular where
+    /// they should.
     @Test func aClosedPipeDoesNotStopTheRun() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
@@ -548,6 +549,13 @@ struct RunCLITests {
         let runs = try FileManager.default.contentsOfDirectory(atPath: tmp + "/results/runs")
         #expect(
             runs.count == 1 && FileManager.default.fileExists(atPath: "\(tmp)/results/runs/\(runs[0])/metrics.json"))
+        // One run counts in the singular in every command that counts runs.
+        let results = tmp + "/results"
+        #expect(try CLI.run(["status", spec, "--results", results]).stdout.hasSuffix("\n1 run: 1 done\n"))
+        let report = try CLI.run(["report", "--results", results, "--out", tmp + "/report"])
+        #expect(report.stdout.hasSuffix(": 1 run done\n"), "\(report.stdout)")
+        let export = try CLI.run(["export", "--results", results, "--out", tmp + "/export"])
+        #expect(export.stdout.hasSuffix(": 1 finished run\n"), "\(export.stdout)")
     }
 
     /// Kills a real `vaelab run` with SIGKILL after its first epoch checkpoint, restarts it, and
