@@ -266,32 +266,44 @@ public struct SummaryDiff: Sendable {
         return metricRank(x.metric) < metricRank(y.metric)
     }
 
-    /// Compares runs of digits by value, so "d=2" sorts before "d=16"; -1, 0 or 1.
-    static func naturalCompare(_ x: String, _ y: String) -> Int {
-        func chunks(_ s: String) -> [(isNumber: Bool, text: String)] {
-            var out: [(Bool, String)] = []
-            for c in s {
-                let digit = c.isASCII && c.isNumber
-                if let last = out.last, last.0 == digit {
-                    out[out.count - 1].1.append(c)
-                } else {
-                    out.append((digit, String(c)))
-                }
-            }
-            return out
-        }
-        let a = chunks(x)
-        let b = chunks(y)
+    /// Compares the numbers in labels by value, so "d=2" sorts before "d=16", "β=0.25" before
+    /// "β=0.5" and "lr 1e-05" before "lr 0.001"; the rest as text. -1, 0 or 1.
+    public static func naturalCompare(_ x: String, _ y: String) -> Int {
+        let (a, b) = (numberChunks(x), numberChunks(y))
         for (p, q) in zip(a, b) {
-            if p.isNumber && q.isNumber {
-                let u = p.text.drop { $0 == "0" }
-                let v = q.text.drop { $0 == "0" }
-                if u.count != v.count { return u.count < v.count ? -1 : 1 }
-                if u != v { return u < v ? -1 : 1 }
-            } else if p.text != q.text {
-                return p.text < q.text ? -1 : 1
-            }
+            if let u = p.value, let v = q.value, u != v { return u < v ? -1 : 1 }
+            if p.text != q.text { return p.text < q.text ? -1 : 1 }
         }
         return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+    }
+
+    /// The text in runs of numbers (digits, a fraction, an exponent: "0.25", "1e-05") and of
+    /// other characters; a number's run carries its value.
+    private static func numberChunks(_ s: String) -> [(text: String, value: Double?)] {
+        let c = Array(s)
+        func digits(from i: Int) -> Int {
+            var j = i
+            while j < c.count, c[j].isASCII, c[j].isNumber { j += 1 }
+            return j
+        }
+        var (out, i, other) = ([(text: String, value: Double?)](), 0, "")
+        while i < c.count {
+            guard c[i].isASCII, c[i].isNumber else {
+                other.append(c[i])
+                i += 1
+                continue
+            }
+            var j = digits(from: i)
+            if j + 1 < c.count, c[j] == ".", digits(from: j + 1) > j + 1 { j = digits(from: j + 1) }
+            if j + 1 < c.count, c[j] == "e" || c[j] == "E" {
+                let k = c[j + 1] == "-" || c[j + 1] == "+" ? j + 2 : j + 1
+                if digits(from: k) > k { j = digits(from: k) }
+            }
+            if !other.isEmpty { out.append((other, nil)) }
+            let text = String(c[i..<j])
+            (out, other, i) = (out + [(text, Double(text))], "", j)
+        }
+        if !other.isEmpty { out.append((other, nil)) }
+        return out
     }
 }

@@ -325,6 +325,15 @@ extension DiffTestSupport {
             }
         }
 
+        /// Group labels sort by the values of their numbers, fractions and exponents included.
+        @Test func numbersInLabelsSortByValue() {
+            let sorted = ["β=0.5", "β=8", "β=0.25", "β=1", "d=16", "d=2", "lr 0.001", "lr 1e-05", "lr 0.01", "x"]
+                .sorted { SummaryDiff.naturalCompare($0, $1) < 0 }
+            #expect(sorted == ["d=2", "d=16", "lr 1e-05", "lr 0.001", "lr 0.01", "x", "β=0.25", "β=0.5", "β=1", "β=8"])
+            #expect(SummaryDiff.naturalCompare("vae d=2 H=256", "vae d=2 H=256") == 0)
+            #expect(SummaryDiff.naturalCompare("a1.", "a1.5") < 0 && SummaryDiff.naturalCompare("v2", "v2e") < 0)
+        }
+
         @Test func changedKeepsOnlyRowsThatDiffer() throws {
             try withFixture { f in
                 let diff = try diffV1V2(f)
