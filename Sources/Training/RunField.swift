@@ -208,7 +208,8 @@ extension RunField {
             "hidden_units", \.hiddenUnits, 1...65536, help: "Hidden units H of the encoder's dense layer.",
             axis: "encoder width H", label: { "H=\($0)" }),
         number(
-            "beta", \.beta, 0...1e6, help: "Weight of the KL term (beta-VAE).", axis: "β",
+            "beta", \.beta, 0...1e6, help: "Weight of the KL term (beta-VAE; the AE has none and reads no beta).",
+            axis: "β",
             label: { "β=\(RunConfig.compact($0.beta))" }
         ).readByPosteriorModelsOnly(),
         RunField(
@@ -237,7 +238,8 @@ extension RunField {
         limit("train_limit", \.trainLimit, help: "Use only the first N training images.", label: "train"),
         limit("test_limit", \.testLimit, help: "Use only the first N test images.", label: "test"),
         integer(
-            "iwae_samples", \.iwaeSamples, 0...100_000, help: "Importance samples of the NLL bound (VAE; 0 skips it)."
+            "iwae_samples", \.iwaeSamples, 0...100_000,
+            help: "Importance samples of the NLL bound (VAE, IWAE; 0 skips it; the AE has no bound)."
         ).labelled(boundLabel).labelledAtDefault("NLL k=\(RunConfig().iwaeSamples)").readByEvaluationOnly()
             .readByPosteriorModelsOnly(),
         integer(
