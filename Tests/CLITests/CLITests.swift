@@ -20,7 +20,9 @@ enum CLI {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// `vaelab arguments…` from the repository root, one BLAS thread, not started yet (for a test
+    /// that wires its streams or signals it itself).
+    static func process(_ arguments: [String], environment: [String: String] = [:]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -29,6 +31,12 @@ enum CLI {
         env["OPENBLAS_NUM_THREADS"] = "1"
         for (k, v) in environment { env[k] = v }
         process.environment = env
+        return process
+    }
+
+    /// Runs `vaelab arguments…` to its end, collecting both streams.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = process(arguments, environment: environment)
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -41,6 +49,13 @@ enum CLI {
         return Result(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Writes a spec as `dir`/spec.json and returns its path.
+    static func writeSpec(_ dir: String, _ json: String) throws -> String {
+        let path = dir + "/spec.json"
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
     static func temporaryDirectory() -> String {
@@ -140,7 +155,7 @@ struct CLITests {
     @Test func continuousBernoulliRunIsReadableAndDistinct() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "cb", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
@@ -182,7 +197,7 @@ struct CLITests {
     @Test func binarisedRunIsComparedWithTheLiterature() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "bin", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
@@ -211,7 +226,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let hostile =
             #"<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror=alert(3)> a | b *em* \n# heading"#
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"{"name": "x", "description": "\#(hostile)", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "#
                 + #""batch_size": 64, "train_limit": 128, "test_limit": 64, "iwae_samples": 2}}"#)
@@ -466,16 +481,10 @@ struct CLITests {
 
 @Suite("vaelab run end to end", .serialized)
 struct RunCLITests {
-    static func writeSpec(_ dir: String, _ json: String) throws -> String {
-        let path = dir + "/spec.json"
-        try json.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     @Test func badSpecExitsTwoAndWritesNothing() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(tmp, #"{"name": "bad", "grid": {"beta": [1, "two"]}}"#)
+        let spec = try CLI.writeSpec(tmp, #"{"name": "bad", "grid": {"beta": [1, "two"]}}"#)
         let r = try CLI.run(["run", spec, "--results", tmp + "/results"])
         #expect(r.status == 2)
         #expect(
@@ -498,7 +507,7 @@ struct RunCLITests {
     @Test func aLogOfBothStreamsKeepsTheirOrder() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "log", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
@@ -507,10 +516,7 @@ struct RunCLITests {
         let log = tmp + "/run.log"
         #expect(FileManager.default.createFile(atPath: log, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["run", spec, "--results", tmp + "/results"]
-        process.currentDirectoryURL = CLI.root
+        let process = CLI.process(["run", spec, "--results", tmp + "/results"])
         (process.standardOutput, process.standardError) = (handle, handle)
         try process.run()
         process.waitUntilExit()
@@ -528,7 +534,7 @@ struct RunCLITests {
     @Test func aClosedPipeDoesNotStopTheRun() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "pipe", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
@@ -536,10 +542,7 @@ struct RunCLITests {
             """#)
         let dry = try CLI.run(["run", spec, "--dry-run", "--results", tmp + "/results"])
         #expect(dry.stdout.hasPrefix("plan: 1 run from 1 study: 1 to run, 0 cached\n"), "\(dry.stdout)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["run", spec, "--results", tmp + "/results"]
-        process.currentDirectoryURL = CLI.root
+        let process = CLI.process(["run", spec, "--results", tmp + "/results"])
         let pipe = Pipe()
         (process.standardOutput, process.standardError) = (pipe, FileHandle.nullDevice)
         try pipe.fileHandleForReading.close()  // the reader is gone before the first line
@@ -565,7 +568,7 @@ struct RunCLITests {
     func killedRunResumesToIdenticalMetrics(_ extra: String) throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "resume", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
@@ -576,10 +579,7 @@ struct RunCLITests {
         let runs = try FileManager.default.contentsOfDirectory(atPath: tmp + "/uninterrupted/runs")
         let id = try #require(runs.first)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["run", spec, "--results", tmp + "/killed"]
-        process.currentDirectoryURL = CLI.root
+        let process = CLI.process(["run", spec, "--results", tmp + "/killed"])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -611,7 +611,7 @@ struct RunCLITests {
     @Test func stopSignalsEndCleanlyAndResumeToIdenticalMetrics() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "stop", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
@@ -624,10 +624,7 @@ struct RunCLITests {
         for signal in [SIGTERM, SIGUSR1, SIGINT] {
             let results = tmp + "/signal-\(signal)"
             let run = results + "/runs/\(id)"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["run", spec, "--results", results]
-            process.currentDirectoryURL = CLI.root
+            let process = CLI.process(["run", spec, "--results", results])
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
@@ -660,7 +657,7 @@ struct RunCLITests {
     @Test func statusNamesEveryState() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try Self.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "states", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 2, "batch_size": 64,

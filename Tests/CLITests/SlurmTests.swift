@@ -53,7 +53,7 @@ final class SlurmTests {
     @Test func submitTrainsEveryRunOnceAndResubmitTakesOnlyTheFailedOne() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "cluster", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 2, "batch_size": 64,
@@ -100,7 +100,7 @@ final class SlurmTests {
     @Test func preemptedTaskRequeuesAndResumesToIdenticalMetrics() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "preempt", "base": {"latent_dim": 2, "hidden_units": 32, "epochs": 4, "batch_size": 64,
@@ -149,7 +149,7 @@ struct SlurmSubmitErrorTests {
     func badFlagsAreOneLineAndWriteNothing(_ flags: [String], _ mention: String) throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(tmp, #"{"name": "x", "base": {"epochs": 1, "train_limit": 64}}"#)
+        let spec = try CLI.writeSpec(tmp, #"{"name": "x", "base": {"epochs": 1, "train_limit": 64}}"#)
         let result = try CLI.run(["slurm", "submit", spec, "--results", tmp + "/results", "--dry-run"] + flags)
         #expect(result.status == 1 && result.stderr.contains(mention), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
@@ -159,7 +159,7 @@ struct SlurmSubmitErrorTests {
     @Test func missingSbatchIsOneLineAndSubmitsNothing() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(tmp, #"{"name": "x", "base": {"epochs": 1, "train_limit": 64}}"#)
+        let spec = try CLI.writeSpec(tmp, #"{"name": "x", "base": {"epochs": 1, "train_limit": 64}}"#)
         let result = try CLI.run(
             ["slurm", "submit", spec, "--results", tmp + "/results"], environment: ["PATH": "/nonexistent"])
         #expect(result.status == 1 && result.stderr.contains("sbatch: not found on PATH"), "\(result.stderr)")
@@ -170,7 +170,7 @@ struct SlurmSubmitErrorTests {
     @Test func taskOfAFinishedOrBusyRunExitsZero() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp,
             #"""
             {"name": "x", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
@@ -199,7 +199,7 @@ struct SlurmSubmitErrorTests {
     @Test func dryRunWritesThePlanAndScripts() throws {
         let tmp = CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let spec = try RunCLITests.writeSpec(
+        let spec = try CLI.writeSpec(
             tmp, #"{"name": "x", "base": {"epochs": 1, "train_limit": 64, "test_limit": 64}, "seeds": [0, 1, 2]}"#)
         let result = try CLI.run(
             [
