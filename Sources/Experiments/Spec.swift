@@ -291,7 +291,13 @@ struct Reader {
             try apply("seed", v, to: &probe, path: "seeds[\(i)]")
             return probe.seed
         }
-        if Set(seeds).count != seeds.count { throw fail("seeds", "expected distinct seeds, got duplicates") }
+        var seen: [UInt64: Int] = [:]
+        for (i, s) in seeds.enumerated() {
+            if let first = seen[s] {
+                throw fail("seeds[\(i)]", "expected distinct seeds, got \(s) again (seeds[\(first)])")
+            }
+            seen[s] = i
+        }
         return seeds
     }
 

@@ -149,8 +149,8 @@ struct SpecValidationTests {
             label: "negative seed", json: #"{"name": "x", "seeds": [-1]}"#,
             fragment: "seeds[0]: expected an integer >= 0"),
         BadSpec(
-            label: "duplicate seeds", json: #"{"name": "x", "seeds": [1, 1]}"#,
-            fragment: "seeds: expected distinct seeds"),
+            label: "duplicate seeds", json: #"{"name": "x", "seeds": [1, 2, 1]}"#,
+            fragment: "seeds[2]: expected distinct seeds, got 1 again (seeds[0])"),
         BadSpec(
             label: "empty grid", json: #"{"name": "x", "grid": {}}"#, fragment: "grid: expected at least one field"),
         BadSpec(
