@@ -378,7 +378,10 @@ struct Reader {
             let key = p.config.asRead
             if let other = first[key] {
                 guard other.config != p.config else {
-                    throw fail("", "duplicate run: \(p.origin) has the same config as \(other.origin)")
+                    throw fail(
+                        "",
+                        "duplicate run: \(p.origin) has the same config as \(other.origin) (\(Summary.label(p.config)))"
+                    )
                 }
                 let differing = RunField.all.filter { $0.value(of: p.config) != $0.value(of: other.config) }
                 throw fail(

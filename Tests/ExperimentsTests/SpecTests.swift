@@ -170,7 +170,7 @@ struct SpecValidationTests {
             fragment: "seeds: seeds are already varied"),
         BadSpec(
             label: "duplicate runs", json: #"{"name": "x", "grid": {"beta": [1, 1.0]}}"#,
-            fragment: "duplicate run: point 1 has the same config as point 0"),
+            fragment: "duplicate run: point 1 has the same config as point 0 (vae d=2 H=256 β=1)"),
         BadSpec(
             label: "duplicate explicit run", json: #"{"name": "x", "runs": [{"beta": 2}, {"beta": 2}]}"#,
             fragment: "duplicate run: runs[1]"),
