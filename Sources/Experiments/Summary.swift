@@ -261,20 +261,25 @@ public struct Summary: Codable, Sendable, Equatable {
         for study in studies {
             s += "\n## \(Markdown.inline(study.name))\n\n"
             if !study.description.isEmpty { s += "\(Markdown.inline(study.description))\n\n" }
-            s +=
-                """
-                | group | n | train recon | train KL | train total | test recon | test KL | test total | NLL (IWAE) \
-                | active units | \(Self.knnHeading(study.groups.map(\.config))) |\n
-                """
-            s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
-            for g in study.groups {
-                var row = "| \(Markdown.inline(g.label)) | \(g.done)/\(g.runIDs.count)"
-                for key in Summary.metricOrder {
-                    row += " | " + (g.metrics[key].map { Summary.format($0, key: key) } ?? "–")
-                }
-                s += row + " |\n"
-            }
+            s += Self.metricsTable(study.groups, firstColumn: "group")
             if let note = Self.scaleNote(study.groups.map(\.config)) { s += "\n\(note)\n" }
+        }
+        return s
+    }
+
+    /// A study's Markdown table: one row per group (its label, finished/planned runs, then mean ±
+    /// std of every metric in `metricOrder`), as summary.md and REPORT.md show it.
+    public static func metricsTable(_ groups: [GroupSummary], firstColumn: String) -> String {
+        var s =
+            """
+            | \(firstColumn) | n | train recon | train KL | train total | test recon | test KL | test total \
+            | NLL (IWAE) | active units | \(knnHeading(groups.map(\.config))) |
+            |---|---|---|---|---|---|---|---|---|---|---|\n
+            """
+        for g in groups {
+            var row = "| \(Markdown.inline(g.label)) | \(g.done)/\(g.runIDs.count)"
+            for key in metricOrder { row += " | " + (g.metrics[key].map { format($0, key: key) } ?? "–") }
+            s += row + " |\n"
         }
         return s
     }
@@ -298,7 +303,7 @@ public struct Summary: Codable, Sendable, Equatable {
     }
 
     /// Losses with 2 decimals, active units with 1, accuracies as percentages with 1.
-    static func format(_ s: Statistic, key: String) -> String {
+    public static func format(_ s: Statistic, key: String) -> String {
         let percent = key == "knn_accuracy"
         let scale = percent ? 100.0 : 1.0
         let digits = percent || key == "active_units" ? 1 : 2

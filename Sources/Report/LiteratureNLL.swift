@@ -36,7 +36,8 @@ extension ReportGenerator {
             let error = errors.isEmpty ? "–" : Self.number(errors.reduce(0, +) / Double(errors.count), 2)
             let images = g.config.testLimit.map { "\($0)" } ?? "10,000"
             let estimator = "IWAE bound, k = \(g.config.iwaeSamples), \(images) test images, dynamic binarisation"
-            return "| \(Self.cell(g.label)) (conv, vaelab) | \(Self.format(stat, key: "test_nll_iwae")) | \(error) | "
+            return
+                "| \(Self.cell(g.label)) (conv, vaelab) | \(Summary.format(stat, key: "test_nll_iwae")) | \(error) | "
                 + "\(estimator) | this report, n = \(bounds.count) |\n"
         }
         guard !rows.isEmpty else { return }

@@ -233,7 +233,7 @@ public struct ReportGenerator {
             let d = g.config.latentDim
             var row = "| \(model) | \(d) | \(g.config.hiddenUnits) | \(g.done)/\(g.runIDs.count)"
             for key in ["train_recon", "train_kl", "train_total", "test_recon", "test_kl", "test_total"] {
-                row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–")
+                row += " | " + (g.metrics[key].map { Summary.format($0, key: key) } ?? "–")
             }
             if model == "VAE", let p = Self.published[d] {
                 let t = p.approximate ? "~" : ""
@@ -355,24 +355,11 @@ public struct ReportGenerator {
         let finished = study.groups.reduce(0) { $0 + $1.done }
         md +=
             """
-            Spec \(Markdown.code(record.specFile)) (SHA-256 `\(record.specSHA256.prefix(12))`), \(study.groups.count) \
-            configurations, 
+            Spec \(Markdown.code(record.specFile)) (SHA-256 `\(record.specSHA256.prefix(12))`), \
+            \(counted(study.groups.count, "configuration")), 
             """
         md += "\(finished) of \(runCount) runs finished.\n\n"
-        md +=
-            """
-            | configuration | n | train recon | train KL | train total | test recon | test KL | test total | \
-            NLL (IWAE) | active units | \(Summary.knnHeading(study.groups.map(\.config))) |\n
-            """
-        md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        for g in study.groups {
-            var row = "| \(Self.cell(g.label)) | \(g.done)/\(g.runIDs.count)"
-            for key in Summary.metricOrder {
-                row += " | " + (g.metrics[key].map { Self.format($0, key: key) } ?? "–")
-            }
-            md += row + " |\n"
-        }
-        md += "\n"
+        md += Summary.metricsTable(study.groups, firstColumn: "configuration") + "\n"
         if let note = Summary.scaleNote(study.groups.map(\.config)) { md += note + "\n\n" }
         let groups = study.groups.map { g in (g, g.runIDs.compactMap { tree.run($0) }.filter { $0.status == .done }) }
         let finishedGroups = groups.filter { !$0.1.isEmpty }
@@ -500,7 +487,7 @@ public struct ReportGenerator {
         func row(_ label: String, _ who: String, _ seeds: Seeds) {
             let totals = seeds.map(\.total)
             let each = seeds.map { "s\($0.seed) \(Self.number($0.total, 1)) (\($0.active.map(String.init) ?? "–"))" }
-            let stat = Statistic(totals).map { Self.format($0, key: "test_total") } ?? "–"
+            let stat = Statistic(totals).map { Summary.format($0, key: "test_total") } ?? "–"
             md += "| \(label) | \(who) | \(seeds.count) | " + each.joined(separator: " · ")
             md += " | \(stat) | \(seeds.count > 1 ? Self.number(range(totals), 1) : "–") |\n"
         }
@@ -709,15 +696,6 @@ public struct ReportGenerator {
     }
 
     // MARK: - Formatting
-
-    static func format(_ s: Statistic, key: String) -> String {
-        let percent = key == "knn_accuracy"
-        let scale = percent ? 100.0 : 1.0
-        let digits = percent || key == "active_units" ? 1 : 2
-        var out = number(s.mean * scale, digits)
-        if let std = s.std { out += " ± " + number(std * scale, digits) }
-        return out + (percent ? "%" : "")
-    }
 
     /// The Loss row's words on IWAE rows.
     static let iwaeLoss =
