@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Models
 import NeuralNet
+import Support
 import Training
 
 struct BenchCommand: ParsableCommand {
@@ -80,50 +81,12 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        var images: Tensor?
-        if data == .mnist {
-            let mnist = try loadDataset(.mnist, directory: dataDir, trainLimit: batchSize, testLimit: 1)
-            guard mnist.train.count == batchSize else {
-                throw ValidationError("--batch-size: MNIST has \(mnist.train.count) training images, got \(batchSize)")
-            }
-            images = Tensor(zeros: [batchSize, 1, mnist.train.rows, mnist.train.cols])
-            mnist.train.copyImages(0..<batchSize, into: images!.data)
-        }
+        let images = try timedBatch()
         BLAS.threads = threads
         let sgemm = Benchmark.sgemmGFLOPs()
         let fmaPeak = Benchmark.fmaPeakGFLOPs()
-        var results: [ModelBenchmark] = []
-        for h in widths ?? [] {
-            for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
-                let config = ModelConfig(kind: kind, latentDim: d, hiddenUnits: h)
-                let r = Benchmark.measure(
-                    config, batch: batchSize, steps: steps, threads: threads, boundSamples: iwaeSamples, images: images,
-                    sgemmGflops: sgemm)
-                results.append(r)
-                if !json { printRow(r) }
-            }
-        }
-        // Side by side: each run has one BLAS thread, as in `vaelab run --jobs N`.
-        var parallel: [ParallelScaling] = []
-        if jobs > 1 {
-            let saved = BLAS.threads
-            BLAS.threads = 1
-            for h in widths ?? [] {
-                let p = Benchmark.parallelScaling(
-                    ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: h), jobs: jobs,
-                    batch: batchSize)
-                parallel.append(p)
-                if !json {
-                    print(
-                        "\(p.name.padded(14)) \(p.jobs) runs side by side (run --jobs \(p.jobs), 1 BLAS thread each): "
-                            + "\(fixed(p.parallelImagesPerSecond, 0)) img/s = \(fixed(p.speedup, 2))x one run alone "
-                            + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); "
-                            + "an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
-                            + "(medians of \(p.rounds) alternating rounds)")
-                }
-            }
-            BLAS.threads = saved
-        }
+        let results = measureModels(images: images, sgemm: sgemm)
+        let parallel = jobs > 1 ? measureSideBySide() : []
         let hint = BLASKernelAdvice.hint(
             core: BLAS.coreName, cpuFlags: BLASKernelAdvice.cpuFlags,
             environment: ProcessInfo.processInfo.environment)
@@ -136,30 +99,91 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
+        printMachine(report)
+        if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
+            printBreakdown(worst, sgemm: sgemm)
+        }
+    }
+
+    /// The first `batchSize` MNIST training images as [N, 1, H, W] (`--data mnist`), or nil for
+    /// synthetic pixels.
+    private func timedBatch() throws -> Tensor? {
+        guard data == .mnist else { return nil }
+        let mnist = try loadDataset(.mnist, directory: dataDir, trainLimit: batchSize, testLimit: 1)
+        guard mnist.train.count == batchSize else {
+            throw ValidationError("--batch-size: MNIST has \(mnist.train.count) training images, got \(batchSize)")
+        }
+        let images = Tensor(zeros: [batchSize, 1, mnist.train.rows, mnist.train.cols])
+        mnist.train.copyImages(0..<batchSize, into: images.data)
+        return images
+    }
+
+    /// Every model at every width, each row printed as it is measured (unless --json).
+    private func measureModels(images: Tensor?, sgemm: Double) -> [ModelBenchmark] {
+        var results: [ModelBenchmark] = []
+        for h in widths ?? [] {
+            for (kind, d) in [(ModelKind.vae, 2), (.vae, 16), (.ae, 2), (.ae, 16)] {
+                let config = ModelConfig(kind: kind, latentDim: d, hiddenUnits: h)
+                let r = Benchmark.measure(
+                    config, batch: batchSize, steps: steps, threads: threads, boundSamples: iwaeSamples, images: images,
+                    sgemmGflops: sgemm)
+                results.append(r)
+                if !json { printRow(r) }
+            }
+        }
+        return results
+    }
+
+    /// `jobs` runs side by side against one alone, each with one BLAS thread (`vaelab run --jobs N`).
+    private func measureSideBySide() -> [ParallelScaling] {
+        let saved = BLAS.threads
+        defer { BLAS.threads = saved }
+        BLAS.threads = 1
+        return (widths ?? []).map { h in
+            let p = Benchmark.parallelScaling(
+                ModelConfig(kind: .vae, latentDim: 16, hiddenUnits: h), jobs: jobs, batch: batchSize)
+            if !json {
+                print(
+                    "\(p.name.padded(14)) \(p.jobs) runs side by side (run --jobs \(p.jobs), 1 BLAS thread each): "
+                        + "\(fixed(p.parallelImagesPerSecond, 0)) img/s = \(fixed(p.speedup, 2))x one run alone "
+                        + "(\(fixed(p.singleImagesPerSecond, 0)) img/s); "
+                        + "an in-cache sgemm: \(fixed(p.sgemmSpeedup, 2))x "
+                        + "(medians of \(p.rounds) alternating rounds)")
+            }
+            return p
+        }
+    }
+
+    /// The BLAS kernel, the peaks, vaelab's vector width and the fused col2im's verdict, and the
+    /// hint when the environment forces a narrower kernel than the CPU has.
+    private func printMachine(_ report: BenchmarkReport) {
         print(
-            "BLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); sgemm 1024^3: \(fixed(sgemm, 1)) GFLOP/s"
-                + (fmaPeak.map { "; one core's FMA peak: \(fixed($0, 1)) GFLOP/s" } ?? "")
+            "BLAS core \(report.blasCore), \(counted(report.blasThreads, "thread")); sgemm 1024^3: "
+                + "\(fixed(report.sgemmGflops, 1)) GFLOP/s"
+                + (report.fmaPeakGflops.map { "; one core's FMA peak: \(fixed($0, 1)) GFLOP/s" } ?? "")
                 + "; vaelab's kernels: \(Benchmark.vectorName(bits: report.kernelVectorBits))"
                 + (report.fusedCol2imSpeedup.map {
                     "; W^T X in col2im's sweep: \(fixed($0, 2))x the two passes, \($0 > 1 ? "fused" : "not fused")"
                 } ?? ""))
-        if let hint { print(hint) }
-        if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
-            printLayers(worst.layers, title: "one step, \(worst.name)")
-            // With several threads the timed step's GEMMs are each worker's, on one BLAS thread.
-            let whose = threads > 1 ? "one worker's GEMMs (its slice, one BLAS thread)" : "the step's GEMMs"
-            print(
-                """
-                  \(whose) timed alone as sgemm calls (operands in cache): \(fixed(worst.gemmAloneMs, 1)) ms
-                  ceiling of the timed step (those GEMMs, other FLOPs at the peak, other passes free): \
-                \(fixed(100 * worst.efficiencyCeiling, 0))% of the sgemm peak
-                """)
-            printGEMMs(worst.gemms, peak: sgemm / Double(threads))
-            if let b = worst.bound {
-                printLayers(
-                    b.layers, title: "one IWAE bound pass of \(worst.name), k = \(b.samples) over \(b.images) images",
-                    backward: false)
-            }
+        if let hint = report.blasHint { print(hint) }
+    }
+
+    /// One model's per-layer split of a step, its GEMMs timed alone, and its bound pass's split.
+    private func printBreakdown(_ model: ModelBenchmark, sgemm: Double) {
+        printLayers(model.layers, title: "one step, \(model.name)")
+        // With several threads the timed step's GEMMs are each worker's, on one BLAS thread.
+        let whose = threads > 1 ? "one worker's GEMMs (its slice, one BLAS thread)" : "the step's GEMMs"
+        print(
+            """
+              \(whose) timed alone as sgemm calls (operands in cache): \(fixed(model.gemmAloneMs, 1)) ms
+              ceiling of the timed step (those GEMMs, other FLOPs at the peak, other passes free): \
+            \(fixed(100 * model.efficiencyCeiling, 0))% of the sgemm peak
+            """)
+        printGEMMs(model.gemms, peak: sgemm / Double(threads))
+        if let b = model.bound {
+            printLayers(
+                b.layers, title: "one IWAE bound pass of \(model.name), k = \(b.samples) over \(b.images) images",
+                backward: false)
         }
     }
 
