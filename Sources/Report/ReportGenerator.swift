@@ -110,15 +110,24 @@ public struct ReportGenerator {
 
     private mutating func methods() {
         let configs = tree.runs.map(\.config)
-        func values<T: Hashable & Comparable>(_ f: (RunConfig) -> T, _ show: (T) -> String) -> String {
-            Set(configs.map(f)).sorted().map(show).joined(separator: ", ")
-        }
         md += "## Methods\n\n"
         md += "| | |\n|---|---|\n"
-        md +=
+        md += Self.dataRows(configs) + Self.lossRow(configs) + Self.trainingRows(configs) + Self.engineChecks
+    }
+
+    /// The distinct values of a run setting over `configs`, sorted: "16, 256".
+    static func values<T: Hashable & Comparable>(
+        _ configs: [RunConfig], _ f: (RunConfig) -> T, _ show: (T) -> String
+    ) -> String {
+        Set(configs.map(f)).sorted().map(show).joined(separator: ", ")
+    }
+
+    /// The methods' Data, Preprocessing and Model rows.
+    static func dataRows(_ configs: [RunConfig]) -> String {
+        var md =
             """
-            | Data | \(values(\.dataset) { $0 }): the standard split, 60,000 training and 10,000 test images (fewer \
-            where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n
+            | Data | \(values(configs, \.dataset) { $0 }): the standard split, 60,000 training and 10,000 test \
+            images (fewer where a run sets `train_limit` / `test_limit`); no validation split, no augmentation |\n
             """
         md += "| Preprocessing | pixels divided by 255 to [0, 1] and kept continuous (not binarised)"
         if configs.contains(where: { $0.binarize == .dynamic }) {
@@ -132,7 +141,12 @@ public struct ReportGenerator {
             let text = ModelRegistry.entry(kind).architecture
             if !architectures.contains(text) { architectures.append(text) }
         }
-        md += "| Model | \(architectures.joined(separator: " · ")). H used: \(values(\.hiddenUnits) { "\($0)" }) |\n"
+        let widths = values(configs, \.hiddenUnits) { "\($0)" }
+        return md + "| Model | \(architectures.joined(separator: " · ")). H used: \(widths) |\n"
+    }
+
+    /// The methods' Loss row: the likelihoods and objectives the runs use.
+    static func lossRow(_ configs: [RunConfig]) -> String {
         let recon =
             configs.contains { $0.likelihood == .continuousBernoulli }
             ? "−log p(x\\|z) summed over 784 pixels: the binary cross-entropy of the logits against the pixels "
@@ -140,61 +154,46 @@ public struct ReportGenerator {
                 + "C(λ) = 2 atanh(1 − 2λ) / (1 − 2λ), a density on [0, 1] whose losses are not comparable with the "
                 + "Bernoulli ones"
             : "binary cross-entropy of the logits against the pixels, summed over 784 pixels"
-        md +=
+        return
             """
             | Loss | recon = \(recon); KL = \
             KL(q(z\\|x) ‖ N(0, I)) in closed form, summed over the d dimensions; total = recon + β·KL; each \
-            averaged over the images (AE: recon only)\(configs.contains { $0.model == .iwae } ? Self.iwaeLoss : ""). \
+            averaged over the images (AE: recon only)\(configs.contains { $0.model == .iwae } ? iwaeLoss : ""). \
             Units: nats per image |\n
             """
-        let epochs = values(\.epochs) { "\($0)" }
-        md +=
+    }
+
+    /// The methods' Optimiser, Selection, Train / test losses, Extra metrics and Seeds rows.
+    static func trainingRows(_ configs: [RunConfig]) -> String {
+        let epochs = values(configs, \.epochs) { "\($0)" }
+        return
             """
             | Optimiser | Adam (β₁ 0.9, β₂ 0.999, ε 1e-7), learning rate \
-            \(values(\.learningRate) { RunConfig.compact($0) }), batch size \(values(\.batchSize) { "\($0)" }), \
-            \(epochs == "1" ? "1 epoch" : "\(epochs) epochs"), one z per image per step, Glorot-uniform init |\n
-            """
-        md += "| Selection | the last epoch: no early stopping, no checkpoint picking |\n"
-        md +=
-            """
+            \(values(configs, \.learningRate) { RunConfig.compact($0) }), batch size \
+            \(values(configs, \.batchSize) { "\($0)" }), \(epochs == "1" ? "1 epoch" : "\(epochs) epochs"), one z \
+            per image per step, Glorot-uniform init |
+            | Selection | the last epoch: no early stopping, no checkpoint picking |
             | Train / test losses | train: mean over the epoch's batches while training; test: all test images \
-            after the epoch, one z per image |\n
-            """
-        md +=
-            """
-            | Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(\.iwaeSamples) { "\($0)" }) \
+            after the epoch, one z per image |
+            | Extra metrics | NLL: importance-weighted bound (IWAE) with k = \(values(configs, \.iwaeSamples) { "\($0)" }) \
             samples per test image; active units: dimensions whose posterior mean varies over the test set by \
-            more than 0.01; k-NN accuracy: \(values(\.knnNeighbors) { "\($0)" })-nearest neighbours of the test \
-            latent means among the training ones |\n
+            more than 0.01; k-NN accuracy: \(values(configs, \.knnNeighbors) { "\($0)" })-nearest neighbours of the \
+            test latent means among the training ones |
+            | Seeds | mean ± sample standard deviation over seeds, n = number of finished seeds |\n
             """
-        md += "| Seeds | mean ± sample standard deviation over seeds, n = number of finished seeds |\n"
-        md +=
-            """
-            | Engine checks | every `make test`: finite-difference gradient checks of every layer and loss; the \
-            golden test 
-            """
-        md +=
-            """
-            (`Tests/GoldenTests`): from vaelab's initial weights, MNIST's first batches and vaelab's noise, a \
-            float64 PyTorch 
-            """
-        md +=
-            """
-            implementation with Keras's padding reproduced exactly computes the loss parts, every gradient, the \
-            Adam step and 
-            """
-        md +=
-            """
-            a 20-step trajectory, for the VAE and the AE at d = 2 and 16 and H = 16 and 256, each on the direct and \
-            the GEMM 
-            """
-        md +=
-            """
-            kernels and on 2 threads; vaelab agrees per tensor within 1e-5 (losses), 1e-4 (gradients), 1e-3 (the \
-            step) or 
-            """
-        md += "4× PyTorch's own float32 error where float32 cannot do better |\n\n"
     }
+
+    /// The methods' last row: what `make test` checks of the engine.
+    static let engineChecks =
+        """
+        | Engine checks | every `make test`: finite-difference gradient checks of every layer and loss; the golden \
+        test (`Tests/GoldenTests`): from vaelab's initial weights, MNIST's first batches and vaelab's noise, a \
+        float64 PyTorch implementation with Keras's padding reproduced exactly computes the loss parts, every \
+        gradient, the Adam step and a 20-step trajectory, for the VAE and the AE at d = 2 and 16 and H = 16 and \
+        256, each on the direct and the GEMM kernels and on 2 threads; vaelab agrees per tensor within 1e-5 \
+        (losses), 1e-4 (gradients), 1e-3 (the step) or 4× PyTorch's own float32 error where float32 cannot do \
+        better |\n\n
+        """
 
     // MARK: - The reference study
 
