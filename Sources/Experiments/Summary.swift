@@ -128,8 +128,9 @@ public struct StudySummary: Codable, Sendable, Equatable {
     }
 
     /// The groups' labels, unique within the study: a label that groups share (their configs
-    /// differ only where a field has no label for them, such as an AE's iwae_samples) gets " #2",
-    /// " #3", … on its later groups. The exports key groups by these.
+    /// differ only where a field has no label for them, such as an AE's iwae_samples: a study
+    /// recorded before the spec reader rejected that, `RunConfig.asRead`) gets " #2", " #3", … on
+    /// its later groups. The exports key groups by these.
     public var uniqueLabels: [String] {
         var seen: [String: Int] = [:]
         return groups.map { g in

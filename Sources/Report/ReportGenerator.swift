@@ -265,13 +265,7 @@ public struct ReportGenerator {
     private mutating func referenceCharts(_ groups: [GroupSummary], _ byGroup: [(GroupSummary, [ResultsTree.Run])])
         throws
     {
-        let (labels, shared) = Summary.distinguishingLabels(byGroup.map(\.0.config))
-        let curveGroups = byGroup.enumerated().compactMap { i, pair -> ReportCharts.Group? in
-            pair.1.isEmpty
-                ? nil
-                : ReportCharts.Group(
-                    label: labels[i], color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics))
-        }
+        let (curveGroups, shared) = Self.curveGroups(byGroup)
         if !curveGroups.isEmpty {
             let ids = byGroup.flatMap { $0.1.map(\.id) }
             try addChart(
@@ -428,17 +422,28 @@ public struct ReportGenerator {
         }
         // The reference study's curves are in its own section above.
         if record.name != Self.referenceStudy && (finishedGroups.count >= 2 || tree.studies.count == 1) {
-            let (labels, shared) = Summary.distinguishingLabels(finishedGroups.map(\.0.config))
-            let curveGroups = finishedGroups.enumerated().map { i, pair in
-                ReportCharts.Group(
-                    label: labels[i], color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics),
-                    likelihood: pair.0.config.likelihood)
-            }
+            let (curveGroups, shared) = Self.curveGroups(finishedGroups)
             try addChart(
                 ReportCharts.curves(title: "\(record.name): loss per epoch", subtitle: shared, groups: curveGroups),
                 name: "\(slug)-curves.png", runs: ids,
                 caption: "Test (solid) and train (dashed) losses per epoch for each configuration, mean over seeds.")
         }
+    }
+
+    /// A curves figure's groups: the finished ones, each labelled by what tells it from the others
+    /// (`Summary.distinguishingLabels`, over the groups drawn) in a colour of its own; and the
+    /// labels they all share, for the figure's subtitle.
+    static func curveGroups(_ groups: [(GroupSummary, [ResultsTree.Run])]) -> (
+        groups: [ReportCharts.Group], shared: String
+    ) {
+        let finished = groups.filter { !$0.1.isEmpty }
+        let (labels, shared) = Summary.distinguishingLabels(finished.map(\.0.config))
+        let drawn = finished.enumerated().map { i, pair in
+            ReportCharts.Group(
+                label: labels[i], color: Color.categorical[i % 10], runs: pair.1.compactMap(\.metrics),
+                likelihood: pair.0.config.likelihood)
+        }
+        return (drawn, shared)
     }
 
     /// Samples and the latent map of each configuration's first finished run.
