@@ -101,7 +101,7 @@ struct BenchCommand: ParsableCommand {
         }
         printMachine(report)
         if !noLayers, let worst = results.first(where: { $0.name == "vae-d16-h16" }) ?? results.first {
-            printBreakdown(worst, sgemm: sgemm)
+            printBreakdown(worst)
         }
     }
 
@@ -169,7 +169,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// One model's per-layer split of a step, its GEMMs timed alone, and its bound pass's split.
-    private func printBreakdown(_ model: ModelBenchmark, sgemm: Double) {
+    private func printBreakdown(_ model: ModelBenchmark) {
         printLayers(model.layers, title: "one step, \(model.name)")
         // With several threads the timed step's GEMMs are each worker's, on one BLAS thread.
         let whose = threads > 1 ? "one worker's GEMMs (its slice, one BLAS thread)" : "the step's GEMMs"
@@ -179,7 +179,7 @@ struct BenchCommand: ParsableCommand {
               ceiling of the timed step (those GEMMs, other FLOPs at the peak, other passes free): \
             \(fixed(100 * model.efficiencyCeiling, 0))% of the sgemm peak
             """)
-        printGEMMs(model.gemms, peak: sgemm / Double(threads))
+        printGEMMs(model.gemms, peak: model.sgemmGflops / Double(threads))
         if let b = model.bound {
             printLayers(
                 b.layers, title: "one IWAE bound pass of \(model.name), k = \(b.samples) over \(b.images) images",
