@@ -64,6 +64,11 @@ enum CLI {
         return path
     }
 
+    /// A spec's `base` fields for a one-epoch run on 256 training and 128 test images (the spec
+    /// form of `tinyTrain`, one epoch); a spec adds its own after them.
+    static let tinyBase =
+        #""latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64, "train_limit": 256, "test_limit": 128"#
+
     static let tinyTrain = [
         "train", "--model", "vae", "--latent-dim", "2", "--hidden-units", "16", "--epochs", "2",
         "--batch-size", "64", "--train-limit", "256", "--test-limit", "128", "--iwae-samples", "3",
@@ -158,8 +163,7 @@ struct CLITests {
         let spec = try CLI.writeSpec(
             tmp,
             #"""
-            {"name": "cb", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
-             "train_limit": 256, "test_limit": 128, "iwae_samples": 3},
+            {"name": "cb", "base": {\#(CLI.tinyBase), "iwae_samples": 3},
              "grid": {"likelihood": ["bernoulli", "continuous_bernoulli"]}}
             """#)
         let run = try CLI.run(["run", spec, "--results", tmp + "/results"])
@@ -200,8 +204,7 @@ struct CLITests {
         let spec = try CLI.writeSpec(
             tmp,
             #"""
-            {"name": "bin", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
-             "train_limit": 256, "test_limit": 128, "iwae_samples": 3, "binarize": "dynamic"}}
+            {"name": "bin", "base": {\#(CLI.tinyBase), "iwae_samples": 3, "binarize": "dynamic"}}
             """#)
         let run = try CLI.run(["run", spec, "--results", tmp + "/results"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -510,8 +513,7 @@ struct RunCLITests {
         let spec = try CLI.writeSpec(
             tmp,
             #"""
-            {"name": "log", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
-             "train_limit": 256, "test_limit": 128, "iwae_samples": 0}}
+            {"name": "log", "base": {\#(CLI.tinyBase), "iwae_samples": 0}}
             """#)
         let log = tmp + "/run.log"
         #expect(FileManager.default.createFile(atPath: log, contents: nil))
@@ -537,8 +539,7 @@ struct RunCLITests {
         let spec = try CLI.writeSpec(
             tmp,
             #"""
-            {"name": "pipe", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
-             "train_limit": 256, "test_limit": 128, "iwae_samples": 0}}
+            {"name": "pipe", "base": {\#(CLI.tinyBase), "iwae_samples": 0}}
             """#)
         let dry = try CLI.run(["run", spec, "--dry-run", "--results", tmp + "/results"])
         #expect(dry.stdout.hasPrefix("plan: 1 run from 1 study: 1 to run, 0 cached\n"), "\(dry.stdout)")

@@ -173,8 +173,7 @@ struct SlurmSubmitErrorTests {
         let spec = try CLI.writeSpec(
             tmp,
             #"""
-            {"name": "x", "base": {"latent_dim": 2, "hidden_units": 16, "epochs": 1, "batch_size": 64,
-             "train_limit": 256, "test_limit": 128, "iwae_samples": 2}, "seeds": [0, 1]}
+            {"name": "x", "base": {\#(CLI.tinyBase), "iwae_samples": 2}, "seeds": [0, 1]}
             """#)
         let results = tmp + "/results"
         #expect(try CLI.run(["slurm", "submit", spec, "--results", results, "--dry-run"]).status == 0)
