@@ -40,7 +40,7 @@ struct StatusCommand: ParsableCommand {
             statuses = RunStatus.collect(plan, store: ResultsStore(root: results))
         } catch {
             FileHandle.standardError.write(Data("vaelab status: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw error is SpecError ? ExitCode(2) : ExitCode.failure  // a bad spec: 2, as `run` says it
         }
         let totals = Dictionary(grouping: statuses, by: \.state.rawValue).mapValues(\.count)
         if json {

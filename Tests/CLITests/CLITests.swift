@@ -708,5 +708,12 @@ struct RunCLITests {
             (object["totals"] as? [String: Int]) == [
                 "done": 1, "running": 1, "checkpointed": 1, "failed": 1, "not_started": 1,
             ])
+        // A bad spec: one line and exit status 2, as `vaelab run` gives.
+        let bad = try CLI.writeSpec(CLI.temporaryDirectory(), #"{"name": "bad", "seeds": [1, 1]}"#)
+        let refused = try CLI.run(["status", bad, "--results", results])
+        #expect(
+            refused.status == 2
+                && refused.stderr.hasSuffix("seeds[1]: expected distinct seeds, got 1 again (seeds[0])\n"))
+        try? FileManager.default.removeItem(atPath: (bad as NSString).deletingLastPathComponent)
     }
 }
