@@ -13,7 +13,9 @@ it runs, one after the other (never two measurements at once, except the pairs b
 kind for every peer back to back:
   vaelab bench --json --hidden-units 16,256 --threads N       N = 1, 2
   keras_bench.py / torch_bench.py --threads N                  N = 1, 2
-  two processes side by side, one thread each (vaelab, Keras, PyTorch): their images/s added.
+  two processes side by side, one thread each (vaelab, Keras, PyTorch): their images/s added;
+  the 1-thread run again with the process pinned to one CPU (sched_setaffinity, as a Slurm job
+  with --cpus-per-task=1 is confined): "1 core", where no peer's inter-op pool finds a second.
 With --rounds R the whole plan runs R times (the peers' order rotated) and each cell is the
 median of its rounds.
 Then it prints ONE Markdown table and writes the raw results to
@@ -39,6 +41,9 @@ CONFIGS = [("vae", 2), ("vae", 16), ("ae", 16)]
 PEERS = ("vaelab", "keras", "torch")
 LABEL = {"vaelab": "vaelab", "keras": "Keras", "torch": "PyTorch"}
 MEASURES = [("train1", "train 1t"), ("train2", "train 2t"), ("eval1", "eval 1t"), ("pair", "2 proc")]
+CORE_MEASURES = [("core_train", "train 1 core"), ("core_eval", "eval 1 core")]
+# (name, threads, processes, pinned to one CPU) of each kind of run, in the order they run
+RUN_KINDS = (("threads1", 1, 1, False), ("core1", 1, 1, True), ("threads2", 2, 1, False), ("pair", 1, 2, False))
 
 
 def parse_args(argv=None):
@@ -117,12 +122,12 @@ def expected_parameters(kind, d, h):
 
 # --- running one benchmark process -------------------------------------------------------
 
-def command(peer, threads, args, processes=1):
+def command(peer, threads, args, processes=1, pinned=False):
     if peer == "vaelab":
         # The 1-thread run alone also times two runs side by side in its one process
         # (`vaelab run --jobs 2`) and the IWAE bound (k = 100, in the JSON only: the peers have
         # no IWAE); the others skip both.
-        alone = threads == 1 and processes == 1
+        alone = threads == 1 and processes == 1 and not pinned
         return [args.vaelab, "bench", "--json", "--hidden-units", ",".join(map(str, args.hidden_units)),
                 "--threads", str(threads), "--batch-size", str(args.batch_size),
                 "--steps", str(args.reps * args.steps), "--jobs", "2" if alone else "1",
@@ -166,11 +171,21 @@ def parse_output(peer, stdout, threads):
     return rows, meta, lines
 
 
-def run_processes(peer, threads, count, env, args):
-    """Starts `count` identical processes at once; returns (rows summed over them, meta, raw, error)."""
-    cmd = command(peer, threads, args, count)
+def pinned_cpu():
+    """The CPU a pinned run is confined to: the last this process may run on (the first takes
+    more of the host's interrupts)."""
+    return max(os.sched_getaffinity(0))
+
+
+def run_processes(peer, threads, count, env, args, pinned=False):
+    """Starts `count` identical processes at once, each confined to `pinned_cpu()` when `pinned`;
+    returns (rows summed over them, meta, raw, error)."""
+    cmd = command(peer, threads, args, count, pinned)
+    cpu = pinned_cpu() if pinned else None
+    confine = (lambda: os.sched_setaffinity(0, {cpu})) if pinned else None
     t0 = time.time()
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                              preexec_fn=confine)
              for _ in range(count)]
     outs = []
     for p in procs:
@@ -197,19 +212,21 @@ def run_processes(peer, threads, count, env, args):
             acc["train"] += v["train"]
             acc["eval"] += v["eval"]
     meta["wall_seconds"] = elapsed
+    if pinned:
+        meta["pinned_cpu"] = cpu
     return total, meta, raws if count > 1 else raws[0], None
 
 
 def run_plan(args):
-    """(round, peer, run, threads, processes) in the order they run: each kind of run for every
+    """(round, peer, run, threads, processes, pinned) in the order they run: each kind of run for every
     peer back to back (so that a row's peers are measured minutes apart, not a whole framework's
     block apart), and with --rounds R the whole plan R times, the peers' order rotated each round."""
     peers = [p for p in PEERS if p in args.only]
     plan = []
     for rnd in range(args.rounds):
         order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
-        for name, threads, count in (("threads1", 1, 1), ("threads2", 2, 1), ("pair", 1, 2)):
-            plan += [(rnd, peer, name, threads, count) for peer in order]
+        for name, threads, count, pinned in RUN_KINDS:
+            plan += [(rnd, peer, name, threads, count, pinned) for peer in order]
     return plan
 
 
@@ -220,19 +237,21 @@ def run_setting(setting, env, args):
               "blas_variables": {k: env.get(k) for k in BLAS_VARS},
               "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "load_average_before": os.getloadavg(), "runs": {}, "errors": []}
-    for rnd, peer, name, threads, count in run_plan(args):
+    for rnd, peer, name, threads, count, pinned in run_plan(args):
         what = (f"[{setting}]" + (f" round {rnd + 1}/{args.rounds}" if args.rounds > 1 else "") + f" {LABEL[peer]}: "
-                + ("2 processes x 1 thread" if count == 2 else f"{threads} thread(s)"))
+                + ("2 processes x 1 thread" if count == 2 else f"{threads} thread(s)")
+                + (f" pinned to CPU {pinned_cpu()}" if pinned else ""))
         log(what + " ...")
         t0 = time.time()
-        rows, meta, raw, error = run_processes(peer, threads, count, env, args)
+        rows, meta, raw, error = run_processes(peer, threads, count, env, args, pinned)
         if error:
             log(f"{what}: FAILED: {error}")
             result["errors"].append({"peer": peer, "run": name, "round": rnd + 1, "error": error})
             continue
         log(f"{what}: done in {time.time() - t0:.0f} s")
         run = result["runs"].setdefault(peer, {}).setdefault(name, {
-            "threads": threads, "processes": count, "command": command(peer, threads, args, count),
+            "threads": threads, "processes": count, "pinned": pinned,
+            "command": command(peer, threads, args, count, pinned),
             "meta": meta, "rounds": [], "raw": []})
         run["rounds"].append([{"model": k[0], "latent_dim": k[1], "hidden_units": k[2],
                                "train_images_per_second": v["train"], "eval_images_per_second": v["eval"]}
@@ -265,7 +284,9 @@ def cell_values(result, peer, model, d, h):
     return {"train1": lookup(result, peer, "threads1", model, d, h, "train_images_per_second"),
             "train2": lookup(result, peer, "threads2", model, d, h, "train_images_per_second"),
             "eval1": lookup(result, peer, "threads1", model, d, h, "eval_images_per_second"),
-            "pair": lookup(result, peer, "pair", model, d, h, "train_images_per_second")}
+            "pair": lookup(result, peer, "pair", model, d, h, "train_images_per_second"),
+            "core_train": lookup(result, peer, "core1", model, d, h, "train_images_per_second"),
+            "core_eval": lookup(result, peer, "core1", model, d, h, "eval_images_per_second")}
 
 
 def fmt(x):
@@ -329,23 +350,14 @@ def table(results, args, vaelab_version, skipped):
                     if args.rounds > 1 else "") + ".\n")
     shown = [p for p in PEERS if p in args.only]
     rivals = [p for p in shown if p != "vaelab"] if "vaelab" in shown else []
-    head = ["BLAS", "model"]
-    for _, name in MEASURES:
-        for peer in shown:
-            head.append(f"{name}: {LABEL[peer]}")
-    head += [f"vaelab/{LABEL[p]}" for p in rivals]
-    lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|")
-    for res in results:
-        for h in args.hidden_units:
-            for model, d in CONFIGS:
-                cells = {peer: cell_values(res, peer, model, d, h) for peer in PEERS}
-                row = [f"{res['setting']} ({blas_core(res) or '?'})", f"{model} d={d} H={h}"]
-                for key, _ in MEASURES:
-                    row += [fmt(cells[peer][key]) for peer in shown]
-                for peer in rivals:
-                    row.append(" · ".join(ratio(cells["vaelab"][k], cells[peer][k]) for k, _ in MEASURES))
-                lines.append("| " + " | ".join(row) + " |")
+    lines += measure_table(results, args, shown, rivals, MEASURES)
+    pinned = sorted({run["meta"]["pinned_cpu"] for res in results for runs in res["runs"].values()
+                     for run in runs.values() if "pinned_cpu" in run["meta"]})
+    if pinned:
+        lines.append(f"\nOne core: the 1-thread runs again, each process pinned to CPU {', '.join(map(str, pinned))} "
+                     "(sched_setaffinity; a Slurm job with --cpus-per-task=1 is confined the same way), so that "
+                     "no inter-op pool runs on the other core. Ratios: vaelab / peer for train · eval.\n")
+        lines += measure_table(results, args, shown, rivals, CORE_MEASURES)
     jobs = []
     for res in results:
         scalings = {}   # each round's `vaelab bench` side-by-side figures, by model; medians shown
@@ -369,6 +381,27 @@ def table(results, args, vaelab_version, skipped):
     return "\n".join(lines)
 
 
+def measure_table(results, args, shown, rivals, measures):
+    """Markdown rows: a row per setting and model, a column per measure and peer, then one
+    column of ratios (vaelab / peer, one per measure) per rival."""
+    head = ["BLAS", "model"]
+    for _, name in measures:
+        head += [f"{name}: {LABEL[peer]}" for peer in shown]
+    head += [f"vaelab/{LABEL[p]}" for p in rivals]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
+    for res in results:
+        for h in args.hidden_units:
+            for model, d in CONFIGS:
+                cells = {peer: cell_values(res, peer, model, d, h) for peer in PEERS}
+                row = [f"{res['setting']} ({blas_core(res) or '?'})", f"{model} d={d} H={h}"]
+                for key, _ in measures:
+                    row += [fmt(cells[peer][key]) for peer in shown]
+                for peer in rivals:
+                    row.append(" · ".join(ratio(cells["vaelab"][k], cells[peer][k]) for k, _ in measures))
+                lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def peer_lines(res, peer, run):
     """The JSON lines a peer printed in one kind of run, over every round and process."""
     lines = []
@@ -380,16 +413,16 @@ def peer_lines(res, peer, run):
 
 def cores_busy(results, peers):
     """'<setting> <peer>: train 1t 1.31-1.36, ...' from the peers' own train/eval_cores_busy
-    (evaluation shown for the one-thread run, where the table shows it)."""
+    (evaluation shown for the one-thread runs, where the tables show it)."""
     out = []
     for res in results:
         for peer in peers:
             parts = []
-            for run, label in (("threads1", "1t"), ("threads2", "2t"), ("pair", "2 proc")):
+            for run, label in (("threads1", "1t"), ("core1", "1 core"), ("threads2", "2t"), ("pair", "2 proc")):
                 lines = peer_lines(res, peer, run)
                 for field, what in (("train_cores_busy", "train"), ("eval_cores_busy", "eval")):
                     values = [r[field] for r in lines if isinstance(r.get(field), (int, float))]
-                    if values and (what == "train" or run == "threads1"):
+                    if values and (what == "train" or run in ("threads1", "core1")):
                         parts.append(f"{what} {label} {min(values):.2f}-{max(values):.2f}")
             if parts:
                 out.append(f"{res['setting']} {LABEL[peer]}: " + ", ".join(parts))
