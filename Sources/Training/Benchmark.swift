@@ -548,8 +548,12 @@ public enum BLASKernelAdvice {
     }
 
     /// One line when the kernel is narrower than the CPU supports, naming the variable that
-    /// forced it if one is set; nil when the kernel matches the CPU.
-    public static func hint(core: String, cpuFlags: Set<String>, environment: [String: String]) -> String? {
+    /// forced it if one is set; nil when the kernel matches the CPU. `kernelBits`: the vector
+    /// width vaelab's own kernels run with (`Benchmark.kernelVectorBits`; 256 in `make bench-avx2`).
+    public static func hint(
+        core: String, cpuFlags: Set<String>, environment: [String: String],
+        kernelBits: Int = Benchmark.kernelVectorBits
+    ) -> String? {
         let kernel = isa(ofCore: core)
         let cpu = isa(ofCPUFlags: cpuFlags)
         guard kernel < cpu else { return nil }
@@ -561,9 +565,10 @@ public enum BLASKernelAdvice {
             ? "OpenBLAS chose it"
             : "the environment forces it (\(forced.joined(separator: ", "))); "
                 + "unset \(forced.count == 1 ? "it" : "them") for one command to compare"
-        // vl_sgemm reproduces the Haswell (and Zen) kernel's bits at AVX-512 width (nn_gemm.c).
+        // vl_sgemm reproduces the Haswell (and Zen) kernel's bits at AVX-512 width (nn_gemm.c);
+        // without AVX-512 kernels every product runs in OpenBLAS.
         let own =
-            BLAS.ownKernels[core]?.order == VL_GEMM_HASWELL && cpu == .avx512
+            BLAS.ownKernels[core]?.order == VL_GEMM_HASWELL && cpu == .avx512 && kernelBits == 512
             ? "; the model's large GEMMs run in vaelab's own \(cpu) kernel with that kernel's bits, so a step "
                 + "can pass the sgemm peak above" : ""
         return

@@ -260,6 +260,11 @@ struct BLASKernelAdviceTests {
         #expect(hint.contains("OPENBLAS_CORETYPE=Haswell") && hint.contains("OPENBLAS_L2_SIZE=512"))
         #expect(hint.contains("vaelab's own AVX-512 kernel with that kernel's bits"))
         #expect(!hint.contains("\n"))
+        // vaelab's kernels built without AVX-512 (`make bench-avx2`): OpenBLAS runs every GEMM.
+        let avx2 = try #require(
+            BLASKernelAdvice.hint(
+                core: "Haswell", cpuFlags: zen4, environment: ["OPENBLAS_CORETYPE": "Haswell"], kernelBits: 256))
+        #expect(avx2.contains("Haswell kernel (AVX2)") && !avx2.contains("own"))
     }
 
     @Test func aKernelAsWideAsTheCPUGetsNone() {
