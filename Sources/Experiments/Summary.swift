@@ -237,20 +237,23 @@ public struct Summary: Codable, Sendable, Equatable {
 
     /// What tells `configs` apart, for a figure's legend: each one's `label` without the field
     /// labels every config shares, and those shared labels (for the figure's subtitle; empty when
-    /// none). A field that varies is named at its default too ("lr 0.001" beside "lr 0.002").
-    /// Configs that differ in no label keep their whole labels, with nothing shared.
+    /// none). A field varies where the configs that read it label it differently (`isRead`: the
+    /// VAEs' common β=1 beside an AE is shared). A field that varies is named at its default too
+    /// ("lr 0.001" beside "lr 0.002"). Configs that differ in no label keep their whole labels,
+    /// with nothing shared.
     public static func distinguishingLabels(_ configs: [RunConfig]) -> (labels: [String], shared: String) {
-        let fields = RunField.labelOrder.map { field in configs.map { field.label(of: $0) } }
-        let varies = fields.map { Set($0).count > 1 }
+        let read = RunField.labelOrder.map { field in configs.filter(field.isRead).map { field.label(of: $0) } }
+        let varies = read.map { Set($0).count > 1 }
         guard varies.contains(true) else { return (configs.map(label), "") }
         let labels = configs.map { c in
             zip(RunField.labelOrder, varies).compactMap { field, varies in varies ? field.explicitLabel(of: c) : nil }
                 .joined(separator: " ")
         }
-        // Not with today's fields (each varying one names every config); a field added without
-        // a default label could leave a config with none.
+        // Not with today's fields (each varying one names every config that reads it, and the
+        // model always varies beside a config that does not); a field added without a default
+        // label could leave a config with none.
         guard !labels.contains(where: \.isEmpty) else { return (configs.map(label), "") }
-        let shared = zip(fields, varies).compactMap { field, varies in varies ? nil : field[0] }
+        let shared = zip(read, varies).compactMap { labels, varies in varies ? nil : labels.first ?? nil }
         return (labels, shared.joined(separator: " "))
     }
 

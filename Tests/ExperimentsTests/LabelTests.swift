@@ -21,8 +21,13 @@ struct GroupLabelTests {
             reference.map(Summary.label) == [
                 "vae d=2 H=256 β=1", "vae d=16 H=256 β=1", "ae d=2 H=256", "ae d=16 H=256",
             ])
+        // β is read by the VAEs only, and they share it: it goes above the legend with H.
         let (labels, shared) = Summary.distinguishingLabels(reference)
-        #expect(labels == ["vae d=2 β=1", "vae d=16 β=1", "ae d=2", "ae d=16"] && shared == "H=256")
+        #expect(labels == ["vae d=2", "vae d=16", "ae d=2", "ae d=16"] && shared == "H=256 β=1")
+        // A β that differs between the VAEs stays in their entries, and the AE's has none.
+        var betas = [Self.config(.vae, d: 2), Self.config(.vae, d: 2), Self.config(.ae, d: 2)]
+        betas[1].beta = 4
+        #expect(Summary.distinguishingLabels(betas) == (["vae β=1", "vae β=4", "ae"], "d=2 H=256"))
 
         // One config: its whole label, nothing shared.
         #expect(Summary.distinguishingLabels([reference[0]]) == (["vae d=2 H=256 β=1"], ""))
