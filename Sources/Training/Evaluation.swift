@@ -224,7 +224,6 @@ public enum Evaluation {
         let nTrain = trainLabels.count
         let nTest = testLabels.count
         precondition(nTrain > 0 && nTest > 0)
-        let kk = min(k, nTrain)
         let trainNorms = (0..<nTrain).map { i in (0..<d).reduce(Float(0)) { $0 + train[i * d + $1] * train[i * d + $1] }
         }
         // Test rows in blocks of 256 against the training set in chunks of 8192 columns: a
@@ -233,61 +232,90 @@ public enum Evaluation {
         let block = 256
         let chunk = 8192
         let dots = Tensor(zeros: [block, min(chunk, nTrain)])
+        var nearest = NearestNeighbours(rows: block, k: min(k, nTrain))
         var correct = 0
-        var bestDist = [Float](repeating: 0, count: block * kk)
-        var bestIdx = [Int](repeating: 0, count: block * kk)
-        var filled = [Int](repeating: 0, count: block)
         train.withUnsafeBufferPointer { tr in
             test.withUnsafeBufferPointer { te in
-                var start = 0
-                while start < nTest {
+                for start in stride(from: 0, to: nTest, by: block) {
                     let n = min(block, nTest - start)
-                    for r in 0..<n { filled[r] = 0 }
-                    var c0 = 0
-                    while c0 < nTrain {
+                    nearest.reset()
+                    for c0 in stride(from: 0, to: nTrain, by: chunk) {
                         let width = min(chunk, nTrain - c0)
                         BLAS.gemm(
                             transB: true, m: n, n: width, k: d, a: te.baseAddress! + start * d, lda: d,
                             b: tr.baseAddress! + c0 * d, ldb: d, c: dots.data, ldc: width)
                         for r in 0..<n {
-                            // The test row's own norm is constant across candidates: rank by |b|^2 - 2 a.b.
-                            let row = dots.data + r * width
-                            var f = filled[r]
-                            let base = r * kk
-                            for jj in 0..<width {
-                                let j = c0 + jj
-                                let dist = trainNorms[j] - 2 * row[jj]
-                                if f < kk || dist < bestDist[base + f - 1] {
-                                    var pos = f < kk ? f : kk - 1
-                                    if f < kk { f += 1 }
-                                    while pos > 0 && bestDist[base + pos - 1] > dist {
-                                        bestDist[base + pos] = bestDist[base + pos - 1]
-                                        bestIdx[base + pos] = bestIdx[base + pos - 1]
-                                        pos -= 1
-                                    }
-                                    bestDist[base + pos] = dist
-                                    bestIdx[base + pos] = j
-                                }
-                            }
-                            filled[r] = f
+                            nearest.offer(
+                                row: r, dots: dots.data + r * width, norms: trainNorms, from: c0, count: width)
                         }
-                        c0 += width
                     }
-                    for r in 0..<n {
-                        let base = r * kk
-                        var votes = [Int](repeating: 0, count: 256)
-                        for i in 0..<filled[r] { votes[Int(trainLabels[bestIdx[base + i]])] += 1 }
-                        let top = votes.max()!
-                        // Nearest neighbour whose class has the top vote count.
-                        let predicted = (0..<filled[r]).map { trainLabels[bestIdx[base + $0]] }.first {
-                            votes[Int($0)] == top
-                        }!
-                        if predicted == testLabels[start + r] { correct += 1 }
+                    for r in 0..<n where nearest.vote(row: r, labels: trainLabels) == testLabels[start + r] {
+                        correct += 1
                     }
-                    start += n
                 }
             }
         }
         return Double(correct) / Double(nTest)
+    }
+}
+
+/// The k nearest candidates offered so far to each of `rows` rows, nearest first: a candidate
+/// joins when it is nearer than the farthest kept, after those at the same distance (so ties
+/// keep the earlier index).
+private struct NearestNeighbours {
+    let k: Int
+    /// [rows, k] each: the kept candidates' distances and indices, nearest first.
+    private var distances: [Float]
+    private var indices: [Int]
+    /// How many of each row's k places are taken.
+    private var filled: [Int]
+
+    init(rows: Int, k: Int) {
+        precondition(k >= 1)
+        self.k = k
+        distances = [Float](repeating: 0, count: rows * k)
+        indices = [Int](repeating: 0, count: rows * k)
+        filled = [Int](repeating: 0, count: rows)
+    }
+
+    /// Empties every row's list.
+    mutating func reset() {
+        for r in filled.indices { filled[r] = 0 }
+    }
+
+    /// Offers row `r` the candidates j in `c0 ..< c0 + count`, in order, ranked by |b_j|^2 - 2 a.b_j
+    /// = `norms[j]` - 2 `dots[j - c0]` (the row's own |a|^2 is the same for every candidate): each
+    /// an insertion into the row's sorted list.
+    mutating func offer(row r: Int, dots: UnsafePointer<Float>, norms: [Float], from c0: Int, count: Int) {
+        let (k, base) = (self.k, r * self.k)
+        var f = filled[r]
+        distances.withUnsafeMutableBufferPointer { distances in
+            indices.withUnsafeMutableBufferPointer { indices in
+                for j in c0..<(c0 + count) {
+                    let distance = norms[j] - 2 * dots[j - c0]
+                    guard f < k || distance < distances[base + f - 1] else { continue }
+                    var pos = f < k ? f : k - 1
+                    if f < k { f += 1 }
+                    while pos > 0 && distances[base + pos - 1] > distance {
+                        distances[base + pos] = distances[base + pos - 1]
+                        indices[base + pos] = indices[base + pos - 1]
+                        pos -= 1
+                    }
+                    distances[base + pos] = distance
+                    indices[base + pos] = j
+                }
+            }
+        }
+        filled[r] = f
+    }
+
+    /// Row `r`'s majority label among its candidates' `labels`; among tied classes, that of the
+    /// nearest candidate.
+    func vote(row r: Int, labels: [UInt8]) -> UInt8 {
+        let kept = indices[(r * k)..<(r * k + filled[r])].map { labels[$0] }
+        var votes = [Int](repeating: 0, count: 256)
+        for label in kept { votes[Int(label)] += 1 }
+        let top = votes.max()!
+        return kept.first { votes[Int($0)] == top }!
     }
 }
