@@ -226,6 +226,8 @@ def run_plan(args):
     for rnd in range(args.rounds):
         order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
         for name, threads, count, pinned in RUN_KINDS:
+            if pinned and not hasattr(os, "sched_setaffinity"):
+                continue  # not on this OS (Linux has it): no "1 core" table
             plan += [(rnd, peer, name, threads, count, pinned) for peer in order]
     return plan
 
