@@ -18,8 +18,8 @@ kind for every peer back to back:
   with --cpus-per-task=1 is confined): "1 core", where no peer's inter-op pool finds a second.
 With --rounds R the whole plan runs R times (the peers' order rotated) and each cell is the
 median of its rounds.
-Then it prints ONE Markdown table and writes the raw results to
-bench/results/compare-<setting>.json (and the table to bench/results/compare.md).
+Then it prints the Markdown tables (all runs; the pinned ones) and writes the raw results to
+bench/results/compare-<setting>.json (and the tables to bench/results/compare.md).
 
   python3 bench/compare.py [--quick] [--reps 7] [--steps 10] [--warmup 5] [--rounds 1]
                            [--only vaelab,torch,keras] [--settings env,unset]
