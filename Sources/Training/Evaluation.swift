@@ -224,17 +224,17 @@ public enum Evaluation {
         let nTrain = trainLabels.count
         let nTest = testLabels.count
         precondition(nTrain > 0 && nTest > 0)
-        let trainNorms = (0..<nTrain).map { i in (0..<d).reduce(Float(0)) { $0 + train[i * d + $1] * train[i * d + $1] }
-        }
         // Test rows in blocks of 256 against the training set in chunks of 8192 columns: a
         // 256 x 8192 distance tile (8 MB) instead of 256 x 60,000 (61 MB). Columns are visited in
         // order and ties keep the earlier index, so the chunking does not change the result.
         let block = 256
         let chunk = 8192
         let dots = Tensor(zeros: [block, min(chunk, nTrain)])
-        var nearest = NearestNeighbours(rows: block, k: min(k, nTrain))
+        let nearest = NearestNeighbours(rows: block, k: min(k, nTrain))
+        let norms = Tensor(zeros: [nTrain])  // |b_j|^2 of each training row
         var correct = 0
         train.withUnsafeBufferPointer { tr in
+            for j in 0..<nTrain { norms.data[j] = (0..<d).reduce(Float(0)) { $0 + tr[j * d + $1] * tr[j * d + $1] } }
             test.withUnsafeBufferPointer { te in
                 for start in stride(from: 0, to: nTest, by: block) {
                     let n = min(block, nTest - start)
@@ -246,7 +246,7 @@ public enum Evaluation {
                             b: tr.baseAddress! + c0 * d, ldb: d, c: dots.data, ldc: width)
                         for r in 0..<n {
                             nearest.offer(
-                                row: r, dots: dots.data + r * width, norms: trainNorms, from: c0, count: width)
+                                row: r, dots: dots.data + r * width, norms: norms.data, from: c0, count: width)
                         }
                     }
                     for r in 0..<n where nearest.vote(row: r, labels: trainLabels) == testLabels[start + r] {
@@ -261,53 +261,49 @@ public enum Evaluation {
 
 /// The k nearest candidates offered so far to each of `rows` rows, nearest first: a candidate
 /// joins when it is nearer than the farthest kept, after those at the same distance (so ties
-/// keep the earlier index).
-private struct NearestNeighbours {
+/// keep the earlier index). Pointers, not arrays: `offer` is the probe's hot loop.
+private final class NearestNeighbours {
     let k: Int
     /// [rows, k] each: the kept candidates' distances and indices, nearest first.
-    private var distances: [Float]
-    private var indices: [Int]
+    private let distances: UnsafeMutablePointer<Float>
+    private let indices: UnsafeMutablePointer<Int>
     /// How many of each row's k places are taken.
     private var filled: [Int]
 
     init(rows: Int, k: Int) {
         precondition(k >= 1)
         self.k = k
-        distances = [Float](repeating: 0, count: rows * k)
-        indices = [Int](repeating: 0, count: rows * k)
+        distances = .allocate(capacity: rows * k)
+        indices = .allocate(capacity: rows * k)
         filled = [Int](repeating: 0, count: rows)
     }
 
+    deinit {
+        distances.deallocate()
+        indices.deallocate()
+    }
+
     /// Empties every row's list.
-    mutating func reset() {
+    func reset() {
         for r in filled.indices { filled[r] = 0 }
     }
 
     /// Offers row `r` the candidates j in `c0 ..< c0 + count`, in order, ranked by |b_j|^2 - 2 a.b_j
     /// = `norms[j]` - 2 `dots[j - c0]` (the row's own |a|^2 is the same for every candidate): each
     /// an insertion into the row's sorted list.
-    mutating func offer(row r: Int, dots: UnsafePointer<Float>, norms: [Float], from c0: Int, count: Int) {
-        let (k, base) = (self.k, r * self.k)
+    func offer(row r: Int, dots: UnsafePointer<Float>, norms: UnsafePointer<Float>, from c0: Int, count: Int) {
+        let (kept, ids) = (distances + r * k, indices + r * k)
         var f = filled[r]
-        // Buffer pointers: no bounds or uniqueness checks in this loop (1.3x faster than arrays).
-        norms.withUnsafeBufferPointer { norms in
-            distances.withUnsafeMutableBufferPointer { distances in
-                indices.withUnsafeMutableBufferPointer { indices in
-                    for j in c0..<(c0 + count) {
-                        let distance = norms[j] - 2 * dots[j - c0]
-                        guard f < k || distance < distances[base + f - 1] else { continue }
-                        var pos = f < k ? f : k - 1
-                        if f < k { f += 1 }
-                        while pos > 0 && distances[base + pos - 1] > distance {
-                            distances[base + pos] = distances[base + pos - 1]
-                            indices[base + pos] = indices[base + pos - 1]
-                            pos -= 1
-                        }
-                        distances[base + pos] = distance
-                        indices[base + pos] = j
-                    }
-                }
+        for j in c0..<(c0 + count) {
+            let distance = norms[j] - 2 * dots[j - c0]
+            guard f < k || distance < kept[f - 1] else { continue }
+            var pos = f < k ? f : k - 1
+            if f < k { f += 1 }
+            while pos > 0 && kept[pos - 1] > distance {
+                (kept[pos], ids[pos]) = (kept[pos - 1], ids[pos - 1])
+                pos -= 1
             }
+            (kept[pos], ids[pos]) = (distance, j)
         }
         filled[r] = f
     }
@@ -315,7 +311,7 @@ private struct NearestNeighbours {
     /// Row `r`'s majority label among its candidates' `labels`; among tied classes, that of the
     /// nearest candidate.
     func vote(row r: Int, labels: [UInt8]) -> UInt8 {
-        let kept = indices[(r * k)..<(r * k + filled[r])].map { labels[$0] }
+        let kept = (0..<filled[r]).map { labels[indices[r * k + $0]] }
         var votes = [Int](repeating: 0, count: 256)
         for label in kept { votes[Int(label)] += 1 }
         let top = votes.max()!
