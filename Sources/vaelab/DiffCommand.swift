@@ -56,8 +56,7 @@ struct DiffCommand: ParsableCommand {
             let b = try SummaryDiff.load(revision: revB, results: results)
             diff = SummaryDiff(a: a, b: b)
         } catch let error as DiffError {
-            FileHandle.standardError.write(Data("vaelab diff: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw CleanExit.failure("vaelab diff: \(error)", code: 2)
         }
         if changed { diff = diff.changedOnly() }
         let labelA = label(revA)

@@ -59,8 +59,7 @@ struct ExportCommand: ParsableCommand {
                 "wrote \(counted(outcome.files, "file")) to \(out) (\(try formats.map(\.rawValue).joined(separator: ", "))): \(counted(outcome.runs, "finished run"))"
             )
         } catch {
-            FileHandle.standardError.write(Data("vaelab export: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw CleanExit.failure("vaelab export: \(error)", code: 2)
         }
     }
 }

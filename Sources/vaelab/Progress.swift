@@ -67,10 +67,12 @@ func evaluationETA(fraction: Double, elapsed: Double) -> String {
     readableDuration(fraction > 0 ? elapsed / fraction * (1 - fraction) : .nan)
 }
 
-/// An error already explained on stderr: exit 1 with that one line.
+/// An error explained on stderr in one line, then the exit status (the README's exit codes).
 enum CleanExit {
-    static func failure(_ message: String) -> ExitCode {
+    /// Writes `message` as one line on stderr and returns the exit status to throw: 1 for a
+    /// failure, 2 for input the command cannot use (a bad spec, an unreadable results tree).
+    static func failure(_ message: String, code: Int32 = 1) -> ExitCode {
         FileHandle.standardError.write(Data((message + "\n").utf8))
-        return ExitCode.failure
+        return ExitCode(code)
     }
 }

@@ -34,8 +34,7 @@ struct ReportCommand: ParsableCommand {
             if outcome.runs.invalid > 0 { line += ", \(outcome.runs.invalid) invalid" }
             print(line)
         } catch {
-            FileHandle.standardError.write(Data("vaelab report: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw CleanExit.failure("vaelab report: \(error)", code: 2)
         }
     }
 }

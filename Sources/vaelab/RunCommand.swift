@@ -70,8 +70,7 @@ struct RunCommand: ParsableCommand {
                 names[spec.name] = spec.file
             }
         } catch {
-            FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw CleanExit.failure("vaelab run: \(error)", code: 2)
         }
         var options = RunnerOptions(jobs: workers)
         options.force = force
@@ -82,10 +81,7 @@ struct RunCommand: ParsableCommand {
         options.figuresOnly = figuresOnly
         let runner = Runner(specs: loaded, options: options)
         let plan: Plan
-        do { plan = try runner.plan() } catch {
-            FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        do { plan = try runner.plan() } catch { throw CleanExit.failure("vaelab run: \(error)") }
         printPlan(plan)
         if dryRun { return }
         StopRequest.install(onFirst: announceStop)
@@ -96,8 +92,7 @@ struct RunCommand: ParsableCommand {
             outcome = try runner.execute(plan, onEvent: board.handle)
         } catch {
             board.finish()
-            FileHandle.standardError.write(Data("vaelab run: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw CleanExit.failure("vaelab run: \(error)")
         }
         board.finish()
         try finish(plan, outcome)

@@ -40,8 +40,7 @@ struct SlurmCommand: ParsableCommand {
 
     /// Fails with one line.
     static func fail(_ command: String, _ message: String, code: Int32 = 1) -> ExitCode {
-        FileHandle.standardError.write(Data("vaelab slurm \(command): \(message)\n".utf8))
-        return ExitCode(code)
+        CleanExit.failure("vaelab slurm \(command): \(message)", code: code)
     }
 
     static func absolute(_ path: String) -> String {

@@ -39,8 +39,8 @@ struct StatusCommand: ParsableCommand {
             let plan = try Runner(specs: try studies(), options: options).plan()
             statuses = RunStatus.collect(plan, store: ResultsStore(root: results))
         } catch {
-            FileHandle.standardError.write(Data("vaelab status: \(error)\n".utf8))
-            throw error is SpecError ? ExitCode(2) : ExitCode.failure  // a bad spec: 2, as `run` says it
+            // A bad spec: 2, as `run` says it.
+            throw CleanExit.failure("vaelab status: \(error)", code: error is SpecError ? 2 : 1)
         }
         let totals = Dictionary(grouping: statuses, by: \.state.rawValue).mapValues(\.count)
         if json {
