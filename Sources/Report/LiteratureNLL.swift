@@ -1,5 +1,6 @@
 import Datasets
 import Experiments
+import Support
 import Training
 
 /// Published negative log-likelihoods on binarised MNIST (nats, lower is better), the numbers a
@@ -37,7 +38,7 @@ extension ReportGenerator {
             let images = g.config.testLimit.map { "\($0)" } ?? "10,000"
             let estimator = "IWAE bound, k = \(g.config.iwaeSamples), \(images) test images, dynamic binarisation"
             return
-                "| \(Self.cell(g.label)) (conv, vaelab) | \(Summary.format(stat, key: "test_nll_iwae")) | \(error) | "
+                "| \(Markdown.inline(g.label)) (conv, vaelab) | \(Summary.format(stat, key: "test_nll_iwae")) | \(error) | "
                 + "\(estimator) | this report, n = \(bounds.count) |\n"
         }
         guard !rows.isEmpty else { return }

@@ -318,7 +318,8 @@ public struct ReportGenerator {
             }
             if !cells.isEmpty {
                 blocks.append(
-                    "### \(g.label), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n") + "\n\n")
+                    "### \(Markdown.inline(g.label)), seed \(run.config.seed)\n\n" + cells.joined(separator: "\n")
+                        + "\n\n")
             }
         }
         if !blocks.isEmpty {
@@ -460,7 +461,7 @@ public struct ReportGenerator {
             md += "Samples from N(0, I) and the test set's latent map, first finished seed of each configuration:\n\n"
             md += "| configuration | samples | latent map |\n|---|---|---|\n"
             for (label, s, m) in cells {
-                md += "| \(label) | " + (s.isEmpty ? "–" : "<img src=\"figures/\(s)\" width=\"300\">")
+                md += "| \(Markdown.inline(label)) | " + (s.isEmpty ? "–" : "<img src=\"figures/\(s)\" width=\"300\">")
                 md += " | " + (m.isEmpty ? "–" : "<img src=\"figures/\(m)\" width=\"340\">") + " |\n"
             }
             md += "\n"
@@ -482,7 +483,7 @@ public struct ReportGenerator {
             return (g, mine, refs.sorted { $0.config.seed < $1.config.seed })
         }
         guard let named = rows.lazy.compactMap({ $0.2.first }).first else { return }
-        let name = Self.cell(named.implementationName)
+        let name = Markdown.inline(named.implementationName)
         md += "Seed by seed, beside an independent \(name) implementation of the same model and protocol trained "
         md += "from its own initial draws (`\(resultsName)/pytorch/`, written by `Tests/GoldenTests/seeds.py`): "
         md += "final test total, active units in brackets.\n\n"
@@ -496,10 +497,10 @@ public struct ReportGenerator {
             md += " | \(stat) | \(seeds.count > 1 ? Self.number(range(totals), 1) : "–") |\n"
         }
         for (g, mine, refs) in rows {
-            if !mine.isEmpty { row(Self.cell(g.label), "vaelab", mine) }
+            if !mine.isEmpty { row(Markdown.inline(g.label), "vaelab", mine) }
             if !refs.isEmpty {
                 row(
-                    Self.cell(g.label), Self.cell(refs[0].implementation),
+                    Markdown.inline(g.label), Markdown.inline(refs[0].implementation),
                     refs.map { ($0.config.seed, $0.final.test.total, $0.final.activeUnits) })
             }
         }
@@ -513,7 +514,7 @@ public struct ReportGenerator {
         else { return }
         md +=
             """
-            At \(wide.0.label) the final test total spans \
+            At \(Markdown.inline(wide.0.label)) the final test total spans \
             \(Self.number(wide.1.min()!, 1))–\(Self.number(wide.1.max()!, 1)) 
             """
         md += "over \(wide.1.count) seeds in vaelab"
@@ -524,7 +525,7 @@ public struct ReportGenerator {
         }
         md +=
             """
-            , against a range of \(Self.number(range(narrow.1), 1)) at \(narrow.0.label): there the result depends \
+            , against a range of \(Self.number(range(narrow.1), 1)) at \(Markdown.inline(narrow.0.label)): there the result depends \
             on the 
             """
         md += "initial draw (how many latent units survive it)"
@@ -669,7 +670,7 @@ public struct ReportGenerator {
         md += "| run | studies | configuration | seed | status | wall time | figures |\n|---|---|---|---|---|---|---|\n"
         for run in tree.runs.sorted(by: { $0.id < $1.id }) {
             var status = run.status.rawValue
-            if let note = run.note { status += ": " + Self.cell(note) }
+            if let note = run.note { status += ": " + Markdown.inline(note) }
             let wall = run.timing.map { readableDuration($0.totalSeconds) } ?? "–"
             var links: [String] = []
             if figures.contains(where: { $0.name == "\(run.id)-curves.png" }) {
@@ -709,9 +710,6 @@ public struct ReportGenerator {
 
     static func number(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
-    /// Text from a results file as a Markdown table cell: no raw HTML, no cell breaks.
-    /// User text in a table cell or a paragraph (`Markdown.inline`).
-    static func cell(_ s: String) -> String { Markdown.inline(s) }
     static func signed(_ x: Double, _ digits: Int) -> String { (x >= 0 ? "+" : "−") + number(abs(x), digits) }
 
     static func anchor(_ s: String) -> String {
