@@ -40,10 +40,13 @@ BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 CONFIGS = [("vae", 2), ("vae", 16), ("ae", 16)]
 PEERS = ("vaelab", "keras", "torch")
 LABEL = {"vaelab": "vaelab", "keras": "Keras", "torch": "PyTorch"}
-MEASURES = [("train1", "train 1t"), ("train2", "train 2t"), ("eval1", "eval 1t"), ("pair", "2 proc")]
-CORE_MEASURES = [("core_train", "train 1 core"), ("core_eval", "eval 1 core")]
-# (name, threads, processes, pinned to one CPU) of each kind of run, in the order they run
-RUN_KINDS = (("threads1", 1, 1, False), ("core1", 1, 1, True), ("threads2", 2, 1, False), ("pair", 1, 2, False))
+# (name, label, threads, processes, pinned to one CPU) of each kind of run, in the order they run
+RUN_KINDS = (("threads1", "1t", 1, 1, False), ("core1", "1 core", 1, 1, True), ("threads2", "2t", 2, 1, False),
+             ("pair", "2 proc", 1, 2, False))
+# (column label, kind of run, "train" or "eval") of each table's measures
+MEASURES = [("train 1t", "threads1", "train"), ("train 2t", "threads2", "train"), ("eval 1t", "threads1", "eval"),
+            ("2 proc", "pair", "train")]
+CORE_MEASURES = [("train 1 core", "core1", "train"), ("eval 1 core", "core1", "eval")]
 
 
 def parse_args(argv=None):
@@ -225,7 +228,7 @@ def run_plan(args):
     plan = []
     for rnd in range(args.rounds):
         order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
-        for name, threads, count, pinned in RUN_KINDS:
+        for name, _, threads, count, pinned in RUN_KINDS:
             if pinned and not hasattr(os, "sched_setaffinity"):
                 continue  # not on this OS (Linux has it): no "1 core" table
             plan += [(rnd, peer, name, threads, count, pinned) for peer in order]
@@ -280,15 +283,6 @@ def lookup(result, peer, run, model, d, h, field):
         if (r["model"], r["latent_dim"], r["hidden_units"]) == (model, d, h):
             return r[field]
     return None
-
-
-def cell_values(result, peer, model, d, h):
-    return {"train1": lookup(result, peer, "threads1", model, d, h, "train_images_per_second"),
-            "train2": lookup(result, peer, "threads2", model, d, h, "train_images_per_second"),
-            "eval1": lookup(result, peer, "threads1", model, d, h, "eval_images_per_second"),
-            "pair": lookup(result, peer, "pair", model, d, h, "train_images_per_second"),
-            "core_train": lookup(result, peer, "core1", model, d, h, "train_images_per_second"),
-            "core_eval": lookup(result, peer, "core1", model, d, h, "eval_images_per_second")}
 
 
 def fmt(x):
@@ -387,19 +381,20 @@ def measure_table(results, args, shown, rivals, measures):
     """Markdown rows: a row per setting and model, a column per measure and peer, then one
     column of ratios (vaelab / peer, one per measure) per rival."""
     head = ["BLAS", "model"]
-    for _, name in measures:
+    for name, _, _ in measures:
         head += [f"{name}: {LABEL[peer]}" for peer in shown]
     head += [f"vaelab/{LABEL[p]}" for p in rivals]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     for res in results:
         for h in args.hidden_units:
             for model, d in CONFIGS:
-                cells = {peer: cell_values(res, peer, model, d, h) for peer in PEERS}
+                cells = {peer: [lookup(res, peer, run, model, d, h, f"{what}_images_per_second")
+                                for _, run, what in measures] for peer in PEERS}
                 row = [f"{res['setting']} ({blas_core(res) or '?'})", f"{model} d={d} H={h}"]
-                for key, _ in measures:
-                    row += [fmt(cells[peer][key]) for peer in shown]
+                for i in range(len(measures)):
+                    row += [fmt(cells[peer][i]) for peer in shown]
                 for peer in rivals:
-                    row.append(" · ".join(ratio(cells["vaelab"][k], cells[peer][k]) for k, _ in measures))
+                    row.append(" · ".join(ratio(a, b) for a, b in zip(cells["vaelab"], cells[peer])))
                 lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -420,11 +415,11 @@ def cores_busy(results, peers):
     for res in results:
         for peer in peers:
             parts = []
-            for run, label in (("threads1", "1t"), ("core1", "1 core"), ("threads2", "2t"), ("pair", "2 proc")):
+            for run, label, threads, count, _ in RUN_KINDS:
                 lines = peer_lines(res, peer, run)
                 for field, what in (("train_cores_busy", "train"), ("eval_cores_busy", "eval")):
                     values = [r[field] for r in lines if isinstance(r.get(field), (int, float))]
-                    if values and (what == "train" or run in ("threads1", "core1")):
+                    if values and (what == "train" or (threads, count) == (1, 1)):
                         parts.append(f"{what} {label} {min(values):.2f}-{max(values):.2f}")
             if parts:
                 out.append(f"{res['setting']} {LABEL[peer]}: " + ", ".join(parts))
