@@ -286,7 +286,8 @@ public struct SummaryDiff: Sendable {
             while j < c.count, c[j].isASCII, c[j].isNumber { j += 1 }
             return j
         }
-        var (out, i, other) = ([(text: String, value: Double?)](), 0, "")
+        var out: [(text: String, value: Double?)] = []
+        var (i, other) = (0, "")
         while i < c.count {
             guard c[i].isASCII, c[i].isNumber else {
                 other.append(c[i])
@@ -300,8 +301,9 @@ public struct SummaryDiff: Sendable {
                 if digits(from: k) > k { j = digits(from: k) }
             }
             if !other.isEmpty { out.append((other, nil)) }
-            let text = String(c[i..<j])
-            (out, other, i) = (out + [(text, Double(text))], "", j)
+            let number = String(c[i..<j])
+            out.append((number, Double(number)))
+            (other, i) = ("", j)
         }
         if !other.isEmpty { out.append((other, nil)) }
         return out
